@@ -1,0 +1,336 @@
+"""The one validated configuration of a Focus accelerator.
+
+Every part of the project (``focus.hdl``, ``focus.sim``, ``focus.gen``, ``focus.tb``,
+``focus.fpga``) takes a :class:`FocusConfig` and reads its sizes from it; nothing takes loose widths.
+All validation lives in :meth:`FocusConfig.__post_init__`: a bad value raises :class:`ConfigError`
+naming the field, the value and what is allowed. The configuration round-trips through JSON
+losslessly (:meth:`FocusConfig.to_json` / :meth:`FocusConfig.from_json`), and
+:meth:`FocusConfig.digest` names it in file names, caches and reports.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field, fields
+from fractions import Fraction
+from typing import Any
+
+__all__ = ["ConfigError", "FocusConfig", "CONFIG_VERSION", "REPRESENTATIVES", "LIMITS"]
+
+#: Version of the JSON form; bumped when a field changes meaning.
+CONFIG_VERSION = 1
+
+#: Representative of a similarity group: the rounded mean of its members (the paper's average),
+#: or its root (first member in stream order, no division). docs/semantics.md defines both.
+REPRESENTATIVES = ("mean", "root")
+
+#: What the generated design supports. Beyond these, an error says so rather than building something
+#: nobody has verified.
+LIMITS = {
+    "data_width": (2, 16),
+    "acc_width": (8, 64),
+    "rows": (1, 256),
+    "cols": (1, 256),
+    "vector_size": (1, 256),
+    "score_width": (1, 32),
+    "threshold_denominator": (1, 1 << 16),
+    "tokens": (1, 1 << 20),
+}
+
+
+class ConfigError(ValueError):
+    """A configuration value is not allowed. ``field``, ``value`` and ``allowed`` are kept for tools."""
+
+    def __init__(self, field: str, value: Any, allowed: str):
+        self.field, self.value, self.allowed = field, value, allowed
+        super().__init__(f"{field}={value!r} is not allowed: {allowed}")
+
+
+def _as_fraction(field_name: str, value: Any) -> Fraction:
+    """Accept a Fraction, an int, a "T/Q" or decimal string, or a float (taken as its shortest decimal)."""
+    if isinstance(value, bool):
+        raise ConfigError(field_name, value, "a rational number such as 9/10 or 0.9")
+    try:
+        if isinstance(value, float):
+            return Fraction(repr(value))
+        if isinstance(value, (int, Fraction, str)):
+            return Fraction(value.strip() if isinstance(value, str) else value)
+    except (ValueError, ZeroDivisionError):
+        pass
+    raise ConfigError(field_name, value, "a rational number such as 9/10 or 0.9")
+
+
+def _bits_signed(lo: int, hi: int) -> int:
+    """Width of the smallest two's-complement integer holding every value in [lo, hi]."""
+    width = 1
+    while not (-(1 << (width - 1)) <= lo and hi <= (1 << (width - 1)) - 1):
+        width += 1
+    return width
+
+
+@dataclass(frozen=True)
+class FocusConfig:
+    """Sizes and settings of one Focus accelerator and of the workloads it runs.
+
+    Systolic array
+      ``rows`` x ``cols`` processing elements, weight-stationary: a K-chunk of ``rows`` weights per
+      column, an N-tile of ``cols`` columns. Concentrated GEMM feeds one SIC vector per array row,
+      so ``rows`` must equal ``vector_size``.
+    Data
+      Signed ``data_width``-bit activations and weights, signed ``acc_width``-bit accumulators, which
+      must hold the widest dot product of a ``hidden``-element token with a weight column.
+    Token grid
+      ``frames`` x ``height`` x ``width`` image tokens of ``hidden`` elements, in raster order
+      (frame, row, column). SIC groups never span tiles of ``tile_frames`` whole frames.
+    Similarity concentration (SIC)
+      Each token is cut into ``hidden // vector_size`` vectors. ``window`` = (frames, rows, columns)
+      extent of the causal window; (2, 2, 2) gives the paper's 7 candidates. A vector joins its best
+      candidate's group when the cosine similarity is above ``threshold`` (an exact rational).
+      ``representative`` picks what a group computes with (see :data:`REPRESENTATIVES`).
+    Scatter accumulator
+      ``scatter_lanes`` output elements added per cycle; divides ``cols``.
+    Semantic concentration (SEC)
+      Attention scores are unsigned ``score_width``-bit integers. At layer ``sec_layers[i]`` the
+      top ``int(image_tokens * sec_alphas[i])`` tokens (at least 1) are kept.
+    """
+
+    rows: int = 8
+    cols: int = 8
+    data_width: int = 8
+    acc_width: int = 32
+    hidden: int = 64
+    vector_size: int = 8
+    frames: int = 4
+    height: int = 8
+    width: int = 8
+    tile_frames: int = 2
+    window: tuple[int, int, int] = (2, 2, 2)
+    threshold: Fraction = Fraction(9, 10)
+    representative: str = "mean"
+    scatter_lanes: int = 8
+    score_width: int = 16
+    sec_layers: tuple[int, ...] = (1, 2, 3, 4, 5)
+    sec_alphas: tuple[Fraction, ...] = field(
+        default=(Fraction(2, 5), Fraction(3, 10), Fraction(1, 5), Fraction(3, 20), Fraction(1, 10)))
+
+    # ------------------------------------------------------------------ validation
+
+    def __post_init__(self):
+        set_ = lambda name, value: object.__setattr__(self, name, value)  # frozen: normalise in place
+
+        for f in fields(self):
+            if f.type in ("int", int):
+                self._check_int(f.name, getattr(self, f.name))
+
+        for name in ("rows", "cols", "vector_size", "data_width", "acc_width", "score_width"):
+            lo, hi = LIMITS[name]
+            value = getattr(self, name)
+            if not lo <= value <= hi:
+                raise ConfigError(name, value, f"an integer from {lo} to {hi}")
+        for name in ("hidden", "frames", "height", "width", "tile_frames", "scatter_lanes"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(name, getattr(self, name), "a positive integer")
+
+        if self.hidden % self.vector_size:
+            raise ConfigError("vector_size", self.vector_size,
+                              f"a divisor of hidden={self.hidden} (each token is cut into whole vectors)")
+        if self.rows != self.vector_size:
+            raise ConfigError("rows", self.rows,
+                              f"equal to vector_size={self.vector_size}: each array row takes one "
+                              "element of a SIC vector (one K-chunk per pass)")
+        if self.frames % self.tile_frames:
+            raise ConfigError("tile_frames", self.tile_frames,
+                              f"a whole number of frames dividing frames={self.frames}")
+        lo, hi = LIMITS["tokens"]
+        if self.tokens > hi:
+            raise ConfigError("frames", self.frames,
+                              f"a grid of at most {hi} tokens (frames*height*width={self.tokens})")
+        if self.cols % self.scatter_lanes:
+            raise ConfigError("scatter_lanes", self.scatter_lanes, f"a divisor of cols={self.cols}")
+
+        need = self.acc_width_needed
+        if self.acc_width < need:
+            raise ConfigError("acc_width", self.acc_width,
+                              f"at least {need} bits: a dot product of hidden={self.hidden} signed "
+                              f"{self.data_width}-bit pairs reaches {self.hidden << (2 * self.data_width - 2)}")
+
+        window = self.window
+        if isinstance(window, list):
+            window = tuple(window)
+        if (not isinstance(window, tuple) or len(window) != 3
+                or any(isinstance(w, bool) or w not in (1, 2) for w in window) or window == (1, 1, 1)):
+            raise ConfigError("window", self.window,
+                              "(frames, rows, columns) extents, each 1 or 2, not all 1; (2, 2, 2) is the paper's")
+        set_("window", window)
+
+        threshold = _as_fraction("threshold", self.threshold)
+        if not 0 < threshold < 1:
+            raise ConfigError("threshold", self.threshold, "a rational strictly between 0 and 1")
+        if threshold.denominator > LIMITS["threshold_denominator"][1]:
+            raise ConfigError("threshold", self.threshold,
+                              f"a denominator of at most {LIMITS['threshold_denominator'][1]} "
+                              "once reduced (the comparator multiplies by Q^2)")
+        set_("threshold", threshold)
+
+        if self.representative not in REPRESENTATIVES:
+            raise ConfigError("representative", self.representative, f"one of {', '.join(REPRESENTATIVES)}")
+
+        layers = tuple(self.sec_layers)
+        for layer in layers:
+            self._check_int("sec_layers", layer)
+        if any(b <= a for a, b in zip(layers, layers[1:])) or any(layer < 0 for layer in layers):
+            raise ConfigError("sec_layers", self.sec_layers, "strictly increasing non-negative layer indices")
+        alphas = tuple(_as_fraction("sec_alphas", a) for a in self.sec_alphas)
+        if len(alphas) != len(layers):
+            raise ConfigError("sec_alphas", self.sec_alphas,
+                              f"one keep ratio per entry of sec_layers ({len(layers)})")
+        if any(not 0 < a <= 1 for a in alphas):
+            raise ConfigError("sec_alphas", self.sec_alphas, "keep ratios in (0, 1]")
+        set_("sec_layers", layers)
+        set_("sec_alphas", alphas)
+
+    @staticmethod
+    def _check_int(name: str, value: Any):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(name, value, "an integer")
+
+    # ------------------------------------------------------------------ derived sizes
+
+    @property
+    def tokens(self) -> int:
+        """Image tokens in the grid."""
+        return self.frames * self.height * self.width
+
+    @property
+    def frame_tokens(self) -> int:
+        return self.height * self.width
+
+    @property
+    def tile_tokens(self) -> int:
+        """Tokens per tile; also the largest possible similarity group."""
+        return self.tile_frames * self.frame_tokens
+
+    @property
+    def tiles(self) -> int:
+        return self.frames // self.tile_frames
+
+    @property
+    def chunks(self) -> int:
+        """K-chunks (SIC vectors) per token."""
+        return self.hidden // self.vector_size
+
+    @property
+    def data_min(self) -> int:
+        return -(1 << (self.data_width - 1))
+
+    @property
+    def data_max(self) -> int:
+        return (1 << (self.data_width - 1)) - 1
+
+    @property
+    def acc_width_needed(self) -> int:
+        """Signed bits for the widest dot product of ``hidden`` signed ``data_width``-bit pairs."""
+        return self.dot_width(self.hidden)
+
+    def dot_width(self, terms: int) -> int:
+        """Signed bits that hold any sum of ``terms`` products of two signed ``data_width`` values."""
+        lo, hi = self.data_min, self.data_max
+        return _bits_signed(terms * lo * hi, terms * lo * lo)
+
+    @property
+    def candidates(self) -> tuple[tuple[int, int, int, int], ...]:
+        """SIC candidates as (index, df, dh, dw), index = df*4 + dh*2 + dw, in index order.
+
+        Candidate ``index`` of the vector at (f, h, w) sits at (f - df, h - dh, w - dw).
+        """
+        wf, wh, ww = self.window
+        return tuple((df * 4 + dh * 2 + dw, df, dh, dw)
+                     for df in range(wf) for dh in range(wh) for dw in range(ww)
+                     if (df, dh, dw) != (0, 0, 0))
+
+    # ------------------------------------------------------------------ serialisation
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able form: fractions as "T/Q" strings, tuples as lists."""
+        out: dict[str, Any] = {"config_version": CONFIG_VERSION}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, Fraction):
+                value = f"{value.numerator}/{value.denominator}"
+            elif isinstance(value, tuple):
+                value = [f"{v.numerator}/{v.denominator}" if isinstance(v, Fraction) else v for v in value]
+            out[f.name] = value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "FocusConfig":
+        if not isinstance(data, dict):
+            raise ConfigError("config", data, "a JSON object of configuration fields")
+        data = dict(data)
+        version = data.pop("config_version", CONFIG_VERSION)
+        if version != CONFIG_VERSION:
+            raise ConfigError("config_version", version, f"{CONFIG_VERSION} (this version of focus)")
+        names = {f.name for f in fields(cls)}
+        for key in data:
+            if key not in names:
+                raise ConfigError(key, data[key], f"a known field ({', '.join(sorted(names))})")
+        for key in ("window", "sec_layers", "sec_alphas"):
+            if isinstance(data.get(key), list):
+                data[key] = tuple(data[key])
+        return cls(**data)
+
+    def to_json(self, indent: int | None = None) -> str:
+        """Canonical JSON (sorted keys): equal configurations give equal text."""
+        return json.dumps(self.to_dict(), sort_keys=True, indent=indent)
+
+    @classmethod
+    def from_json(cls, text: str) -> "FocusConfig":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ConfigError("config", text[:60], f"valid JSON ({err})") from None
+        return cls.from_dict(data)
+
+    def digest(self) -> str:
+        """Short stable name of this configuration (SHA-256 of the canonical JSON, 12 hex digits)."""
+        return hashlib.sha256(self.to_json().encode()).hexdigest()[:12]
+
+    def replace(self, **changes: Any) -> "FocusConfig":
+        """A copy with ``changes`` applied, validated again."""
+        return dataclasses.replace(self, **changes)
+
+    def with_overrides(self, assignments: list[str]) -> "FocusConfig":
+        """Apply ``FIELD=VALUE`` strings (as given to ``--set`` on the command line).
+
+        Integers are parsed as integers, ``threshold`` and alphas as fractions ("9/10" or "0.9"),
+        tuples as comma-separated lists.
+        """
+        changes: dict[str, Any] = {}
+        types = {f.name: f.type for f in fields(self)}
+        for item in assignments:
+            name, sep, text = item.partition("=")
+            name = name.strip()
+            if not sep:
+                raise ConfigError("--set", item, "FIELD=VALUE")
+            if name not in types:
+                raise ConfigError(name, text, f"a known field ({', '.join(sorted(types))})")
+            kind = str(types[name])
+            if kind == "int":
+                try:
+                    changes[name] = int(text, 0)
+                except ValueError:
+                    raise ConfigError(name, text, "an integer") from None
+            elif kind.startswith("tuple"):
+                parts = [p for p in text.replace("(", "").replace(")", "").split(",") if p.strip()]
+                if name == "sec_alphas":
+                    changes[name] = tuple(parts)
+                else:
+                    try:
+                        changes[name] = tuple(int(p, 0) for p in parts)
+                    except ValueError:
+                        raise ConfigError(name, text, "comma-separated integers") from None
+            else:
+                changes[name] = text.strip()
+        return self.replace(**changes)

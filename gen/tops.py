@@ -1,0 +1,35 @@
+"""The components that can be generated as Verilog top modules, by name.
+
+A top is named by ``module:Class``; the class is built as ``Class(cfg, **params)``. Adding a
+generator target is one line here: ``focus-gen``, the lint test and the cocotb runner pick it up.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+__all__ = ["Top", "TOPS", "get_top"]
+
+
+@dataclass(frozen=True)
+class Top:
+    target: str          # "focus.hdl.module:Class"
+    summary: str         # one line for `focus-gen --list`
+
+    def build(self, cfg, **params):
+        module, _, name = self.target.partition(":")
+        return getattr(importlib.import_module(module), name)(cfg, **params)
+
+
+TOPS: dict[str, Top] = {
+    "mac": Top("focus.hdl.mac:MultiplyAccumulator",
+               "streaming signed multiply-accumulate (the first hardware block and the testbench template)"),
+}
+
+
+def get_top(name: str) -> Top:
+    try:
+        return TOPS[name]
+    except KeyError:
+        raise KeyError(f"unknown top {name!r}; known tops: {', '.join(sorted(TOPS))}") from None

@@ -1,0 +1,1 @@
+"""cocotb testbenches, stream drivers and the runner that elaborates, builds and simulates them."""

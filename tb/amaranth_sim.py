@@ -1,0 +1,98 @@
+"""Stream testbench helpers for Amaranth's simulator (async testbenches, Amaranth 0.5).
+
+:func:`put` and :func:`get` drive a stream with random idle cycles and backpressure;
+:func:`check_stream_rules` runs in the background and fails if a pending beat changes before it is
+taken. :func:`simulate` runs testbenches and writes a VCD under ``build/waves/`` when
+``$FOCUS_WAVES`` is set. A design under test can be wrapped by :class:`WithReset` to expose its
+clock domain's reset for reset-mid-job tests.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from functools import partial
+
+from amaranth.hdl import ClockDomain, Elaboratable, Module
+from amaranth.sim import Simulator
+
+from ..gen.elaborate import build_root
+
+__all__ = ["put", "get", "check_stream_rules", "simulate", "WithReset"]
+
+
+async def put(ctx, port, beats, rng: random.Random, idle: float = 0.3):
+    """Send ``beats`` on ``port`` (an In stream of the DUT), idling with probability ``idle``."""
+    for beat in beats:
+        while rng.random() < idle:
+            await ctx.tick()
+        ctx.set(port.payload, beat)
+        ctx.set(port.valid, 1)
+        await ctx.tick().until(port.ready)
+        ctx.set(port.valid, 0)
+
+
+async def get(ctx, port, count: int, rng: random.Random, stall: float = 0.3) -> list:
+    """Receive ``count`` beats from ``port`` (an Out stream of the DUT), stalling with probability ``stall``."""
+    beats = []
+    while len(beats) < count:
+        ctx.set(port.ready, rng.random() >= stall)
+        _, _, valid, ready, payload = await ctx.tick().sample(port.valid, port.ready, port.payload)
+        if valid and ready:
+            beats.append(payload)
+    ctx.set(port.ready, 0)
+    return beats
+
+
+async def check_stream_rules(ctx, port, domain: str = "sync"):
+    """Background checker: a beat offered and not taken stays offered, unchanged, until taken."""
+    held = None
+    async for _, rst, valid, ready, payload in ctx.tick(domain).sample(port.valid, port.ready, port.payload):
+        assert held is None or rst or (valid and payload == held), f"pending beat on {port} changed or was withdrawn"
+        held = payload if valid and not ready and not rst else None
+
+
+class WithReset(Elaboratable):
+    """Owns the ``sync`` domain of ``dut`` so a testbench can pulse ``self.cd.rst``."""
+
+    def __init__(self, dut):
+        self.dut = dut
+        self.cd = ClockDomain("sync")
+
+    def elaborate(self, platform):
+        m = Module()
+        m.domains.sync = self.cd
+        m.submodules.dut = self.dut
+        return m
+
+
+async def _watchdog(ctx, cycles: int, name: str):
+    count = 0
+    async for _ in ctx.tick():
+        count += 1
+        if count > cycles:
+            raise AssertionError(f"{name}: testbenches still running after {cycles} cycles (a lost beat or a hang)")
+
+
+def simulate(top, testbenches=(), background=(), *, name: str = "sim", period: float = 1e-8,
+             timeout_cycles: int = 200_000):
+    """Run ``testbenches`` (async callables taking ``ctx``) to completion on ``top``.
+
+    ``background`` testbenches (checkers) do not keep the simulation alive. A watchdog fails the run
+    after ``timeout_cycles`` clock cycles. With ``$FOCUS_WAVES`` set to anything but 0, the run is
+    recorded to ``build/waves/<name>.vcd``.
+    """
+    sim = Simulator(top)
+    sim.add_clock(period)
+    for bench in testbenches:
+        sim.add_testbench(bench)
+    for bench in (*background, partial(_watchdog, cycles=timeout_cycles, name=name)):
+        sim.add_testbench(bench, background=True)
+    if os.environ.get("FOCUS_WAVES", "0") not in ("0", "", "failure", "never"):
+        path = build_root() / "waves" / f"{name}.vcd"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with sim.write_vcd(str(path)):
+            sim.run()
+    else:
+        sim.run()
+    return sim

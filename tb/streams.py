@@ -1,0 +1,130 @@
+"""cocotb drivers for ``amaranth.lib.stream`` ports, with random idle cycles and backpressure.
+
+An Amaranth stream port ``name`` appears in the generated Verilog as ``name__valid``,
+``name__ready`` and ``name__payload`` (the payload's bits, packed by its layout: see :func:`pack`
+and :func:`unpack`). Handshake rules (amaranth ``docs/stdlib/stream.rst``): a beat moves on a rising
+edge where valid and ready are both high; a raised valid and its payload hold until then.
+
+Handshakes are decided right after ``await RisingEdge(clk)``, where signals read as the flops saw
+them at that edge. Both drivers idle while ``rst`` is high; after a reset the test calls
+``clear()`` on them so nothing of the interrupted job leaks into the next one.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+from typing import Any, Iterable
+
+import cocotb
+from cocotb.clock import Clock
+from cocotb.triggers import ClockCycles, RisingEdge
+
+__all__ = ["pack", "unpack", "StreamSource", "StreamSink", "start_clock", "reset_dut", "make_rng"]
+
+
+def pack(layout, value: Any) -> int:
+    """Payload bits of ``value`` (a dict for a struct, a list for an array, an int for a shape)."""
+    if hasattr(layout, "const"):
+        return layout.const(value).as_bits()
+    return int(value) & ((1 << layout.width) - 1)
+
+
+def unpack(layout, bits: int) -> Any:
+    """``bits`` as ``layout`` sees them: an Amaranth ``data.Const`` for layouts (index fields by
+    name or position, ``int()`` them), a Python int (sign-extended if signed) for a plain shape."""
+    if hasattr(layout, "from_bits"):
+        return layout.from_bits(bits)
+    if layout.signed and bits >> (layout.width - 1):
+        return bits - (1 << layout.width)
+    return bits
+
+
+def make_rng() -> random.Random:
+    """Random generator seeded from cocotb's seed (``seed=`` in the runner), so runs replay."""
+    return random.Random(cocotb.RANDOM_SEED)
+
+
+def start_clock(dut, period_ns: int = 10):
+    return cocotb.start_soon(Clock(dut.clk, period_ns, unit="ns").start())
+
+
+async def reset_dut(dut, cycles: int = 2):
+    """Hold the synchronous, active-high ``rst`` for ``cycles`` rising edges."""
+    dut.rst.value = 1
+    await ClockCycles(dut.clk, cycles)
+    dut.rst.value = 0
+
+
+class StreamSource:
+    """Sends queued payloads on ``port``; each cycle with a beat to send it idles with probability ``idle``."""
+
+    def __init__(self, dut, port: str, rng: random.Random, idle: float = 0.0):
+        self.dut, self.rng, self.idle = dut, rng, idle
+        self.queue: deque[int] = deque()
+        self.sent = 0
+        self.valid = getattr(dut, f"{port}__valid")
+        self.ready = getattr(dut, f"{port}__ready")
+        self.payload = getattr(dut, f"{port}__payload")
+        self.valid.value = 0
+        self._task = cocotb.start_soon(self._run())
+
+    def send(self, beats: Iterable[int]):
+        self.queue.extend(beats)
+
+    def clear(self):
+        """Forget queued beats and drop a pending one (call after a reset)."""
+        self.queue.clear()
+        self.valid.value = 0
+
+    @property
+    def idle_now(self) -> bool:
+        return not self.queue and not self.valid.value
+
+    async def wait_drained(self):
+        while not self.idle_now:
+            await RisingEdge(self.dut.clk)
+
+    async def _run(self):
+        while True:
+            await RisingEdge(self.dut.clk)
+            if self.dut.rst.value:
+                self.valid.value = 0
+                continue
+            if self.valid.value:
+                if not self.ready.value:
+                    continue                          # hold the pending beat
+                self.sent += 1
+            if self.queue and self.rng.random() >= self.idle:
+                self.payload.value = self.queue.popleft()
+                self.valid.value = 1
+            else:
+                self.valid.value = 0
+
+
+class StreamSink:
+    """Collects payloads from ``port``; each cycle it withholds ready with probability ``stall``."""
+
+    def __init__(self, dut, port: str, rng: random.Random, stall: float = 0.0):
+        self.dut, self.rng, self.stall = dut, rng, stall
+        self.beats: list[int] = []
+        self.valid = getattr(dut, f"{port}__valid")
+        self.ready = getattr(dut, f"{port}__ready")
+        self.payload = getattr(dut, f"{port}__payload")
+        self.ready.value = 0
+        self._task = cocotb.start_soon(self._run())
+
+    def clear(self):
+        self.beats.clear()
+
+    async def wait_for(self, count: int):
+        """Wait until ``count`` beats have arrived in total."""
+        while len(self.beats) < count:
+            await RisingEdge(self.dut.clk)
+
+    async def _run(self):
+        while True:
+            await RisingEdge(self.dut.clk)
+            if not self.dut.rst.value and self.valid.value and self.ready.value:
+                self.beats.append(int(self.payload.value))
+            self.ready.value = int(self.rng.random() >= self.stall)

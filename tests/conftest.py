@@ -1,0 +1,30 @@
+"""Shared pytest setup.
+
+* Build output goes under the repository's build/ whatever the working directory.
+* Tests marked ``slow`` are sweeps. ``FOCUS_SLOW`` picks how much of them runs: ``subset`` (the
+  default, what CI runs) keeps the first ``FOCUS_SLOW_SUBSET`` (default 2) parameter sets of each
+  slow test, ``all`` runs every one, ``none`` skips them.
+"""
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+os.environ.setdefault("FOCUS_BUILD_DIR", str(ROOT / "build"))
+
+
+def pytest_collection_modifyitems(config, items):
+    mode = os.environ.get("FOCUS_SLOW", "subset")
+    if mode == "all":
+        return
+    keep = 0 if mode == "none" else int(os.environ.get("FOCUS_SLOW_SUBSET", "2"))
+    seen: dict[str, int] = {}
+    skip = pytest.mark.skip(reason=f"slow sweep beyond the CI subset (FOCUS_SLOW={mode}); run with FOCUS_SLOW=all")
+    for item in items:
+        if item.get_closest_marker("slow"):
+            key = f"{item.module.__name__}::{item.originalname}"
+            seen[key] = seen.get(key, 0) + 1
+            if seen[key] > keep:
+                item.add_marker(skip)

@@ -1,0 +1,126 @@
+"""FocusConfig: every bad value is rejected with a message naming field, value and what is allowed;
+good configurations round-trip through JSON."""
+
+from fractions import Fraction
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from focus import ConfigError, FocusConfig
+
+
+@pytest.mark.parametrize("changes,field,allowed", [
+    (dict(vector_size=7), "vector_size", "a divisor of hidden=64"),
+    (dict(hidden=60), "vector_size", "a divisor of hidden=60"),
+    (dict(threshold=Fraction(1)), "threshold", "strictly between 0 and 1"),
+    (dict(threshold="0"), "threshold", "strictly between 0 and 1"),
+    (dict(threshold=1.5), "threshold", "strictly between 0 and 1"),
+    (dict(threshold="-1/2"), "threshold", "strictly between 0 and 1"),
+    (dict(threshold="nine tenths"), "threshold", "a rational number"),
+    (dict(threshold="1/100003"), "threshold", "a denominator of at most 65536"),
+    (dict(rows=0, vector_size=0), "rows", "an integer from 1 to 256"),
+    (dict(cols=-4), "cols", "an integer from 1 to 256"),
+    (dict(hidden=0), "hidden", "a positive integer"),
+    (dict(frames=0), "frames", "a positive integer"),
+    (dict(height=-1), "height", "a positive integer"),
+    (dict(width=0), "width", "a positive integer"),
+    (dict(tile_frames=0), "tile_frames", "a positive integer"),
+    (dict(scatter_lanes=0), "scatter_lanes", "a positive integer"),
+    (dict(acc_width=21), "acc_width", "at least 22 bits"),
+    (dict(acc_width=24, hidden=1024), "acc_width", "at least 26 bits"),
+    (dict(tile_frames=3), "tile_frames", "a whole number of frames dividing frames=4"),
+    (dict(tile_frames=1.5), "tile_frames", "an integer"),
+    (dict(rows=16), "rows", "equal to vector_size=8"),
+    (dict(representative="median"), "representative", "one of mean, root"),
+    (dict(data_width=17), "data_width", "an integer from 2 to 16"),
+    (dict(data_width=1), "data_width", "an integer from 2 to 16"),
+    (dict(acc_width=65), "acc_width", "an integer from 8 to 64"),
+    (dict(score_width=33), "score_width", "an integer from 1 to 32"),
+    (dict(rows=512, vector_size=512, hidden=512), "rows", "an integer from 1 to 256"),
+    (dict(scatter_lanes=3), "scatter_lanes", "a divisor of cols=8"),
+    (dict(window=(2, 3, 2)), "window", "each 1 or 2"),
+    (dict(window=(1, 1, 1)), "window", "not all 1"),
+    (dict(sec_layers=(3, 2, 4, 5, 6)), "sec_layers", "strictly increasing"),
+    (dict(sec_alphas=("1/2",)), "sec_alphas", "one keep ratio per entry"),
+    (dict(sec_alphas=(0, 0.3, 0.2, 0.15, 0.1)), "sec_alphas", "keep ratios in (0, 1]"),
+    (dict(rows=True), "rows", "an integer"),
+    (dict(frames=1 << 12, height=1 << 5, width=1 << 5), "frames", "at most 1048576 tokens"),
+])
+def test_bad_value_is_rejected_with_field_value_and_allowed(changes, field, allowed):
+    with pytest.raises(ConfigError) as info:
+        FocusConfig(**changes)
+    err = info.value
+    assert err.field == field
+    assert allowed in str(err)
+    assert str(err).startswith(f"{field}=")
+
+
+def test_accumulator_requirement_is_the_widest_dot_product():
+    # hidden pairs of (-2^(d-1))^2 sum to hidden * 2^(2d-2), which needs one bit more than its magnitude.
+    for d, hidden in [(8, 64), (8, 4096), (4, 16), (16, 32), (2, 2)]:
+        cfg = FocusConfig(data_width=d, hidden=hidden, vector_size=2, rows=2, acc_width=64)
+        top = hidden * 2 ** (2 * d - 2)
+        assert cfg.acc_width_needed == top.bit_length() + 1
+        FocusConfig(data_width=d, hidden=hidden, vector_size=2, rows=2, acc_width=max(8, cfg.acc_width_needed))
+
+
+def test_unknown_json_field_is_named():
+    with pytest.raises(ConfigError, match="colums=8 is not allowed: a known field"):
+        FocusConfig.from_dict({"colums": 8})
+
+
+def test_wrong_config_version_is_rejected():
+    with pytest.raises(ConfigError, match="config_version=99"):
+        FocusConfig.from_dict({"config_version": 99})
+
+
+def test_overrides_parse_each_field_type():
+    cfg = FocusConfig().with_overrides(["threshold=19/20", "window=1,2,2", "representative=root",
+                                        "sec_alphas=1/2,1/4", "sec_layers=0,3", "frames=8"])
+    assert cfg.threshold == Fraction(19, 20) and cfg.window == (1, 2, 2)
+    assert cfg.representative == "root" and cfg.sec_alphas == (Fraction(1, 2), Fraction(1, 4))
+    assert cfg.sec_layers == (0, 3) and cfg.frames == 8
+    with pytest.raises(ConfigError, match="frames='four' is not allowed: an integer"):
+        FocusConfig().with_overrides(["frames=four"])
+    with pytest.raises(ConfigError, match="a known field"):
+        FocusConfig().with_overrides(["nonsense=1"])
+
+
+def test_threshold_accepts_decimal_and_rational_forms_exactly():
+    assert FocusConfig(threshold=0.9).threshold == Fraction(9, 10)
+    assert FocusConfig(threshold="0.95").threshold == Fraction(19, 20)
+    assert FocusConfig(threshold="18/20").threshold == Fraction(9, 10)
+
+
+def test_candidates_follow_upstream_order():
+    assert [c[0] for c in FocusConfig().candidates] == [1, 2, 3, 4, 5, 6, 7]
+    assert FocusConfig().candidates[3] == (4, 1, 0, 0)
+    assert [c[0] for c in FocusConfig(window=(1, 2, 2)).candidates] == [1, 2, 3]
+    assert [c[0] for c in FocusConfig(window=(2, 1, 1)).candidates] == [4]
+
+
+@st.composite
+def configs(draw):
+    v = draw(st.integers(1, 64))
+    hidden = v * draw(st.integers(1, 16))
+    d = draw(st.integers(2, 16))
+    need = FocusConfig(rows=v, vector_size=v, hidden=hidden, data_width=d, acc_width=64).acc_width_needed
+    tile_frames = draw(st.integers(1, 4))
+    lanes = draw(st.integers(1, 16))
+    return FocusConfig(
+        rows=v, vector_size=v, hidden=hidden, data_width=d,
+        acc_width=draw(st.integers(max(8, need), 64)),
+        frames=tile_frames * draw(st.integers(1, 4)), tile_frames=tile_frames,
+        height=draw(st.integers(1, 32)), width=draw(st.integers(1, 32)),
+        threshold=Fraction(draw(st.integers(1, 200)), 201), window=draw(st.sampled_from([(2, 2, 2), (1, 2, 2), (2, 1, 1)])),
+        representative=draw(st.sampled_from(["mean", "root"])), cols=lanes * draw(st.integers(1, 8)),
+        scatter_lanes=lanes, score_width=draw(st.integers(1, 32)))
+
+
+@given(configs())
+@settings(max_examples=200, deadline=None)
+def test_json_round_trip_is_lossless(cfg):
+    text = cfg.to_json()
+    back = FocusConfig.from_json(text)
+    assert back == cfg and back.to_json() == text and back.digest() == cfg.digest()
