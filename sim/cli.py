@@ -97,23 +97,30 @@ def _export(parser, args) -> int:
     out = Path(args.out) if args.out else _build_root() / "export" / f"{args.clip}-{cfg.digest()}.npz"
     bars = _Bars(args.quiet)
     try:
-        bars("decode", 0, 1)
-        video = clip_tokens(cfg, args.clip, start=args.start, stride=args.stride, seed=args.seed, patch=args.patch)
-        bars("decode", 1, 1)
         rng = np.random.default_rng([args.seed, 1])
-        n_out = args.out_features or cfg.cols
-        weights, weights_from = _weights(cfg, args, n_out, rng)
-        scores, scores_from = _scores(cfg, args, rng, bars)
+        meta = {"tool": "focus-sim export", "clip": args.clip, "start": args.start, "stride": args.stride,
+                "seed": args.seed, "patch": args.patch, "source": args.source}
+        bars("tokens", 0, 1)
+        if args.source == "clip":
+            video = clip_tokens(cfg, args.clip, start=args.start, stride=args.stride, seed=args.seed, patch=args.patch)
+            tokens, scale = video.tokens, video.scale
+            weights = rng.integers(cfg.data_min, cfg.data_max + 1, (cfg.hidden, args.out_features or cfg.cols))
+            meta.update(frame_indices=video.frame_indices.tolist(), weights="random")
+        else:
+            tokens, weights, scale = _minilm_gemm(cfg, args)
+            meta.update(frame_indices=[args.start + i * args.stride for i in range(cfg.frames)],
+                        weights=f"minilm layer {args.layer} {args.gemm}", gemm=args.gemm, layer=args.layer,
+                        prompt=args.prompt)
+        meta["scale"] = scale
+        bars("tokens", 1, 1)
+        scores, meta["scores"] = _scores(cfg, args, rng, bars)
         keep = None
         if scores is not None:
             keep = sec.keep_count(cfg.tokens, args.keep_ratio) if args.keep is None else args.keep
-        elif args.prune:
-            parser.error("--prune needs SEC scores: use --scores minilm or random")
-        meta = {"tool": "focus-sim export", "clip": video.clip, "start": args.start, "stride": args.stride,
-                "seed": args.seed, "patch": video.patch, "scale": video.scale,
-                "frame_indices": video.frame_indices.tolist(), "weights": weights_from, "scores": scores_from,
-                "keep": keep}
-        job = run_job(cfg, video.tokens, weights, scores=scores, keep=keep, prune=args.prune,
+        elif args.prune or args.keep is not None:
+            parser.error("--prune and --keep need SEC scores: use --scores auto, minilm or random")
+        meta["keep"] = keep
+        job = run_job(cfg, tokens, weights, scores=scores, keep=keep, prune=args.prune,
                       neighbourhood=args.neighbourhood, meta=meta, progress=bars)
         bars("write", 0, 1)
         export.write(out, job)
@@ -130,14 +137,15 @@ def _export(parser, args) -> int:
     return 0
 
 
-def _weights(cfg, args, n_out, rng):
-    if args.weights == "random":
-        return rng.integers(cfg.data_min, cfg.data_max + 1, (cfg.hidden, n_out)), "random"
+def _minilm_gemm(cfg, args):
     from . import minilm
-    w = minilm.layer_weights(cfg, args.layer, args.weights_gemm)
-    if w.shape[0] != cfg.hidden:
-        raise InputError(f"--weights minilm {args.weights_gemm} has {w.shape[0]} input rows; set --hidden {w.shape[0]}")
-    return w[:, :n_out], f"minilm layer {args.layer} {args.weights_gemm} (first {min(n_out, w.shape[1])} columns)"
+    widths = {"qkv": 384, "attn_out": 384, "ffn_up": 384, "ffn_down": 1536}
+    if cfg.hidden != widths[args.gemm]:
+        raise InputError(f"--source minilm --gemm {args.gemm} takes {widths[args.gemm]}-element inputs; "
+                         f"set --hidden {widths[args.gemm]} (hidden={cfg.hidden})")
+    tokens, weights, scale = minilm.gemm_inputs(cfg, args.clip, layer=args.layer, site=args.gemm, prompt=args.prompt,
+                                                start=args.start, stride=args.stride, seed=args.seed, patch=args.patch)
+    return tokens, weights[:, :args.out_features] if args.out_features else weights, scale
 
 
 def _scores(cfg, args, rng, bars):
@@ -148,8 +156,8 @@ def _scores(cfg, args, rng, bars):
     if choice == "none":
         return None, None
     if choice == "random":
-        hi = (1 << cfg.score_width)
-        return rng.integers(0, hi, (4, 8, cfg.tokens), dtype=np.int64), "random (4 heads, 8 text tokens)"
+        return (rng.integers(0, 1 << cfg.score_width, (4, 8, cfg.tokens), dtype=np.int64),
+                "random (4 heads, 8 text tokens)")
     from . import minilm
     scores = minilm.attention_scores(cfg, args.clip, prompt=args.prompt, layer=args.layer, start=args.start,
                                      stride=args.stride, seed=args.seed, patch=args.patch, progress=bars)
@@ -194,7 +202,8 @@ def _report(parser, args) -> int:
             cfg = _config(parser, args, base=report.default_config())
             paths = report.report_minilm(cfg, clip=args.clip, prompt=args.prompt, start=args.start,
                                          stride=args.stride, seed=args.seed, patch=args.patch,
-                                         sec=not args.no_sec, query_sic=not args.no_query_sic,
+                                         sec=not args.no_sec,
+                                         sites=report.sites(args.no_query_sic),
                                          out_dir=out, progress=bars)
     except InputError as err:
         bars.close()
@@ -230,13 +239,17 @@ def main(argv: list[str] | None = None) -> int:
     _workload_arguments(p)
     p.add_argument("--neighbourhood", choices=["bounded", "linear"], default="bounded",
                    help="SIC candidate positions (default %(default)s, what the hardware does)")
-    p.add_argument("--out-features", type=int, metavar="N", help="weight columns N (default: cfg.cols)")
-    p.add_argument("--weights", choices=["random", "minilm"], default="random",
-                   help="seeded uniform integers, or MiniLM's INT8 weights (default %(default)s)")
-    p.add_argument("--weights-gemm", choices=["qkv", "attn_out", "ffn_up", "ffn_down"], default="qkv",
-                   help="which MiniLM GEMM the weights come from (default %(default)s)")
-    p.add_argument("--layer", type=int, default=1, help="MiniLM layer for weights and scores (default %(default)s)")
-    p.add_argument("--scores", choices=["auto", "minilm", "random", "none"], default="random",
+    p.add_argument("--out-features", type=int, metavar="N",
+                   help="weight columns N (default: cols for --source clip, all of the GEMM's for minilm)")
+    p.add_argument("--source", choices=["clip", "minilm"], default="clip",
+                   help="clip: tokens are the clip's patch projections, weights seeded uniform integers; "
+                        "minilm: tokens are the image rows entering MiniLM GEMM --gemm at --layer (dense INT8 "
+                        "run), weights that GEMM's INT8 weights (default %(default)s)")
+    p.add_argument("--gemm", choices=["qkv", "attn_out", "ffn_up", "ffn_down"], default="qkv",
+                   help="MiniLM GEMM for --source minilm (default %(default)s)")
+    p.add_argument("--layer", type=int, default=1,
+                   help="MiniLM layer (0-5) for --source minilm and for the scores (default %(default)s)")
+    p.add_argument("--scores", choices=["auto", "minilm", "random", "none"], default="auto",
                    help="SEC scores: MiniLM text-to-image attention, seeded random, or none; auto = minilm "
                         "when text + image tokens fit its 512 positions, else random (default %(default)s)")
     p.add_argument("--keep-ratio", default="2/5", metavar="ALPHA",
@@ -278,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
 def _export_doc() -> str:
     return ("Run one job through the integer contract and write its test vectors.\n\n"
             "Tokens come from --clip (focus.sim.video.clip_tokens), weights from --weights, SEC scores from\n"
-            "--scores. The file format is docs/export-format.md; read it back with focus.sim.export.read\n"
+            "--scores (see --source). The file format is docs/export-format.md; read it back with focus.sim.export.read\n"
             "or numpy.load(path, allow_pickle=False).")
 
 

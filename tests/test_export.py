@@ -152,7 +152,7 @@ def test_cli_export_with_the_documented_options_writes_a_readable_file(tmp_path,
     (["--frames", "3"], "tile_frames=2 is not allowed"),
     (["--start", "249", "--clip", "bikes"], "'bikes' is too short: it has 250 frames"),
     (["--keep-ratio", "3/2"], "--keep-ratio 3/2 is not in"),
-    (["--scores", "none", "--prune"], "--prune needs SEC scores"),
+    (["--scores", "none", "--prune"], "--prune and --keep need SEC scores"),
 ])
 def test_cli_export_reports_bad_options_as_usage_errors(tmp_path, capsys, argv, match):
     with pytest.raises(SystemExit) as exit_:
