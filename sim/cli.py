@@ -202,9 +202,8 @@ def _report(parser, args) -> int:
             cfg = _config(parser, args, base=report.default_config())
             paths = report.report_minilm(cfg, clip=args.clip, prompt=args.prompt, start=args.start,
                                          stride=args.stride, seed=args.seed, patch=args.patch,
-                                         sec=not args.no_sec,
-                                         sites=report.sites(args.no_query_sic),
-                                         out_dir=out, progress=bars)
+                                         sec=not args.no_sec, sites=report.sites(args.no_query_sic),
+                                         sweep=not args.no_sweep, out_dir=out, progress=bars)
     except InputError as err:
         bars.close()
         parser.error(str(err))
@@ -270,6 +269,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--from", dest="from_file", metavar="FILE.npz", help="report on an exported file instead")
     p.add_argument("--no-sec", action="store_true", help="no semantic concentration (SIC only)")
     p.add_argument("--no-query-sic", action="store_true", help="no SIC on the query side of QK^T")
+    p.add_argument("--no-sweep", action="store_true",
+                   help="skip the SIC-only runs at thresholds 19/20 and 99/100 and with the root representative")
     p.add_argument("--out", metavar="DIR", help="report folder (default build/report/<workload>/)")
 
     args = parser.parse_args(argv)

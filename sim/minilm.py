@@ -46,7 +46,7 @@ from . import sec as sec_
 from .checks import InputError
 from .gemm import concentrated, int_matmul
 from .quant import quantize
-from .sic import SicResult, concentrate
+from .sic import SicResult, concentrate, representative_error
 from .video import PATCH, clip_tokens
 
 __all__ = ["Model", "load_model", "prompt_ids", "fits", "embed", "run", "Run", "attention_scores",
@@ -225,6 +225,7 @@ class SiteRecord:
     dense_macs: int      # all cfg.tokens image tokens, no Focus
     concentrated_macs: int
     sic: SicResult | None = None
+    rep_error: dict = field(default_factory=dict)   # representatives vs exact group means (sic.representative_error)
 
     @property
     def sparsity(self) -> float:
@@ -280,7 +281,8 @@ class _Runner:
             N = W.shape[1]
             self.sites.append(SiteRecord(site, layer, W.shape[0], N, len(alive), r.counters,
                                          self.cfg.tokens * W.shape[0] * N,
-                                         r.counters["unique"] * scfg.vector_size * N, r))
+                                         r.counters["unique"] * scfg.vector_size * N, r,
+                                         representative_error(scfg, grid, r)))
             yi = Y[alive]
         else:
             yi = int_matmul(grid[alive], Wq)
@@ -312,7 +314,8 @@ class _Runner:
                 out[h, nt:] = Y[alive] * si * sk[h].T
             self.sites.append(SiteRecord("query", layer, m.hidden, S, len(alive), r.counters,
                                          self.cfg.tokens * m.hidden * S,
-                                         r.counters["unique"] * scfg.vector_size * S, r))
+                                         r.counters["unique"] * scfg.vector_size * S, r,
+                                         representative_error(scfg, grid, r)))
         else:
             for h in range(H):
                 out[h, nt:] = int_matmul(grid[alive][:, h * hd:(h + 1) * hd], kq[h].T) * si * sk[h].T
