@@ -35,11 +35,14 @@ def _same(a, b):
     assert a.cfg == b.cfg and a.counters == b.counters and a.meta == b.meta and a.pruned == b.pruned
 
 
-@pytest.mark.parametrize("prune,scores", [(False, True), (True, True), (False, False)])
-def test_write_then_read_gives_back_the_same_job(tmp_path, prune, scores):
+@pytest.mark.parametrize("prune,scores,partials,compress", [(False, True, True, None), (True, True, True, False),
+                                                        (False, False, False, True)])
+def test_write_then_read_gives_back_the_same_job(tmp_path, prune, scores, partials, compress):
     job = _job(prune=prune, scores=scores)
-    path = export.write(tmp_path / "job.npz", job)
-    _same(job, export.read(path))
+    path = export.write(tmp_path / "job.npz", job, partials=partials, compress=compress)
+    with np.load(path, allow_pickle=False) as f:
+        assert ("partials" in f.files) == partials
+    _same(job, export.read(path))                 # without partials in the file, read() recomputes them
     assert not list(tmp_path.glob(".*tmp")), "temporary file left behind"
 
 
