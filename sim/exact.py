@@ -44,7 +44,8 @@ def products_greater(lhs: list, rhs: list) -> np.ndarray:
     # the final one (a zero factor gives exactly 0), and rounding is monotonic, so a computed value
     # below 2**53 means every true partial value is below 2**53 and was represented exactly.
     # Such pairs (the great majority for INT8 vectors) are decided in float64 even when they tie.
-    close = (np.abs(left - right) <= _MARGIN * np.maximum(left, right)) & (np.maximum(left, right) >= _EXACT)
+    big = np.maximum(np.abs(left), np.abs(right))
+    close = (np.abs(left - right) <= _MARGIN * big) & (big >= _EXACT)
     if close.any():
         idx = np.nonzero(close)
         result[idx] = _exact_product(lhs, shape, idx) > _exact_product(rhs, shape, idx)

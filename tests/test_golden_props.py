@@ -211,3 +211,17 @@ def test_top_k_is_exact_under_heavy_ties(imp, data):
         dropped = np.setdiff1d(np.arange(n), kept)
         if len(dropped):
             assert imp[dropped].max() <= imp[kept].min()
+
+
+@SETTINGS
+@given(st.lists(st.tuples(st.integers(0, 2 ** 40), st.integers(0, 2 ** 40), st.integers(0, 2 ** 20),
+                          st.integers(0, 2 ** 20)), min_size=1, max_size=30), st.booleans())
+def test_exact_product_comparison_matches_python_integers(rows, tie):
+    from focus.sim.exact import products_greater
+    a, b, c, d = (np.array(col, dtype=np.int64) for col in zip(*rows))
+    if tie:                                    # equal products, and products one apart, both above 2**53
+        c, d = a.copy(), b.copy()
+        a = a + np.arange(len(a)) % 2
+    got = products_greater([a, b, d], [c, d, b])
+    want = [int(x) * int(y) * int(z) > int(p) * int(q) * int(r) for x, y, z, p, q, r in zip(a, b, d, c, d, b)]
+    assert got.tolist() == want
