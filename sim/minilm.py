@@ -219,7 +219,7 @@ class SiteRecord:
     site: str
     layer: int
     inputs: int          # K
-    outputs: int         # N (for query: key tokens, per head)
+    outputs: int         # N (for query: key tokens now in the sequence, per head)
     alive: int           # image tokens still in the sequence
     counters: dict       # SIC counters (unique, similar, zero, vectors, ...)
     dense_macs: int      # all cfg.tokens image tokens, no Focus
@@ -312,8 +312,9 @@ class _Runner:
                 Y, _ = concentrated(scfg, r, kq[h].T, chunks=range(h * per_head, (h + 1) * per_head),
                                     partials=False)
                 out[h, nt:] = Y[alive] * si * sk[h].T
+            # dense: every image query against every key of the full sequence (no SEC)
             self.sites.append(SiteRecord("query", layer, m.hidden, S, len(alive), r.counters,
-                                         self.cfg.tokens * m.hidden * S,
+                                         self.cfg.tokens * m.hidden * (self.n_text + self.cfg.tokens),
                                          r.counters["unique"] * scfg.vector_size * S, r,
                                          representative_error(scfg, grid, r)))
         else:

@@ -295,7 +295,9 @@ def _merge_plot(cfg: FocusConfig, pixels, run: minilm.Run, n_text: int) -> bytes
     site = next((s for s in run.sites if s.layer == 0 and s.site == "qkv"), run.sites[0] if run.sites else None)
     F, H, W = cfg.frames, cfg.height, cfg.width
     rows = 3 + (1 if run.kept else 0)
-    fig, axes = plt.subplots(rows, F, figsize=(1.9 * F, 1.75 * rows), squeeze=False)
+    aspect = H / W
+    fig, axes = plt.subplots(rows, F, figsize=(1.6 * F + 1.4, (1.6 * aspect + 0.35) * rows + 0.5), squeeze=False,
+                             layout="constrained")
     merged = (site.sic.best > 0).mean(axis=0).reshape(F, H, W)
     ui = site.sic.unique_index[0].reshape(F, H, W)
     palette = np.random.default_rng(0).random((max(int(ui.max()) + 1, 1), 3)) * 0.8 + 0.2
@@ -322,7 +324,7 @@ def _merge_plot(cfg: FocusConfig, pixels, run: minilm.Run, n_text: int) -> bytes
         for f in range(F):
             axes[r, f].set_xticks([])
             axes[r, f].set_yticks([])
-    fig.colorbar(im, ax=axes[1, :].tolist(), fraction=0.02, pad=0.01, label="fraction of vectors merged")
+    fig.colorbar(im, ax=axes[1, :].tolist(), fraction=0.02, pad=0.01).set_label("merged", fontsize=8)
     fig.suptitle("Which tokens merged, per frame (white: a group of one)", fontsize=10)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90)

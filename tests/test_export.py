@@ -2,6 +2,7 @@
 and clear errors for files that are not what they claim."""
 
 import json
+import re
 from fractions import Fraction
 
 import numpy as np
@@ -163,3 +164,22 @@ def test_cli_export_reports_bad_options_as_usage_errors(tmp_path, capsys, argv, 
     assert exit_.value.code == 2
     assert match in capsys.readouterr().err
     assert not (tmp_path / "x.npz").exists()
+
+
+@pytest.mark.parametrize("change,match", [
+    ({"tokens": np.zeros((CFG.tokens - 1, CFG.hidden), int)}, r"tokens has shape 39x16, expected 40x16 \(frames\*height\*width"),
+    ({"tokens": np.zeros((CFG.tokens, CFG.hidden))}, "tokens must be an integer array"),
+    ({"weights": np.zeros((15, 4), int)}, re.escape("weights has shape 15x4, expected 16x?")),
+    ({"weights": np.full((16, 4), -129)}, r"weights holds values in \[-129, -129\], outside the signed 8-bit range"),
+    ({"weights": np.zeros((16, 0), int)}, "no output columns"),
+    ({"scores": np.zeros((2, 3, 5), int)}, re.escape("scores has shape 2x3x5, expected ?x?x40")),
+    ({"scores": np.full((2, 3, 40), -1)}, "outside the unsigned 16-bit range"),
+    ({"scores": np.ones((2, 3, 40), int), "keep": 41}, "k=41 is not allowed: an integer from 1 to the token count 40"),
+    ({"prune": True}, "SEC needs attention scores"),
+])
+def test_run_job_rejects_bad_inputs_clearly(change, match):
+    args = {"tokens": np.zeros((CFG.tokens, CFG.hidden), int), "weights": np.zeros((CFG.hidden, 4), int)}
+    args.update(change)
+    tokens, weights = args.pop("tokens"), args.pop("weights")
+    with pytest.raises(ValueError, match=match):
+        run_job(CFG, tokens, weights, **args)
