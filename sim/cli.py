@@ -65,7 +65,7 @@ class _Bars:
             bar.close()
 
 
-def _shape_arguments(parser: argparse.ArgumentParser, defaults: FocusConfig | None = None):
+def _shape_arguments(parser: argparse.ArgumentParser):
     g = parser.add_argument_group("grid and SIC (shortcuts for --set; --set is applied last)")
     g.add_argument("--frames", type=int, metavar="F", help="frames in the grid")
     g.add_argument("--height", type=int, metavar="H", help="token rows per frame")
