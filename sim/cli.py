@@ -309,7 +309,10 @@ def _report_doc() -> str:
             "video tokens] with Focus applied (SIC on the QKV, attention-output, FFN-up and FFN-down inputs\n"
             "and the query side of QK^T; SEC at the scheduled layers), next to a dense float and a dense INT8\n"
             "run, and reports per layer compression, sparsity and fidelity. With --from FILE.npz, reports on\n"
-            "an exported job instead.")
+            "an exported job instead.\n\n"
+            "The MiniLM report starts from its own default configuration (focus.sim.report.default_config:\n"
+            "8 frames of 6 x 8 tokens, hidden 384, vector 32, threshold 9/10, tiles of 4 frames); --config\n"
+            "replaces it, the shortcuts and --set change it. Image and prompt tokens must fit 512 positions.")
 
 
 if __name__ == "__main__":
