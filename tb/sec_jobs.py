@@ -92,10 +92,8 @@ def corner_cases(cfg: FocusConfig, rng: random.Random, *, max_heads=2, max_text=
     h, q = _shape(rng, max_heads, max_text)
     near = nprng.integers(max(0, top - 2), top + 1, (h, q, T))              # ties near the top
     add("ties near max", near, rng.randint(1, T))
-    for value in (0, top, rng.randint(0, top)):
-        equal = np.full(_shape(rng, max_heads, max_text) + (T,), value)
-        for k in sorted({1, T, rng.randint(1, T)}):
-            add(f"all equal {value} k={k}", equal, k)
+    for value, k in ((0, T), (top, 1), (rng.randint(0, top), rng.randint(1, T))):
+        add(f"all equal {value} k={k}", np.full(_shape(rng, max_heads, max_text) + (T,), value), k)
     h, q = _shape(rng, max_heads, max_text)
     scores = nprng.integers(0, top + 1, (h, q, T))
     add("k=1", scores, 1)
