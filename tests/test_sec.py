@@ -205,6 +205,20 @@ def test_reset_mid_job_leaves_next_job_exact(phase):
     assert [b[2] for b in got["mask"]] == [0] * (T - 1) + [1]
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(24))
+def test_random_configs_match_golden_top_k(seed):
+    """A sweep over random small configurations (tokens 1..40, score widths 1..12, digits 1..5 bits)."""
+    rng = random.Random(seed)
+    frames, height, width = rng.randint(1, 2), rng.randint(1, 5), rng.randint(1, 4)
+    cfg = FocusConfig(frames=frames, height=height, width=width, tile_frames=1,
+                      score_width=rng.randint(1, 12), sec_radix_bits=rng.randint(1, 5))
+    cases = mixed_cases(cfg, rng, randoms=4)
+    got, _, _ = drive_jobs(cfg, cases, seed=seed, idle=rng.choice([0.0, 0.3]),
+                                              stall=rng.choice([0.0, 0.5]), name=f"sec_sweep_{seed}")
+    check_results(cfg, cases, got)
+
+
 def test_invalid_k_consumes_the_job_and_answers_at_once():
     """k = 0 and k > T: the job's scores are taken to `last`, the status follows one edge later,
     and no mask beat appears; the jobs after it are exact."""

