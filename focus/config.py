@@ -35,6 +35,7 @@ LIMITS = {
     "cols": (1, 256),
     "vector_size": (1, 256),
     "score_width": (1, 32),
+    "sec_radix_bits": (1, 8),
     "threshold_denominator": (1, 1 << 16),
     "tokens": (1, 1 << 20),
 }
@@ -93,7 +94,9 @@ class FocusConfig:
       ``scatter_lanes`` output elements added per cycle; divides ``cols``.
     Semantic concentration (SEC)
       Attention scores are unsigned ``score_width``-bit integers. At layer ``sec_layers[i]`` the
-      top ``int(image_tokens * sec_alphas[i])`` tokens (at least 1) are kept.
+      top ``int(image_tokens * sec_alphas[i])`` tokens (at least 1) are kept. The SEC block finds
+      the top k by radix select: ``sec_radix_bits``-bit digits (at most ``score_width`` are used),
+      one histogram pass over the tokens per digit, ``2**sec_radix_bits`` histogram counters.
     """
 
     rows: int = 8
@@ -114,6 +117,7 @@ class FocusConfig:
     sec_layers: tuple[int, ...] = (1, 2, 3, 4, 5)
     sec_alphas: tuple[Fraction, ...] = field(
         default=(Fraction(2, 5), Fraction(3, 10), Fraction(1, 5), Fraction(3, 20), Fraction(1, 10)))
+    sec_radix_bits: int = 4
 
     # ------------------------------------------------------------------ validation
 
@@ -124,7 +128,7 @@ class FocusConfig:
             if f.type in ("int", int):
                 self._check_int(f.name, getattr(self, f.name))
 
-        for name in ("rows", "cols", "vector_size", "data_width", "acc_width", "score_width"):
+        for name in ("rows", "cols", "vector_size", "data_width", "acc_width", "score_width", "sec_radix_bits"):
             lo, hi = LIMITS[name]
             value = getattr(self, name)
             if not lo <= value <= hi:
@@ -202,6 +206,16 @@ class FocusConfig:
     def tokens(self) -> int:
         """Image tokens in the grid."""
         return self.frames * self.height * self.width
+
+    @property
+    def sec_digit_bits(self) -> int:
+        """Bits per radix-select digit in SEC: ``sec_radix_bits``, but no more than ``score_width``."""
+        return min(self.sec_radix_bits, self.score_width)
+
+    @property
+    def sec_passes(self) -> int:
+        """Radix-select histogram passes in SEC: ``ceil(score_width / sec_digit_bits)``."""
+        return -(-self.score_width // self.sec_digit_bits)
 
     @property
     def frame_tokens(self) -> int:

@@ -25,6 +25,8 @@ class Top:
 TOPS: dict[str, Top] = {
     "mac": Top("focus.hdl.mac:MultiplyAccumulator",
                "streaming signed multiply-accumulate (the first hardware block and the testbench template)"),
+    "sec": Top("focus.hdl.sec:SemanticConcentrator",
+               "semantic concentrator: token importance by max over attention scores, exact top-k mask by radix select"),
 }
 
 

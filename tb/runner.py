@@ -82,7 +82,11 @@ def _run_once(*, verilog: Path, top: str, test_module: str, cfg: FocusConfig, pa
     elif simulator == "icarus":
         if not icarus_available():
             pytest.skip(ICARUS_MISSING)
-        build_args = ["-g2012"]
+        # Amaranth emits Verilog-2005. Under -g2012 Icarus runs declaration initialisers before any
+        # process starts, so the time-zero event Yosys's output relies on to evaluate its
+        # `always @*` blocks never comes: FSM outputs stay X until an input changes (and the state
+        # register then loads X). -g2005 keeps the initialiser an event at time zero.
+        build_args = ["-g2005"]
     else:
         raise ValueError(f"simulator={simulator!r} is not supported: verilator or icarus")
 

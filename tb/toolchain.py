@@ -29,6 +29,13 @@ VERILATOR_WAIVERS = {
     "DECLFILENAME": "Amaranth emits every module of the hierarchy into the one file named after the top.",
     "PROCASSINIT": "Amaranth initialises registers in their declaration and also assigns them in "
                    "processes; that is its intended reset-value idiom.",
+    "WIDTHTRUNC": "Amaranth writes `x == 0` on a multi-bit x (every FSM state test for state 0) as "
+                  "Verilog's logical NOT `!x`, true iff all bits are 0, which Verilator reports as "
+                  "truncating x to 1 bit. Amaranth's own truncations are explicit `.eq()`s in the "
+                  "source. Verilator reports it even without -Wall.",
+    "CASEINCOMPLETE": "Amaranth emits `m.Switch` and `m.FSM` as `casez` without a default branch; the "
+                      "always block assigns the default value first, so values no case lists (the "
+                      "unused codes of a 6-state FSM register) keep it.",
 }
 
 

@@ -37,6 +37,9 @@ from focus import ConfigError, FocusConfig
     (dict(data_width=1), "data_width", "an integer from 2 to 16"),
     (dict(acc_width=65), "acc_width", "an integer from 8 to 64"),
     (dict(score_width=33), "score_width", "an integer from 1 to 32"),
+    (dict(sec_radix_bits=0), "sec_radix_bits", "an integer from 1 to 8"),
+    (dict(sec_radix_bits=9), "sec_radix_bits", "an integer from 1 to 8"),
+    (dict(sec_radix_bits="4"), "sec_radix_bits", "an integer"),
     (dict(rows=512, vector_size=512, hidden=512), "rows", "an integer from 1 to 256"),
     (dict(scatter_lanes=3), "scatter_lanes", "a divisor of cols=8"),
     (dict(window=(2, 3, 2)), "window", "each 1 or 2"),
@@ -93,6 +96,13 @@ def test_threshold_accepts_decimal_and_rational_forms_exactly():
     assert FocusConfig(threshold="18/20").threshold == Fraction(9, 10)
 
 
+def test_sec_digits_cover_the_score_width():
+    assert (FocusConfig().sec_digit_bits, FocusConfig().sec_passes) == (4, 4)
+    assert (FocusConfig(score_width=7, sec_radix_bits=3).sec_passes) == 3        # 3 + 3 + 1 bits
+    assert (FocusConfig(score_width=2, sec_radix_bits=8).sec_digit_bits) == 2    # never wider than a score
+    assert FocusConfig().with_overrides(["sec_radix_bits=2"]).sec_passes == 8
+
+
 def test_candidates_follow_upstream_order():
     assert [c[0] for c in FocusConfig().candidates] == [1, 2, 3, 4, 5, 6, 7]
     assert FocusConfig().candidates[3] == (4, 1, 0, 0)
@@ -115,7 +125,7 @@ def configs(draw):
         height=draw(st.integers(1, 32)), width=draw(st.integers(1, 32)),
         threshold=Fraction(draw(st.integers(1, 200)), 201), window=draw(st.sampled_from([(2, 2, 2), (1, 2, 2), (2, 1, 1)])),
         representative=draw(st.sampled_from(["mean", "root"])), cols=lanes * draw(st.integers(1, 8)),
-        scatter_lanes=lanes, score_width=draw(st.integers(1, 32)))
+        scatter_lanes=lanes, score_width=draw(st.integers(1, 32)), sec_radix_bits=draw(st.integers(1, 8)))
 
 
 @given(configs())
