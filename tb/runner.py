@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -90,7 +91,9 @@ def _run_once(*, verilog: Path, top: str, test_module: str, cfg: FocusConfig, pa
     else:
         raise ValueError(f"simulator={simulator!r} is not supported: verilator or icarus")
 
-    build_dir = build_root() / "sim" / f"{verilog.parent.name}-{simulator}{'-waves' if waves else ''}"
+    # The folder names everything the build depends on: the Verilog (its cache key) and the flags.
+    flags = hashlib.sha256(json.dumps(build_args).encode()).hexdigest()[:8]
+    build_dir = build_root() / "sim" / f"{verilog.parent.name}-{simulator}-{flags}{'-waves' if waves else ''}"
     runner = get_runner(simulator)
     with _locked(build_dir.with_suffix(".lock")):
         runner.build(sources=[verilog], hdl_toplevel=top, build_dir=build_dir, build_args=build_args,
