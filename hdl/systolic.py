@@ -171,7 +171,9 @@ class SystolicArray(wiring.Component):
         # Weights shift up each column from the port below the bottom row, so that after a whole
         # tile row k holds beat k.
         grid = [[PECell.create(cfg, f"pe_{k}_{n}") for n in range(C)] for k in range(R)]
-        commit0, commit1 = commit & ~wbank, commit & wbank
+        # One signal each, shared by all PEs (an expression would be rebuilt at every use).
+        commit0, commit1 = Signal(), Signal()
+        m.d.comb += [commit0.eq(commit & ~wbank), commit1.eq(commit & wbank)]
         for k in range(R):
             for n in range(C):
                 left = grid[k][n - 1] if n else None
