@@ -109,6 +109,47 @@ def test_blocked_results_stop_activations_after_fifo_depth_and_lose_nothing():
     assert as_rows(taken[-1]) == expected
 
 
+def test_array_reset_mid_pass_leaves_next_passes_exact():
+    cfg = CONFIGS["4x3"]
+    rng = random.Random(21)
+    nprng = np.random.default_rng(21)
+    dut = SystolicArray(cfg)
+    top = WithReset(dut)
+    old_tiles, old_acts, old_expected = random_passes(cfg, rng, nprng, [9, 1, 12, 3])
+    tiles, acts, expected = random_passes(cfg, rng, nprng, [2, 1, 10, 1, 5])
+    state = {"reset": False}
+    early, got = [], []
+
+    async def driver(ctx, port, first, second):
+        # No idle cycles before the reset, so every wait of put() is a ready wait, which raises
+        # DomainReset when the reset comes; then the driver drops its beat.
+        try:
+            await put(ctx, port, first, rng, 0.0)
+        except DomainReset:
+            ctx.set(port.valid, 0)
+        while not state["reset"]:
+            await ctx.tick()
+        await put(ctx, port, second, rng, 0.3)
+
+    async def controller(ctx):
+        early.extend(await get(ctx, dut.results, 11, rng, 0.3))     # into the third pass
+        ctx.set(top.cd.rst, 1)
+        await ctx.tick()
+        ctx.set(top.cd.rst, 0)
+        assert not ctx.get(dut.results.valid), "a result survived the reset"
+        state["reset"] = True
+        got.extend(await get(ctx, dut.results, len(expected), rng, 0.3))
+        for _ in range(30):
+            await ctx.tick()
+            assert not ctx.get(dut.results.valid)
+
+    simulate(top, [partial(driver, port=dut.weights, first=old_tiles, second=tiles),
+                   partial(driver, port=dut.activations, first=old_acts, second=acts), controller],
+             [partial(check_stream_rules, port=dut.results)], name="array_reset")
+    assert as_rows(early) == old_expected[:11]
+    assert as_rows(got) == expected
+
+
 @pytest.mark.parametrize("name", ["4x3", "2x5-int4-acc10", "1x1"])
 def test_array_cycles_equal_model(name):
     cfg = CONFIGS[name]
