@@ -25,6 +25,8 @@ class Top:
 TOPS: dict[str, Top] = {
     "mac": Top("focus.hdl.mac:MultiplyAccumulator",
                "streaming signed multiply-accumulate (the first hardware block and the testbench template)"),
+    "sic": Top("focus.hdl.sic:SimilarityConcentrator",
+               "similarity concentrator: window comparator, group table, representatives, similarity map"),
 }
 
 
