@@ -1,0 +1,294 @@
+"""focus-sim: the Focus golden model on real workloads; test vectors and compression reports.
+
+Subcommands:
+  export   one job (tokens from a clip, weights, SEC scores) through the integer contract, written
+           as a versioned .npz test-vector file (docs/export-format.md)
+  show     print what an exported file holds (and check it)
+  report   run the real MiniLM workload (or read an exported file) and write a compression report:
+           a Markdown table per layer, a JSON file, and a plot of which tokens merged per frame
+
+Examples:
+  focus-sim export --clip bikes --frames 4 --height 8 --width 8 --hidden 64 --vector-size 8 \\
+                   --threshold 9/10 --tile-frames 2 --seed 0 --out build/export/bikes.npz
+  focus-sim show build/export/bikes.npz
+  focus-sim report                               MiniLM on bikes, default grid (about a minute)
+  focus-sim report --from build/export/bikes.npz
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from ..config import ConfigError, FocusConfig
+from ..gen.cli import add_config_arguments, load_config
+from .checks import InputError
+from .video import CLIPS
+
+__all__ = ["main"]
+
+
+def _build_root() -> Path:
+    import os
+    return Path(os.environ.get("FOCUS_BUILD_DIR", "build")).resolve()
+
+
+class _Bars:
+    """A progress callback ``(stage, done, total)`` drawing one tqdm bar per stage (quiet off a TTY)."""
+
+    def __init__(self, quiet: bool = False):
+        self.quiet, self.bars = quiet, {}
+
+    def __call__(self, stage: str, done: int, total: int):
+        from tqdm import tqdm
+        bar = self.bars.get(stage)
+        if bar is None:
+            bar = self.bars[stage] = tqdm(total=total, desc=stage, unit="step", leave=False,
+                                          disable=True if self.quiet else None)
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+        if done >= total:
+            bar.close()
+
+    def close(self):
+        for bar in self.bars.values():
+            bar.close()
+
+
+def _shape_arguments(parser: argparse.ArgumentParser, defaults: FocusConfig | None = None):
+    g = parser.add_argument_group("grid and SIC (shortcuts for --set; --set is applied last)")
+    g.add_argument("--frames", type=int, metavar="F", help="frames in the grid")
+    g.add_argument("--height", type=int, metavar="H", help="token rows per frame")
+    g.add_argument("--width", type=int, metavar="W", help="token columns per frame")
+    g.add_argument("--hidden", type=int, metavar="D", help="token width (elements)")
+    g.add_argument("--vector-size", type=int, metavar="V", help="SIC vector / K-chunk size (also sets rows)")
+    g.add_argument("--threshold", metavar="T/Q", help="cosine threshold, e.g. 9/10")
+    g.add_argument("--tile-frames", type=int, metavar="TF", help="frames per tile")
+    g.add_argument("--representative", choices=["mean", "root"], help="group representative")
+
+
+def _config(parser: argparse.ArgumentParser, args, base: FocusConfig | None = None) -> FocusConfig:
+    shortcuts = []
+    for name, field in (("frames", "frames"), ("height", "height"), ("width", "width"), ("hidden", "hidden"),
+                        ("vector_size", "vector_size"), ("vector_size", "rows"), ("threshold", "threshold"),
+                        ("tile_frames", "tile_frames"), ("representative", "representative")):
+        value = getattr(args, name, None)
+        if value is not None:
+            shortcuts.append(f"{field}={value}")
+    try:
+        cfg = base if (base is not None and args.config is None) else load_config(args.config, [])
+        return cfg.with_overrides(shortcuts + list(args.set))
+    except (ConfigError, OSError) as err:
+        parser.error(str(err))
+
+
+# ------------------------------------------------------------------------------------------ export
+
+def _export(parser, args) -> int:
+    from . import export, sec
+    from .job import run_job
+    from .video import clip_tokens
+
+    cfg = _config(parser, args)
+    out = Path(args.out) if args.out else _build_root() / "export" / f"{args.clip}-{cfg.digest()}.npz"
+    bars = _Bars(args.quiet)
+    try:
+        bars("decode", 0, 1)
+        video = clip_tokens(cfg, args.clip, start=args.start, stride=args.stride, seed=args.seed, patch=args.patch)
+        bars("decode", 1, 1)
+        rng = np.random.default_rng([args.seed, 1])
+        n_out = args.out_features or cfg.cols
+        weights, weights_from = _weights(cfg, args, n_out, rng)
+        scores, scores_from = _scores(cfg, args, rng, bars)
+        keep = None
+        if scores is not None:
+            keep = sec.keep_count(cfg.tokens, args.keep_ratio) if args.keep is None else args.keep
+        elif args.prune:
+            parser.error("--prune needs SEC scores: use --scores minilm or random")
+        meta = {"tool": "focus-sim export", "clip": video.clip, "start": args.start, "stride": args.stride,
+                "seed": args.seed, "patch": video.patch, "scale": video.scale,
+                "frame_indices": video.frame_indices.tolist(), "weights": weights_from, "scores": scores_from,
+                "keep": keep}
+        job = run_job(cfg, video.tokens, weights, scores=scores, keep=keep, prune=args.prune,
+                      neighbourhood=args.neighbourhood, meta=meta, progress=bars)
+        bars("write", 0, 1)
+        export.write(out, job)
+        bars("write", 1, 1)
+    except InputError as err:
+        bars.close()
+        parser.error(str(err))
+    bars.close()
+    c = job.counters
+    print(f"{out}: {cfg.tokens} tokens x {cfg.chunks} chunks, unique {c['unique']}, similar {c['similar']}, "
+          f"zero {c['zero']}, sparsity {c['sparsity']:.3f}, compression {c['compression']:.2f}x"
+          f"{', kept ' + str(len(job.kept)) if job.kept is not None else ''}", file=sys.stderr)
+    print(out)
+    return 0
+
+
+def _weights(cfg, args, n_out, rng):
+    if args.weights == "random":
+        return rng.integers(cfg.data_min, cfg.data_max + 1, (cfg.hidden, n_out)), "random"
+    from . import minilm
+    w = minilm.layer_weights(cfg, args.layer, args.weights_gemm)
+    if w.shape[0] != cfg.hidden:
+        raise InputError(f"--weights minilm {args.weights_gemm} has {w.shape[0]} input rows; set --hidden {w.shape[0]}")
+    return w[:, :n_out], f"minilm layer {args.layer} {args.weights_gemm} (first {min(n_out, w.shape[1])} columns)"
+
+
+def _scores(cfg, args, rng, bars):
+    choice = args.scores
+    if choice == "auto":
+        from . import minilm
+        choice = "minilm" if minilm.fits(cfg, args.prompt) else "random"
+    if choice == "none":
+        return None, None
+    if choice == "random":
+        hi = (1 << cfg.score_width)
+        return rng.integers(0, hi, (4, 8, cfg.tokens), dtype=np.int64), "random (4 heads, 8 text tokens)"
+    from . import minilm
+    scores = minilm.attention_scores(cfg, args.clip, prompt=args.prompt, layer=args.layer, start=args.start,
+                                     stride=args.stride, seed=args.seed, patch=args.patch, progress=bars)
+    return scores, f"minilm layer {args.layer}, prompt {args.prompt!r}"
+
+
+# ------------------------------------------------------------------------------------------ show
+
+def _show(parser, args) -> int:
+    from . import export
+    try:
+        job = export.read(args.file)
+    except InputError as err:
+        parser.error(str(err))
+    cfg, c = job.cfg, job.counters
+    print(f"{args.file}: {export.FORMAT} version {export.FORMAT_VERSION}, config {cfg.digest()}")
+    print(f"  grid {cfg.frames}x{cfg.height}x{cfg.width} = {cfg.tokens} tokens, hidden {cfg.hidden}, "
+          f"vector {cfg.vector_size} ({cfg.chunks} chunks), tiles of {cfg.tile_frames} frames, "
+          f"threshold {cfg.threshold}, {cfg.representative} representative, {job.neighbourhood}")
+    print(f"  weights {job.weights.shape[0]}x{job.weights.shape[1]}; unique {c.get('unique')}, similar "
+          f"{c.get('similar')}, zero {c.get('zero')}; sparsity {c.get('sparsity', 0):.4f}; "
+          f"MACs {c.get('dense_macs')} dense, {c.get('concentrated_macs')} concentrated "
+          f"({c.get('compression', 0):.2f}x)")
+    if job.scores is not None:
+        print(f"  SEC scores {'x'.join(map(str, job.scores.shape))}, kept {len(job.kept)}"
+              f"{' (pruned before SIC)' if job.pruned else ''}")
+    for key, value in sorted(job.meta.items()):
+        print(f"  {key}: {value}")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------ report
+
+def _report(parser, args) -> int:
+    from . import report
+    bars = _Bars(args.quiet)
+    out = Path(args.out) if args.out else None
+    try:
+        if args.from_file:
+            paths = report.report_file(args.from_file, out_dir=out)
+        else:
+            cfg = _config(parser, args, base=report.default_config())
+            paths = report.report_minilm(cfg, clip=args.clip, prompt=args.prompt, start=args.start,
+                                         stride=args.stride, seed=args.seed, patch=args.patch,
+                                         sec=not args.no_sec, query_sic=not args.no_query_sic,
+                                         out_dir=out, progress=bars)
+    except InputError as err:
+        bars.close()
+        parser.error(str(err))
+    bars.close()
+    print(Path(paths["markdown"]).read_text())
+    for key in ("markdown", "json", "plot"):
+        print(paths[key], file=sys.stderr)
+    return 0
+
+
+def _workload_arguments(p, *, clip_default="bikes", scores=False):
+    p.add_argument("--clip", default=clip_default, choices=CLIPS, help="video clip (default %(default)s)")
+    p.add_argument("--start", type=int, default=0, help="first frame (default %(default)s)")
+    p.add_argument("--stride", type=int, default=1, help="take every STRIDE-th frame (default %(default)s)")
+    p.add_argument("--patch", type=int, default=16, help="patch edge in pixels (default %(default)s)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the patch projection, random weights, random scores (default %(default)s)")
+    p.add_argument("--prompt", default="What are the people in the video doing?",
+                   help="text prompt for MiniLM (default %(default)r)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="focus-sim", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("export", help="write one job's test vectors (.npz)", description=_export_doc(),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_config_arguments(p)
+    _shape_arguments(p)
+    _workload_arguments(p)
+    p.add_argument("--neighbourhood", choices=["bounded", "linear"], default="bounded",
+                   help="SIC candidate positions (default %(default)s, what the hardware does)")
+    p.add_argument("--out-features", type=int, metavar="N", help="weight columns N (default: cfg.cols)")
+    p.add_argument("--weights", choices=["random", "minilm"], default="random",
+                   help="seeded uniform integers, or MiniLM's INT8 weights (default %(default)s)")
+    p.add_argument("--weights-gemm", choices=["qkv", "attn_out", "ffn_up", "ffn_down"], default="qkv",
+                   help="which MiniLM GEMM the weights come from (default %(default)s)")
+    p.add_argument("--layer", type=int, default=1, help="MiniLM layer for weights and scores (default %(default)s)")
+    p.add_argument("--scores", choices=["auto", "minilm", "random", "none"], default="random",
+                   help="SEC scores: MiniLM text-to-image attention, seeded random, or none; auto = minilm "
+                        "when text + image tokens fit its 512 positions, else random (default %(default)s)")
+    p.add_argument("--keep-ratio", default="2/5", metavar="ALPHA",
+                   help="SEC keep ratio: k = max(1, floor(tokens * ALPHA)) (default %(default)s)")
+    p.add_argument("--keep", type=int, metavar="K", help="SEC keep count (overrides --keep-ratio)")
+    p.add_argument("--prune", action="store_true",
+                   help="zero the pruned tokens before SIC (tokens then holds the pruned grid)")
+    p.add_argument("--out", metavar="FILE.npz", help="output file (default build/export/<clip>-<config digest>.npz)")
+
+    p = sub.add_parser("show", help="print and check what an exported file holds")
+    p.add_argument("file", metavar="FILE.npz")
+
+    p = sub.add_parser("report", help="compression report on the real MiniLM workload or an exported file",
+                       description=_report_doc(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_config_arguments(p)
+    _shape_arguments(p)
+    _workload_arguments(p)
+    p.add_argument("--from", dest="from_file", metavar="FILE.npz", help="report on an exported file instead")
+    p.add_argument("--no-sec", action="store_true", help="no semantic concentration (SIC only)")
+    p.add_argument("--no-query-sic", action="store_true", help="no SIC on the query side of QK^T")
+    p.add_argument("--out", metavar="DIR", help="report folder (default build/report/<workload>/)")
+
+    args = parser.parse_args(argv)
+    sub_parser = sub.choices[args.command]
+    if args.command == "export":
+        try:
+            from fractions import Fraction
+            args.keep_ratio = Fraction(args.keep_ratio)
+        except (ValueError, ZeroDivisionError):
+            sub_parser.error(f"--keep-ratio {args.keep_ratio!r} is not a number such as 2/5 or 0.4")
+        if not 0 < args.keep_ratio <= 1:
+            sub_parser.error(f"--keep-ratio {args.keep_ratio} is not in (0, 1]")
+        return _export(sub_parser, args)
+    if args.command == "show":
+        return _show(sub_parser, args)
+    return _report(sub_parser, args)
+
+
+def _export_doc() -> str:
+    return ("Run one job through the integer contract and write its test vectors.\n\n"
+            "Tokens come from --clip (focus.sim.video.clip_tokens), weights from --weights, SEC scores from\n"
+            "--scores. The file format is docs/export-format.md; read it back with focus.sim.export.read\n"
+            "or numpy.load(path, allow_pickle=False).")
+
+
+def _report_doc() -> str:
+    return ("Compression report. By default runs all-MiniLM-L6-v2 (6 layers, INT8) on [prompt tokens,\n"
+            "video tokens] with Focus applied (SIC on the QKV, attention-output, FFN-up and FFN-down inputs\n"
+            "and the query side of QK^T; SEC at the scheduled layers), next to a dense float and a dense INT8\n"
+            "run, and reports per layer compression, sparsity and fidelity. With --from FILE.npz, reports on\n"
+            "an exported job instead.")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,176 @@
+"""Test-vector files: one :class:`~focus.sim.job.Job` per ``.npz``, versioned (docs/export-format.md).
+
+A file is a NumPy ``.npz`` archive (``numpy.savez_compressed``) readable with
+``numpy.load(path, allow_pickle=False)`` and nothing else from this project:
+
+* ``format`` (str ``"focus-sim-export"``), ``format_version`` (int, :data:`FORMAT_VERSION`),
+  ``config`` (str, the configuration JSON, :meth:`focus.FocusConfig.to_json`) and ``header``
+  (str, JSON: counters, workload description, which optional arrays are present);
+* the job's arrays under their :class:`~focus.sim.job.Job` field names, in compact integer types
+  (the smallest signed type holding the value range; :func:`read` gives int64 back).
+
+:func:`write` writes to a temporary file next to the target and renames it, so a file either is
+complete or is not there. :func:`read` checks the format, the version and every shape against the
+configuration, and raises :class:`ExportError` saying what is wrong.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ..config import ConfigError, FocusConfig
+from .checks import InputError
+from .job import Job
+
+__all__ = ["FORMAT", "FORMAT_VERSION", "ExportError", "write", "read", "ARRAYS", "OPTIONAL"]
+
+FORMAT = "focus-sim-export"
+#: Bumped whenever a key changes meaning or shape; readers refuse other versions.
+FORMAT_VERSION = 1
+
+#: Arrays in every file: name -> (shape in terms of T, hidden, C, V, N, U, kind).
+ARRAYS = {
+    "tokens": (("T", "hidden"), "data"),
+    "weights": (("hidden", "N"), "data"),
+    "unique_index": (("C", "T"), "index"),
+    "best": (("C", "T"), "index"),
+    "root": (("C", "T"), "index"),
+    "unique_offsets": (("C+1",), "index"),
+    "unique_roots": (("U",), "index"),
+    "unique_vectors": (("U", "V"), "data"),
+    "group_size": (("U",), "index"),
+    "representatives": (("U", "V"), "data"),
+    "partials": (("U", "N"), "acc"),
+    "outputs": (("T", "N"), "acc"),
+    "outputs_dense": (("T", "N"), "acc"),
+}
+#: Arrays present only when the job ran SEC (``scores`` given) or pruned.
+OPTIONAL = {
+    "scores": (("heads", "text", "T"), "score"),
+    "importance": (("T",), "score"),
+    "kept": (("k",), "index"),
+    "tokens_before_sec": (("T", "hidden"), "data"),
+}
+
+
+class ExportError(InputError):
+    """A file is not a readable focus-sim export of this version, or its contents disagree."""
+
+
+def _signed_dtype(width: int):
+    for dt in (np.int8, np.int16, np.int32, np.int64):
+        if np.iinfo(dt).bits >= width:
+            return dt
+    return np.int64
+
+
+def _unsigned_dtype(width: int):
+    for dt in (np.uint8, np.uint16, np.uint32, np.uint64):
+        if np.iinfo(dt).bits >= width:
+            return dt
+    return np.uint64
+
+
+def _dtype(cfg: FocusConfig, kind: str):
+    return {"data": _signed_dtype(cfg.data_width), "acc": _signed_dtype(cfg.acc_width),
+            "score": _unsigned_dtype(cfg.score_width), "index": np.int32}[kind]
+
+
+def write(path: str | os.PathLike, job: Job) -> Path:
+    """Write ``job`` to ``path`` (``.npz``) atomically; returns the path."""
+    path = Path(path)
+    cfg = job.cfg
+    present = [name for name in OPTIONAL if getattr(job, name) is not None]
+    header = {
+        "format": FORMAT, "format_version": FORMAT_VERSION,
+        "shape": {"T": cfg.tokens, "hidden": cfg.hidden, "C": cfg.chunks, "V": cfg.vector_size,
+                  "N": int(job.weights.shape[1]), "U": int(job.unique_offsets[-1])},
+        "neighbourhood": job.neighbourhood, "pruned": bool(job.pruned),
+        "optional": present, "counters": job.counters, "meta": job.meta,
+    }
+    arrays = {"format": np.array(FORMAT), "format_version": np.array(FORMAT_VERSION, dtype=np.int64),
+              "config": np.array(cfg.to_json()), "header": np.array(json.dumps(header, sort_keys=True))}
+    for name, (_, kind) in {**ARRAYS, **{n: OPTIONAL[n] for n in present}}.items():
+        arrays[name] = np.asarray(getattr(job, name)).astype(_dtype(cfg, kind))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez_compressed(fh, **arrays)
+        os.chmod(tmp, 0o666 & ~_umask())            # mkstemp makes 0600; give the usual permissions
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _text(archive, key: str, path) -> str:
+    if key not in archive.files:
+        raise ExportError(f"{path}: no {key!r} entry; not a {FORMAT} file")
+    value = archive[key]
+    if value.shape != () or value.dtype.kind != "U":
+        raise ExportError(f"{path}: {key!r} must be a text scalar, found dtype {value.dtype} shape {value.shape}")
+    return str(value)
+
+
+def read(path: str | os.PathLike) -> Job:
+    """The :class:`Job` stored in ``path``, with every shape checked against its configuration."""
+    path = Path(path)
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise ExportError(f"{path}: no such file") from None
+    except (OSError, ValueError) as err:
+        raise ExportError(f"{path}: not a NumPy .npz archive ({err})") from None
+    with archive:
+        if not hasattr(archive, "files"):
+            raise ExportError(f"{path}: holds a single array, not a {FORMAT} .npz archive")
+        if _text(archive, "format", path) != FORMAT:
+            raise ExportError(f"{path}: format is {str(archive['format'])!r}, expected {FORMAT!r}")
+        version = int(archive["format_version"]) if "format_version" in archive.files else None
+        if version != FORMAT_VERSION:
+            raise ExportError(f"{path}: format_version {version} is not supported; this focus reads "
+                              f"version {FORMAT_VERSION} (re-export with this version of focus-sim)")
+        try:
+            cfg = FocusConfig.from_json(_text(archive, "config", path))
+        except ConfigError as err:
+            raise ExportError(f"{path}: bad configuration: {err}") from None
+        try:
+            header = json.loads(_text(archive, "header", path))
+        except json.JSONDecodeError as err:
+            raise ExportError(f"{path}: header is not valid JSON ({err})") from None
+        present = header.get("optional", [])
+        fields = {}
+        for name in [*ARRAYS, *present]:
+            if name not in archive.files:
+                raise ExportError(f"{path}: array {name!r} is missing")
+            fields[name] = archive[name].astype(np.int64)
+    dims = dict(header.get("shape", {}))
+    dims["C+1"] = cfg.chunks + 1
+    if "scores" in fields:
+        dims["heads"], dims["text"] = fields["scores"].shape[:2]
+    if "kept" in fields:
+        dims["k"] = len(fields["kept"])
+    expect = {"T": cfg.tokens, "hidden": cfg.hidden, "C": cfg.chunks, "V": cfg.vector_size}
+    for key, want in expect.items():
+        if dims.get(key) != want:
+            raise ExportError(f"{path}: header shape {key}={dims.get(key)} disagrees with the configuration ({want})")
+    for name, arr in fields.items():
+        shape = (ARRAYS.get(name) or OPTIONAL[name])[0]
+        want = tuple(dims.get(d) for d in shape)
+        if arr.shape != want:
+            raise ExportError(f"{path}: {name} has shape {arr.shape}, expected {want} ({' x '.join(shape)})")
+    return Job(cfg=cfg, **fields, pruned=bool(header.get("pruned")), neighbourhood=header.get("neighbourhood", "bounded"),
+               counters=header.get("counters", {}), meta=header.get("meta", {}))

@@ -1,0 +1,162 @@
+"""Test-vector files (focus.sim.export, focus-sim export/show): the documented format, round trips,
+and clear errors for files that are not what they claim."""
+
+import json
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from focus import FocusConfig
+from focus.sim import export, sec
+from focus.sim.cli import main
+from focus.sim.job import run_job
+from focus.sim.sic import concentrate
+from focus.sim.video import clip_tokens
+
+CFG = FocusConfig(frames=2, height=4, width=5, hidden=16, vector_size=4, rows=4, tile_frames=1)
+
+
+def _job(cfg=CFG, prune=False, scores=True, clip="carphone_pristine"):
+    rng = np.random.default_rng(7)
+    X = clip_tokens(cfg, clip).tokens
+    X[3] = 0                                                       # a zero token
+    W = rng.integers(cfg.data_min, cfg.data_max + 1, (cfg.hidden, 6))
+    S = rng.integers(0, 4, (2, 3, cfg.tokens)) if scores else None   # heavy ties
+    return run_job(cfg, X, W, scores=S, keep=7 if scores else None, prune=prune, meta={"note": "test"})
+
+
+def _same(a, b):
+    for name in [*export.ARRAYS, *export.OPTIONAL]:
+        x, y = getattr(a, name), getattr(b, name)
+        assert (x is None) == (y is None), name
+        if x is not None:
+            assert np.array_equal(x, y), name
+    assert a.cfg == b.cfg and a.counters == b.counters and a.meta == b.meta and a.pruned == b.pruned
+
+
+@pytest.mark.parametrize("prune,scores", [(False, True), (True, True), (False, False)])
+def test_write_then_read_gives_back_the_same_job(tmp_path, prune, scores):
+    job = _job(prune=prune, scores=scores)
+    path = export.write(tmp_path / "job.npz", job)
+    _same(job, export.read(path))
+    assert not list(tmp_path.glob(".*tmp")), "temporary file left behind"
+
+
+def test_file_holds_the_documented_fixed_keys_for_plain_numpy_readers(tmp_path):
+    job = _job()
+    path = export.write(tmp_path / "job.npz", job)
+    with np.load(path, allow_pickle=False) as f:
+        assert str(f["format"]) == "focus-sim-export" and int(f["format_version"]) == export.FORMAT_VERSION == 1
+        cfg = json.loads(str(f["config"]))
+        assert (cfg["frames"], cfg["height"], cfg["width"], cfg["hidden"], cfg["vector_size"]) == (2, 4, 5, 16, 4)
+        tokens, ui = f["tokens"], f["unique_index"]
+        assert tokens.shape == (CFG.tokens, CFG.hidden) and np.issubdtype(tokens.dtype, np.signedinteger)
+        assert ui.shape == (CFG.chunks, CFG.tokens) and np.issubdtype(ui.dtype, np.signedinteger)
+        header = json.loads(str(f["header"]))
+        assert header["shape"]["U"] == int(f["unique_offsets"][-1])
+
+
+def test_unique_index_numbers_unique_vectors_in_first_appearance_order_with_minus_one_for_zero(tmp_path):
+    job = export.read(export.write(tmp_path / "job.npz", _job()))
+    V = CFG.vector_size
+    for c in range(CFG.chunks):
+        ui = job.unique_index[c]
+        zero = ~job.tokens[:, c * V:(c + 1) * V].any(axis=1)
+        assert np.array_equal(ui == -1, zero)
+        seen = ui[ui >= 0]
+        first = seen[np.sort(np.unique(seen, return_index=True)[1])]
+        assert first.tolist() == list(range(len(first)))          # 0, 1, 2, ... by first appearance
+        assert np.array_equal(ui, concentrate(CFG, job.tokens).unique_index[c])
+    assert job.unique_index[:, 3].tolist() == [-1] * CFG.chunks
+
+
+def test_ragged_arrays_split_by_offsets_reproduce_the_gemm(tmp_path):
+    job = export.read(export.write(tmp_path / "job.npz", _job()))
+    V = CFG.vector_size
+    Y = np.zeros_like(job.outputs)
+    for c in range(CFG.chunks):
+        reps, roots = job.chunk("representatives", c), job.chunk("unique_roots", c)
+        assert np.array_equal(job.chunk("partials", c), reps @ job.weights[c * V:(c + 1) * V])
+        assert np.array_equal(job.chunk("unique_vectors", c), job.tokens[roots, c * V:(c + 1) * V])
+        assert np.array_equal(np.bincount(job.unique_index[c][job.unique_index[c] >= 0]), job.chunk("group_size", c))
+        ui = job.unique_index[c]
+        Y[ui >= 0] += job.chunk("partials", c)[ui[ui >= 0]]
+    assert np.array_equal(Y, job.outputs)
+    assert np.array_equal(job.outputs_dense, job.tokens @ job.weights)
+
+
+def test_pruned_job_zeroes_every_token_outside_the_kept_set(tmp_path):
+    job = export.read(export.write(tmp_path / "job.npz", _job(prune=True)))
+    assert len(job.kept) == 7 and np.array_equal(job.kept, sec.top_k(job.importance, 7))
+    dropped = np.setdiff1d(np.arange(CFG.tokens), job.kept)
+    assert not job.tokens[dropped].any() and (job.unique_index[:, dropped] == -1).all()
+    assert np.array_equal(job.tokens[job.kept], job.tokens_before_sec[job.kept])
+    assert not job.outputs[dropped].any()
+
+
+def _rewrite(src, dst, **changes):
+    with np.load(src, allow_pickle=False) as f:
+        arrays = {k: f[k] for k in f.files}
+    for key, value in changes.items():
+        if value is None:
+            del arrays[key]
+        else:
+            arrays[key] = value
+    np.savez(dst, **arrays)
+    return dst
+
+
+@pytest.mark.parametrize("changes,match", [
+    ({"format_version": np.array(2)}, "format_version 2 is not supported; this focus reads version 1"),
+    ({"format": np.array("something-else")}, "format is 'something-else'"),
+    ({"format": None}, "no 'format' entry"),
+    ({"unique_index": None}, "array 'unique_index' is missing"),
+    ({"tokens": np.zeros((3, 16), np.int8)}, r"tokens has shape \(3, 16\), expected \(40, 16\)"),
+    ({"config": np.array('{"frames": 0}')}, "bad configuration: frames=0 is not allowed"),
+])
+def test_reading_a_damaged_or_foreign_file_names_the_problem(tmp_path, changes, match):
+    good = export.write(tmp_path / "good.npz", _job())
+    bad = _rewrite(good, tmp_path / "bad.npz", **changes)
+    with pytest.raises(export.ExportError, match=match):
+        export.read(bad)
+
+
+def test_reading_something_that_is_not_an_npz_is_an_error(tmp_path):
+    (tmp_path / "x.npz").write_text("hello")
+    with pytest.raises(export.ExportError, match="not a NumPy .npz archive"):
+        export.read(tmp_path / "x.npz")
+    with pytest.raises(export.ExportError, match="no such file"):
+        export.read(tmp_path / "missing.npz")
+
+
+def test_cli_export_with_the_documented_options_writes_a_readable_file(tmp_path, capsys):
+    out = tmp_path / "bikes.npz"
+    assert main(["export", "--clip", "bikes", "--frames", "2", "--height", "3", "--width", "4", "--hidden", "32",
+                 "--vector-size", "8", "--threshold", "4/5", "--tile-frames", "1", "--seed", "3",
+                 "--scores", "random", "--out", str(out), "--quiet"]) == 0
+    job = export.read(out)
+    assert (job.cfg.frames, job.cfg.height, job.cfg.width, job.cfg.hidden, job.cfg.vector_size, job.cfg.rows) == \
+        (2, 3, 4, 32, 8, 8)
+    assert job.cfg.threshold == Fraction(4, 5) and job.cfg.tile_frames == 1 and job.meta["seed"] == 3
+    v = clip_tokens(job.cfg, "bikes", seed=3)
+    assert np.array_equal(job.tokens, v.tokens) and job.meta["scale"] == v.scale
+    assert np.array_equal(job.unique_index, concentrate(job.cfg, v.tokens).unique_index)
+    assert main(["show", str(out)]) == 0
+    assert "grid 2x3x4 = 24 tokens" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv,match", [
+    (["--vector-size", "7"], "vector_size=7 is not allowed: a divisor of hidden=64"),
+    (["--clip", "nope"], "invalid choice: 'nope'"),
+    (["--frames", "3"], "tile_frames=2 is not allowed"),
+    (["--start", "249", "--clip", "bikes"], "'bikes' is too short: it has 250 frames"),
+    (["--keep-ratio", "3/2"], "--keep-ratio 3/2 is not in"),
+    (["--scores", "none", "--prune"], "--prune needs SEC scores"),
+])
+def test_cli_export_reports_bad_options_as_usage_errors(tmp_path, capsys, argv, match):
+    with pytest.raises(SystemExit) as exit_:
+        main(["export", "--out", str(tmp_path / "x.npz"), "--quiet", *argv])
+    assert exit_.value.code == 2
+    assert match in capsys.readouterr().err
+    assert not (tmp_path / "x.npz").exists()
