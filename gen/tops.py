@@ -25,6 +25,10 @@ class Top:
 TOPS: dict[str, Top] = {
     "mac": Top("focus.hdl.mac:MultiplyAccumulator",
                "streaming signed multiply-accumulate (the first hardware block and the testbench template)"),
+    "systolic": Top("focus.hdl.systolic:SystolicArray",
+                    "weight-stationary rows x cols array: one K-chunk x N-tile pass per weight tile, double-buffered"),
+    "gemm": Top("focus.hdl.gemm:GemmSequencer",
+                "M x K x N GEMM on the systolic array: K-chunks accumulated in an output buffer, N-tiles in turn"),
     "sic": Top("focus.hdl.sic:SimilarityConcentrator",
                "similarity concentrator: window comparator, group table, representatives, similarity map"),
 }
