@@ -20,6 +20,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..config import FocusConfig
 from ..sim.sic import mean_reciprocals, mean_shift
+from ..sim.sic_cycles import emit_steps
 from .similarity import SimilarityComparator, Vector
 from .util import equals, index_range
 from .window import WindowHistory
@@ -140,11 +141,8 @@ class SimilarityConcentrator(wiring.Component):
         bank = Signal()                                   # group-table bank of the current tile-chunk
         bank_free = Signal()
 
-        consume = Signal()
-        m.d.comb += [
-            result.ready.eq(map_queue.w_rdy & (~last | counters_queue.w_rdy) & (~first | bank_free)),
-            consume.eq(result.valid & result.ready),
-        ]
+        consume, others_ready = Signal(), Signal()        # others: map, counters and bank ready
+        m.d.comb += consume.eq(result.valid & result.ready)
         is_zero = result.payload.zero
         is_member = Signal()
         is_root = Signal()
@@ -201,21 +199,24 @@ class SimilarityConcentrator(wiring.Component):
 
         # ---------------------------------------------------------------- group table
         m.submodules.groups = groups = GroupTable(cfg)
-        m.d.comb += bank_free.eq(Mux(bank, groups.free[1], groups.free[0]))
         wiring.connect(m, groups.representatives, wiring.flipped(self.representatives))
-        m.d.sync += [
-            groups.update.valid.eq(consume), groups.update.bank.eq(bank), groups.update.root.eq(is_root),
-            groups.update.member.eq(is_member), groups.update.first.eq(first), groups.update.last.eq(last),
-            groups.update.group.eq(group), groups.update.vector.eq(result.payload.vector),
-            groups.update.unique.eq(unique_total),
+        update = groups.update
+        m.d.comb += [
+            bank_free.eq(Mux(bank, groups.free[1], groups.free[0])),
+            others_ready.eq(map_queue.w_rdy & (~last | counters_queue.w_rdy) & (~first | bank_free)),
+            update.valid.eq(result.valid & others_ready),
+            result.ready.eq(others_ready & update.ready),
+            update.payload.bank.eq(bank), update.payload.root.eq(is_root), update.payload.member.eq(is_member),
+            update.payload.first.eq(first), update.payload.last.eq(last), update.payload.group.eq(group),
+            update.payload.vector.eq(result.payload.vector), update.payload.unique.eq(unique_total),
         ]
         return m
 
 
 def GroupUpdate(cfg: FocusConfig) -> data.StructLayout:
-    """What the resolver tells the group table about one vector (``valid`` marks a vector)."""
+    """What the resolver tells the group table about one vector."""
     return data.StructLayout({
-        "valid": 1, "bank": 1, "first": 1, "last": 1, "root": 1, "member": 1,
+        "bank": 1, "first": 1, "last": 1, "root": 1, "member": 1,
         "group": index_range(cfg.tile_tokens),         # tile-chunk local unique index
         "vector": Vector(cfg),
         "unique": range(cfg.tile_tokens + 1),          # with last: the tile-chunk's root count
@@ -225,25 +226,29 @@ def GroupUpdate(cfg: FocusConfig) -> data.StructLayout:
 class GroupTable(wiring.Component):
     """Per-group state of two tile-chunks (ping-pong banks) and the representatives' output.
 
-    ``update`` (In :func:`GroupUpdate`, no handshake: one vector per cycle at most) writes the
-    group of one vector into bank ``update.bank``: a root creates its entry, a member adds to it
-    (``mean``: element sums and member count, a read-modify-write in 2 cycles whose read port is
-    transparent, so members of one group on consecutive cycles add up; ``root``: the root vector,
-    members change nothing). With ``last`` the bank holds a complete tile-chunk of ``unique``
-    groups and the emitter reads it out, groups in unique order, onto ``representatives``
-    (:func:`Representative`, ``last`` on the final one): ``mean``: ``((2*(s + n*2^(d-1)) + n) *
-    m[n]) >> S`` minus ``2^(d-1)`` per element with ``m`` a ROM of ``tile_tokens + 1`` reciprocals
-    (docs/semantics.md), ``cfg.sic_mean_lanes`` multipliers, ``vector_size / sic_mean_lanes``
-    cycles per representative, 5 cycles from the bank read to the queue; ``root``: the stored
-    vector, one a cycle, 2 cycles. ``free[b]`` is high while bank ``b`` holds nothing: an update
-    with ``first`` may only go to a free bank. A bank is free again in the cycle after its last
-    entry was read.
+    ``update`` (In stream of :func:`GroupUpdate`, one beat per vector in stream order) writes the
+    vector's group into bank ``bank``: a root creates its entry, a member adds to it, a zero vector
+    changes nothing. ``mean``: per group the element sums and the member count; a vector is written
+    ``steps = vector_size / cfg.sic_mean_lanes`` lanes at a time, one step per cycle, each a
+    read-modify-write (read in the step's cycle, written in the next; with one step the read port is
+    transparent, so members of one group on consecutive cycles add up), and ``update.ready`` is low
+    during a vector's steps but the last. ``root``: the root's vector, one cycle, always ready.
+
+    After an update with ``last`` the bank holds a complete tile-chunk of ``unique`` groups and the
+    emitter reads it out, in unique order, onto ``representatives`` (:func:`Representative`,
+    ``last`` on the final one), one bank read per cycle: ``mean`` computes
+    ``((2*(s + n*2^(d-1)) + n) * m[n]) >> S`` minus ``2^(d-1)`` per element with ``m`` a ROM of
+    ``tile_tokens + 1`` reciprocals (docs/semantics.md), ``cfg.sic_mean_lanes`` multipliers,
+    ``steps`` cycles per representative, 5 cycles from its last read to the output; ``root`` sends
+    the stored vector, one a cycle, 2 cycles. ``free[b]`` is high while bank ``b`` holds nothing: an
+    update with ``first`` may only go to a free bank (the resolver checks). A bank is free again in
+    the cycle after its last entry was read. Exact timing: :mod:`focus.sim.sic_cycles`.
     """
 
     def __init__(self, cfg: FocusConfig):
         self.cfg = cfg
         super().__init__({
-            "update": In(GroupUpdate(cfg)),
+            "update": In(stream.Signature(GroupUpdate(cfg))),
             "free": Out(2),
             "representatives": Out(stream.Signature(Representative(cfg))),
         })
@@ -252,7 +257,9 @@ class GroupTable(wiring.Component):
         m = Module()
         cfg = self.cfg
         V, N = cfg.vector_size, cfg.tile_tokens
-        update = self.update
+        mean = cfg.representative == "mean"
+        steps = emit_steps(cfg)                           # bank words per group (mean), 1 (root)
+        lanes = V // steps
 
         m.submodules.queue = queue = fifo.SyncFIFO(width=Representative(cfg).size, depth=REPRESENTATIVE_DEPTH)
         m.d.comb += [self.representatives.valid.eq(queue.r_rdy), self.representatives.payload.eq(queue.r_data),
@@ -261,12 +268,25 @@ class GroupTable(wiring.Component):
         state = [Signal(2, name=f"bank{b}_state") for b in range(2)]
         count = [Signal(range(N + 1), name=f"bank{b}_count") for b in range(2)]
         m.d.comb += [self.free[b].eq(equals(state[b], FREE)) for b in range(2)]
+
+        # ---------------------------------------------------------------- update sequencer
+        busy = Signal()                                   # a vector is being written
+        current = Signal(GroupUpdate(cfg))
+        step = Signal(index_range(steps))
+        last_step = Signal()
+        m.d.comb += [last_step.eq(equals(step, steps - 1)), self.update.ready.eq(~busy | last_step)]
+        with m.If(self.update.valid & self.update.ready):
+            m.d.sync += [busy.eq(1), current.eq(self.update.payload), step.eq(0)]
+        with m.Elif(busy):
+            with m.If(last_step):
+                m.d.sync += busy.eq(0)
+            with m.Else():
+                m.d.sync += step.eq(step + 1)
         for b in range(2):
-            with m.If(update.valid & update.first & (update.bank == b)):
+            with m.If(busy & current.first & equals(step, 0) & (current.bank == b)):
                 m.d.sync += state[b].eq(FILLING)
 
-        # emitter control: which bank, which group, which lanes of it
-        steps = V // cfg.sic_mean_lanes if cfg.representative == "mean" else 1
+        # ---------------------------------------------------------------- emitter control
         emit_bank, emit_active = Signal(), Signal()
         emit_u = Signal(index_range(N))
         emit_g = Signal(index_range(steps))
@@ -307,70 +327,77 @@ class GroupTable(wiring.Component):
         m.d.sync += [e1.valid.eq(issue), e1.bank.eq(emit_bank), e1.g.eq(emit_g),
                      e1.last_g.eq(issue_last_g), e1.last_u.eq(issue_last_u)]
 
-        # the two banks: updates read/write the filling bank, the emitter reads the full one
-        if cfg.representative == "mean":
-            entry = data.StructLayout({"sums": data.ArrayLayout(sum_shape(cfg), V), "count": range(N + 1)})
+        if not mean:
+            return self._roots(m, current, busy, state, count, emit_u, issue, emit_bank, e1, queue)
+
+        # ---------------------------------------------------------------- mean: sums and counts
+        sums_shape = data.ArrayLayout(sum_shape(cfg), lanes)
+        g1 = Signal(data.StructLayout({"valid": 1, "bank": 1, "write": 1, "first_step": 1, "last": 1, "root": 1,
+                                       "addr": range(N * steps), "group": index_range(N),
+                                       "x": data.ArrayLayout(signed(cfg.data_width), lanes),
+                                       "unique": range(N + 1)}))
+        addr = Signal(range(N * steps))
+        m.d.comb += addr.eq(current.group * steps + step)
+        m.d.sync += [
+            g1.valid.eq(busy), g1.bank.eq(current.bank), g1.write.eq(current.root | current.member),
+            g1.first_step.eq(equals(step, 0)), g1.last.eq(current.last & last_step), g1.root.eq(current.root),
+            g1.addr.eq(addr), g1.group.eq(current.group), g1.unique.eq(current.unique),
+        ]
+        if steps == 1:
+            m.d.sync += g1.x.eq(current.vector)
         else:
-            entry = Vector(cfg)
-        g1 = Signal(GroupUpdate(cfg))
-        m.d.sync += g1.eq(update)
-        reads = []
+            with m.Switch(step):
+                for g in range(steps):
+                    with (m.Case(g) if g < steps - 1 else m.Default()):
+                        m.d.sync += [g1.x[i].eq(current.vector[g * lanes + i]) for i in range(lanes)]
+
+        sum_reads, count_reads = [], []
         for b in range(2):
-            table = memory.Memory(shape=entry, depth=max(N, 2), init=[])
-            m.submodules[f"bank{b}"] = table
-            write = table.write_port()
-            mine = update.valid & (update.bank == b)
-            if cfg.representative == "mean":
-                # read-modify-write: read in the update's cycle, write one cycle later
-                read = table.read_port(transparent_for=(write,))
-                m.d.comb += [
-                    read.addr.eq(Mux(mine, update.group, emit_u)),
-                    read.en.eq(mine | (issue & (emit_bank == b))),
-                    write.addr.eq(g1.group),
-                    write.en.eq(g1.valid & (g1.root | g1.member) & (g1.bank == b)),
-                    write.data.count.eq(Mux(g1.root, 1, read.data.count + 1)),
-                ]
-                m.d.comb += [write.data.sums[i].eq(Mux(g1.root, g1.vector[i], read.data.sums[i] + g1.vector[i]))
-                             for i in range(V)]
-                done = g1
-            else:
-                read = table.read_port()
-                m.d.comb += [
-                    read.addr.eq(emit_u), read.en.eq(issue & (emit_bank == b)),
-                    write.addr.eq(update.group), write.data.eq(update.vector), write.en.eq(mine & update.root),
-                ]
-                done = update
-            with m.If(done.valid & done.last & (done.bank == b)):
-                m.d.sync += [state[b].eq(FULL), count[b].eq(done.unique)]
-            reads.append(read)
-        e1_entry = Signal(entry)
-        m.d.comb += e1_entry.eq(Mux(e1.bank, reads[1].data, reads[0].data))
+            sums = memory.Memory(shape=sums_shape, depth=max(N * steps, 2), init=[])
+            counts = memory.Memory(shape=range(N + 1), depth=max(N, 2), init=[])
+            m.submodules[f"sums{b}"], m.submodules[f"counts{b}"] = sums, counts
+            sum_write, count_write = sums.write_port(), counts.write_port()
+            # consecutive members of one group only meet in one cycle when a vector is one step
+            transparent = steps == 1
+            sum_read = sums.read_port(transparent_for=(sum_write,) if transparent else ())
+            count_read = counts.read_port(transparent_for=(count_write,) if transparent else ())
+            mine = busy & (current.bank == b)
+            emitting = issue & (emit_bank == b)
+            m.d.comb += [
+                sum_read.addr.eq(Mux(mine, addr, emit_u * steps + emit_g)),
+                sum_read.en.eq(mine | emitting),
+                count_read.addr.eq(Mux(mine, current.group, emit_u)),
+                count_read.en.eq((mine & equals(step, 0)) | (emitting & equals(emit_g, 0))),
+                sum_write.addr.eq(g1.addr),
+                sum_write.en.eq(g1.valid & g1.write & (g1.bank == b)),
+                count_write.addr.eq(g1.group),
+                count_write.en.eq(g1.valid & g1.write & g1.first_step & (g1.bank == b)),
+                count_write.data.eq(Mux(g1.root, 1, count_read.data + 1)),
+            ]
+            m.d.comb += [sum_write.data[i].eq(Mux(g1.root, g1.x[i], sum_read.data[i] + g1.x[i]))
+                         for i in range(lanes)]
+            with m.If(g1.valid & g1.last & (g1.bank == b)):
+                m.d.sync += [state[b].eq(FULL), count[b].eq(g1.unique)]
+            sum_reads.append(sum_read)
+            count_reads.append(count_read)
 
-        if cfg.representative == "root":
-            rep = Signal(Representative(cfg))
-            m.d.comb += [rep.vector.eq(e1_entry), rep.last.eq(e1.last_u),
-                         queue.w_en.eq(e1.valid), queue.w_data.eq(rep)]
-            return m
-
-        # mean. E1: the entry of group u; this step's lanes; look up m[n]
+        # ---------------------------------------------------------------- mean: the emitter's arithmetic
+        # E1: this step's sums; at a group's first step its count n, and the look-up of m[n]
         d = cfg.data_width
-        lanes = V // steps
         shift = mean_shift(cfg)
         m.submodules.reciprocals = reciprocals = memory.Memory(
             shape=unsigned(shift), depth=N + 1, init=[int(v) for v in mean_reciprocals(cfg)])
         rom = reciprocals.read_port()
-        m.d.comb += [rom.addr.eq(e1_entry.count), rom.en.eq(e1.valid)]
+        e1_count = Signal(range(N + 1))
+        m.d.comb += [e1_count.eq(Mux(e1.bank, count_reads[1].data, count_reads[0].data)),
+                     rom.addr.eq(e1_count), rom.en.eq(e1.valid & equals(e1.g, 0))]
         e2 = Signal(data.StructLayout({"valid": 1, "g": index_range(steps), "last_g": 1, "last_u": 1,
-                                       "count": range(N + 1), "sums": data.ArrayLayout(sum_shape(cfg), lanes)}))
+                                       "sums": sums_shape}))
+        members = Signal(range(N + 1))                    # n of the group being emitted
         m.d.sync += [e2.valid.eq(e1.valid), e2.g.eq(e1.g), e2.last_g.eq(e1.last_g), e2.last_u.eq(e1.last_u),
-                     e2.count.eq(e1_entry.count)]
-        if steps == 1:
-            m.d.sync += [e2.sums[i].eq(e1_entry.sums[i]) for i in range(lanes)]
-        else:
-            with m.Switch(e1.g):
-                for g in range(steps):
-                    with (m.Case(g) if g < steps - 1 else m.Default()):
-                        m.d.sync += [e2.sums[i].eq(e1_entry.sums[g * lanes + i]) for i in range(lanes)]
+                     e2.sums.eq(Mux(e1.bank, sum_reads[1].data, sum_reads[0].data))]
+        with m.If(e1.valid & equals(e1.g, 0)):
+            m.d.sync += members.eq(e1_count)
 
         # E2: x = 2*(s + n*2^(d-1)) + n (offset binary, never negative), times m[n]
         x_width = (N * ((1 << (d + 1)) - 1)).bit_length()
@@ -380,7 +407,7 @@ class GroupTable(wiring.Component):
         m.d.sync += [e3.valid.eq(e2.valid), e3.g.eq(e2.g), e3.last_g.eq(e2.last_g), e3.last_u.eq(e2.last_u)]
         for i in range(lanes):
             x = Signal(unsigned(x_width), name=f"x_{i}")
-            m.d.comb += x.eq((((e2.sums[i] + e2.count * bias) << 1) + e2.count).as_unsigned())
+            m.d.comb += x.eq((((e2.sums[i] + members * bias) << 1) + members).as_unsigned())
             m.d.sync += e3.products[i].eq(x * rom.data)
 
         # E3: r = (x*m[n] >> S) - 2^(d-1) into the vector being assembled; E4: queue it
@@ -392,4 +419,25 @@ class GroupTable(wiring.Component):
                 m.d.sync += [assembly[g * lanes + i].eq((e3.products[i] >> shift) - bias) for i in range(lanes)]
         rep = Signal(Representative(cfg))
         m.d.comb += [rep.vector.eq(assembly), rep.last.eq(e4_last), queue.w_en.eq(e4_valid), queue.w_data.eq(rep)]
+        return m
+
+    def _roots(self, m, current, busy, state, count, emit_u, issue, emit_bank, e1, queue):
+        """``root``: each bank stores the roots' vectors; the emitter sends them as they are."""
+        cfg = self.cfg
+        reads = []
+        for b in range(2):
+            table = memory.Memory(shape=Vector(cfg), depth=max(cfg.tile_tokens, 2), init=[])
+            m.submodules[f"roots{b}"] = table
+            write, read = table.write_port(), table.read_port()
+            mine = busy & (current.bank == b)
+            m.d.comb += [
+                write.addr.eq(current.group), write.data.eq(current.vector), write.en.eq(mine & current.root),
+                read.addr.eq(emit_u), read.en.eq(issue & (emit_bank == b)),
+            ]
+            with m.If(mine & current.last):
+                m.d.sync += [state[b].eq(FULL), count[b].eq(current.unique)]
+            reads.append(read)
+        rep = Signal(Representative(cfg))
+        m.d.comb += [rep.vector.eq(Mux(e1.bank, reads[1].data, reads[0].data)), rep.last.eq(e1.last_u),
+                     queue.w_en.eq(e1.valid), queue.w_data.eq(rep)]
         return m

@@ -302,12 +302,6 @@ class SimilarityComparator(wiring.Component):
         depth = SHARED_DEPTH
         vq, bq, enter, room = self._queues(m, depth)
 
-        # input register: the next vector waits here while the current one is compared
-        nxt_valid, nxt_x = Signal(), Signal(vec)
-        m.d.comb += self.vectors.ready.eq(~nxt_valid)
-        with m.If(self.vectors.valid & self.vectors.ready):
-            m.d.sync += [nxt_valid.eq(1), nxt_x.eq(self.vectors.payload)]
-
         busy = Signal()
         slot = Signal(range(K + 1))                       # 0: own norm; s: candidate s (index order)
         sub = Signal(index_range(E))                            # which M elements
@@ -316,16 +310,18 @@ class SimilarityComparator(wiring.Component):
         free_addr = Signal(range(D))                      # history row of the next vector
         at_end = Signal()
         load = Signal()
+        # the sequencer takes the next vector straight from the input in its last cycle (or idle)
         m.d.comb += [
             at_end.eq(busy & (slot == K) & equals(sub, E - 1)),
-            load.eq(nxt_valid & room & (~busy | at_end)),
-            enter.eq(load), vq.w_en.eq(load), vq.w_data.eq(nxt_x),
+            self.vectors.ready.eq(room & (~busy | at_end)),
+            load.eq(self.vectors.valid & self.vectors.ready),
+            enter.eq(load), vq.w_en.eq(load), vq.w_data.eq(self.vectors.payload),
         ]
         pos = _Position(m, cfg, load, "in")
         with m.If(load):
             m.d.sync += [
-                nxt_valid.eq(0), busy.eq(1), slot.eq(0), sub.eq(0),
-                cur_x.eq(nxt_x), cur_present.eq(pos.present), cur_addr.eq(free_addr),
+                busy.eq(1), slot.eq(0), sub.eq(0),
+                cur_x.eq(self.vectors.payload), cur_present.eq(pos.present), cur_addr.eq(free_addr),
                 free_addr.eq(Mux(equals(free_addr, D - 1), 0, free_addr + 1)),
             ]
         with m.Elif(at_end):

@@ -14,26 +14,25 @@ sizes; the RTL imports them from here, so the two cannot drift apart):
 
 Full rate (``cfg.sic_full_rate``): the verdict is offered ``L = comparator_latency(cfg)`` cycles
 after the handshake; the comparator admits a vector while fewer than ``L + 2`` are inside it or
-waiting in its output queue::
+waiting in its output queue. Time-shared: a vector is taken straight into the sequencer, spends
+``II = cfg.sic_interval`` cycles in the multipliers and 4 more in the threshold, argmax and
+output queue (``L = II + 4``), and the comparator admits at most 4::
 
-    a[i] = max(a[i-1] + 1, r[i-L-2] + 1)              r[i] = max(a[i] + L, r[i-1] + 1, gate[i])
+    full rate:     a[i] = max(a[i-1] + 1,  r[i-L-2] + 1)
+    time-shared:   a[i] = max(a[i-1] + II, r[i-4] + 1)
+    r[i] = max(a[i] + L, r[i-1] + steps, gate[i])
 
-Time-shared: the vector waits in an input register until the sequencer takes it (``l[i]``); it
-then spends ``II = cfg.sic_interval`` cycles in the multipliers and 4 more in the threshold,
-argmax and output queue::
+``steps`` (:func:`emit_steps`) is how many cycles the group table spends writing one vector
+(``vector_size / cfg.sic_mean_lanes`` for ``mean``, one for ``root``); the resolver hands it one
+vector at a time. ``gate[i]`` is the ping-pong: the first vector of tile-chunk n waits until the
+bank it will fill (bank n mod 2) has been read out for tile-chunk n-2 (``release[n-2] + 1``).
 
-    l[i] = max(a[i] + 1, l[i-1] + II, r[i-4] + 1)     a[i+1] = l[i] + 1
-    r[i] = max(l[i] + II + 4, r[i-1] + 1, gate[i])
-
-``gate[i]`` is the ping-pong: the first vector of tile-chunk n waits until the bank it will fill
-(bank n mod 2) has been read out for tile-chunk n-2 (``release[n-2] + 1``). The bank is complete
-``FULL_DELAY`` cycles after its last vector's ``r`` (the read-modify-write of ``mean`` takes one
-cycle more than ``root``'s plain write); the emitter starts a bank at
-``s[n] = max(full[n], emitter free)``, issues one read per cycle (``steps`` reads per
-representative: ``vector_size / cfg.sic_mean_lanes`` for ``mean``, 1 for ``root``), and a
-representative leaves the queue ``EMIT_DELAY`` cycles after its last read. The bank is released
-at its last read (at ``s[n]`` when it holds no group) and the emitter takes the next bank one
-cycle later.
+The bank of tile-chunk n is complete ``FULL_DELAY`` cycles after its last vector's ``r``
+(``steps + 2`` for ``mean``: the last step's read-modify-write; 2 for ``root``); the emitter starts
+it at ``s[n] = max(full[n], emitter free)``, issues one bank read per cycle (``steps`` per
+representative), and a representative leaves the queue ``EMIT_DELAY`` cycles after its last read.
+The bank is released at its last read (at ``s[n]`` when it holds no group) and the emitter takes the
+next bank one cycle later.
 """
 
 from __future__ import annotations
@@ -49,8 +48,9 @@ __all__ = ["comparator_latency", "comparator_depth", "SHARED_DEPTH", "FULL_DELAY
 
 #: Vectors the time-shared comparator holds (in the sequencer, its post-processing and its queue).
 SHARED_DEPTH = 4
-#: Cycles from the resolver taking a tile-chunk's last vector until its bank reads as full.
-FULL_DELAY = {"mean": 3, "root": 2}
+#: Cycles from the resolver taking a tile-chunk's last vector until its bank reads as full, beyond
+#: the group table's ``steps`` (``mean``: the last step's read-modify-write; ``root``: one write).
+FULL_DELAY = {"mean": 2, "root": 1}
 #: Cycles from a representative's last bank read until it leaves the output queue.
 EMIT_DELAY = {"mean": 5, "root": 2}
 
@@ -59,13 +59,13 @@ def comparator_latency(cfg: FocusConfig) -> int:
     """Cycles from a vector's input handshake to its verdict being offered, comparator idle.
 
     Full rate: 8 pipeline stages (squares, norm, history, products, dot products, dot^2 and
-    na*nb, threshold) plus one per tournament level, plus the output queue. Time-shared: the input
-    register, the sequencer's ``II`` cycles, three post-processing stages and the queue.
+    na*nb, threshold) plus one per tournament level, plus the output queue. Time-shared: the
+    sequencer's ``II`` cycles, three post-processing stages and the queue.
     """
     if cfg.sic_full_rate:
         levels = (len(cfg.candidates) - 1).bit_length()
         return 9 + levels
-    return cfg.sic_interval + 5
+    return cfg.sic_interval + 4
 
 
 def comparator_depth(cfg: FocusConfig) -> int:
@@ -124,10 +124,10 @@ def sic_cycles(cfg: FocusConfig, unique: list[int]) -> SicTiming:
     full_rate, ii = cfg.sic_full_rate, cfg.sic_interval
     latency, depth = comparator_latency(cfg), comparator_depth(cfg)
     steps = emit_steps(cfg)
-    full_delay, emit_delay = FULL_DELAY[cfg.representative], EMIT_DELAY[cfg.representative]
+    full_delay = steps + FULL_DELAY[cfg.representative]
+    emit_delay = EMIT_DELAY[cfg.representative]
 
     a, r = [0] * total, [0] * total
-    load = [0] * total
     release = [0] * n_chunks
     reps: list[int] = []
     emitter_free = 0            # first cycle the emitter may start a bank
@@ -151,14 +151,9 @@ def sic_cycles(cfg: FocusConfig, unique: list[int]) -> SicTiming:
 
     for i in range(total):
         n, position = divmod(i, N)
-        if full_rate:
-            a[i] = 0 if i == 0 else max(a[i - 1] + 1, r[i - depth] + 1 if i >= depth else 0)
-            ready = a[i] + latency
-        else:
-            a[i] = 0 if i == 0 else load[i - 1] + 1
-            load[i] = max(a[i] + 1, load[i - 1] + ii if i else 0, r[i - depth] + 1 if i >= depth else 0)
-            ready = load[i] + ii + 4
-        r[i] = max(ready, r[i - 1] + 1 if i else 0)
+        if i:
+            a[i] = max(a[i - 1] + (1 if full_rate else ii), r[i - depth] + 1 if i >= depth else 0)
+        r[i] = max(a[i] + latency, r[i - 1] + steps if i else 0)
         if position == 0 and n >= 2:
             emit_until(n - 1)                    # the bank of tile-chunk n-2 must be read out
             r[i] = max(r[i], release[n - 2] + 1)
