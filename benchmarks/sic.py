@@ -63,7 +63,22 @@ def write_atomic(path: Path, text: str):
 
 def synthesize(cfg: FocusConfig, top: str) -> dict:
     """``synth_ecp5`` cell counts of ``top`` for ``cfg`` (cached by Verilog digest)."""
-    verilog = cached_verilog(cfg, top)
+    return _yosys(cached_verilog(cfg, top), top)
+
+
+def synthesize_component(cfg: FocusConfig, name: str, component) -> dict:
+    """``synth_ecp5`` cell counts of one component (not a registered top), cached by Verilog digest."""
+    from amaranth.back import verilog as amaranth_verilog
+
+    text = amaranth_verilog.convert(component, name=name, emit_src=False)
+    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    path = build_root() / "benchmarks" / "parts" / f"{name}-{digest}" / f"{name}.v"
+    if not path.exists():
+        write_atomic(path, text)
+    return _yosys(path, name)
+
+
+def _yosys(verilog: Path, top: str) -> dict:
     digest = hashlib.sha256(verilog.read_bytes()).hexdigest()[:16]
     cache = build_root() / "benchmarks" / "synth" / f"{top}-{digest}.json"
     if not cache.exists():
@@ -167,14 +182,27 @@ def render(report: dict) -> str:
                       "re-run after merging it."]
     else:
         lines += ["", "Percentages are of the array's count of the same resource (n/a: the array uses none)."]
+    if report.get("breakdown"):
+        parts = report["breakdown"]
+        whole = next(s["cells"] for s in report["settings"] if s["multipliers"] == 0)
+        lines += ["", "Where the default setting's resources go (each part synthesized on its own; the rest is "
+                      "the resolver, its id history, the map and counters queues, and what flattening saves):", "",
+                  "| part | " + " | ".join(label for _, label in RESOURCES) + " |",
+                  "| --- |" + " --- |" * len(RESOURCES)]
+        for name, label in (("comparator", "comparator (norm, history, 8 multipliers, threshold, argmax)"),
+                            ("group_table", "group table (2 banks, update, mean emitter, ROM)")):
+            lines.append(f"| {label} | " + " | ".join(str(parts[name].get(k, 0)) for k, _ in RESOURCES) + " |")
+        lines.append("| rest | " + " | ".join(str(whole.get(k, 0) - parts["comparator"].get(k, 0)
+                                                   - parts["group_table"].get(k, 0)) for k, _ in RESOURCES) + " |")
     if report.get("scaling"):
         sc = report["scaling"]
         lines += ["", f"Scaling point, {sc['rows']}x{sc['rows']} array with vectors of {sc['rows']} "
-                      f"(hidden {sc['hidden']}, otherwise the same):", "",
+                      f"(hidden {sc['hidden']}, otherwise the same), SIC time-shared with one multiplier per "
+                      "element as at 8x8:", "",
                   "| design | " + " | ".join(label for _, label in RESOURCES) + " |",
                   "| --- |" + " --- |" * len(RESOURCES),
                   f"| array | " + " | ".join(str(sc["array"].get(k, 0)) for k, _ in RESOURCES) + " |",
-                  f"| SIC time-shared (default, `sic_multipliers={sc['sic_lanes']}`) | "
+                  f"| SIC time-shared, `sic_multipliers={sc['sic_lanes']}` (II {sc['interval']}) | "
                   + " | ".join(f"{sc['sic'].get(k, 0)} ({percent(sc['sic'].get(k, 0), sc['array'].get(k, 0))})"
                                for k, _ in RESOURCES) + " |"]
     lines += ["", "## Cycles per vector (measured on the generated Verilog, Verilator)", "",
@@ -207,6 +235,21 @@ def render(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _scaling_sentence(report: dict) -> str:
+    sc = report.get("scaling")
+    if not sc:
+        return "."
+    small = next(s["cells"] for s in report["settings"] if s["multipliers"] == 0)
+    array = report["array"]["cells"]
+    dsp8 = small.get("MULT18X18D", 0) / array.get("MULT18X18D", 1)
+    dsp16 = sc["sic"].get("MULT18X18D", 0) / sc["array"].get("MULT18X18D", 1)
+    ff8 = small.get("TRELLIS_FF", 0) / array.get("TRELLIS_FF", 1)
+    ff16 = sc["sic"].get("TRELLIS_FF", 0) / sc["array"].get("TRELLIS_FF", 1)
+    return (f". At {sc['rows']}x{sc['rows']} (vectors of {sc['rows']}, same II) the time-shared SIC is "
+            f"{100 * dsp16:.0f}% of the array's DSP blocks (8x8: {100 * dsp8:.0f}%) and {100 * ff16:.0f}% of its "
+            f"flip-flops (8x8: {100 * ff8:.0f}%): the array grows with rows x cols, SIC with the vector length.")
+
+
 def discussion(report: dict) -> list[str]:
     """The findings, in words, from the numbers above."""
     cfg = FocusConfig.from_dict(report["config"])
@@ -229,8 +272,7 @@ def discussion(report: dict) -> list[str]:
         "multiplier and an accumulator. SIC's cost does not scale with the array's columns: it is a "
         "fixed set of history buffers, group tables and one comparator whose size follows the vector "
         "length and the frame size. The paper compares against a much larger array, where the same SIC "
-        "is a few percent"
-        + (f"; the 16x16 scaling point above shows the ratio falling as the array grows." if report.get("scaling") else "."),
+        "is a few percent" + _scaling_sentence(report),
         "* **Exact integer similarity needs wide multipliers.** The paper's unit multiplies by stored "
         "inverse norms in FP16. The contract here (docs/semantics.md) is exact: `dot^2 * Q^2 > T^2 * na * nb` "
         "and the argmax by cross-multiplication `dot_j^2 * nb_i > dot_i^2 * nb_j`, so besides the "
@@ -285,7 +327,7 @@ def main(argv=None) -> int:
     thresholds = ["9/10"] if args.quick else THRESHOLDS
     scaling = not args.quick
 
-    tasks = (1 + len(settings) * (1 + len(jobs)) + len(clips) * len(thresholds) + (2 if scaling else 0))
+    tasks = (1 + len(settings) * (1 + len(jobs)) + len(clips) * len(thresholds) + (3 if scaling else 0))
     bar = tqdm(total=tasks, desc="sic benchmark", unit="step", disable=None)
 
     def step(text):
@@ -314,14 +356,21 @@ def main(argv=None) -> int:
             step(f"pacing {clip} {threshold}")
             report["pacing"].append(pacing(cfg, clip, threshold, labels))
             bar.update()
+    if not args.quick:
+        from focus.hdl.sic import GroupTable
+        from focus.hdl.similarity import SimilarityComparator
+        step("synth parts")
+        report["breakdown"] = {"comparator": synthesize_component(cfg, "comparator", SimilarityComparator(cfg)),
+                               "group_table": synthesize_component(cfg, "group_table", GroupTable(cfg))}
+        bar.update()
     if scaling and args.array_top in TOPS:
-        big = cfg.replace(rows=16, cols=16, vector_size=16, hidden=128, scatter_lanes=8)
+        big = cfg.replace(rows=16, cols=16, vector_size=16, hidden=128, scatter_lanes=8, sic_multipliers=16)
         step("synth 16x16 array")
         array16 = synthesize(big, args.array_top)
         bar.update()
         step("synth 16x16 sic")
-        report["scaling"] = {"rows": 16, "hidden": 128, "sic_lanes": big.sic_lanes, "array": array16,
-                             "sic": synthesize(big, "sic")}
+        report["scaling"] = {"rows": 16, "hidden": 128, "sic_lanes": big.sic_lanes, "interval": big.sic_interval,
+                             "array": array16, "sic": synthesize(big, "sic")}
         bar.update()
     bar.close()
     report["discussion"] = discussion(report)

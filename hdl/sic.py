@@ -14,7 +14,7 @@ See :class:`SimilarityConcentrator` for the contract and docs/sic.md for the des
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -118,8 +118,7 @@ class SimilarityConcentrator(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         cfg = self.cfg
-        V, C, N = cfg.vector_size, cfg.chunks, cfg.tile_tokens
-        vec = Vector(cfg)
+        C, N = cfg.chunks, cfg.tile_tokens
 
         m.submodules.comparator = comparator = SimilarityComparator(cfg)
         wiring.connect(m, wiring.flipped(self.vectors), comparator.vectors)
@@ -132,7 +131,7 @@ class SimilarityConcentrator(wiring.Component):
             m.d.comb += [port.valid.eq(queue.r_rdy), port.payload.eq(queue.r_data), queue.r_en.eq(port.ready)]
 
         # ---------------------------------------------------------------- resolver
-        position = Signal(index_range(N))                       # of the vector being resolved, in its tile-chunk
+        position = Signal(index_range(N))                 # of the vector being resolved, in its tile-chunk
         chunk = Signal(index_range(C))
         tile = Signal(index_range(cfg.tiles))
         first, last = Signal(), Signal()
@@ -165,7 +164,8 @@ class SimilarityConcentrator(wiring.Component):
 
         # base: unique index of the tile-chunk's first root; per chunk, 0 in the job's first tile
         base_shape = unsigned(max(1, cfg.tokens.bit_length()))
-        m.submodules.bases = bases = memory.Memory(shape=base_shape, depth=max(C, 2), init=[])   # depth 1 has no address bits
+        # (depth at least 2: a one-row memory has no address bits)
+        m.submodules.bases = bases = memory.Memory(shape=base_shape, depth=max(C, 2), init=[])
         base_write = bases.write_port()
         base_read = bases.read_port(transparent_for=(base_write,))
         base = Signal(base_shape)

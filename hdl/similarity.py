@@ -36,7 +36,7 @@ from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import FocusConfig
-from ..sim.sic_cycles import SHARED_DEPTH, comparator_depth, comparator_latency
+from ..sim.sic_cycles import SHARED_DEPTH, comparator_depth
 from .util import equals, index_range
 from .window import WindowHistory, candidate_offsets
 
@@ -304,7 +304,7 @@ class SimilarityComparator(wiring.Component):
 
         busy = Signal()
         slot = Signal(range(K + 1))                       # 0: own norm; s: candidate s (index order)
-        sub = Signal(index_range(E))                            # which M elements
+        sub = Signal(index_range(E))                      # which M elements
         cur_x, cur_present = Signal(vec), Signal(K)
         cur_addr = Signal(range(D))                       # history row of the current vector
         free_addr = Signal(range(D))                      # history row of the next vector

@@ -59,7 +59,13 @@ def expected_job(cfg, path) -> ExpectedJob:
             base[c] += unique
     out.unique = unique_per_tile_chunk(cfg, job)
     assert [u for u, *_ in out.counters] == out.unique
-    for c in range(cfg.chunks):                          # the file's own totals agree with the layout
+    # per tile-chunk counters add up to the golden model's per-chunk counters in the file, so the
+    # hardware's counters, compared beat by beat with these, equal the golden model's
+    n = len(out.counters)
+    for key, position in (("unique", 0), ("similar", 1), ("zero", 2)):
+        sums = [sum(out.counters[i][position] for i in range(c, n, cfg.chunks)) for c in range(cfg.chunks)]
+        assert sums == list(job.counters[f"{key}_per_chunk"]), (key, sums, job.counters[f"{key}_per_chunk"])
+    for c in range(cfg.chunks):
         assert base[c] == job.unique_offsets[c + 1] - job.unique_offsets[c]
     return out
 

@@ -4,7 +4,6 @@ tiles) against the golden model, under backpressure, across a reset, and cycle-e
 cycle model."""
 
 import random
-from fractions import Fraction
 from functools import partial
 
 import numpy as np
