@@ -17,22 +17,28 @@ Examples:
 
 from __future__ import annotations
 
-import argparse
-import sys
-from pathlib import Path
+import os
 
-import numpy as np
+# The model's matrices are small: BLAS threads mostly contend (4x slower on a busy 2-core machine).
+# One thread unless the caller chose otherwise; this must run before NumPy loads BLAS.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
-from ..config import ConfigError, FocusConfig
-from ..gen.cli import add_config_arguments, load_config
-from .checks import InputError
-from .video import CLIPS
+import argparse  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from ..config import ConfigError, FocusConfig  # noqa: E402
+from ..gen.cli import add_config_arguments, load_config  # noqa: E402
+from .checks import InputError  # noqa: E402
+from .video import CLIPS  # noqa: E402
 
 __all__ = ["main"]
 
 
 def _build_root() -> Path:
-    import os
     return Path(os.environ.get("FOCUS_BUILD_DIR", "build")).resolve()
 
 
@@ -59,7 +65,7 @@ class _Bars:
             bar.close()
 
 
-def _shape_arguments(parser: argparse.ArgumentParser, defaults: FocusConfig | None = None):
+def _shape_arguments(parser: argparse.ArgumentParser):
     g = parser.add_argument_group("grid and SIC (shortcuts for --set; --set is applied last)")
     g.add_argument("--frames", type=int, metavar="F", help="frames in the grid")
     g.add_argument("--height", type=int, metavar="H", help="token rows per frame")
@@ -97,26 +103,33 @@ def _export(parser, args) -> int:
     out = Path(args.out) if args.out else _build_root() / "export" / f"{args.clip}-{cfg.digest()}.npz"
     bars = _Bars(args.quiet)
     try:
-        bars("decode", 0, 1)
-        video = clip_tokens(cfg, args.clip, start=args.start, stride=args.stride, seed=args.seed, patch=args.patch)
-        bars("decode", 1, 1)
         rng = np.random.default_rng([args.seed, 1])
-        n_out = args.out_features or cfg.cols
-        weights, weights_from = _weights(cfg, args, n_out, rng)
-        scores, scores_from = _scores(cfg, args, rng, bars)
+        meta = {"tool": "focus-sim export", "clip": args.clip, "start": args.start, "stride": args.stride,
+                "seed": args.seed, "patch": args.patch, "source": args.source}
+        bars("tokens", 0, 1)
+        if args.source == "clip":
+            video = clip_tokens(cfg, args.clip, start=args.start, stride=args.stride, seed=args.seed, patch=args.patch)
+            tokens, scale = video.tokens, video.scale
+            weights = rng.integers(cfg.data_min, cfg.data_max + 1, (cfg.hidden, args.out_features or cfg.cols))
+            meta.update(frame_indices=video.frame_indices.tolist(), weights="random")
+        else:
+            tokens, weights, scale = _minilm_gemm(cfg, args)
+            meta.update(frame_indices=[args.start + i * args.stride for i in range(cfg.frames)],
+                        weights=f"minilm layer {args.layer} {args.gemm}", gemm=args.gemm, layer=args.layer,
+                        prompt=args.prompt)
+        meta["scale"] = scale
+        bars("tokens", 1, 1)
+        scores, meta["scores"] = _scores(cfg, args, rng, bars)
         keep = None
         if scores is not None:
             keep = sec.keep_count(cfg.tokens, args.keep_ratio) if args.keep is None else args.keep
-        elif args.prune:
-            parser.error("--prune needs SEC scores: use --scores minilm or random")
-        meta = {"tool": "focus-sim export", "clip": video.clip, "start": args.start, "stride": args.stride,
-                "seed": args.seed, "patch": video.patch, "scale": video.scale,
-                "frame_indices": video.frame_indices.tolist(), "weights": weights_from, "scores": scores_from,
-                "keep": keep}
-        job = run_job(cfg, video.tokens, weights, scores=scores, keep=keep, prune=args.prune,
+        elif args.prune or args.keep is not None:
+            parser.error("--prune and --keep need SEC scores: use --scores auto, minilm or random")
+        meta["keep"] = keep
+        job = run_job(cfg, tokens, weights, scores=scores, keep=keep, prune=args.prune,
                       neighbourhood=args.neighbourhood, meta=meta, progress=bars)
         bars("write", 0, 1)
-        export.write(out, job)
+        export.write(out, job, partials=not args.no_partials)
         bars("write", 1, 1)
     except InputError as err:
         bars.close()
@@ -130,14 +143,15 @@ def _export(parser, args) -> int:
     return 0
 
 
-def _weights(cfg, args, n_out, rng):
-    if args.weights == "random":
-        return rng.integers(cfg.data_min, cfg.data_max + 1, (cfg.hidden, n_out)), "random"
+def _minilm_gemm(cfg, args):
     from . import minilm
-    w = minilm.layer_weights(cfg, args.layer, args.weights_gemm)
-    if w.shape[0] != cfg.hidden:
-        raise InputError(f"--weights minilm {args.weights_gemm} has {w.shape[0]} input rows; set --hidden {w.shape[0]}")
-    return w[:, :n_out], f"minilm layer {args.layer} {args.weights_gemm} (first {min(n_out, w.shape[1])} columns)"
+    widths = {"qkv": 384, "attn_out": 384, "ffn_up": 384, "ffn_down": 1536}
+    if cfg.hidden != widths[args.gemm]:
+        raise InputError(f"--source minilm --gemm {args.gemm} takes {widths[args.gemm]}-element inputs; "
+                         f"set --hidden {widths[args.gemm]} (hidden={cfg.hidden})")
+    tokens, weights, scale = minilm.gemm_inputs(cfg, args.clip, layer=args.layer, site=args.gemm, prompt=args.prompt,
+                                                start=args.start, stride=args.stride, seed=args.seed, patch=args.patch)
+    return tokens, weights[:, :args.out_features] if args.out_features else weights, scale
 
 
 def _scores(cfg, args, rng, bars):
@@ -148,8 +162,8 @@ def _scores(cfg, args, rng, bars):
     if choice == "none":
         return None, None
     if choice == "random":
-        hi = (1 << cfg.score_width)
-        return rng.integers(0, hi, (4, 8, cfg.tokens), dtype=np.int64), "random (4 heads, 8 text tokens)"
+        return (rng.integers(0, 1 << cfg.score_width, (4, 8, cfg.tokens), dtype=np.int64),
+                "random (4 heads, 8 text tokens)")
     from . import minilm
     scores = minilm.attention_scores(cfg, args.clip, prompt=args.prompt, layer=args.layer, start=args.start,
                                      stride=args.stride, seed=args.seed, patch=args.patch, progress=bars)
@@ -194,8 +208,8 @@ def _report(parser, args) -> int:
             cfg = _config(parser, args, base=report.default_config())
             paths = report.report_minilm(cfg, clip=args.clip, prompt=args.prompt, start=args.start,
                                          stride=args.stride, seed=args.seed, patch=args.patch,
-                                         sec=not args.no_sec, query_sic=not args.no_query_sic,
-                                         out_dir=out, progress=bars)
+                                         sec=not args.no_sec, sites=report.sites(args.no_query_sic),
+                                         sweep=not args.no_sweep, out_dir=out, progress=bars)
     except InputError as err:
         bars.close()
         parser.error(str(err))
@@ -230,13 +244,17 @@ def main(argv: list[str] | None = None) -> int:
     _workload_arguments(p)
     p.add_argument("--neighbourhood", choices=["bounded", "linear"], default="bounded",
                    help="SIC candidate positions (default %(default)s, what the hardware does)")
-    p.add_argument("--out-features", type=int, metavar="N", help="weight columns N (default: cfg.cols)")
-    p.add_argument("--weights", choices=["random", "minilm"], default="random",
-                   help="seeded uniform integers, or MiniLM's INT8 weights (default %(default)s)")
-    p.add_argument("--weights-gemm", choices=["qkv", "attn_out", "ffn_up", "ffn_down"], default="qkv",
-                   help="which MiniLM GEMM the weights come from (default %(default)s)")
-    p.add_argument("--layer", type=int, default=1, help="MiniLM layer for weights and scores (default %(default)s)")
-    p.add_argument("--scores", choices=["auto", "minilm", "random", "none"], default="random",
+    p.add_argument("--out-features", type=int, metavar="N",
+                   help="weight columns N (default: cols for --source clip, all of the GEMM's for minilm)")
+    p.add_argument("--source", choices=["clip", "minilm"], default="clip",
+                   help="clip: tokens are the clip's patch projections, weights seeded uniform integers; "
+                        "minilm: tokens are the image rows entering MiniLM GEMM --gemm at --layer (dense INT8 "
+                        "run), weights that GEMM's INT8 weights (default %(default)s)")
+    p.add_argument("--gemm", choices=["qkv", "attn_out", "ffn_up", "ffn_down"], default="qkv",
+                   help="MiniLM GEMM for --source minilm (default %(default)s)")
+    p.add_argument("--layer", type=int, default=1,
+                   help="MiniLM layer (0-5) for --source minilm and for the scores (default %(default)s)")
+    p.add_argument("--scores", choices=["auto", "minilm", "random", "none"], default="auto",
                    help="SEC scores: MiniLM text-to-image attention, seeded random, or none; auto = minilm "
                         "when text + image tokens fit its 512 positions, else random (default %(default)s)")
     p.add_argument("--keep-ratio", default="2/5", metavar="ALPHA",
@@ -244,6 +262,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--keep", type=int, metavar="K", help="SEC keep count (overrides --keep-ratio)")
     p.add_argument("--prune", action="store_true",
                    help="zero the pruned tokens before SIC (tokens then holds the pruned grid)")
+    p.add_argument("--no-partials", action="store_true",
+                   help="leave the per-chunk products (unique x N) out of the file; readers recompute them")
     p.add_argument("--out", metavar="FILE.npz", help="output file (default build/export/<clip>-<config digest>.npz)")
 
     p = sub.add_parser("show", help="print and check what an exported file holds")
@@ -257,6 +277,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--from", dest="from_file", metavar="FILE.npz", help="report on an exported file instead")
     p.add_argument("--no-sec", action="store_true", help="no semantic concentration (SIC only)")
     p.add_argument("--no-query-sic", action="store_true", help="no SIC on the query side of QK^T")
+    p.add_argument("--no-sweep", action="store_true",
+                   help="skip the SIC-only runs at thresholds 19/20 and 99/100 and with the root representative")
     p.add_argument("--out", metavar="DIR", help="report folder (default build/report/<workload>/)")
 
     args = parser.parse_args(argv)
@@ -278,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
 def _export_doc() -> str:
     return ("Run one job through the integer contract and write its test vectors.\n\n"
             "Tokens come from --clip (focus.sim.video.clip_tokens), weights from --weights, SEC scores from\n"
-            "--scores. The file format is docs/export-format.md; read it back with focus.sim.export.read\n"
+            "--scores (see --source). The file format is docs/export-format.md; read it back with focus.sim.export.read\n"
             "or numpy.load(path, allow_pickle=False).")
 
 
@@ -287,7 +309,10 @@ def _report_doc() -> str:
             "video tokens] with Focus applied (SIC on the QKV, attention-output, FFN-up and FFN-down inputs\n"
             "and the query side of QK^T; SEC at the scheduled layers), next to a dense float and a dense INT8\n"
             "run, and reports per layer compression, sparsity and fidelity. With --from FILE.npz, reports on\n"
-            "an exported job instead.")
+            "an exported job instead.\n\n"
+            "The MiniLM report starts from its own default configuration (focus.sim.report.default_config:\n"
+            "8 frames of 6 x 8 tokens, hidden 384, vector 32, threshold 9/10, tiles of 4 frames); --config\n"
+            "replaces it, the shortcuts and --set change it. Image and prompt tokens must fit 512 positions.")
 
 
 if __name__ == "__main__":

@@ -45,12 +45,12 @@ ARRAYS = {
     "unique_vectors": (("U", "V"), "data"),
     "group_size": (("U",), "index"),
     "representatives": (("U", "V"), "data"),
-    "partials": (("U", "N"), "acc"),
     "outputs": (("T", "N"), "acc"),
     "outputs_dense": (("T", "N"), "acc"),
 }
-#: Arrays present only when the job ran SEC (``scores`` given) or pruned.
+#: Arrays present only when the job ran SEC (``scores`` given), pruned, or was written with partials.
 OPTIONAL = {
+    "partials": (("U", "N"), "acc"),
     "scores": (("heads", "text", "T"), "score"),
     "importance": (("T",), "score"),
     "kept": (("k",), "index"),
@@ -81,11 +81,21 @@ def _dtype(cfg: FocusConfig, kind: str):
             "score": _unsigned_dtype(cfg.score_width), "index": np.int32}[kind]
 
 
-def write(path: str | os.PathLike, job: Job) -> Path:
-    """Write ``job`` to ``path`` (``.npz``) atomically; returns the path."""
+#: Arrays totalling at most this many bytes are compressed (zip deflate); larger ones are stored,
+#: since deflating hundreds of megabytes of incompressible data takes minutes. numpy.load reads both.
+COMPRESS_LIMIT = 32 << 20
+
+
+def write(path: str | os.PathLike, job: Job, *, partials: bool = True, compress: bool | None = None) -> Path:
+    """Write ``job`` to ``path`` (``.npz``) atomically; returns the path.
+
+    ``partials=False`` leaves out the per-chunk products (U x N, the largest array when little
+    merges; :func:`read` recomputes them). ``compress`` defaults to arrays of at most
+    :data:`COMPRESS_LIMIT` bytes.
+    """
     path = Path(path)
     cfg = job.cfg
-    present = [name for name in OPTIONAL if getattr(job, name) is not None]
+    present = [name for name in OPTIONAL if getattr(job, name) is not None and (partials or name != "partials")]
     header = {
         "format": FORMAT, "format_version": FORMAT_VERSION,
         "shape": {"T": cfg.tokens, "hidden": cfg.hidden, "C": cfg.chunks, "V": cfg.vector_size,
@@ -97,11 +107,13 @@ def write(path: str | os.PathLike, job: Job) -> Path:
               "config": np.array(cfg.to_json()), "header": np.array(json.dumps(header, sort_keys=True))}
     for name, (_, kind) in {**ARRAYS, **{n: OPTIONAL[n] for n in present}}.items():
         arrays[name] = np.asarray(getattr(job, name)).astype(_dtype(cfg, kind))
+    if compress is None:
+        compress = sum(a.nbytes for a in arrays.values()) <= COMPRESS_LIMIT
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
+            (np.savez_compressed if compress else np.savez)(fh, **arrays)
         os.chmod(tmp, 0o666 & ~_umask())            # mkstemp makes 0600; give the usual permissions
         os.replace(tmp, path)
     except BaseException:
@@ -172,5 +184,11 @@ def read(path: str | os.PathLike) -> Job:
         want = tuple(dims.get(d) for d in shape)
         if arr.shape != want:
             raise ExportError(f"{path}: {name} has shape {arr.shape}, expected {want} ({' x '.join(shape)})")
+    if "partials" not in fields:                 # written without them: recompute, exactly as run_job does
+        from .gemm import int_matmul, wrap
+        off, V = fields["unique_offsets"], cfg.vector_size
+        parts = [int_matmul(fields["representatives"][off[c]:off[c + 1]], fields["weights"][c * V:(c + 1) * V])
+                 for c in range(cfg.chunks)]
+        fields["partials"] = wrap(np.concatenate(parts).reshape(-1, fields["weights"].shape[1]), cfg.acc_width)
     return Job(cfg=cfg, **fields, pruned=bool(header.get("pruned")), neighbourhood=header.get("neighbourhood", "bounded"),
                counters=header.get("counters", {}), meta=header.get("meta", {}))

@@ -18,7 +18,7 @@ import numpy as np
 from ..config import FocusConfig
 from .checks import InputError, check_int_array
 
-__all__ = ["importance", "top_k", "keep_mask", "prune", "keep_count"]
+__all__ = ["importance", "top_k", "keep_mask", "prune", "keep_count", "schedule"]
 
 
 def importance(cfg: FocusConfig, scores) -> np.ndarray:
@@ -57,3 +57,11 @@ def keep_count(image_tokens: int, alpha) -> int:
     """``int(image_tokens * alpha)``, at least 1, computed exactly for a rational ``alpha``."""
     alpha = Fraction(repr(alpha)) if isinstance(alpha, float) else Fraction(alpha)
     return max(1, floor(image_tokens * alpha))
+
+
+def schedule(cfg: FocusConfig, image_tokens: int | None = None) -> list[tuple[int, Fraction, int]]:
+    """The SEC schedule ``[(layer, alpha, k)]`` of ``cfg``, ``k = keep_count(image_tokens, alpha)``
+    (default ``cfg.tokens``). The default configuration holds the paper's ratios 0.4, 0.3, 0.2, 0.15,
+    0.1 (upstream ``algorithm/focus/configs/focus.csv``) at layers 1..5."""
+    n = cfg.tokens if image_tokens is None else image_tokens
+    return [(layer, alpha, keep_count(n, alpha)) for layer, alpha in zip(cfg.sec_layers, cfg.sec_alphas)]

@@ -16,7 +16,7 @@ from .checks import check_int_array
 from .exact import products_greater
 from .geometry import candidates
 
-__all__ = ["SicResult", "concentrate", "representatives", "mean_shift", "mean_reciprocals",
+__all__ = ["SicResult", "concentrate", "representatives", "representative_error", "mean_shift", "mean_reciprocals",
            "rounded_mean", "rounded_mean_by_reciprocal"]
 
 
@@ -177,3 +177,30 @@ def representatives(cfg: FocusConfig, vectors: np.ndarray, result: SicResult) ->
             np.add.at(sums, ui[members], vectors[members, c, :])
             out.append(rounded_mean(sums, result.group_size[c][:, None]))
     return out
+
+
+def representative_error(cfg: FocusConfig, tokens, result: SicResult) -> dict:
+    """Error of the representatives against the exact rational mean of each group's members.
+
+    Over every element of every group with at least two members (a group of one is its own mean):
+    ``mean_abs`` and ``max_abs`` of ``representative - s/n``, and ``rel_rms``, the RMS error over the
+    RMS of the exact means. For ``mean`` the rounding bounds ``max_abs`` by 1/2.
+    """
+    A = _vectors(cfg, tokens)
+    errs, means = [], []
+    for c in range(cfg.chunks):
+        ui = result.unique_index[c]
+        members = np.nonzero(ui >= 0)[0]
+        sizes = result.group_size[c]
+        sums = np.zeros((len(sizes), cfg.vector_size), dtype=np.int64)
+        np.add.at(sums, ui[members], A[members, c, :])
+        big = sizes >= 2
+        exact = sums[big] / sizes[big][:, None]
+        errs.append((result.representatives[c][big] - exact).ravel())
+        means.append(exact.ravel())
+    err, mean = np.concatenate(errs), np.concatenate(means)
+    if not err.size:
+        return {"elements": 0, "mean_abs": 0.0, "max_abs": 0.0, "rel_rms": 0.0}
+    rms = float(np.sqrt((mean ** 2).mean()))
+    return {"elements": int(err.size), "mean_abs": float(np.abs(err).mean()), "max_abs": float(np.abs(err).max()),
+            "rel_rms": float(np.sqrt((err ** 2).mean()) / rms) if rms else 0.0}

@@ -2,6 +2,7 @@
 and clear errors for files that are not what they claim."""
 
 import json
+import re
 from fractions import Fraction
 
 import numpy as np
@@ -35,11 +36,14 @@ def _same(a, b):
     assert a.cfg == b.cfg and a.counters == b.counters and a.meta == b.meta and a.pruned == b.pruned
 
 
-@pytest.mark.parametrize("prune,scores", [(False, True), (True, True), (False, False)])
-def test_write_then_read_gives_back_the_same_job(tmp_path, prune, scores):
+@pytest.mark.parametrize("prune,scores,partials,compress", [(False, True, True, None), (True, True, True, False),
+                                                        (False, False, False, True)])
+def test_write_then_read_gives_back_the_same_job(tmp_path, prune, scores, partials, compress):
     job = _job(prune=prune, scores=scores)
-    path = export.write(tmp_path / "job.npz", job)
-    _same(job, export.read(path))
+    path = export.write(tmp_path / "job.npz", job, partials=partials, compress=compress)
+    with np.load(path, allow_pickle=False) as f:
+        assert ("partials" in f.files) == partials
+    _same(job, export.read(path))                 # without partials in the file, read() recomputes them
     assert not list(tmp_path.glob(".*tmp")), "temporary file left behind"
 
 
@@ -152,7 +156,7 @@ def test_cli_export_with_the_documented_options_writes_a_readable_file(tmp_path,
     (["--frames", "3"], "tile_frames=2 is not allowed"),
     (["--start", "249", "--clip", "bikes"], "'bikes' is too short: it has 250 frames"),
     (["--keep-ratio", "3/2"], "--keep-ratio 3/2 is not in"),
-    (["--scores", "none", "--prune"], "--prune needs SEC scores"),
+    (["--scores", "none", "--prune"], "--prune and --keep need SEC scores"),
 ])
 def test_cli_export_reports_bad_options_as_usage_errors(tmp_path, capsys, argv, match):
     with pytest.raises(SystemExit) as exit_:
@@ -160,3 +164,22 @@ def test_cli_export_reports_bad_options_as_usage_errors(tmp_path, capsys, argv, 
     assert exit_.value.code == 2
     assert match in capsys.readouterr().err
     assert not (tmp_path / "x.npz").exists()
+
+
+@pytest.mark.parametrize("change,match", [
+    ({"tokens": np.zeros((CFG.tokens - 1, CFG.hidden), int)}, r"tokens has shape 39x16, expected 40x16 \(frames\*height\*width"),
+    ({"tokens": np.zeros((CFG.tokens, CFG.hidden))}, "tokens must be an integer array"),
+    ({"weights": np.zeros((15, 4), int)}, re.escape("weights has shape 15x4, expected 16x?")),
+    ({"weights": np.full((16, 4), -129)}, r"weights holds values in \[-129, -129\], outside the signed 8-bit range"),
+    ({"weights": np.zeros((16, 0), int)}, "no output columns"),
+    ({"scores": np.zeros((2, 3, 5), int)}, re.escape("scores has shape 2x3x5, expected ?x?x40")),
+    ({"scores": np.full((2, 3, 40), -1)}, "outside the unsigned 16-bit range"),
+    ({"scores": np.ones((2, 3, 40), int), "keep": 41}, "k=41 is not allowed: an integer from 1 to the token count 40"),
+    ({"prune": True}, "SEC needs attention scores"),
+])
+def test_run_job_rejects_bad_inputs_clearly(change, match):
+    args = {"tokens": np.zeros((CFG.tokens, CFG.hidden), int), "weights": np.zeros((CFG.hidden, 4), int)}
+    args.update(change)
+    tokens, weights = args.pop("tokens"), args.pop("weights")
+    with pytest.raises(ValueError, match=match):
+        run_job(CFG, tokens, weights, **args)

@@ -193,3 +193,17 @@ def test_bad_tokens_are_rejected_clearly(bad, match):
     cfg = FocusConfig(frames=2, height=4, width=4, hidden=16, vector_size=4, rows=4)
     with pytest.raises(ValueError, match=match):
         concentrate(cfg, bad(cfg))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("clip", ["bikes", "carphone_distorted", "bigbuckbunny", "carphone_pristine"])
+@pytest.mark.parametrize("threshold", ["9/10", "3/4", "99/100"])
+def test_vectorised_sic_equals_loop_reading_on_real_clips(clip, threshold):
+    from focus.sim.video import clip_tokens
+    cfg = FocusConfig(frames=4, height=5, width=6, hidden=32, vector_size=8, tile_frames=2, threshold=threshold)
+    X = clip_tokens(cfg, clip, stride=3).tokens
+    got = concentrate(cfg, X)
+    best, root, unique = loop_reference(cfg, X)
+    assert got.counters["similar"] > 0
+    assert np.array_equal(got.best, best) and np.array_equal(got.root, root)
+    assert np.array_equal(got.unique_index, unique)
