@@ -59,9 +59,9 @@ class SystolicArray(wiring.Component):
       ``results``      Out stream of :func:`ArrayResult`, one beat per activation beat, in order.
 
     Structure
-      PE ``(k, n)`` (:class:`~focus.hdl.pe.ProcessingElement`, inlined with :func:`~focus.hdl.pe.pe_cell`) holds ``W[k][n]``. Activations enter
-      row ``k`` skewed by ``k`` cycles (:class:`~focus.hdl.skew.InputSkew`) and move right one PE per
-      cycle; partial sums move down one row per cycle; column ``n`` leaves the bottom row ``n``
+      PE ``(k, n)`` holds ``W[k][n]`` (:class:`~focus.hdl.pe.ProcessingElement`'s logic, placed
+      with :func:`~focus.hdl.pe.pe_cell` into this one flat module). Activations enter row ``k``
+      skewed by ``k`` cycles (:class:`~focus.hdl.skew.InputSkew`) and move right one PE per cycle; partial sums move down one row per cycle; column ``n`` leaves the bottom row ``n``
       cycles after column 0 and is realigned by :class:`~focus.hdl.skew.OutputDeskew`. The grid is
       free-running (no enable): a valid bit and ``last`` travel in a separate ``rows + cols + 1``
       stage pipeline beside it.
@@ -75,8 +75,10 @@ class SystolicArray(wiring.Component):
       cycles after that vector's handshake). While a tile waits, ``weights.ready`` is low; the
       next tile streams in right after a commit. So up to three tiles are held (two banks and the
       chain), and the array runs passes back to back whenever a pass has at least
-      ``max(rows, rows + cols - 2)`` vectors; shorter passes wait for weights (see
-      :mod:`focus.sim.array_model`).
+      ``max(rows, rows + cols - 2)`` vectors; shorter passes wait for a bank or for weights (see
+      :mod:`focus.sim.array_model`). The weight shift and commit enables reach every PE (high
+      fan-out nets; synthesis replicates them); activations, banks and sums move only between
+      neighbours.
 
     Timing (edges counted from the activation handshake, no backpressure)
       The first vector of a pass is accepted at the earliest on the edge its tile is committed,
@@ -171,7 +173,9 @@ class SystolicArray(wiring.Component):
         # Weights shift up each column from the port below the bottom row, so that after a whole
         # tile row k holds beat k.
         grid = [[PECell.create(cfg, f"pe_{k}_{n}") for n in range(C)] for k in range(R)]
-        commit0, commit1 = commit & ~wbank, commit & wbank
+        # One signal each, shared by all PEs (an expression would be rebuilt at every use).
+        commit0, commit1 = Signal(), Signal()
+        m.d.comb += [commit0.eq(commit & ~wbank), commit1.eq(commit & wbank)]
         for k in range(R):
             for n in range(C):
                 left = grid[k][n - 1] if n else None

