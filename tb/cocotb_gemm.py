@@ -21,7 +21,7 @@ from cocotb.triggers import ClockCycles, RisingEdge, with_timeout
 
 from focus.hdl.gemm import GemmCommand
 from focus.sim.array_model import gemm_cycles
-from focus.sim.gemm import GemmStreams, gemm_streams, random_operands
+from focus.sim.gemm_streams import GemmStreams, gemm_streams, random_operands
 from focus.tb.lanes import pack_lanes, unpack_lanes
 from focus.tb.runner import tb_context
 from focus.tb.streams import StreamSink, StreamSource, make_rng, pack, reset_dut, start_clock

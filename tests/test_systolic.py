@@ -13,7 +13,7 @@ from focus import FocusConfig
 from focus.hdl.gemm import GemmSequencer
 from focus.hdl.systolic import SystolicArray
 from focus.sim.array_model import array_cycles, gemm_cycles
-from focus.sim.gemm import gemm_reference, gemm_streams, random_operands
+from focus.sim.gemm_streams import gemm_reference, gemm_streams, random_operands
 from focus.tb.amaranth_sim import WithReset, check_stream_rules, get, put, simulate
 
 
