@@ -123,8 +123,8 @@ class SimilarityComparator(wiring.Component):
                    ``best`` in 1..7 (the candidate index, ``df*4 + dh*2 + dw``) or 0, ``zero``.
     Timing
       Initiation interval ``cfg.sic_interval``: 1 at full rate, ``(K+1) * V / M`` time-shared.
-      Latency :func:`focus.sim.sic_cycles.comparator_latency` cycles from the input handshake to the result, when the
-      output is ready. ``results.ready`` low stalls the input once the internal queue (sized to the
+      Latency :func:`focus.sim.sic_cycles.comparator_latency` cycles from the input handshake to
+      the result, when the output is ready. ``results.ready`` low stalls the input once the internal queue (sized to the
       pipeline) is full; the datapath itself never stalls (credit flow control).
     Reset
       Synchronous; forgets every vector in flight and the window history (positions restart at
