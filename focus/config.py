@@ -78,7 +78,9 @@ class FocusConfig:
     Systolic array
       ``rows`` x ``cols`` processing elements, weight-stationary: a K-chunk of ``rows`` weights per
       column, an N-tile of ``cols`` columns. Concentrated GEMM feeds one SIC vector per array row,
-      so ``rows`` must equal ``vector_size``.
+      so ``rows`` must equal ``vector_size``. ``out_features`` is N, the output features of the GEMM
+      the array computes: it makes ``array_passes = ceil(out_features / cols)`` passes over the
+      unique vectors of each K-chunk (what the SIC of the next chunk has to keep pace with).
     Data
       Signed ``data_width``-bit activations and weights, signed ``acc_width``-bit accumulators, which
       must hold the widest dot product of a ``hidden``-element token with a weight column.
@@ -90,6 +92,12 @@ class FocusConfig:
       extent of the causal window; (2, 2, 2) gives the paper's 7 candidates. A vector joins its best
       candidate's group when the cosine similarity is above ``threshold`` (an exact rational).
       ``representative`` picks what a group computes with (see :data:`REPRESENTATIVES`).
+      ``sic_multipliers`` is the comparator's throughput setting: ``(candidates + 1) * vector_size``
+      is full rate (every candidate's dot product and the vector's own norm in parallel, one vector
+      per cycle); a divisor ``M`` of ``vector_size`` is time-shared (``M`` multipliers visit the norm
+      and the candidates one after another, ``sic_interval`` cycles per vector); 0 (the default)
+      picks the smallest time-shared ``M`` whose interval keeps pace with ``array_passes``, else
+      full rate.
     Scatter accumulator
       ``scatter_lanes`` output elements added per cycle; divides ``cols``.
     Semantic concentration (SEC)
@@ -101,6 +109,7 @@ class FocusConfig:
 
     rows: int = 8
     cols: int = 8
+    out_features: int = 64
     data_width: int = 8
     acc_width: int = 32
     hidden: int = 64
@@ -112,6 +121,7 @@ class FocusConfig:
     window: tuple[int, int, int] = (2, 2, 2)
     threshold: Fraction = Fraction(9, 10)
     representative: str = "mean"
+    sic_multipliers: int = 0
     scatter_lanes: int = 8
     score_width: int = 16
     sec_layers: tuple[int, ...] = (1, 2, 3, 4, 5)
@@ -133,7 +143,7 @@ class FocusConfig:
             value = getattr(self, name)
             if not lo <= value <= hi:
                 raise ConfigError(name, value, f"an integer from {lo} to {hi}")
-        for name in ("hidden", "frames", "height", "width", "tile_frames", "scatter_lanes"):
+        for name in ("hidden", "frames", "height", "width", "tile_frames", "scatter_lanes", "out_features"):
             if getattr(self, name) <= 0:
                 raise ConfigError(name, getattr(self, name), "a positive integer")
 
@@ -180,6 +190,13 @@ class FocusConfig:
 
         if self.representative not in REPRESENTATIVES:
             raise ConfigError("representative", self.representative, f"one of {', '.join(REPRESENTATIVES)}")
+
+        allowed = self.sic_multiplier_settings
+        if self.sic_multipliers != 0 and self.sic_multipliers not in allowed:
+            raise ConfigError("sic_multipliers", self.sic_multipliers,
+                              f"0 (auto), a divisor of vector_size={self.vector_size} (time-shared) or "
+                              f"{allowed[-1]} (full rate: {self.sic_slots} dot products of "
+                              f"{self.vector_size} elements in parallel); one of 0, {', '.join(map(str, allowed))}")
 
         layers = tuple(self.sec_layers)
         for layer in layers:
@@ -263,6 +280,49 @@ class FocusConfig:
         return tuple((df * 4 + dh * 2 + dw, df, dh, dw)
                      for df in range(wf) for dh in range(wh) for dw in range(ww)
                      if (df, dh, dw) != (0, 0, 0))
+
+    @property
+    def array_passes(self) -> int:
+        """Passes the array makes over a K-chunk's unique vectors: ``ceil(out_features / cols)``."""
+        return -(-self.out_features // self.cols)
+
+    @property
+    def sic_slots(self) -> int:
+        """Dot products SIC computes per vector: its own norm and one per candidate."""
+        return len(self.candidates) + 1
+
+    @property
+    def sic_multiplier_settings(self) -> tuple[int, ...]:
+        """Allowed explicit ``sic_multipliers``: divisors of ``vector_size`` (time-shared), then full rate."""
+        v = self.vector_size
+        return (*(m for m in range(1, v + 1) if v % m == 0), self.sic_slots * v)
+
+    @property
+    def sic_lanes(self) -> int:
+        """Multipliers of the SIC comparator (``sic_multipliers`` with 0 resolved)."""
+        if self.sic_multipliers:
+            return self.sic_multipliers
+        for m in self.sic_multiplier_settings[:-1]:
+            if self.sic_slots * self.vector_size // m <= self.array_passes:
+                return m
+        return self.sic_multiplier_settings[-1]
+
+    @property
+    def sic_full_rate(self) -> bool:
+        """True when the comparator takes one vector per cycle (all dot products in parallel)."""
+        return self.sic_lanes == self.sic_slots * self.vector_size
+
+    @property
+    def sic_interval(self) -> int:
+        """Initiation interval of the SIC comparator, cycles per vector."""
+        return 1 if self.sic_full_rate else self.sic_slots * self.vector_size // self.sic_lanes
+
+    @property
+    def sic_mean_lanes(self) -> int:
+        """Elements per cycle of SIC's representative unit: the fewest that keep pace with
+        ``sic_interval`` (a divisor of ``vector_size``)."""
+        v = self.vector_size
+        return next(lanes for lanes in range(1, v + 1) if v % lanes == 0 and v // lanes <= self.sic_interval)
 
     # ------------------------------------------------------------------ serialisation
 

@@ -29,6 +29,8 @@ TOPS: dict[str, Top] = {
                     "weight-stationary rows x cols array: one K-chunk x N-tile pass per weight tile, double-buffered"),
     "gemm": Top("focus.hdl.gemm:GemmSequencer",
                 "M x K x N GEMM on the systolic array: K-chunks accumulated in an output buffer, N-tiles in turn"),
+    "sic": Top("focus.hdl.sic:SimilarityConcentrator",
+               "similarity concentrator: window comparator, group table, representatives, similarity map"),
     "sec": Top("focus.hdl.sec:SemanticConcentrator",
                "semantic concentrator: token importance by max over attention scores, exact top-k mask by radix select"),
 }

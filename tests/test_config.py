@@ -49,6 +49,11 @@ from focus import ConfigError, FocusConfig
     (dict(sec_alphas=(0, 0.3, 0.2, 0.15, 0.1)), "sec_alphas", "keep ratios in (0, 1]"),
     (dict(rows=True), "rows", "an integer"),
     (dict(frames=1 << 12, height=1 << 5, width=1 << 5), "frames", "at most 1048576 tokens"),
+    (dict(out_features=0), "out_features", "a positive integer"),
+    (dict(sic_multipliers=3), "sic_multipliers", "one of 0, 1, 2, 4, 8, 64"),
+    (dict(sic_multipliers=16), "sic_multipliers", "a divisor of vector_size=8 (time-shared) or 64 (full rate"),
+    (dict(sic_multipliers=-1), "sic_multipliers", "0 (auto)"),
+    (dict(sic_multipliers=64, window=(1, 2, 2)), "sic_multipliers", "or 32 (full rate: 4 dot products"),
     # systolic array: a 32x32 array whose accumulators cannot hold a hidden-term (K) dot product,
     # INT16 and INT4 operands, a zero-column array
     (dict(rows=32, vector_size=32, cols=32, acc_width=21), "acc_width", "at least 22 bits"),
@@ -116,6 +121,37 @@ def test_candidates_follow_upstream_order():
     assert [c[0] for c in FocusConfig(window=(2, 1, 1)).candidates] == [4]
 
 
+def test_sic_throughput_settings_state_interval_and_lanes():
+    full = FocusConfig(sic_multipliers=64)
+    assert full.sic_full_rate and full.sic_interval == 1 and full.sic_mean_lanes == 8
+    for m, interval in [(8, 8), (4, 16), (2, 32), (1, 64)]:
+        cfg = FocusConfig(sic_multipliers=m)
+        assert not cfg.sic_full_rate and cfg.sic_lanes == m and cfg.sic_interval == interval
+        assert cfg.vector_size // cfg.sic_mean_lanes <= cfg.sic_interval     # representatives keep pace
+    assert FocusConfig(window=(1, 2, 2), sic_multipliers=2).sic_interval == 4 * 8 // 2
+
+
+def test_default_sic_setting_is_the_smallest_that_keeps_pace_with_the_array():
+    """The array makes ceil(out_features / cols) passes over a chunk's unique vectors; the default
+    picks the fewest multipliers whose interval is at most that (full rate when none is)."""
+    cfg = FocusConfig()
+    assert cfg.array_passes == 8 and cfg.sic_lanes == 8 and cfg.sic_interval == 8
+    assert FocusConfig(out_features=128).sic_lanes == 4                  # 16 passes: interval 16
+    assert FocusConfig(out_features=512).sic_lanes == 1                  # 64 passes: interval 64
+    assert FocusConfig(out_features=32).sic_full_rate                    # 4 passes: nothing shared keeps pace
+    assert FocusConfig(out_features=60).array_passes == 8
+    for n in (1, 7, 8, 9, 33, 100, 1000):
+        cfg = FocusConfig(out_features=n)
+        fits = [m for m in cfg.sic_multiplier_settings[:-1] if cfg.sic_slots * cfg.vector_size // m <= cfg.array_passes]
+        assert cfg.sic_lanes == (fits[0] if fits else 64)
+
+
+def test_sic_fields_round_trip_and_parse_from_overrides():
+    cfg = FocusConfig().with_overrides(["sic_multipliers=64", "out_features=200"])
+    assert cfg.sic_multipliers == 64 and cfg.out_features == 200
+    assert FocusConfig.from_json(cfg.to_json()) == cfg
+
+
 @st.composite
 def configs(draw):
     v = draw(st.integers(1, 64))
@@ -124,13 +160,16 @@ def configs(draw):
     need = FocusConfig(rows=v, vector_size=v, hidden=hidden, data_width=d, acc_width=64).acc_width_needed
     tile_frames = draw(st.integers(1, 4))
     lanes = draw(st.integers(1, 16))
+    window = draw(st.sampled_from([(2, 2, 2), (1, 2, 2), (2, 1, 1)]))
+    slots = 1 + len(FocusConfig(window=window).candidates)
     return FocusConfig(
         rows=v, vector_size=v, hidden=hidden, data_width=d,
         acc_width=draw(st.integers(max(8, need), 64)),
         frames=tile_frames * draw(st.integers(1, 4)), tile_frames=tile_frames,
         height=draw(st.integers(1, 32)), width=draw(st.integers(1, 32)),
-        threshold=Fraction(draw(st.integers(1, 200)), 201), window=draw(st.sampled_from([(2, 2, 2), (1, 2, 2), (2, 1, 1)])),
+        threshold=Fraction(draw(st.integers(1, 200)), 201), window=window,
         representative=draw(st.sampled_from(["mean", "root"])), cols=lanes * draw(st.integers(1, 8)),
+        out_features=draw(st.integers(1, 4096)), sic_multipliers=draw(st.sampled_from([0, 1, v, slots * v])),
         scatter_lanes=lanes, score_width=draw(st.integers(1, 32)), sec_radix_bits=draw(st.integers(1, 8)))
 
 

@@ -1,0 +1,443 @@
+"""Similarity concentrator (SIC): the comparator, the group table, the representatives, the map.
+
+Block diagram (one clock domain, credit or ready/valid between the parts)::
+
+    vectors ─► SimilarityComparator ─► resolver ─┬─► map queue ───────────────► map
+                (history, norms,       (group ids,│
+                 7 candidates, best)    counters) ├─► counters queue ──────────► counters
+                                                  └─► group table ─► emitter ─► representatives
+                                                      (2 banks:       (mean by reciprocal,
+                                                       ping-pong)      or the root)
+
+See :class:`SimilarityConcentrator` for the contract and docs/sic.md for the design notes.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, fifo, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..config import FocusConfig
+from ..sim.sic import mean_reciprocals, mean_shift
+from ..sim.sic_cycles import emit_steps
+from .similarity import SimilarityComparator, Vector
+from .util import equals, index_range
+from .window import WindowHistory
+
+__all__ = ["SimilarityConcentrator", "GroupTable", "GroupUpdate", "MapEntry", "Representative", "TileCounters",
+           "index_shape", "sum_shape", "MAP_DEPTH", "REPRESENTATIVE_DEPTH"]
+
+#: Entries of the map output queue.
+MAP_DEPTH = 4
+#: Entries of the representatives output queue (covers the emitter's pipeline at one beat a cycle).
+REPRESENTATIVE_DEPTH = 6
+
+FREE, FILLING, FULL = 0, 1, 2
+
+
+def _signed_bits(lo: int, hi: int) -> int:
+    width = 1
+    while not (-(1 << (width - 1)) <= lo and hi <= (1 << (width - 1)) - 1):
+        width += 1
+    return width
+
+
+def index_shape(cfg: FocusConfig):
+    """Signed unique index: 0 .. tokens-1, or -1 for a zero vector."""
+    return signed(_signed_bits(-1, cfg.tokens - 1))
+
+
+def sum_shape(cfg: FocusConfig):
+    """Signed running sum of one element over a group of up to ``tile_tokens`` members."""
+    return signed(_signed_bits(cfg.tile_tokens * cfg.data_min, cfg.tile_tokens * cfg.data_max))
+
+
+def MapEntry(cfg: FocusConfig) -> data.StructLayout:
+    """One similarity-map entry: the vector's unique index (job-wide per chunk, -1 for a zero vector);
+    ``last`` marks the tile-chunk's final vector."""
+    return data.StructLayout({"index": index_shape(cfg), "last": 1})
+
+
+def Representative(cfg: FocusConfig) -> data.StructLayout:
+    """One unique vector as the array computes with it; ``last`` marks the tile-chunk's final one."""
+    return data.StructLayout({"vector": Vector(cfg), "last": 1})
+
+
+def TileCounters(cfg: FocusConfig) -> data.StructLayout:
+    """Per tile-chunk: roots, vectors that matched a candidate, zero vectors (they add up to
+    ``tile_tokens``) and ``base``, the unique index of the tile-chunk's first root (so the scatter
+    addresses the array's output rows with ``index - base``)."""
+    count = range(cfg.tile_tokens + 1)
+    return data.StructLayout({"unique": count, "similar": count, "zero": count,
+                              "base": range(cfg.tokens + 1)})
+
+
+class SimilarityConcentrator(wiring.Component):
+    """SIC for one stream of K-chunks: unique vectors, similarity map and counters, bit-exact with
+    :func:`focus.sim.sic.concentrate` (docs/semantics.md).
+
+    Input
+      ``vectors`` (In stream of :func:`focus.hdl.similarity.Vector`): a **job** is ``cfg.tiles *
+      cfg.chunks`` tile-chunks, tile-major (tile 0 chunk 0, tile 0 chunk 1, ..., tile 1 chunk 0, ...);
+      a tile-chunk is the ``cfg.tile_tokens`` vectors of one chunk of one tile in raster order
+      (frame, row, column). Pruned tokens arrive as zero vectors (all elements 0). Jobs follow each
+      other back to back; the block counts positions itself (no framing bits).
+    Outputs
+      ``map`` (:func:`MapEntry`): one beat per input vector, in input order: its unique index per
+        the contract (roots numbered per chunk in stream order over the whole job), -1 for a zero
+        vector.
+      ``counters`` (:func:`TileCounters`): one beat per tile-chunk, after its last map beat.
+      ``representatives`` (:func:`Representative`): per tile-chunk, its unique vectors in unique
+        order (``cfg.representative``: the rounded mean of the group by reciprocal multiplication,
+        or the root), after the tile-chunk's last vector has been resolved; ``last`` on the final
+        one. A tile-chunk without unique vectors (all zero) sends none; its counters say so.
+    Throughput and latency
+      The comparator's initiation interval ``cfg.sic_interval`` (1 at full rate); the
+      representatives of a tile-chunk stream out at ``vector_size / cfg.sic_mean_lanes`` cycles each
+      (``root``: 1) while the next tile-chunk is being concentrated. Exact cycle counts:
+      :mod:`focus.sim.sic_cycles`.
+    Buffering
+      Two group-table banks (ping-pong): tile-chunk ``n`` fills one while the other is read out for
+      tile-chunk ``n - 1``. Tile-chunk ``n + 1`` waits (its first vector is not resolved) until the
+      representatives of ``n - 1`` have all been read from their bank.
+    Reset
+      Synchronous; drops every vector, map entry, counter and representative in flight; the next
+      vector is the first of a new job.
+    """
+
+    def __init__(self, cfg: FocusConfig):
+        self.cfg = cfg
+        super().__init__({
+            "vectors": In(stream.Signature(Vector(cfg))),
+            "map": Out(stream.Signature(MapEntry(cfg))),
+            "counters": Out(stream.Signature(TileCounters(cfg))),
+            "representatives": Out(stream.Signature(Representative(cfg))),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self.cfg
+        C, N = cfg.chunks, cfg.tile_tokens
+
+        m.submodules.comparator = comparator = SimilarityComparator(cfg)
+        wiring.connect(m, wiring.flipped(self.vectors), comparator.vectors)
+        result = comparator.results
+
+        # ---------------------------------------------------------------- output queues
+        m.submodules.map_queue = map_queue = fifo.SyncFIFO(width=MapEntry(cfg).size, depth=MAP_DEPTH)
+        m.submodules.counters_queue = counters_queue = fifo.SyncFIFO(width=TileCounters(cfg).size, depth=2)
+        for port, queue in ((self.map, map_queue), (self.counters, counters_queue)):
+            m.d.comb += [port.valid.eq(queue.r_rdy), port.payload.eq(queue.r_data), queue.r_en.eq(port.ready)]
+
+        # ---------------------------------------------------------------- resolver
+        position = Signal(index_range(N))                 # of the vector being resolved, in its tile-chunk
+        chunk = Signal(index_range(C))
+        tile = Signal(index_range(cfg.tiles))
+        first, last = Signal(), Signal()
+        m.d.comb += [first.eq(equals(position, 0)), last.eq(equals(position, N - 1))]
+        unique, similar, zero = (Signal(range(N + 1), name=n) for n in ("unique", "similar", "zero"))
+        bank = Signal()                                   # group-table bank of the current tile-chunk
+        bank_free = Signal()
+
+        consume, others_ready = Signal(), Signal()        # others: map, counters and bank ready
+        m.d.comb += consume.eq(result.valid & result.ready)
+        is_zero = result.payload.zero
+        is_member = Signal()
+        is_root = Signal()
+        m.d.comb += [is_member.eq(~is_zero & (result.payload.best != 0)),
+                     is_root.eq(~is_zero & equals(result.payload.best, 0))]
+
+        # group ids (tile-chunk local) of the window's candidates, in the same delay-line shape
+        id_width = max(1, (N - 1).bit_length())
+        m.submodules.ids = ids = WindowHistory(cfg, id_width)
+        matched_id = Signal(id_width)
+        with m.Switch(result.payload.best):
+            for i, (index, *_) in enumerate(cfg.candidates):
+                with (m.Case(index) if i < len(cfg.candidates) - 1 else m.Default()):
+                    m.d.comb += matched_id.eq(ids.taps[i])
+        group = Signal(id_width)
+        m.d.comb += [
+            group.eq(Mux(is_member, matched_id, unique)),
+            ids.advance.eq(consume), ids.record.eq(group),
+        ]
+
+        # base: unique index of the tile-chunk's first root; per chunk, 0 in the job's first tile
+        base_shape = unsigned(max(1, cfg.tokens.bit_length()))
+        # (depth at least 2: a one-row memory has no address bits)
+        m.submodules.bases = bases = memory.Memory(shape=base_shape, depth=max(C, 2), init=[])
+        base_write = bases.write_port()
+        base_read = bases.read_port(transparent_for=(base_write,))
+        base = Signal(base_shape)
+        m.d.comb += base.eq(Mux(equals(tile, 0), 0, base_read.data))
+        next_chunk = Signal(index_range(C))
+        m.d.comb += next_chunk.eq(Mux(equals(chunk, C - 1), 0, chunk + 1))
+
+        unique_total = Signal(range(N + 1))
+        m.d.comb += unique_total.eq(unique + is_root)
+        entry = Signal(MapEntry(cfg))
+        counts = Signal(TileCounters(cfg))
+        m.d.comb += [
+            entry.index.eq(Mux(is_zero, -1, base + group)), entry.last.eq(last),
+            map_queue.w_en.eq(consume), map_queue.w_data.eq(entry),
+            counts.unique.eq(unique_total), counts.similar.eq(similar + is_member),
+            counts.zero.eq(zero + is_zero), counts.base.eq(base),
+            counters_queue.w_en.eq(consume & last), counters_queue.w_data.eq(counts),
+            base_write.addr.eq(chunk), base_write.data.eq(base + unique_total),
+            base_write.en.eq(consume & last),
+            base_read.addr.eq(next_chunk), base_read.en.eq(consume & last),
+        ]
+        with m.If(consume):
+            with m.If(last):
+                m.d.sync += [position.eq(0), unique.eq(0), similar.eq(0), zero.eq(0), bank.eq(~bank),
+                             chunk.eq(next_chunk)]
+                with m.If(equals(chunk, C - 1)):
+                    m.d.sync += tile.eq(Mux(equals(tile, cfg.tiles - 1), 0, tile + 1))
+            with m.Else():
+                m.d.sync += [position.eq(position + 1), unique.eq(unique_total),
+                             similar.eq(similar + is_member), zero.eq(zero + is_zero)]
+
+        # ---------------------------------------------------------------- group table
+        m.submodules.groups = groups = GroupTable(cfg)
+        wiring.connect(m, groups.representatives, wiring.flipped(self.representatives))
+        update = groups.update
+        m.d.comb += [
+            bank_free.eq(Mux(bank, groups.free[1], groups.free[0])),
+            others_ready.eq(map_queue.w_rdy & (~last | counters_queue.w_rdy) & (~first | bank_free)),
+            update.valid.eq(result.valid & others_ready),
+            result.ready.eq(others_ready & update.ready),
+            update.payload.bank.eq(bank), update.payload.root.eq(is_root), update.payload.member.eq(is_member),
+            update.payload.first.eq(first), update.payload.last.eq(last), update.payload.group.eq(group),
+            update.payload.vector.eq(result.payload.vector), update.payload.unique.eq(unique_total),
+        ]
+        return m
+
+
+def GroupUpdate(cfg: FocusConfig) -> data.StructLayout:
+    """What the resolver tells the group table about one vector."""
+    return data.StructLayout({
+        "bank": 1, "first": 1, "last": 1, "root": 1, "member": 1,
+        "group": index_range(cfg.tile_tokens),         # tile-chunk local unique index
+        "vector": Vector(cfg),
+        "unique": range(cfg.tile_tokens + 1),          # with last: the tile-chunk's root count
+    })
+
+
+class GroupTable(wiring.Component):
+    """Per-group state of two tile-chunks (ping-pong banks) and the representatives' output.
+
+    ``update`` (In stream of :func:`GroupUpdate`, one beat per vector in stream order) writes the
+    vector's group into bank ``bank``: a root creates its entry, a member adds to it, a zero vector
+    changes nothing. ``mean``: per group the element sums and the member count; a vector is written
+    ``steps = vector_size / cfg.sic_mean_lanes`` lanes at a time, one step per cycle, each a
+    read-modify-write (read in the step's cycle, written in the next; with one step the read port is
+    transparent, so members of one group on consecutive cycles add up), and ``update.ready`` is low
+    during a vector's steps but the last. ``root``: the root's vector, one cycle, always ready.
+
+    After an update with ``last`` the bank holds a complete tile-chunk of ``unique`` groups and the
+    emitter reads it out, in unique order, onto ``representatives`` (:func:`Representative`,
+    ``last`` on the final one), one bank read per cycle: ``mean`` computes
+    ``((2*(s + n*2^(d-1)) + n) * m[n]) >> S`` minus ``2^(d-1)`` per element with ``m`` a ROM of
+    ``tile_tokens + 1`` reciprocals (docs/semantics.md), ``cfg.sic_mean_lanes`` multipliers,
+    ``steps`` cycles per representative, 5 cycles from its last read to the output; ``root`` sends
+    the stored vector, one a cycle, 2 cycles. ``free[b]`` is high while bank ``b`` holds nothing: an
+    update with ``first`` may only go to a free bank (the resolver checks). A bank is free again in
+    the cycle after its last entry was read. Exact timing: :mod:`focus.sim.sic_cycles`.
+    """
+
+    def __init__(self, cfg: FocusConfig):
+        self.cfg = cfg
+        super().__init__({
+            "update": In(stream.Signature(GroupUpdate(cfg))),
+            "free": Out(2),
+            "representatives": Out(stream.Signature(Representative(cfg))),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self.cfg
+        V, N = cfg.vector_size, cfg.tile_tokens
+        mean = cfg.representative == "mean"
+        steps = emit_steps(cfg)                           # bank words per group (mean), 1 (root)
+        lanes = V // steps
+
+        m.submodules.queue = queue = fifo.SyncFIFO(width=Representative(cfg).size, depth=REPRESENTATIVE_DEPTH)
+        m.d.comb += [self.representatives.valid.eq(queue.r_rdy), self.representatives.payload.eq(queue.r_data),
+                     queue.r_en.eq(self.representatives.ready)]
+
+        state = [Signal(2, name=f"bank{b}_state") for b in range(2)]
+        count = [Signal(range(N + 1), name=f"bank{b}_count") for b in range(2)]
+        m.d.comb += [self.free[b].eq(equals(state[b], FREE)) for b in range(2)]
+
+        # ---------------------------------------------------------------- update sequencer
+        busy = Signal()                                   # a vector is being written
+        current = Signal(GroupUpdate(cfg))
+        step = Signal(index_range(steps))
+        last_step = Signal()
+        m.d.comb += [last_step.eq(equals(step, steps - 1)), self.update.ready.eq(~busy | last_step)]
+        with m.If(self.update.valid & self.update.ready):
+            m.d.sync += [busy.eq(1), current.eq(self.update.payload), step.eq(0)]
+        with m.Elif(busy):
+            with m.If(last_step):
+                m.d.sync += busy.eq(0)
+            with m.Else():
+                m.d.sync += step.eq(step + 1)
+        for b in range(2):
+            with m.If(busy & current.first & equals(step, 0) & (current.bank == b)):
+                m.d.sync += state[b].eq(FILLING)
+
+        # ---------------------------------------------------------------- emitter control
+        emit_bank, emit_active = Signal(), Signal()
+        emit_u = Signal(index_range(N))
+        emit_g = Signal(index_range(steps))
+        emit_count = Signal(range(N + 1))
+        outstanding = Signal(range(REPRESENTATIVE_DEPTH + 1))      # representatives issued, not yet taken
+        issue, taken, issue_last_g, issue_last_u = Signal(), Signal(), Signal(), Signal()
+        m.d.comb += [
+            issue.eq(emit_active & (emit_g.any() | (outstanding != REPRESENTATIVE_DEPTH))),
+            taken.eq(self.representatives.valid & self.representatives.ready),
+            issue_last_g.eq(equals(emit_g, steps - 1)), issue_last_u.eq(emit_u == emit_count - 1),
+        ]
+        m.d.sync += outstanding.eq(outstanding + (issue & equals(emit_g, 0)) - taken)
+        waiting = Signal()
+        waiting_count = Signal(range(N + 1))
+        m.d.comb += [waiting.eq(Mux(emit_bank, state[1], state[0]) == FULL),
+                     waiting_count.eq(Mux(emit_bank, count[1], count[0]))]
+        release = Signal()                                # the emit bank's last read is issued (or none)
+        with m.If(~emit_active & waiting):
+            with m.If(equals(waiting_count, 0)):
+                m.d.comb += release.eq(1)
+            with m.Else():
+                m.d.sync += [emit_active.eq(1), emit_u.eq(0), emit_g.eq(0), emit_count.eq(waiting_count)]
+        with m.If(issue):
+            with m.If(issue_last_g):
+                m.d.sync += [emit_g.eq(0), emit_u.eq(emit_u + 1)]
+                with m.If(issue_last_u):
+                    m.d.comb += release.eq(1)
+                    m.d.sync += emit_active.eq(0)
+            with m.Else():
+                m.d.sync += emit_g.eq(emit_g + 1)
+        with m.If(release):
+            m.d.sync += emit_bank.eq(~emit_bank)
+            for b in range(2):
+                with m.If(emit_bank == b):
+                    m.d.sync += state[b].eq(FREE)
+
+        e1 = Signal(data.StructLayout({"valid": 1, "bank": 1, "g": index_range(steps), "last_g": 1, "last_u": 1}))
+        m.d.sync += [e1.valid.eq(issue), e1.bank.eq(emit_bank), e1.g.eq(emit_g),
+                     e1.last_g.eq(issue_last_g), e1.last_u.eq(issue_last_u)]
+
+        if not mean:
+            return self._roots(m, current, busy, state, count, emit_u, issue, emit_bank, e1, queue)
+
+        # ---------------------------------------------------------------- mean: sums and counts
+        sums_shape = data.ArrayLayout(sum_shape(cfg), lanes)
+        g1 = Signal(data.StructLayout({"valid": 1, "bank": 1, "write": 1, "first_step": 1, "last": 1, "root": 1,
+                                       "addr": range(N * steps), "group": index_range(N),
+                                       "x": data.ArrayLayout(signed(cfg.data_width), lanes),
+                                       "unique": range(N + 1)}))
+        addr = Signal(range(N * steps))
+        m.d.comb += addr.eq(current.group * steps + step)
+        m.d.sync += [
+            g1.valid.eq(busy), g1.bank.eq(current.bank), g1.write.eq(current.root | current.member),
+            g1.first_step.eq(equals(step, 0)), g1.last.eq(current.last & last_step), g1.root.eq(current.root),
+            g1.addr.eq(addr), g1.group.eq(current.group), g1.unique.eq(current.unique),
+        ]
+        if steps == 1:
+            m.d.sync += g1.x.eq(current.vector)
+        else:
+            with m.Switch(step):
+                for g in range(steps):
+                    with (m.Case(g) if g < steps - 1 else m.Default()):
+                        m.d.sync += [g1.x[i].eq(current.vector[g * lanes + i]) for i in range(lanes)]
+
+        sum_reads, count_reads = [], []
+        for b in range(2):
+            sums = memory.Memory(shape=sums_shape, depth=max(N * steps, 2), init=[])
+            counts = memory.Memory(shape=range(N + 1), depth=max(N, 2), init=[])
+            m.submodules[f"sums{b}"], m.submodules[f"counts{b}"] = sums, counts
+            sum_write, count_write = sums.write_port(), counts.write_port()
+            # consecutive members of one group only meet in one cycle when a vector is one step
+            transparent = steps == 1
+            sum_read = sums.read_port(transparent_for=(sum_write,) if transparent else ())
+            count_read = counts.read_port(transparent_for=(count_write,) if transparent else ())
+            mine = busy & (current.bank == b)
+            emitting = issue & (emit_bank == b)
+            m.d.comb += [
+                sum_read.addr.eq(Mux(mine, addr, emit_u * steps + emit_g)),
+                sum_read.en.eq(mine | emitting),
+                count_read.addr.eq(Mux(mine, current.group, emit_u)),
+                count_read.en.eq((mine & equals(step, 0)) | (emitting & equals(emit_g, 0))),
+                sum_write.addr.eq(g1.addr),
+                sum_write.en.eq(g1.valid & g1.write & (g1.bank == b)),
+                count_write.addr.eq(g1.group),
+                count_write.en.eq(g1.valid & g1.write & g1.first_step & (g1.bank == b)),
+                count_write.data.eq(Mux(g1.root, 1, count_read.data + 1)),
+            ]
+            m.d.comb += [sum_write.data[i].eq(Mux(g1.root, g1.x[i], sum_read.data[i] + g1.x[i]))
+                         for i in range(lanes)]
+            with m.If(g1.valid & g1.last & (g1.bank == b)):
+                m.d.sync += [state[b].eq(FULL), count[b].eq(g1.unique)]
+            sum_reads.append(sum_read)
+            count_reads.append(count_read)
+
+        # ---------------------------------------------------------------- mean: the emitter's arithmetic
+        # E1: this step's sums; at a group's first step its count n, and the look-up of m[n]
+        d = cfg.data_width
+        shift = mean_shift(cfg)
+        m.submodules.reciprocals = reciprocals = memory.Memory(
+            shape=unsigned(shift), depth=N + 1, init=[int(v) for v in mean_reciprocals(cfg)])
+        rom = reciprocals.read_port()
+        e1_count = Signal(range(N + 1))
+        m.d.comb += [e1_count.eq(Mux(e1.bank, count_reads[1].data, count_reads[0].data)),
+                     rom.addr.eq(e1_count), rom.en.eq(e1.valid & equals(e1.g, 0))]
+        e2 = Signal(data.StructLayout({"valid": 1, "g": index_range(steps), "last_g": 1, "last_u": 1,
+                                       "sums": sums_shape}))
+        members = Signal(range(N + 1))                    # n of the group being emitted
+        m.d.sync += [e2.valid.eq(e1.valid), e2.g.eq(e1.g), e2.last_g.eq(e1.last_g), e2.last_u.eq(e1.last_u),
+                     e2.sums.eq(Mux(e1.bank, sum_reads[1].data, sum_reads[0].data))]
+        with m.If(e1.valid & equals(e1.g, 0)):
+            m.d.sync += members.eq(e1_count)
+
+        # E2: x = 2*(s + n*2^(d-1)) + n (offset binary, never negative), times m[n]
+        x_width = (N * ((1 << (d + 1)) - 1)).bit_length()
+        bias = 1 << (d - 1)
+        e3 = Signal(data.StructLayout({"valid": 1, "g": index_range(steps), "last_g": 1, "last_u": 1,
+                                       "products": data.ArrayLayout(unsigned(x_width + shift), lanes)}))
+        m.d.sync += [e3.valid.eq(e2.valid), e3.g.eq(e2.g), e3.last_g.eq(e2.last_g), e3.last_u.eq(e2.last_u)]
+        for i in range(lanes):
+            x = Signal(unsigned(x_width), name=f"x_{i}")
+            m.d.comb += x.eq((((e2.sums[i] + members * bias) << 1) + members).as_unsigned())
+            m.d.sync += e3.products[i].eq(x * rom.data)
+
+        # E3: r = (x*m[n] >> S) - 2^(d-1) into the vector being assembled; E4: queue it
+        assembly = Signal(Vector(cfg))
+        e4_valid, e4_last = Signal(), Signal()
+        m.d.sync += [e4_valid.eq(e3.valid & e3.last_g), e4_last.eq(e3.last_u)]
+        for g in range(steps):
+            with m.If(e3.valid & equals(e3.g, g)):
+                m.d.sync += [assembly[g * lanes + i].eq((e3.products[i] >> shift) - bias) for i in range(lanes)]
+        rep = Signal(Representative(cfg))
+        m.d.comb += [rep.vector.eq(assembly), rep.last.eq(e4_last), queue.w_en.eq(e4_valid), queue.w_data.eq(rep)]
+        return m
+
+    def _roots(self, m, current, busy, state, count, emit_u, issue, emit_bank, e1, queue):
+        """``root``: each bank stores the roots' vectors; the emitter sends them as they are."""
+        cfg = self.cfg
+        reads = []
+        for b in range(2):
+            table = memory.Memory(shape=Vector(cfg), depth=max(cfg.tile_tokens, 2), init=[])
+            m.submodules[f"roots{b}"] = table
+            write, read = table.write_port(), table.read_port()
+            mine = busy & (current.bank == b)
+            m.d.comb += [
+                write.addr.eq(current.group), write.data.eq(current.vector), write.en.eq(mine & current.root),
+                read.addr.eq(emit_u), read.en.eq(issue & (emit_bank == b)),
+            ]
+            with m.If(mine & current.last):
+                m.d.sync += [state[b].eq(FULL), count[b].eq(current.unique)]
+            reads.append(read)
+        rep = Signal(Representative(cfg))
+        m.d.comb += [rep.vector.eq(Mux(e1.bank, reads[1].data, reads[0].data)), rep.last.eq(e1.last_u),
+                     queue.w_en.eq(e1.valid), queue.w_data.eq(rep)]
+        return m

@@ -1,0 +1,164 @@
+"""Cycle model of the SIC hardware (focus.hdl.sic): when every beat of a job moves.
+
+A pure function of the configuration and of the job's unique-vector count per tile-chunk (which
+the golden model gives, :func:`unique_per_tile_chunk`). It assumes what the benchmark and the
+cycle-exact testbench arrange: the input always offers a vector and every output is always ready.
+Cycle 0 is the cycle of the first input handshake.
+
+The recurrences follow the RTL's structure (the constants below are its pipeline depths and queue
+sizes; the RTL imports them from here, so the two cannot drift apart):
+
+``a[i]``  input handshake of vector i (stream order over the job).
+``r[i]``  the resolver takes vector i's verdict from the comparator (also: its map entry is queued;
+          the map beat leaves one cycle later).
+
+Full rate (``cfg.sic_full_rate``): the verdict is offered ``L = comparator_latency(cfg)`` cycles
+after the handshake; the comparator admits a vector while fewer than ``L + 2`` are inside it or
+waiting in its output queue. Time-shared: a vector is taken straight into the sequencer, spends
+``II = cfg.sic_interval`` cycles in the multipliers and 4 more in the threshold, argmax and
+output queue (``L = II + 4``), and the comparator admits at most 4::
+
+    full rate:     a[i] = max(a[i-1] + 1,  r[i-L-2] + 1)
+    time-shared:   a[i] = max(a[i-1] + II, r[i-4] + 1)
+    r[i] = max(a[i] + L, r[i-1] + steps, gate[i])
+
+``steps`` (:func:`emit_steps`) is how many cycles the group table spends writing one vector
+(``vector_size / cfg.sic_mean_lanes`` for ``mean``, one for ``root``); the resolver hands it one
+vector at a time. ``gate[i]`` is the ping-pong: the first vector of tile-chunk n waits until the
+bank it will fill (bank n mod 2) has been read out for tile-chunk n-2 (``release[n-2] + 1``).
+
+The bank of tile-chunk n is complete ``FULL_DELAY`` cycles after its last vector's ``r``
+(``steps + 2`` for ``mean``: the last step's read-modify-write; 2 for ``root``); the emitter starts
+it at ``s[n] = max(full[n], emitter free)``, issues one bank read per cycle (``steps`` per
+representative), and a representative leaves the queue ``EMIT_DELAY`` cycles after its last read.
+The bank is released at its last read (at ``s[n]`` when it holds no group) and the emitter takes the
+next bank one cycle later.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..config import FocusConfig
+
+__all__ = ["comparator_latency", "comparator_depth", "SHARED_DEPTH", "FULL_DELAY", "EMIT_DELAY",
+           "emit_steps", "SicTiming", "sic_cycles", "unique_per_tile_chunk"]
+
+#: Vectors the time-shared comparator holds (in the sequencer, its post-processing and its queue).
+SHARED_DEPTH = 4
+#: Cycles from the resolver taking a tile-chunk's last vector until its bank reads as full, beyond
+#: the group table's ``steps`` (``mean``: the last step's read-modify-write; ``root``: one write).
+FULL_DELAY = {"mean": 2, "root": 1}
+#: Cycles from a representative's last bank read until it leaves the output queue.
+EMIT_DELAY = {"mean": 5, "root": 2}
+
+
+def comparator_latency(cfg: FocusConfig) -> int:
+    """Cycles from a vector's input handshake to its verdict being offered, comparator idle.
+
+    Full rate: 8 pipeline stages (squares, norm, history, products, dot products, dot^2 and
+    na*nb, threshold) plus one per tournament level, plus the output queue. Time-shared: the
+    sequencer's ``II`` cycles, three post-processing stages and the queue.
+    """
+    if cfg.sic_full_rate:
+        levels = (len(cfg.candidates) - 1).bit_length()
+        return 9 + levels
+    return cfg.sic_interval + 4
+
+
+def comparator_depth(cfg: FocusConfig) -> int:
+    """Vectors the comparator admits before its output is taken (its credit limit)."""
+    return comparator_latency(cfg) + 2 if cfg.sic_full_rate else SHARED_DEPTH
+
+
+def emit_steps(cfg: FocusConfig) -> int:
+    """Bank reads (cycles) per representative."""
+    return cfg.vector_size // cfg.sic_mean_lanes if cfg.representative == "mean" else 1
+
+
+@dataclass
+class SicTiming:
+    """Cycle of every handshake of a job (cycle 0: the first input handshake)."""
+
+    inputs: list[int]            # input handshake per vector
+    map: list[int]               # map beat per vector
+    counters: list[int]          # counters beat per tile-chunk
+    representatives: list[int]   # representative beats, tile-chunk after tile-chunk
+
+    @property
+    def cycles(self) -> int:
+        """Cycles from the first input handshake to the last output beat, inclusive."""
+        return max(self.map[-1], self.counters[-1], *(self.representatives[-1:] or [0])) + 1
+
+    @property
+    def cycles_per_vector(self) -> float:
+        return self.cycles / len(self.inputs)
+
+    @property
+    def input_interval(self) -> float:
+        """Mean cycles between input handshakes (the sustained initiation interval)."""
+        n = len(self.inputs)
+        return (self.inputs[-1] - self.inputs[0]) / (n - 1) if n > 1 else 0.0
+
+
+def unique_per_tile_chunk(cfg: FocusConfig, result) -> list[int]:
+    """Roots of each tile-chunk in stream order (tile-major, chunk-minor), from a golden
+    :class:`focus.sim.sic.SicResult`."""
+    counts = []
+    tokens = np.arange(cfg.tokens)
+    for k in range(cfg.tiles):
+        span = slice(k * cfg.tile_tokens, (k + 1) * cfg.tile_tokens)
+        for c in range(cfg.chunks):
+            roots = (result.root[c, span] == tokens[span]) & (result.unique_index[c, span] >= 0)
+            counts.append(int(roots.sum()))
+    return counts
+
+
+def sic_cycles(cfg: FocusConfig, unique: list[int]) -> SicTiming:
+    """Handshake cycles of one job whose tile-chunks have ``unique`` roots each (stream order)."""
+    N = cfg.tile_tokens
+    n_chunks = len(unique)
+    total = n_chunks * N
+    full_rate, ii = cfg.sic_full_rate, cfg.sic_interval
+    latency, depth = comparator_latency(cfg), comparator_depth(cfg)
+    steps = emit_steps(cfg)
+    full_delay = steps + FULL_DELAY[cfg.representative]
+    emit_delay = EMIT_DELAY[cfg.representative]
+
+    a, r = [0] * total, [0] * total
+    release = [0] * n_chunks
+    reps: list[int] = []
+    emitter_free = 0            # first cycle the emitter may start a bank
+    emitted = 0                 # tile-chunks the emitter has finished
+
+    def emit_until(limit_chunk: int):
+        """Run the emitter over tile-chunks [emitted, limit_chunk), whose banks are complete."""
+        nonlocal emitter_free, emitted
+        while emitted < limit_chunk:
+            n = emitted
+            start = max(r[(n + 1) * N - 1] + full_delay, emitter_free)
+            if unique[n] == 0:
+                release[n] = start
+                emitter_free = start + 1
+            else:
+                for u in range(unique[n]):
+                    reps.append(start + (u + 1) * steps + emit_delay)
+                release[n] = start + unique[n] * steps
+                emitter_free = release[n] + 1
+            emitted += 1
+
+    for i in range(total):
+        n, position = divmod(i, N)
+        if i:
+            a[i] = max(a[i - 1] + (1 if full_rate else ii), r[i - depth] + 1 if i >= depth else 0)
+        r[i] = max(a[i] + latency, r[i - 1] + steps if i else 0)
+        if position == 0 and n >= 2:
+            emit_until(n - 1)                    # the bank of tile-chunk n-2 must be read out
+            r[i] = max(r[i], release[n - 2] + 1)
+    emit_until(n_chunks)
+
+    return SicTiming(inputs=a, map=[x + 1 for x in r],
+                     counters=[r[(n + 1) * N - 1] + 1 for n in range(n_chunks)],
+                     representatives=reps)

@@ -1,0 +1,79 @@
+"""The similarity concentrator as Verilog, in cocotb, against the golden model's exported vectors.
+
+Each case builds the design for one configuration and runs tb/cocotb_sic.py on a list of exports
+(``focus-sim export`` of real clips with SEC-pruned tokens, and random tokens with planted
+duplicates) sent as consecutive jobs: exact map, counters and representatives under random
+backpressure on every stream, a reset mid-tile followed by an exact job, and every handshake in
+the cycle the cycle model predicts.
+
+Default tier: one build per throughput setting and representative (Verilator), the first case on
+Icarus as well with its first export. ``slow``: real clips x thresholds 0.8/0.9/0.95 x two grids,
+Verilator, the throughput settings and representatives in rotation.
+"""
+
+import pytest
+
+from focus import FocusConfig
+from focus.gen.elaborate import build_root
+from focus.tb.runner import SIMULATORS, run_cocotb
+from focus.tb.sic_jobs import export_clip, export_planted
+
+
+def exports(cfg, name, sources):
+    """Write the exports of ``sources`` for ``cfg`` and return their paths. A source is
+    ``"planted:SEED"`` or a clip name (SEC keeps 4/5 of the tokens; the rest are zero vectors)."""
+    folder = build_root() / "export" / "sic" / f"{name}-{cfg.digest()}"
+    paths = []
+    for source in sources:
+        kind, _, arg = source.partition(":")
+        path = folder / f"{source.replace(':', '-')}.npz"
+        if kind == "planted":
+            export_planted(cfg, path, seed=int(arg or 0))
+        else:
+            export_clip(cfg, kind, path)
+        paths.append(str(path))
+    return paths
+
+
+GRID_4x8x8 = dict(frames=4, height=8, width=8)           # 2 tiles of 2 frames: 2048 vectors a job
+GRID_8x6x10 = dict(frames=8, height=6, width=10)
+
+FULL, SHARED = 64, 0                                      # sic_multipliers: full rate; the default (8)
+
+CASES = {
+    "shared-mean-4x8x8": (FocusConfig(**GRID_4x8x8, tile_frames=2), ["bikes", "planted:0"]),
+    "full-mean-4x8x8": (FocusConfig(**GRID_4x8x8, tile_frames=2, sic_multipliers=FULL, threshold="4/5"),
+                        ["bigbuckbunny", "planted:1"]),
+    "shared-root-8x6x10": (FocusConfig(**GRID_8x6x10, tile_frames=1, hidden=32, representative="root",
+                                       threshold="19/20"), ["carphone_pristine", "planted:2"]),
+}
+verilator, icarus = SIMULATORS
+DEFAULT = [pytest.param(name, "verilator", None, id=f"{name}-verilator", marks=verilator.marks) for name in CASES]
+DEFAULT.append(pytest.param("shared-mean-4x8x8", "icarus", 1, id="shared-mean-4x8x8-icarus", marks=icarus.marks))
+
+
+@pytest.mark.rtl
+@pytest.mark.parametrize("name,simulator,jobs", DEFAULT)
+def test_sic_equals_golden_exports(name, simulator, jobs):
+    cfg, sources = CASES[name]
+    run_cocotb("sic", "focus.tb.cocotb_sic", cfg, simulator=simulator,
+               params={"exports": exports(cfg, name, sources[:jobs])})
+
+
+SETTINGS = [("full", FULL, "mean"), ("shared", SHARED, "root"), ("shared", SHARED, "mean"), ("full", FULL, "root")]
+SWEEP = []
+for grid_name, grid in (("8x6x10", dict(GRID_8x6x10, tile_frames=4)), ("4x8x8", dict(GRID_4x8x8, tile_frames=2))):
+    for threshold in ("9/10", "4/5", "19/20"):
+        for clip in ("bikes", "carphone_pristine", "bigbuckbunny"):
+            SWEEP.append((clip, threshold, grid_name, grid))
+SWEEP = [(*case, *SETTINGS[i % len(SETTINGS)]) for i, case in enumerate(SWEEP)]
+
+
+@pytest.mark.rtl
+@pytest.mark.slow
+@pytest.mark.parametrize("clip,threshold,grid_name,grid,setting,multipliers,representative", SWEEP,
+                         ids=[f"{c}-{t.replace('/', '_')}-{g}-{s}-{r}" for c, t, g, _, s, _, r in SWEEP])
+def test_sic_equals_golden_on_real_clips(clip, threshold, grid_name, grid, setting, multipliers, representative):
+    cfg = FocusConfig(**grid, threshold=threshold, sic_multipliers=multipliers, representative=representative)
+    name = f"{clip}-{grid_name}"
+    run_cocotb("sic", "focus.tb.cocotb_sic", cfg, params={"exports": exports(cfg, name, [clip])})
