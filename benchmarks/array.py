@@ -45,7 +45,8 @@ import numpy as np
 from tqdm import tqdm
 
 from focus import FocusConfig
-from focus.gen.elaborate import build_root, verilog, write_atomic
+from focus.files import build_root, write_atomic
+from focus.gen.elaborate import verilog
 from focus.sim.array_model import gemm_cycles, ideal_cycles
 from focus.tb.runner import run_cocotb
 from focus.tb.toolchain import lint

@@ -17,14 +17,19 @@ shared machine slows everything down.
 from __future__ import annotations
 
 import os
+import sys
 
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
+# Run as a script, this folder comes first on sys.path, where benchmarks/array.py shadows the
+# standard library's array module (socket imports it, and importlib.metadata imports socket).
+if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
+    del sys.path[0]
+
 import argparse  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
-import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -32,6 +37,7 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 from focus import FocusConfig  # noqa: E402
+from focus.files import build_root, write_atomic  # noqa: E402
 from focus.sim import export, minilm, reference  # noqa: E402
 from focus.sim.gemm import concentrated  # noqa: E402
 from focus.sim.job import run_job  # noqa: E402
@@ -146,23 +152,17 @@ def markdown(d: dict) -> str:
     return "\n".join(lines)
 
 
-def _write(path: Path, text: str):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=3, help="repeats per timing, best kept (default %(default)s)")
-    parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks"),
-                        help="folder for golden.md and golden.json (default %(default)s)")
+    parser.add_argument("--out", help="folder for golden.md and golden.json (default: docs/benchmarks/, "
+                                      "or build/benchmarks/ with --quick)")
+    parser.add_argument("--quick", action="store_true", help="one repeat per timing, written under build/")
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
+    if args.quick:
+        args.repeat = 1
     from tqdm import tqdm
     bar = tqdm(total=4 + 4 + 3, desc="golden", disable=None)
 
@@ -172,9 +172,9 @@ def main(argv=None) -> int:
 
     data = measure(args.repeat, progress)
     bar.close()
-    out = Path(args.out)
-    _write(out / "golden.json", json.dumps(data, indent=1) + "\n")
-    _write(out / "golden.md", markdown(data))
+    out = Path(args.out) if args.out else (build_root() / "benchmarks" if args.quick else ROOT / "docs" / "benchmarks")
+    write_atomic(out / "golden.json", json.dumps(data, indent=1) + "\n")
+    write_atomic(out / "golden.md", markdown(data))
     print(out / "golden.md")
     return 0
 

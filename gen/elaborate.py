@@ -9,22 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from importlib import metadata
 from pathlib import Path
 
 from amaranth.back import verilog as amaranth_verilog
 
 from ..config import FocusConfig
+from ..files import build_root, write_atomic
 from .tops import get_top
 
-__all__ = ["verilog", "header", "cached_verilog", "build_root", "source_digest", "write_atomic"]
-
-def build_root() -> Path:
-    """Where build output goes: ``$FOCUS_BUILD_DIR``, else ``build/`` under the current directory."""
-    return Path(os.environ.get("FOCUS_BUILD_DIR", "build")).resolve()
-
+__all__ = ["verilog", "header", "read_header", "cached_verilog", "source_digest"]
 
 def header(cfg: FocusConfig, top: str, params: dict | None = None) -> str:
     """Verilog comment recording what produced the file; parse it back with :func:`read_header`."""
@@ -61,19 +55,6 @@ def source_digest() -> str:
         h.update(path.name.encode())
         h.update(path.read_bytes())
     return h.hexdigest()
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 def cached_verilog(cfg: FocusConfig, top: str, *, build_dir: Path | None = None, **params) -> Path:

@@ -30,16 +30,13 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from ..files import build_root
 from ..config import ConfigError, FocusConfig  # noqa: E402
 from ..gen.cli import add_config_arguments, load_config  # noqa: E402
 from .checks import InputError  # noqa: E402
 from .video import CLIPS  # noqa: E402
 
 __all__ = ["main"]
-
-
-def _build_root() -> Path:
-    return Path(os.environ.get("FOCUS_BUILD_DIR", "build")).resolve()
 
 
 class _Bars:
@@ -100,7 +97,7 @@ def _export(parser, args) -> int:
     from .video import clip_tokens
 
     cfg = _config(parser, args)
-    out = Path(args.out) if args.out else _build_root() / "export" / f"{args.clip}-{cfg.digest()}.npz"
+    out = Path(args.out) if args.out else build_root() / "export" / f"{args.clip}-{cfg.digest()}.npz"
     bars = _Bars(args.quiet)
     try:
         rng = np.random.default_rng([args.seed, 1])

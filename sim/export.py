@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from ..config import ConfigError, FocusConfig
+from ..files import atomic_open
 from .checks import InputError
 from .job import Job
 
@@ -109,23 +109,9 @@ def write(path: str | os.PathLike, job: Job, *, partials: bool = True, compress:
         arrays[name] = np.asarray(getattr(job, name)).astype(_dtype(cfg, kind))
     if compress is None:
         compress = sum(a.nbytes for a in arrays.values()) <= COMPRESS_LIMIT
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            (np.savez_compressed if compress else np.savez)(fh, **arrays)
-        os.chmod(tmp, 0o666 & ~_umask())            # mkstemp makes 0600; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "wb") as fh:
+        (np.savez_compressed if compress else np.savez)(fh, **arrays)
     return path
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _text(archive, key: str, path) -> str:

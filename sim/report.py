@@ -22,8 +22,6 @@ Only the image-token GEMMs count in MACs (the text rows run dense, and P.V is no
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from fractions import Fraction
 from pathlib import Path
 from typing import Callable
@@ -31,6 +29,7 @@ from typing import Callable
 import numpy as np
 
 from ..config import FocusConfig
+from ..files import build_root, write_atomic
 from . import minilm
 from .checks import InputError
 
@@ -73,25 +72,6 @@ def _common(run: minilm.Run, ref: minilm.Run, hidden=None, rows=None, ref_hidden
     return hidden, ref_hidden[idx], rows
 
 
-def _write_atomic(path: Path, data: bytes | str):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data.encode() if isinstance(data, str) else data)
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _build_root() -> Path:
-    return Path(os.environ.get("FOCUS_BUILD_DIR", "build")).resolve()
-
-
 # ------------------------------------------------------------------------------------------ MiniLM
 
 def report_minilm(cfg: FocusConfig | None = None, *, clip: str = "bikes", prompt: str = minilm.DEFAULT_PROMPT,
@@ -102,7 +82,7 @@ def report_minilm(cfg: FocusConfig | None = None, *, clip: str = "bikes", prompt
     cfg = default_config() if cfg is None else cfg
     if cfg.hidden != 384:
         raise InputError(f"hidden={cfg.hidden}: the MiniLM workload has hidden 384 (set --hidden 384)")
-    out_dir = Path(out_dir) if out_dir else _build_root() / "report" / f"minilm-{clip}-{cfg.digest()}"
+    out_dir = Path(out_dir) if out_dir else build_root() / "report" / f"minilm-{clip}-{cfg.digest()}"
     report = progress or (lambda stage, done, total: None)
     x, n_text, video = minilm.embed(cfg, clip, prompt, start=start, stride=stride, seed=seed, patch=patch)
     runs = {
@@ -128,9 +108,9 @@ def report_minilm(cfg: FocusConfig | None = None, *, clip: str = "bikes", prompt
     main = runs.get("focus", runs["sic"])
     md = _minilm_markdown(data)
     paths = {"markdown": out_dir / "report.md", "json": out_dir / "report.json", "plot": out_dir / "merges.png"}
-    _write_atomic(paths["json"], json.dumps(data, indent=1, sort_keys=True) + "\n")
-    _write_atomic(paths["plot"], _merge_plot(cfg, video.pixels, main, n_text))
-    _write_atomic(paths["markdown"], md)
+    write_atomic(paths["json"], json.dumps(data, indent=1, sort_keys=True) + "\n")
+    write_atomic(paths["plot"], _merge_plot(cfg, video.pixels, main, n_text))
+    write_atomic(paths["markdown"], md)
     return {**paths, "data": data}
 
 
@@ -341,7 +321,7 @@ def report_file(path, out_dir: Path | None = None) -> dict:
 
     job = export.read(path)
     cfg, c = job.cfg, job.counters
-    out_dir = Path(out_dir) if out_dir else _build_root() / "report" / Path(path).stem
+    out_dir = Path(out_dir) if out_dir else build_root() / "report" / Path(path).stem
     lines = [f"# Focus job `{Path(path).name}`", "",
              f"{cfg.frames} x {cfg.height} x {cfg.width} = {cfg.tokens} tokens of {cfg.hidden}, vectors of "
              f"{cfg.vector_size} ({cfg.chunks} chunks), threshold {cfg.threshold}, `{cfg.representative}` "
@@ -365,10 +345,10 @@ def report_file(path, out_dir: Path | None = None) -> dict:
                      kept={0: job.kept} if job.kept is not None else {})
     pixels = _pixels_for(job)
     paths = {"markdown": out_dir / "report.md", "json": out_dir / "report.json", "plot": out_dir / "merges.png"}
-    _write_atomic(paths["plot"], _merge_plot(cfg, pixels, run, 0))
-    _write_atomic(paths["json"], json.dumps({"config": cfg.to_dict(), "counters": c, "meta": job.meta},
+    write_atomic(paths["plot"], _merge_plot(cfg, pixels, run, 0))
+    write_atomic(paths["json"], json.dumps({"config": cfg.to_dict(), "counters": c, "meta": job.meta},
                                             indent=1, sort_keys=True) + "\n")
-    _write_atomic(paths["markdown"], "\n".join(lines))
+    write_atomic(paths["markdown"], "\n".join(lines))
     return {**paths, "data": {"counters": c}}
 
 

@@ -16,7 +16,7 @@ from functools import partial
 from amaranth.hdl import ClockDomain, Elaboratable, Module
 from amaranth.sim import Simulator
 
-from ..gen.elaborate import build_root
+from ..files import build_root
 
 __all__ = ["put", "get", "check_stream_rules", "simulate", "WithReset"]
 

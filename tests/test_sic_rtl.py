@@ -14,7 +14,7 @@ Verilator, the throughput settings and representatives in rotation.
 import pytest
 
 from focus import FocusConfig
-from focus.gen.elaborate import build_root
+from focus.files import build_root
 from focus.tb.runner import SIMULATORS, run_cocotb
 from focus.tb.sic_jobs import export_clip, export_planted
 

@@ -1,0 +1,52 @@
+"""Writing files so that nothing is ever left half-written.
+
+Every writer in the project (generated Verilog, exported test vectors, reports, benchmark results)
+goes through :func:`atomic_open` or :func:`write_atomic`: the data goes to a temporary file in the
+destination folder, which replaces the destination only once it is complete. An error or an
+interrupt leaves the previous file (or none) in place, never a truncated one.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Iterator
+
+__all__ = ["atomic_open", "write_atomic", "build_root"]
+
+
+def build_root() -> Path:
+    """Where build output goes: ``$FOCUS_BUILD_DIR``, else ``build/`` under the current directory."""
+    return Path(os.environ.get("FOCUS_BUILD_DIR", "build")).resolve()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextmanager
+def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO]:
+    """Open a temporary file beside ``path`` for writing; on a clean exit it becomes ``path``."""
+    if mode not in ("w", "wb"):
+        raise ValueError(f"mode={mode!r} is not allowed: 'w' or 'wb'")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, mode) as handle:
+            yield handle
+        os.chmod(tmp, 0o666 & ~_umask())        # mkstemp makes 0600; give the usual permissions
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_atomic(path: str | Path, data: str | bytes) -> None:
+    """Write ``data`` (text or bytes) to ``path`` atomically."""
+    with atomic_open(path, "w" if isinstance(data, str) else "wb") as handle:
+        handle.write(data)
