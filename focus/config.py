@@ -92,12 +92,27 @@ class FocusConfig:
       extent of the causal window; (2, 2, 2) gives the paper's 7 candidates. A vector joins its best
       candidate's group when the cosine similarity is above ``threshold`` (an exact rational).
       ``representative`` picks what a group computes with (see :data:`REPRESENTATIVES`).
-      ``sic_multipliers`` is the comparator's throughput setting: ``(candidates + 1) * vector_size``
-      is full rate (every candidate's dot product and the vector's own norm in parallel, one vector
-      per cycle); a divisor ``M`` of ``vector_size`` is time-shared (``M`` multipliers visit the norm
-      and the candidates one after another, ``sic_interval`` cycles per vector); 0 (the default)
-      picks the smallest time-shared ``M`` whose interval keeps pace with ``array_passes``, else
-      full rate.
+      ``sic_multipliers`` is the comparator's throughput setting (``S = sic_slots = candidates + 1``
+      dot products per vector: its own norm and one per candidate; ``V = vector_size``):
+      ``P * V`` for a divisor ``P`` of ``S`` is ``P`` dot-product engines of ``V`` multipliers, ``P``
+      of the slots per cycle, ``S / P`` cycles per vector (``P = S``: full rate, one vector per
+      cycle); a divisor ``M`` of ``V`` is element-serial (``M`` multipliers visit the norm and the
+      candidates one after another, ``S * V / M`` cycles per vector). ``sic_interval`` is
+      ``S * V / sic_multipliers`` in every case. 0 (the default) picks the fewest multipliers whose
+      interval keeps pace with the array on concentrated work at ``sic_pace_sparsity``:
+      ``sic_interval <= array_passes * (1 - sic_pace_sparsity)``, exactly; full rate when none does.
+      ``sic_pace_sparsity`` (an exact rational in [0, 1)) is the sparsity the design is sized for,
+      the fraction of vectors that are similar or zero: per tile-chunk the array makes
+      ``array_passes`` passes over the ``(1 - sparsity) * tile_tokens`` unique vectors while SIC
+      spends ``sic_interval`` cycles on every vector, so SIC keeps pace while the input's sparsity
+      does not exceed it. 0 sizes SIC for dense work.
+      Defaults: ``out_features = 192 = 3 * hidden``, the fused QKV projection: a transformer layer's
+      projections have N = hidden (attention output, FFN down), 3 * hidden (QKV) and 4 * hidden
+      (FFN up); 3 * hidden is the real one nearest the layer's MAC-weighted mean N (2.5 * hidden).
+      ``sic_pace_sparsity = 7/8``: real clips at the default threshold 9/10 with every token live
+      have sparsity 0.72 to 0.85 (docs/benchmarks/sic.md), Focus on all-MiniLM-L6-v2 0.82 over all
+      layers (docs/reports/minilm-bikes); 7/8 covers them. With 24 passes that gives
+      ``sic_interval <= 3``: 32 multipliers, 2 cycles per vector (docs/sic.md).
     Scatter accumulator
       ``scatter_lanes`` output elements added per cycle; divides ``cols``.
     Semantic concentration (SEC)
@@ -109,7 +124,7 @@ class FocusConfig:
 
     rows: int = 8
     cols: int = 8
-    out_features: int = 64
+    out_features: int = 192
     data_width: int = 8
     acc_width: int = 32
     hidden: int = 64
@@ -122,6 +137,7 @@ class FocusConfig:
     threshold: Fraction = Fraction(9, 10)
     representative: str = "mean"
     sic_multipliers: int = 0
+    sic_pace_sparsity: Fraction = Fraction(7, 8)
     scatter_lanes: int = 8
     score_width: int = 16
     sec_layers: tuple[int, ...] = (1, 2, 3, 4, 5)
@@ -193,10 +209,18 @@ class FocusConfig:
 
         allowed = self.sic_multiplier_settings
         if self.sic_multipliers != 0 and self.sic_multipliers not in allowed:
+            v, slots = self.vector_size, self.sic_slots
+            engines = ", ".join(f"{p * v}" for p in range(1, slots + 1) if slots % p == 0)
             raise ConfigError("sic_multipliers", self.sic_multipliers,
-                              f"0 (auto), a divisor of vector_size={self.vector_size} (time-shared) or "
-                              f"{allowed[-1]} (full rate: {self.sic_slots} dot products of "
-                              f"{self.vector_size} elements in parallel); one of 0, {', '.join(map(str, allowed))}")
+                              f"0 (auto), a divisor of vector_size={v} (element-serial) or P*{v} for P "
+                              f"dividing the {slots} dot products per vector ({engines}; {allowed[-1]} is "
+                              f"full rate); one of 0, {', '.join(map(str, allowed))}")
+
+        sparsity = _as_fraction("sic_pace_sparsity", self.sic_pace_sparsity)
+        if not 0 <= sparsity < 1:
+            raise ConfigError("sic_pace_sparsity", self.sic_pace_sparsity,
+                              "a rational in [0, 1): the fraction of similar or zero vectors SIC is sized for")
+        set_("sic_pace_sparsity", sparsity)
 
         layers = tuple(self.sec_layers)
         for layer in layers:
@@ -293,19 +317,30 @@ class FocusConfig:
 
     @property
     def sic_multiplier_settings(self) -> tuple[int, ...]:
-        """Allowed explicit ``sic_multipliers``: divisors of ``vector_size`` (time-shared), then full rate."""
-        v = self.vector_size
-        return (*(m for m in range(1, v + 1) if v % m == 0), self.sic_slots * v)
+        """Allowed explicit ``sic_multipliers``, ascending: the divisors of ``vector_size``
+        (element-serial), then ``P * vector_size`` for every divisor ``P > 1`` of ``sic_slots``
+        (``P`` engines); the last is full rate."""
+        v, slots = self.vector_size, self.sic_slots
+        return (*(m for m in range(1, v + 1) if v % m == 0),
+                *(p * v for p in range(2, slots + 1) if slots % p == 0))
 
     @property
     def sic_lanes(self) -> int:
-        """Multipliers of the SIC comparator (``sic_multipliers`` with 0 resolved)."""
+        """Multipliers of the SIC comparator (``sic_multipliers`` with 0 resolved): the fewest whose
+        interval is at most ``array_passes * (1 - sic_pace_sparsity)``, else full rate."""
         if self.sic_multipliers:
             return self.sic_multipliers
-        for m in self.sic_multiplier_settings[:-1]:
-            if self.sic_slots * self.vector_size // m <= self.array_passes:
+        budget = self.array_passes * (1 - self.sic_pace_sparsity)
+        for m in self.sic_multiplier_settings:
+            if self.sic_slots * self.vector_size // m <= budget:
                 return m
         return self.sic_multiplier_settings[-1]
+
+    @property
+    def sic_engines(self) -> int:
+        """Dot products the SIC comparator works on at once: ``sic_lanes / vector_size`` engines of
+        ``vector_size`` multipliers, or 1 element-serial engine (``sic_lanes`` divides ``vector_size``)."""
+        return max(1, self.sic_lanes // self.vector_size)
 
     @property
     def sic_full_rate(self) -> bool:
@@ -314,8 +349,9 @@ class FocusConfig:
 
     @property
     def sic_interval(self) -> int:
-        """Initiation interval of the SIC comparator, cycles per vector."""
-        return 1 if self.sic_full_rate else self.sic_slots * self.vector_size // self.sic_lanes
+        """Initiation interval of the SIC comparator, cycles per vector: ``sic_slots * vector_size /
+        sic_lanes``."""
+        return self.sic_slots * self.vector_size // self.sic_lanes
 
     @property
     def sic_mean_lanes(self) -> int:

@@ -8,21 +8,30 @@ each, finds the candidate it merges with under docs/semantics.md:
     best = the passing candidate with the largest cosine; scanning in index order, j replaces the
            best i only if dot_j^2 * nb_i > dot_i^2 * nb_j (strictly): a tie keeps the lower index.
 
-All products are exact (Amaranth widens every product), so there is no rounding anywhere. A
-vector's own norm is computed once, when it arrives, and kept beside it in the history. The
-throughput is ``cfg.sic_multipliers`` (see :class:`focus.FocusConfig`):
+All products are exact (Amaranth widens every product), so there is no rounding anywhere.
 
-full rate (``cfg.sic_full_rate``)
-    The norm and the K candidates' dot products each have ``vector_size`` multipliers; the window
-    history is :class:`focus.hdl.window.WindowHistory` (all K candidates at once). The threshold
-    tests run in parallel and a registered tournament picks the best (left, i.e. lower index, wins
-    ties: the same result as the in-order scan because the comparison is an exact total preorder).
-    Initiation interval 1.
-time-shared
-    ``M = cfg.sic_lanes`` multipliers (``M`` divides ``vector_size``) visit the vector's own norm,
-    then candidates 1..K, ``vector_size / M`` cycles each: ``cfg.sic_interval = (K+1)*V/M``
-    cycles per vector. The history is one memory of ``H*W + W + 1`` records (vector and norm),
-    read once per candidate; one threshold unit and one running argmax follow the multipliers.
+Each vector needs ``S = cfg.sic_slots`` dot products, its **slots**: slot 0 is its own norm
+``a . a``, slot ``s >= 1`` its dot product with candidate ``s - 1`` of ``cfg.candidates`` (index
+order). One parameterised datapath covers every throughput setting ``cfg.sic_multipliers``
+(see :class:`focus.FocusConfig`): ``P = cfg.sic_engines`` dot-product engines of ``W``
+multipliers each work on the slots ``g*P .. g*P + P - 1`` of slot group ``g``, ``E = V / W``
+cycles per group, ``G = S / P`` groups: initiation interval ``cfg.sic_interval = G * E``.
+
+engines (``P >= 2``, ``W = V``, ``E = 1``; ``P = S`` is full rate)
+    The window history is :class:`focus.hdl.window.WindowHistory` twice: one of vectors (advanced
+    when a vector leaves the sequencer, so all K candidates' vectors are flop outputs while it is
+    there; each engine picks its slot's with a ``G``-way multiplexer) and one of norms (advanced
+    when a vector's norm comes out of engine 0, its taps then being the candidates' norms, held for
+    the later groups). Products are registered, then summed.
+element-serial (``P = 1``, ``W = M`` divides ``V``)
+    ``M`` multipliers and an accumulator visit the norm, then candidates 1..K, ``V / M`` cycles
+    each. The history is one memory of ``H*W + W + 1`` records (vector and norm), written once the
+    norm is known and read once per candidate.
+
+Behind the engines, ``P`` threshold units (2 stages) test the group's candidates, a registered
+tournament in index order picks the group's best (the left, lower index, keeps a tie) and a
+running best carries it across the groups (the earlier groups' best keeps a tie): the comparison is
+an exact total preorder, so this equals the in-order scan, within a cycle and across cycles.
 
 Presence of each candidate (image edge, earlier tile) comes from the comparator's own position
 counters: it counts ``width``, ``height`` and ``tile_frames``, so its input must be whole
@@ -36,7 +45,7 @@ from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import FocusConfig
-from ..sim.sic_cycles import SHARED_DEPTH, comparator_depth
+from ..sim.sic_cycles import comparator_depth, comparator_plan
 from .util import equals, index_range
 from .window import WindowHistory, candidate_offsets
 
@@ -122,10 +131,11 @@ class SimilarityComparator(wiring.Component):
       ``results``  Out stream of :func:`ComparatorResult`, one per vector, in input order:
                    ``best`` in 1..7 (the candidate index, ``df*4 + dh*2 + dw``) or 0, ``zero``.
     Timing
-      Initiation interval ``cfg.sic_interval``: 1 at full rate, ``(K+1) * V / M`` time-shared.
-      Latency :func:`focus.sim.sic_cycles.comparator_latency` cycles from the input handshake to
-      the result, when the output is ready. ``results.ready`` low stalls the input once the internal queue (sized to the
-      pipeline) is full; the datapath itself never stalls (credit flow control).
+      Initiation interval ``cfg.sic_interval`` (``sic_slots * vector_size / sic_multipliers``; 1 at
+      full rate). Latency :func:`focus.sim.sic_cycles.comparator_latency` cycles from the input
+      handshake to the result, when the output is ready. ``results.ready`` low stalls the input once
+      the internal queue (sized to the pipeline) is full; the datapath itself never stalls (credit
+      flow control).
     Reset
       Synchronous; forgets every vector in flight and the window history (positions restart at
       the first vector of a tile-chunk).
@@ -137,8 +147,6 @@ class SimilarityComparator(wiring.Component):
             "vectors": In(stream.Signature(Vector(cfg))),
             "results": Out(stream.Signature(ComparatorResult(cfg))),
         })
-
-    # ------------------------------------------------------------------ shared plumbing
 
     def _queues(self, m, depth):
         """Credit counter and the two output queues: vectors (written on entry) and verdicts
@@ -162,260 +170,238 @@ class SimilarityComparator(wiring.Component):
         m.d.comb += room.eq(outstanding != depth)
         return vq, bq, enter, room
 
-    def _tq_qq(self):
-        t = self.cfg.threshold
-        return t.numerator ** 2, t.denominator ** 2
-
     def elaborate(self, platform):
-        if self.cfg.sic_full_rate:
-            return self._elaborate_full_rate()
-        return self._elaborate_time_shared()
-
-    # ------------------------------------------------------------------ full rate
-
-    def _elaborate_full_rate(self):
         m = Module()
         cfg = self.cfg
+        plan = comparator_plan(cfg)
         V, K = cfg.vector_size, len(cfg.candidates)
-        tq, qq = self._tq_qq()
-        vec = Vector(cfg)
-        nshape = norm_shape(cfg)
-        depth = comparator_depth(cfg)
-        vq, bq, enter, room = self._queues(m, depth)
+        P, W, E, G = plan.engines, plan.width, plan.sub_cycles, plan.groups
+        t, vec, nshape = cfg.threshold, Vector(cfg), norm_shape(cfg)
+        tq, qq = t.numerator ** 2, t.denominator ** 2
+        nbits = nshape.width
+        vq, bq, enter, room = self._queues(m, comparator_depth(cfg))
 
-        m.d.comb += [
-            self.vectors.ready.eq(room),
-            enter.eq(self.vectors.valid & self.vectors.ready),
-            vq.w_en.eq(enter), vq.w_data.eq(self.vectors.payload),
-        ]
-        pos = _Position(m, cfg, enter, "in")
+        def slot_candidate(g, p):
+            """Candidate (position in ``cfg.candidates``) of engine ``p`` in group ``g``; None: own norm."""
+            s = g * P + p
+            return None if s == 0 else s - 1
 
-        # s1: the vector and its candidates' presence; squares of its elements
-        s1_valid = Signal()
-        s1_x = Signal(vec)
-        s1_present = Signal(K)
-        m.d.sync += [s1_valid.eq(enter), s1_x.eq(self.vectors.payload), s1_present.eq(pos.present)]
-        # s2: squares registered
-        s2_valid, s2_x, s2_present = Signal(), Signal(vec), Signal(K)
-        s2_sq = [Signal(unsigned(2 * cfg.data_width), name=f"s2_sq_{i}") for i in range(V)]
-        m.d.sync += [s2_valid.eq(s1_valid), s2_x.eq(s1_x), s2_present.eq(s1_present)]
-        m.d.sync += [s2_sq[i].eq(s1_x[i] * s1_x[i]) for i in range(V)]
-        # s3: the norm; the vector enters the history here, and reads its candidates
-        s3_valid, s3_x, s3_present = Signal(), Signal(vec), Signal(K)
-        s3_na = Signal(nshape)
-        m.d.sync += [s3_valid.eq(s2_valid), s3_x.eq(s2_x), s3_present.eq(s2_present), s3_na.eq(sum(s2_sq))]
+        def by_group(selector, statements):
+            """``statements(g)`` (combinational) for the group ``g`` that ``selector`` names."""
+            if G == 1:
+                m.d.comb += statements(0)
+                return
+            with m.Switch(selector):
+                for g in range(G):
+                    with (m.Case(g) if g < G - 1 else m.Default()):
+                        m.d.comb += statements(g)
 
-        record = data.StructLayout({"vector": vec, "norm": nshape})
-        m.submodules.history = history = WindowHistory(cfg, record.size)
-        m.d.comb += [history.advance.eq(s3_valid), history.record.eq(Cat(s3_x.as_value(), s3_na))]
-        # s4: vector, norm and the K candidates' records
-        s4_valid, s4_x, s4_present, s4_na = Signal(), Signal(vec), Signal(K), Signal(nshape)
-        s4_cand = [Signal(record, name=f"s4_cand_{j}") for j in range(K)]
-        m.d.sync += [s4_valid.eq(s3_valid), s4_x.eq(s3_x), s4_present.eq(s3_present), s4_na.eq(s3_na)]
-        m.d.sync += [s4_cand[j].eq(history.taps[j]) for j in range(K)]
-        # s5: the K*V element products
-        s5_valid, s5_present, s5_na = Signal(), Signal(K), Signal(nshape)
-        s5_nb = [Signal(nshape, name=f"s5_nb_{j}") for j in range(K)]
-        s5_prod = [[Signal(signed(2 * cfg.data_width), name=f"s5_prod_{j}_{i}") for i in range(V)]
-                   for j in range(K)]
-        m.d.sync += [s5_valid.eq(s4_valid), s5_present.eq(s4_present), s5_na.eq(s4_na)]
-        for j in range(K):
-            m.d.sync += s5_nb[j].eq(s4_cand[j].norm)
-            m.d.sync += [s5_prod[j][i].eq(s4_x[i] * s4_cand[j].vector[i]) for i in range(V)]
-        # s6: dot products
-        s6_valid, s6_present, s6_na = Signal(), Signal(K), Signal(nshape)
-        s6_nb = [Signal(nshape, name=f"s6_nb_{j}") for j in range(K)]
-        s6_dot = [Signal(dot_shape(cfg), name=f"s6_dot_{j}") for j in range(K)]
-        m.d.sync += [s6_valid.eq(s5_valid), s6_present.eq(s5_present), s6_na.eq(s5_na)]
-        for j in range(K):
-            m.d.sync += [s6_nb[j].eq(s5_nb[j]), s6_dot[j].eq(sum(s5_prod[j]))]
-        # s7: dot^2 and na*nb
-        s7_valid, s7_zero = Signal(), Signal()
-        s7_pos = Signal(K)
-        s7_sq = [Signal(unsigned(2 * nshape.width), name=f"s7_sq_{j}") for j in range(K)]
-        s7_nn = [Signal(unsigned(2 * nshape.width), name=f"s7_nn_{j}") for j in range(K)]
-        s7_nb = [Signal(nshape, name=f"s7_nb_{j}") for j in range(K)]
-        m.d.sync += [s7_valid.eq(s6_valid), s7_zero.eq(equals(s6_na, 0))]
-        for j in range(K):
-            m.d.sync += [
-                s7_pos[j].eq(s6_present[j] & (s6_dot[j] > 0)),
-                s7_sq[j].eq(_square_if_positive(m, s6_dot[j], f"s6_dot_{j}")),
-                s7_nn[j].eq(s6_na * s6_nb[j]),
-                s7_nb[j].eq(s6_nb[j]),
-            ]
-        # s8: the threshold test, exact
-        s8_valid, s8_zero = Signal(), Signal()
-        entries = []
-        for j, (index, *_) in enumerate(cfg.candidates):
-            entry = {"pass": Signal(name=f"s8_pass_{j}"), "index": Signal(range(8), name=f"s8_index_{j}"),
-                     "sq": Signal.like(s7_sq[j], name=f"s8_sq_{j}"), "nb": Signal(nshape, name=f"s8_nb_{j}")}
-            m.d.sync += [
-                entry["pass"].eq(s7_pos[j] & (s7_sq[j] * qq > s7_nn[j] * tq)),
-                entry["index"].eq(index), entry["sq"].eq(s7_sq[j]), entry["nb"].eq(s7_nb[j]),
-            ]
-            entries.append(entry)
-        m.d.sync += [s8_valid.eq(s7_valid), s8_zero.eq(s7_zero)]
-        # tournament: pairs in index order, the left (lower index) keeps a tie; one level a cycle
-        valid, zero, level = s8_valid, s8_zero, 0
-        while len(entries) > 1:
-            level += 1
-            nxt = []
-            for p in range(0, len(entries), 2):
-                pair = entries[p:p + 2]
-                out = {key: Signal.like(value, name=f"t{level}_{key}_{p // 2}") for key, value in pair[0].items()}
-                if len(pair) == 1:
-                    m.d.sync += [out[key].eq(pair[0][key]) for key in out]
-                else:
-                    left, right = pair
-                    right_wins = Signal(name=f"t{level}_right_wins_{p // 2}")
-                    m.d.comb += right_wins.eq(right["pass"] & (~left["pass"] |
-                                              (right["sq"] * left["nb"] > left["sq"] * right["nb"])))
-                    m.d.sync += out["pass"].eq(left["pass"] | right["pass"])
-                    m.d.sync += [out[key].eq(Mux(right_wins, right[key], left[key]))
-                                 for key in ("index", "sq", "nb")]
-                nxt.append(out)
-            entries = nxt
-            next_valid, next_zero = Signal(name=f"t{level}_valid"), Signal(name=f"t{level}_zero")
-            m.d.sync += [next_valid.eq(valid), next_zero.eq(zero)]
-            valid, zero = next_valid, next_zero
-        winner = entries[0]
-        verdict = Signal(_verdict_layout())
-        m.d.comb += [
-            verdict.best.eq(Mux(winner["pass"], winner["index"], 0)),
-            verdict.zero.eq(zero),
-            bq.w_en.eq(valid), bq.w_data.eq(verdict),
-        ]
-        return m
-
-    # ------------------------------------------------------------------ time-shared
-
-    def _elaborate_time_shared(self):
-        m = Module()
-        cfg = self.cfg
-        V, K, M = cfg.vector_size, len(cfg.candidates), cfg.sic_lanes
-        E = V // M                                        # cycles per dot product
-        tq, qq = self._tq_qq()
-        vec = Vector(cfg)
-        nshape = norm_shape(cfg)
-        offsets = candidate_offsets(cfg)
-        D = max(offsets) + 1                              # records the window reaches back, and this one
-        depth = SHARED_DEPTH
-        vq, bq, enter, room = self._queues(m, depth)
-
+        # ---------------------------------------------------------------- sequencer
+        # holds a vector for G groups of E cycles; takes the next straight from the input in the
+        # last cycle of the current one (or when idle)
         busy = Signal()
-        slot = Signal(range(K + 1))                       # 0: own norm; s: candidate s (index order)
-        sub = Signal(index_range(E))                      # which M elements
+        group = Signal(index_range(G))
+        sub = Signal(index_range(E))
         cur_x, cur_present = Signal(vec), Signal(K)
-        cur_addr = Signal(range(D))                       # history row of the current vector
-        free_addr = Signal(range(D))                      # history row of the next vector
-        at_end = Signal()
-        load = Signal()
-        # the sequencer takes the next vector straight from the input in its last cycle (or idle)
+        last_group, last_sub, at_end, load = Signal(), Signal(), Signal(), Signal()
         m.d.comb += [
-            at_end.eq(busy & (slot == K) & equals(sub, E - 1)),
+            last_group.eq(equals(group, G - 1)), last_sub.eq(equals(sub, E - 1)),
+            at_end.eq(busy & last_group & last_sub),
             self.vectors.ready.eq(room & (~busy | at_end)),
             load.eq(self.vectors.valid & self.vectors.ready),
             enter.eq(load), vq.w_en.eq(load), vq.w_data.eq(self.vectors.payload),
         ]
         pos = _Position(m, cfg, load, "in")
         with m.If(load):
-            m.d.sync += [
-                busy.eq(1), slot.eq(0), sub.eq(0),
-                cur_x.eq(self.vectors.payload), cur_present.eq(pos.present), cur_addr.eq(free_addr),
-                free_addr.eq(Mux(equals(free_addr, D - 1), 0, free_addr + 1)),
-            ]
+            m.d.sync += [busy.eq(1), group.eq(0), sub.eq(0),
+                         cur_x.eq(self.vectors.payload), cur_present.eq(pos.present)]
         with m.Elif(at_end):
             m.d.sync += busy.eq(0)
         with m.Elif(busy):
-            with m.If(equals(sub, E - 1)):
-                m.d.sync += [sub.eq(0), slot.eq(slot + 1)]
+            with m.If(last_sub):
+                m.d.sync += [sub.eq(0), group.eq(group + 1)]
             with m.Else():
                 m.d.sync += sub.eq(sub + 1)
 
-        # history: one row per vector (vector, norm), written once the norm is known
-        record = data.StructLayout({"vector": vec, "norm": nshape})
-        m.submodules.history = history = memory.Memory(shape=record, depth=D, init=[])
-        hw, hr = history.write_port(), history.read_port()
-        acc = Signal(signed(dot_shape(cfg).width))        # dot product of the slot in progress
-        m.d.comb += [
-            hw.en.eq(busy & (slot == 1) & equals(sub, 0)),    # acc holds the norm in this cycle
-            hw.addr.eq(cur_addr),
-            hw.data.vector.eq(cur_x), hw.data.norm.eq(acc[:nshape.width]),
-        ]
-        # read candidate slot+1's row during the last cycle of slot (so it is there for its slot)
-        cand_index, cand_present = Signal(range(8)), Signal()     # of the candidate in slot
-        with m.Switch(slot):
-            for s in range(K):
-                with (m.Case(s) if s < K - 1 else m.Default()):
-                    off = offsets[s]
-                    m.d.comb += hr.addr.eq(Mux(cur_addr >= off, cur_addr - off, cur_addr + (D - off)))
-        with m.Switch(slot):
-            for s, (index, *_) in enumerate(cfg.candidates, start=1):
-                with (m.Case(s) if s < K else m.Default()):
-                    m.d.comb += [cand_index.eq(index), cand_present.eq(cur_present[s - 1])]
-        m.d.comb += hr.en.eq(busy & equals(sub, E - 1) & (slot != K))
+        # what each engine's group result carries to the threshold units
+        fields = {"valid": 1, "first": 1, "last": 1, "group": index_range(G),
+                  "cand": P, "present": P, "index": data.ArrayLayout(range(8), P)}
+        if plan.by_address:
+            fields["nb"] = nshape                         # the candidate's norm, read with its vector
+        meta = data.StructLayout(fields)
+        meta_a = Signal(meta)                             # in the sequencer's cycle
+        m.d.comb += [meta_a.valid.eq(busy & last_sub), meta_a.first.eq(equals(group, 0)),
+                     meta_a.last.eq(last_group), meta_a.group.eq(group)]
 
-        # the M shared multipliers: own elements times own elements (slot 0) or the candidate's
-        a_part = Signal(data.ArrayLayout(signed(cfg.data_width), M))
-        b_part = Signal(data.ArrayLayout(signed(cfg.data_width), M))
+        def lane_meta(g):
+            out = []
+            for p in range(P):
+                j = slot_candidate(g, p)
+                if j is not None:
+                    out += [meta_a.cand[p].eq(1), meta_a.present[p].eq(cur_present[j]),
+                            meta_a.index[p].eq(cfg.candidates[j][0])]
+            return out
+        by_group(group, lane_meta)
 
-        def select_part(e):
-            return ([a_part[i].eq(cur_x[e * M + i]) for i in range(M)] +
-                    [b_part[i].eq(Mux(equals(slot, 0), cur_x[e * M + i], hr.data.vector[e * M + i])) for i in range(M)])
-        if E == 1:
-            m.d.comb += select_part(0)
+        # ---------------------------------------------------------------- history and operands
+        operand = [Signal(vec, name=f"operand_{p}") for p in range(P)]   # the other vector of each engine
+        if plan.by_address:
+            # element-serial: one memory row per vector (vector, norm), written once the norm is
+            # known; candidate g's row is read in the last cycle of group g (for group g + 1)
+            offsets = candidate_offsets(cfg)
+            D = max(offsets) + 1                          # records the window reaches back, and this one
+            cur_addr, free_addr = Signal(range(D)), Signal(range(D))
+            with m.If(load):
+                m.d.sync += [cur_addr.eq(free_addr), free_addr.eq(Mux(equals(free_addr, D - 1), 0, free_addr + 1))]
+            record = data.StructLayout({"vector": vec, "norm": nshape})
+            m.submodules.history = history = memory.Memory(shape=record, depth=D, init=[])
+            hw, hr = history.write_port(), history.read_port()
+            acc = Signal(dot_shape(cfg))                  # the dot product of the group in progress
+            m.d.comb += [
+                hw.en.eq(busy & equals(group, 1) & equals(sub, 0)),   # acc holds the norm now
+                hw.addr.eq(cur_addr), hw.data.vector.eq(cur_x), hw.data.norm.eq(acc[:nbits]),
+                hr.en.eq(busy & last_sub & ~last_group),
+            ]
+            with m.Switch(group):
+                for g in range(K):
+                    with (m.Case(g) if g < K - 1 else m.Default()):
+                        off = offsets[g]
+                        m.d.comb += hr.addr.eq(Mux(cur_addr >= off, cur_addr - off, cur_addr + (D - off)))
+            m.d.comb += [operand[0].eq(Mux(equals(group, 0), cur_x, hr.data.vector)),
+                         meta_a.nb.eq(hr.data.norm)]
+
+            # M multipliers on elements sub*M .. sub*M + M - 1, accumulated over the group
+            a_part = Signal(data.ArrayLayout(signed(cfg.data_width), W))
+            b_part = Signal(data.ArrayLayout(signed(cfg.data_width), W))
+
+            def select_part(e):
+                return ([a_part[i].eq(cur_x[e * W + i]) for i in range(W)] +
+                        [b_part[i].eq(operand[0][e * W + i]) for i in range(W)])
+            if E == 1:
+                m.d.comb += select_part(0)
+            else:
+                with m.Switch(sub):
+                    for e in range(E):
+                        with (m.Case(e) if e < E - 1 else m.Default()):
+                            m.d.comb += select_part(e)
+            with m.If(busy):
+                m.d.sync += acc.eq(Mux(equals(sub, 0), 0, acc) + sum(a_part[i] * b_part[i] for i in range(W)))
+            dots = [acc]
+            dv = Signal(meta)                             # acc holds the group's dot product
+            m.d.sync += dv.eq(meta_a)
         else:
-            with m.Switch(sub):
-                for e in range(E):
-                    with (m.Case(e) if e < E - 1 else m.Default()):
-                        m.d.comb += select_part(e)
-        partial = sum(a_part[i] * b_part[i] for i in range(M))
-        with m.If(busy):
-            m.d.sync += acc.eq(Mux(equals(sub, 0), 0, acc) + partial)
+            # engines: every candidate's vector is a tap of the vector history while this vector is
+            # in the sequencer; the vector enters the history when it leaves the sequencer
+            m.submodules.history = history = WindowHistory(cfg, vec.size)
+            m.d.comb += [history.advance.eq(at_end), history.record.eq(cur_x)]
 
-        # post-processing, one slot at a time. q0: the slot's dot product is in acc.
-        q0_valid, q0_slot, q0_nb, q0_present = Signal(), Signal(range(K + 1)), Signal(nshape), Signal()
-        q0_index = Signal(range(8))
-        m.d.sync += [
-            q0_valid.eq(busy & equals(sub, E - 1)), q0_slot.eq(slot),
-            q0_nb.eq(hr.data.norm), q0_present.eq(cand_present), q0_index.eq(cand_index),
-        ]
-        na = Signal(nshape)                               # own norm of the vector in post-processing
-        with m.If(q0_valid & equals(q0_slot, 0)):
-            m.d.sync += na.eq(acc[:nshape.width])
-        q1_valid, q1_pos, q1_first, q1_last, q1_zero = Signal(), Signal(), Signal(), Signal(), Signal()
-        q1_index = Signal(range(8))
-        q1_sq = Signal(unsigned(2 * nshape.width))
-        q1_nn = Signal(unsigned(2 * nshape.width))
-        q1_nb = Signal(nshape)
-        m.d.sync += [
-            q1_valid.eq(q0_valid & (q0_slot != 0)),
-            q1_pos.eq(q0_present & (acc > 0)),
-            q1_sq.eq(_square_if_positive(m, acc, "acc")),
-            q1_nn.eq(na * q0_nb), q1_nb.eq(q0_nb),
-            q1_first.eq(q0_slot == 1), q1_last.eq(q0_slot == K), q1_zero.eq(equals(na, 0)),
-            q1_index.eq(q0_index),
-        ]
-        q2_valid, q2_pass, q2_first, q2_last, q2_zero = Signal(), Signal(), Signal(), Signal(), Signal()
-        q2_index, q2_sq, q2_nb = Signal(range(8)), Signal.like(q1_sq), Signal(nshape)
-        m.d.sync += [
-            q2_valid.eq(q1_valid), q2_pass.eq(q1_pos & (q1_sq * qq > q1_nn * tq)),
-            q2_first.eq(q1_first), q2_last.eq(q1_last), q2_zero.eq(q1_zero),
-            q2_index.eq(q1_index), q2_sq.eq(q1_sq), q2_nb.eq(q1_nb),
-        ]
-        # running argmax over the vector's candidates, in index order
-        best, best_sq, best_nb = Signal(range(8)), Signal.like(q1_sq), Signal(nshape)
-        takes = Signal()
-        m.d.comb += takes.eq(q2_pass & (q2_first | equals(best, 0) | (q2_sq * best_nb > best_sq * q2_nb)))
-        new_best = Signal(range(8))
-        m.d.comb += new_best.eq(Mux(takes, q2_index, Mux(q2_first, 0, best)))
-        with m.If(q2_valid):
-            m.d.sync += best.eq(new_best)
-            with m.If(takes):
-                m.d.sync += [best_sq.eq(q2_sq), best_nb.eq(q2_nb)]
+            def operands(g):
+                out = []
+                for p in range(P):
+                    j = slot_candidate(g, p)
+                    out.append(operand[p].eq(cur_x if j is None else history.taps[j]))
+                return out
+            by_group(group, operands)
+            products = [[Signal(signed(2 * cfg.data_width), name=f"product_{p}_{i}") for i in range(V)]
+                        for p in range(P)]
+            dots = [Signal(dot_shape(cfg), name=f"dot_{p}") for p in range(P)]
+            meta_b, dv = Signal(meta), Signal(meta)
+            m.d.sync += [meta_b.eq(meta_a), dv.eq(meta_b)]
+            for p in range(P):
+                m.d.sync += [products[p][i].eq(cur_x[i] * operand[p][i]) for i in range(V)]
+                m.d.sync += dots[p].eq(sum(products[p]))
+
+        # ---------------------------------------------------------------- norms at the dot stage
+        # dv: the group's dot products are in ``dots``; in group 0, engine 0's is the own norm
+        na, na_held = Signal(nshape), Signal(nshape)
+        m.d.comb += na.eq(Mux(dv.first, dots[0][:nbits], na_held))
+        with m.If(dv.valid & dv.first):
+            m.d.sync += na_held.eq(dots[0][:nbits])
+        nb = [Signal(nshape, name=f"nb_{p}") for p in range(P)]
+        if plan.by_address:
+            m.d.comb += nb[0].eq(dv.nb)
+        else:
+            # the norm history advances when a vector's norm comes out; its taps are then the
+            # candidates' norms, held for the vector's later groups
+            m.submodules.norm_history = norms = WindowHistory(cfg, nbits)
+            m.d.comb += [norms.advance.eq(dv.valid & dv.first), norms.record.eq(dots[0][:nbits])]
+            cand_nb = [norms.taps[j] for j in range(K)]
+            if G > 1:
+                held = [Signal(nshape, name=f"nb_held_{j}") for j in range(K)]
+                with m.If(dv.valid & dv.first):
+                    m.d.sync += [held[j].eq(norms.taps[j]) for j in range(K)]
+                cand_nb = [Mux(dv.first, norms.taps[j], held[j]) for j in range(K)]
+
+            def lane_nb(g):
+                return [nb[p].eq(cand_nb[j]) for p in range(P) if (j := slot_candidate(g, p)) is not None]
+            by_group(dv.group, lane_nb)
+
+        # ---------------------------------------------------------------- threshold units
+        lanes = range(P) if G > 1 else range(1, P)        # full rate: engine 0 only ever has the norm
+        q1_valid, q1_first, q1_last, q1_zero = Signal(), Signal(), Signal(), Signal()
+        m.d.sync += [q1_valid.eq(dv.valid), q1_first.eq(dv.first), q1_last.eq(dv.last), q1_zero.eq(equals(na, 0))]
+        entries = []
+        for p in lanes:
+            pos = Signal(name=f"q1_pos_{p}")
+            sq = Signal(unsigned(2 * nbits), name=f"q1_sq_{p}")
+            nn = Signal(unsigned(2 * nbits), name=f"q1_nn_{p}")
+            nb1 = Signal(nshape, name=f"q1_nb_{p}")
+            index1 = Signal(range(8), name=f"q1_index_{p}")
+            m.d.sync += [
+                pos.eq(dv.cand[p] & dv.present[p] & (dots[p] > 0)),
+                sq.eq(_square_if_positive(m, dots[p], f"dot_{p}")),
+                nn.eq(na * nb[p]), nb1.eq(nb[p]), index1.eq(dv.index[p]),
+            ]
+            entry = {"pass": Signal(name=f"q2_pass_{p}"), "index": Signal(range(8), name=f"q2_index_{p}"),
+                     "sq": Signal.like(sq, name=f"q2_sq_{p}"), "nb": Signal(nshape, name=f"q2_nb_{p}")}
+            m.d.sync += [entry["pass"].eq(pos & (sq * qq > nn * tq)),
+                         entry["index"].eq(index1), entry["sq"].eq(sq), entry["nb"].eq(nb1)]
+            entries.append(entry)
+        valid, first, last, zero = (Signal(name=f"q2_{n}") for n in ("valid", "first", "last", "zero"))
+        m.d.sync += [valid.eq(q1_valid), first.eq(q1_first), last.eq(q1_last), zero.eq(q1_zero)]
+
+        # ---------------------------------------------------------------- best of the group
+        # tournament: pairs in index order, the left (lower index) keeps a tie; one level a cycle
+        level = 0
+        while len(entries) > 1:
+            level += 1
+            nxt = []
+            for i in range(0, len(entries), 2):
+                pair = entries[i:i + 2]
+                out = {key: Signal.like(value, name=f"t{level}_{key}_{i // 2}") for key, value in pair[0].items()}
+                if len(pair) == 1:
+                    m.d.sync += [out[key].eq(pair[0][key]) for key in out]
+                else:
+                    left, right = pair
+                    right_wins = Signal(name=f"t{level}_right_wins_{i // 2}")
+                    m.d.comb += right_wins.eq(right["pass"] & (~left["pass"] |
+                                              (right["sq"] * left["nb"] > left["sq"] * right["nb"])))
+                    m.d.sync += out["pass"].eq(left["pass"] | right["pass"])
+                    m.d.sync += [out[key].eq(Mux(right_wins, right[key], left[key])) for key in ("index", "sq", "nb")]
+                nxt.append(out)
+            entries = nxt
+            flags = [Signal(name=f"t{level}_{n}") for n in ("valid", "first", "last", "zero")]
+            m.d.sync += [f.eq(v) for f, v in zip(flags, (valid, first, last, zero))]
+            valid, first, last, zero = flags
+        winner = entries[0]
+
+        # ---------------------------------------------------------------- best of the vector
         verdict = Signal(_verdict_layout())
-        m.d.comb += [
-            verdict.best.eq(new_best), verdict.zero.eq(q2_zero),
-            bq.w_en.eq(q2_valid & q2_last), bq.w_data.eq(verdict),
-        ]
+        if G == 1:
+            m.d.comb += [verdict.best.eq(Mux(winner["pass"], winner["index"], 0)), bq.w_en.eq(valid)]
+        else:
+            # running best over the groups, in index order: an earlier group keeps a tie
+            best, best_sq, best_nb = Signal(range(8)), Signal.like(winner["sq"]), Signal(nshape)
+            takes, new_best = Signal(), Signal(range(8))
+            m.d.comb += [
+                takes.eq(winner["pass"] & (first | equals(best, 0) |
+                                           (winner["sq"] * best_nb > best_sq * winner["nb"]))),
+                new_best.eq(Mux(takes, winner["index"], Mux(first, 0, best))),
+                verdict.best.eq(new_best), bq.w_en.eq(valid & last),
+            ]
+            with m.If(valid):
+                m.d.sync += best.eq(new_best)
+                with m.If(takes):
+                    m.d.sync += [best_sq.eq(winner["sq"]), best_nb.eq(winner["nb"])]
+        m.d.comb += [verdict.zero.eq(zero), bq.w_data.eq(verdict)]
         return m

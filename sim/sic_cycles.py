@@ -12,14 +12,12 @@ sizes; the RTL imports them from here, so the two cannot drift apart):
 ``r[i]``  the resolver takes vector i's verdict from the comparator (also: its map entry is queued;
           the map beat leaves one cycle later).
 
-Full rate (``cfg.sic_full_rate``): the verdict is offered ``L = comparator_latency(cfg)`` cycles
-after the handshake; the comparator admits a vector while fewer than ``L + 2`` are inside it or
-waiting in its output queue. Time-shared: a vector is taken straight into the sequencer, spends
-``II = cfg.sic_interval`` cycles in the multipliers and 4 more in the threshold, argmax and
-output queue (``L = II + 4``), and the comparator admits at most 4::
+The comparator (:func:`comparator_plan`) holds a vector for ``II = cfg.sic_interval`` cycles, takes
+the next straight from the input in the last of them, offers its verdict ``L =
+comparator_latency(cfg)`` cycles after the handshake and admits a vector only while fewer than
+``comparator_depth(cfg)`` are inside it or waiting in its output queue::
 
-    full rate:     a[i] = max(a[i-1] + 1,  r[i-L-2] + 1)
-    time-shared:   a[i] = max(a[i-1] + II, r[i-4] + 1)
+    a[i] = max(a[i-1] + II, r[i-depth] + 1)
     r[i] = max(a[i] + L, r[i-1] + steps, gate[i])
 
 ``steps`` (:func:`emit_steps`) is how many cycles the group table spends writing one vector
@@ -43,11 +41,11 @@ import numpy as np
 
 from ..config import FocusConfig
 
-__all__ = ["comparator_latency", "comparator_depth", "SHARED_DEPTH", "FULL_DELAY", "EMIT_DELAY",
-           "emit_steps", "SicTiming", "sic_cycles", "unique_per_tile_chunk"]
+__all__ = ["ComparatorPlan", "comparator_plan", "comparator_latency", "comparator_depth", "MIN_DEPTH",
+           "FULL_DELAY", "EMIT_DELAY", "emit_steps", "SicTiming", "sic_cycles", "unique_per_tile_chunk"]
 
-#: Vectors the time-shared comparator holds (in the sequencer, its post-processing and its queue).
-SHARED_DEPTH = 4
+#: Fewest vectors the comparator admits (sequencer, post-processing, output queue).
+MIN_DEPTH = 4
 #: Cycles from the resolver taking a tile-chunk's last vector until its bank reads as full, beyond
 #: the group table's ``steps`` (``mean``: the last step's read-modify-write; ``root``: one write).
 FULL_DELAY = {"mean": 2, "root": 1}
@@ -55,22 +53,58 @@ FULL_DELAY = {"mean": 2, "root": 1}
 EMIT_DELAY = {"mean": 5, "root": 2}
 
 
+@dataclass(frozen=True)
+class ComparatorPlan:
+    """How :class:`focus.hdl.similarity.SimilarityComparator` is built for a configuration.
+
+    ``engines`` dot-product engines of ``width`` multipliers each work on ``engines`` of the
+    vector's ``sic_slots`` dot products (its own norm, then the candidates in index order) at a
+    time, ``sub_cycles = vector_size / width`` cycles per dot product, ``groups = sic_slots /
+    engines`` groups per vector. ``by_address``: element-serial (one engine), the history is one
+    memory read once per candidate; otherwise window taps and registered products. ``entries``
+    candidates are ranked per group, by a tournament of ``levels`` registered levels.
+    """
+
+    engines: int
+    width: int
+    sub_cycles: int
+    groups: int
+    by_address: bool
+    entries: int
+    levels: int
+
+    @property
+    def interval(self) -> int:
+        return self.groups * self.sub_cycles
+
+
+def comparator_plan(cfg: FocusConfig) -> ComparatorPlan:
+    """The comparator's structure for ``cfg.sic_lanes`` multipliers (see :class:`ComparatorPlan`)."""
+    engines = cfg.sic_engines
+    width = cfg.sic_lanes // engines
+    groups = cfg.sic_slots // engines
+    entries = engines if groups > 1 else engines - 1      # full rate: engine 0 only has the norm
+    return ComparatorPlan(engines=engines, width=width, sub_cycles=cfg.vector_size // width, groups=groups,
+                          by_address=engines == 1, entries=entries, levels=(entries - 1).bit_length())
+
+
 def comparator_latency(cfg: FocusConfig) -> int:
     """Cycles from a vector's input handshake to its verdict being offered, comparator idle.
 
-    Full rate: 8 pipeline stages (squares, norm, history, products, dot products, dot^2 and
-    na*nb, threshold) plus one per tournament level, plus the output queue. Time-shared: the
-    sequencer's ``II`` cycles, three post-processing stages and the queue.
+    The sequencer's ``II`` cycles, the dot product (element-serial: accumulated as the elements
+    are multiplied, 1 cycle; engines: products, then their sum, 2 cycles), two threshold stages
+    (``dot^2`` and ``na*nb``; the test), one per tournament level, and the output queue.
     """
-    if cfg.sic_full_rate:
-        levels = (len(cfg.candidates) - 1).bit_length()
-        return 9 + levels
-    return cfg.sic_interval + 4
+    plan = comparator_plan(cfg)
+    return plan.interval + (1 if plan.by_address else 2) + 2 + plan.levels + 1
 
 
 def comparator_depth(cfg: FocusConfig) -> int:
-    """Vectors the comparator admits before its output is taken (its credit limit)."""
-    return comparator_latency(cfg) + 2 if cfg.sic_full_rate else SHARED_DEPTH
+    """Vectors the comparator admits before its output is taken (its credit limit): enough for
+    the input never to wait on the credit while the output is ready (``(L + 1) / II``), one spare,
+    and at least :data:`MIN_DEPTH`."""
+    ii, latency = cfg.sic_interval, comparator_latency(cfg)
+    return max(MIN_DEPTH, -(-(latency + 1) // ii) + 1)
 
 
 def emit_steps(cfg: FocusConfig) -> int:
@@ -121,7 +155,7 @@ def sic_cycles(cfg: FocusConfig, unique: list[int]) -> SicTiming:
     N = cfg.tile_tokens
     n_chunks = len(unique)
     total = n_chunks * N
-    full_rate, ii = cfg.sic_full_rate, cfg.sic_interval
+    ii = cfg.sic_interval
     latency, depth = comparator_latency(cfg), comparator_depth(cfg)
     steps = emit_steps(cfg)
     full_delay = steps + FULL_DELAY[cfg.representative]
@@ -152,7 +186,7 @@ def sic_cycles(cfg: FocusConfig, unique: list[int]) -> SicTiming:
     for i in range(total):
         n, position = divmod(i, N)
         if i:
-            a[i] = max(a[i - 1] + (1 if full_rate else ii), r[i - depth] + 1 if i >= depth else 0)
+            a[i] = max(a[i - 1] + ii, r[i - depth] + 1 if i >= depth else 0)
         r[i] = max(a[i] + latency, r[i - 1] + steps if i else 0)
         if position == 0 and n >= 2:
             emit_until(n - 1)                    # the bank of tile-chunk n-2 must be read out

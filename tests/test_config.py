@@ -50,10 +50,20 @@ from focus import ConfigError, FocusConfig
     (dict(rows=True), "rows", "an integer"),
     (dict(frames=1 << 12, height=1 << 5, width=1 << 5), "frames", "at most 1048576 tokens"),
     (dict(out_features=0), "out_features", "a positive integer"),
-    (dict(sic_multipliers=3), "sic_multipliers", "one of 0, 1, 2, 4, 8, 64"),
-    (dict(sic_multipliers=16), "sic_multipliers", "a divisor of vector_size=8 (time-shared) or 64 (full rate"),
+    (dict(sic_multipliers=3), "sic_multipliers", "one of 0, 1, 2, 4, 8, 16, 32, 64"),
+    (dict(sic_multipliers=24), "sic_multipliers",
+     "a divisor of vector_size=8 (element-serial) or P*8 for P dividing the 8 dot products per vector "
+     "(8, 16, 32, 64; 64 is full rate)"),
+    (dict(sic_multipliers=128), "sic_multipliers", "one of 0, 1, 2, 4, 8, 16, 32, 64"),
     (dict(sic_multipliers=-1), "sic_multipliers", "0 (auto)"),
-    (dict(sic_multipliers=64, window=(1, 2, 2)), "sic_multipliers", "or 32 (full rate: 4 dot products"),
+    (dict(sic_multipliers=64, window=(1, 2, 2)), "sic_multipliers", "(8, 16, 32; 32 is full rate)"),
+    (dict(sic_multipliers=18, window=(1, 2, 2), hidden=48, vector_size=6, rows=6), "sic_multipliers",
+     "one of 0, 1, 2, 3, 6, 12, 24"),
+    (dict(sic_pace_sparsity=1), "sic_pace_sparsity", "a rational in [0, 1)"),
+    (dict(sic_pace_sparsity="-1/8"), "sic_pace_sparsity", "a rational in [0, 1)"),
+    (dict(sic_pace_sparsity=1.5), "sic_pace_sparsity", "a rational in [0, 1)"),
+    (dict(sic_pace_sparsity="most"), "sic_pace_sparsity", "a rational number"),
+    (dict(sic_pace_sparsity=True), "sic_pace_sparsity", "a rational number"),
     # systolic array: a 32x32 array whose accumulators cannot hold a hidden-term (K) dot product,
     # INT16 and INT4 operands, a zero-column array
     (dict(rows=32, vector_size=32, cols=32, acc_width=21), "acc_width", "at least 22 bits"),
@@ -122,34 +132,61 @@ def test_candidates_follow_upstream_order():
 
 
 def test_sic_throughput_settings_state_interval_and_lanes():
-    full = FocusConfig(sic_multipliers=64)
-    assert full.sic_full_rate and full.sic_interval == 1 and full.sic_mean_lanes == 8
-    for m, interval in [(8, 8), (4, 16), (2, 32), (1, 64)]:
-        cfg = FocusConfig(sic_multipliers=m)
-        assert not cfg.sic_full_rate and cfg.sic_lanes == m and cfg.sic_interval == interval
-        assert cfg.vector_size // cfg.sic_mean_lanes <= cfg.sic_interval     # representatives keep pace
-    assert FocusConfig(window=(1, 2, 2), sic_multipliers=2).sic_interval == 4 * 8 // 2
-
-
-def test_default_sic_setting_is_the_smallest_that_keeps_pace_with_the_array():
-    """The array makes ceil(out_features / cols) passes over a chunk's unique vectors; the default
-    picks the fewest multipliers whose interval is at most that (full rate when none is)."""
+    """Element-serial settings (a divisor M of vector_size) take slots * V / M cycles per vector,
+    P engines of V multipliers (P dividing the slots) take slots / P; P = slots is full rate."""
     cfg = FocusConfig()
-    assert cfg.array_passes == 8 and cfg.sic_lanes == 8 and cfg.sic_interval == 8
-    assert FocusConfig(out_features=128).sic_lanes == 4                  # 16 passes: interval 16
-    assert FocusConfig(out_features=512).sic_lanes == 1                  # 64 passes: interval 64
-    assert FocusConfig(out_features=32).sic_full_rate                    # 4 passes: nothing shared keeps pace
+    assert cfg.sic_slots == 8 and cfg.sic_multiplier_settings == (1, 2, 4, 8, 16, 32, 64)
+    for m, interval, engines in [(1, 64, 1), (2, 32, 1), (4, 16, 1), (8, 8, 1), (16, 4, 2), (32, 2, 4), (64, 1, 8)]:
+        cfg = FocusConfig(sic_multipliers=m)
+        assert (cfg.sic_lanes, cfg.sic_interval, cfg.sic_engines) == (m, interval, engines)
+        assert cfg.sic_full_rate == (m == 64)
+        assert cfg.vector_size // cfg.sic_mean_lanes <= cfg.sic_interval     # representatives keep pace
+    assert FocusConfig(sic_multipliers=64).sic_mean_lanes == 8 and FocusConfig(sic_multipliers=32).sic_mean_lanes == 4
+    # fewer candidates, fewer slots: window (1, 2, 2) has 3 candidates, 4 slots
+    small = FocusConfig(window=(1, 2, 2))
+    assert small.sic_slots == 4 and small.sic_multiplier_settings == (1, 2, 4, 8, 16, 32)
+    assert FocusConfig(window=(1, 2, 2), sic_multipliers=2).sic_interval == 4 * 8 // 2
+    assert FocusConfig(window=(1, 2, 2), sic_multipliers=16).sic_interval == 2
+    assert FocusConfig(window=(2, 1, 1), sic_multipliers=16).sic_full_rate        # 1 candidate, 2 slots
+    # vector_size 6: divisors 1, 2, 3, 6, then 2 and 4 engines of 6
+    odd = FocusConfig(hidden=48, vector_size=6, rows=6)
+    assert odd.sic_multiplier_settings == (1, 2, 3, 6, 12, 24, 48)
+    assert [FocusConfig(hidden=48, vector_size=6, rows=6, sic_multipliers=m).sic_interval
+            for m in odd.sic_multiplier_settings] == [48, 24, 16, 8, 4, 2, 1]
+
+
+def test_default_sic_setting_keeps_pace_at_the_design_sparsity():
+    """Per tile-chunk the array makes ceil(out_features / cols) passes over the (1 - sparsity) share
+    of unique vectors; SIC spends its interval on every vector. The default picks the fewest
+    multipliers whose interval is at most passes * (1 - sic_pace_sparsity), exactly; full rate
+    when none is."""
+    cfg = FocusConfig()
+    assert cfg.out_features == 3 * cfg.hidden and cfg.sic_pace_sparsity == Fraction(7, 8)
+    assert cfg.array_passes == 24 and cfg.sic_lanes == 32 and cfg.sic_interval == 2     # 24 / 8 = 3 >= 2
+    assert cfg.sic_interval <= cfg.array_passes * (1 - cfg.sic_pace_sparsity)
+    assert FocusConfig(sic_pace_sparsity=0).sic_lanes == 4                      # dense: interval 16 <= 24 < 32
+    assert FocusConfig(sic_pace_sparsity="5/6").sic_lanes == 16                 # 24 / 6 = 4: exactly on it
+    assert FocusConfig(sic_pace_sparsity="0.834").sic_lanes == 32               # just past it: 3.98 < 4
+    assert FocusConfig(sic_pace_sparsity="23/24").sic_full_rate                 # 1: full rate exactly keeps pace
+    assert FocusConfig(sic_pace_sparsity="24/25").sic_full_rate                 # 0.96: nothing does, full rate
+    assert FocusConfig(out_features=64, sic_pace_sparsity=0).sic_lanes == 8    # the rule before sparsity
+    assert FocusConfig(out_features=256).sic_lanes == 16                        # 32 / 8 = 4
     assert FocusConfig(out_features=60).array_passes == 8
-    for n in (1, 7, 8, 9, 33, 100, 1000):
-        cfg = FocusConfig(out_features=n)
-        fits = [m for m in cfg.sic_multiplier_settings[:-1] if cfg.sic_slots * cfg.vector_size // m <= cfg.array_passes]
-        assert cfg.sic_lanes == (fits[0] if fits else 64)
+    for n in (1, 7, 8, 9, 33, 100, 192, 1000):
+        for sparsity in (Fraction(0), Fraction(1, 2), Fraction(7, 8), Fraction(99, 100)):
+            cfg = FocusConfig(out_features=n, sic_pace_sparsity=sparsity)
+            budget = cfg.array_passes * (1 - sparsity)
+            fits = [m for m in cfg.sic_multiplier_settings if Fraction(8 * 8, m) <= budget]
+            assert cfg.sic_lanes == (fits[0] if fits else 64)
 
 
 def test_sic_fields_round_trip_and_parse_from_overrides():
-    cfg = FocusConfig().with_overrides(["sic_multipliers=64", "out_features=200"])
-    assert cfg.sic_multipliers == 64 and cfg.out_features == 200
+    cfg = FocusConfig().with_overrides(["sic_multipliers=16", "out_features=200", "sic_pace_sparsity=0.9"])
+    assert cfg.sic_multipliers == 16 and cfg.out_features == 200 and cfg.sic_pace_sparsity == Fraction(9, 10)
     assert FocusConfig.from_json(cfg.to_json()) == cfg
+    assert '"sic_pace_sparsity": "9/10"' in cfg.to_json()
+    assert FocusConfig(sic_pace_sparsity=0.75).sic_pace_sparsity == Fraction(3, 4)
+    assert FocusConfig.from_dict({"sic_pace_sparsity": "3/4"}).sic_lanes == 16
 
 
 @st.composite
@@ -162,6 +199,7 @@ def configs(draw):
     lanes = draw(st.integers(1, 16))
     window = draw(st.sampled_from([(2, 2, 2), (1, 2, 2), (2, 1, 1)]))
     slots = 1 + len(FocusConfig(window=window).candidates)
+    den = draw(st.sampled_from([1, 7, 100, 1 << 16]))
     return FocusConfig(
         rows=v, vector_size=v, hidden=hidden, data_width=d,
         acc_width=draw(st.integers(max(8, need), 64)),
@@ -169,7 +207,9 @@ def configs(draw):
         height=draw(st.integers(1, 32)), width=draw(st.integers(1, 32)),
         threshold=Fraction(draw(st.integers(1, 200)), 201), window=window,
         representative=draw(st.sampled_from(["mean", "root"])), cols=lanes * draw(st.integers(1, 8)),
-        out_features=draw(st.integers(1, 4096)), sic_multipliers=draw(st.sampled_from([0, 1, v, slots * v])),
+        out_features=draw(st.integers(1, 4096)),
+        sic_multipliers=draw(st.sampled_from([0, 1, v, 2 * v, slots // 2 * v, slots * v])),
+        sic_pace_sparsity=Fraction(draw(st.integers(0, den - 1)), den),
         scatter_lanes=lanes, score_width=draw(st.integers(1, 32)), sec_radix_bits=draw(st.integers(1, 8)))
 
 

@@ -20,13 +20,32 @@ from focus.tb.sic_jobs import planted_tokens
 
 # ------------------------------------------------------------------------------------------ helpers
 
-SETTINGS = {"full": lambda cfg: cfg.sic_multiplier_settings[-1],       # one vector per cycle
-            "shared": lambda cfg: cfg.vector_size,                      # (K+1) cycles per vector
-            "serial": lambda cfg: 1}                                    # one multiplier
+# Throughput settings (sic_multipliers as a function of the configuration), S = K + 1 slots, V elements
+SETTINGS = {"full": lambda cfg: cfg.sic_slots * cfg.vector_size,             # S engines: one vector per cycle
+            "half": lambda cfg: cfg.sic_slots // 2 * cfg.vector_size,        # S/2 engines: 2 cycles per vector
+            "engines-2": lambda cfg: 2 * cfg.vector_size,                    # 2 engines: S/2 cycles per vector
+            "shared": lambda cfg: cfg.vector_size,                           # 1 engine of V: S cycles per vector
+            "serial": lambda cfg: 1}                                         # one multiplier: S * V cycles
 
 
 def with_setting(cfg, setting):
     return cfg.replace(sic_multipliers=SETTINGS[setting](cfg))
+
+
+def distinct_settings(cfg, names=tuple(SETTINGS)):
+    """The settings of ``names`` that differ on ``cfg`` (fewer slots make some coincide), in order."""
+    seen, out = set(), []
+    for name in names:
+        lanes = SETTINGS[name](cfg)
+        if lanes not in seen:
+            seen.add(lanes)
+            out.append(name)
+    return out
+
+
+def setting_cases(configs, names=tuple(SETTINGS)):
+    """(config name, setting) pairs: every distinct setting of each configuration."""
+    return [(name, setting) for name, cfg in configs.items() for setting in distinct_settings(cfg, names)]
 
 
 def stream_order(cfg, X):
@@ -137,6 +156,16 @@ CORNERS = {
     "negative dot product never matches": ([3, 1, 0, 0], {1: [-3, -1, 0, 0], 2: [-6, -2, 0, 0]}, 0),
     "equal cosines keep the lower index": ([2, 2, 0, 0], {3: [5, 5, 0, 0], 5: [1, 1, 0, 0], 6: [2, 2, 0, 0]}, 3),
     "larger cosine wins over a lower index": ([4, 1, 0, 0], {2: [4, 2, 0, 0], 7: [8, 2, 0, 0]}, 7),
+    # with 2 engines candidates (2, 3), (4, 5), (6, 7) share a cycle, with 4 engines (1, 2, 3), (4..7)
+    "equal cosines in one cycle keep the lower index": ([2, 2, 0, 0], {4: [5, 5, 0, 0], 5: [1, 1, 0, 0]}, 4),
+    "equal cosines across cycles keep the earlier": ([2, 1, 0, 0], {1: [4, 2, 0, 0], 2: [2, 1, 0, 0],
+                                                                    3: [6, 3, 0, 0], 4: [8, 4, 0, 0]}, 1),
+    "equal cosines at the end of one cycle and the start of the next": ([1, 3, 0, 0], {3: [2, 6, 0, 0],
+                                                                                      4: [1, 3, 0, 0]}, 3),
+    "a tie within a cycle, then a larger cosine in the same cycle": ([3, 1, 0, 0], {1: [3, 1, 0, 1], 2: [6, 2, 0, 2],
+                                                                                    3: [3, 1, 0, 0]}, 3),
+    "a tie across cycles, then a larger cosine later": ([1, 2, 0, 0], {3: [1, 2, 1, 0], 6: [2, 4, 2, 0],
+                                                                       7: [3, 6, 0, 0]}, 7),
     # cos(a, b) = 3/5 exactly with a = (1, 0, 0, 0), b = (3, 4, 0, 0): on the threshold, not above it
     "similarity exactly on the threshold fails": (E, {1: [3, 4, 0, 0]}, 0),
     "similarity just above the threshold passes": (E, {1: [3, 4, 0, 0], 4: [4, 5, 0, 0]}, 4),
@@ -250,8 +279,7 @@ SMALL = {
 }
 
 
-@pytest.mark.parametrize("setting", SETTINGS)
-@pytest.mark.parametrize("name", SMALL)
+@pytest.mark.parametrize("name,setting", setting_cases(SMALL))
 def test_concentrator_equals_golden_under_backpressure(name, setting):
     cfg = with_setting(SMALL[name], setting)
     jobs = [planted_tokens(cfg, seed) for seed in (0, 1)]          # two jobs: indices restart
@@ -272,7 +300,7 @@ def test_identical_extreme_tokens_make_one_full_group_per_tile_chunk(representat
     assert [u for u, *_ in got["counters"]] == [1] * (cfg.tiles * cfg.chunks)
 
 
-@pytest.mark.parametrize("setting", ["full", "shared"])
+@pytest.mark.parametrize("setting", ["full", "half", "engines-2", "shared"])
 def test_reset_mid_tile_leaves_next_job_exact(setting):
     cfg = with_setting(SMALL["2x2x2-v4"], setting)
     first, second = planted_tokens(cfg, 4), planted_tokens(cfg, 5)
@@ -312,8 +340,8 @@ def test_reset_mid_tile_leaves_next_job_exact(setting):
     assert (got["map"], got["counters"], got["representatives"]) == want
 
 
-@pytest.mark.parametrize("setting", SETTINGS)
-@pytest.mark.parametrize("name", ["2x2x2-v4", "1x2x2-v2-root", "one-token-tiles"])
+@pytest.mark.parametrize("name,setting", setting_cases({n: SMALL[n] for n in ("2x2x2-v4", "1x2x2-v2-root",
+                                                                             "one-token-tiles")}))
 @pytest.mark.parametrize("tokens", ["planted", "dense"])
 def test_handshake_cycles_equal_cycle_model(name, setting, tokens):
     """Input always valid, outputs always ready. "dense" tokens (nothing merges) keep the

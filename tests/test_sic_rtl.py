@@ -6,9 +6,11 @@ duplicates) sent as consecutive jobs: exact map, counters and representatives un
 backpressure on every stream, a reset mid-tile followed by an exact job, and every handshake in
 the cycle the cycle model predicts.
 
-Default tier: one build per throughput setting and representative (Verilator), the first case on
-Icarus as well with its first export. ``slow``: real clips x thresholds 0.8/0.9/0.95 x two grids,
-Verilator, the throughput settings and representatives in rotation.
+Default tier: one build per throughput setting kind (Verilator): the default (4 engines, 2 cycles
+per vector), 2 engines, full rate and one element-serial engine, both representatives; the default
+on Icarus as well with its first export. ``slow``: real clips x thresholds 0.8/0.9/0.95 x two grids,
+Verilator, the throughput settings and representatives in rotation (the first two, which CI runs,
+are intermediate settings).
 """
 
 import pytest
@@ -38,18 +40,23 @@ def exports(cfg, name, sources):
 GRID_4x8x8 = dict(frames=4, height=8, width=8)           # 2 tiles of 2 frames: 2048 vectors a job
 GRID_8x6x10 = dict(frames=8, height=6, width=10)
 
-FULL, SHARED = 64, 0                                      # sic_multipliers: full rate; the default (8)
+# sic_multipliers: the default (0: 4 engines of 8, 2 cycles per vector), 2 engines (4 cycles),
+# full rate (1 cycle), one engine of 8 multipliers (8 cycles), one multiplier (64 cycles)
+DEFAULT_RULE, ENGINES_2, FULL, ONE_ENGINE, SERIAL = 0, 16, 64, 8, 1
 
 CASES = {
-    "shared-mean-4x8x8": (FocusConfig(**GRID_4x8x8, tile_frames=2), ["bikes", "planted:0"]),
+    "default-mean-4x8x8": (FocusConfig(**GRID_4x8x8, tile_frames=2), ["bikes", "planted:0"]),
+    "engines2-mean-8x6x10": (FocusConfig(**GRID_8x6x10, tile_frames=2, hidden=32, sic_multipliers=ENGINES_2),
+                             ["bigbuckbunny", "planted:3"]),
     "full-mean-4x8x8": (FocusConfig(**GRID_4x8x8, tile_frames=2, sic_multipliers=FULL, threshold="4/5"),
                         ["bigbuckbunny", "planted:1"]),
-    "shared-root-8x6x10": (FocusConfig(**GRID_8x6x10, tile_frames=1, hidden=32, representative="root",
-                                       threshold="19/20"), ["carphone_pristine", "planted:2"]),
+    "serial8-root-8x6x10": (FocusConfig(**GRID_8x6x10, tile_frames=1, hidden=32, representative="root",
+                                        threshold="19/20", sic_multipliers=ONE_ENGINE),
+                            ["carphone_pristine", "planted:2"]),
 }
 verilator, icarus = SIMULATORS
 DEFAULT = [pytest.param(name, "verilator", None, id=f"{name}-verilator", marks=verilator.marks) for name in CASES]
-DEFAULT.append(pytest.param("shared-mean-4x8x8", "icarus", 1, id="shared-mean-4x8x8-icarus", marks=icarus.marks))
+DEFAULT.append(pytest.param("default-mean-4x8x8", "icarus", 1, id="default-mean-4x8x8-icarus", marks=icarus.marks))
 
 
 @pytest.mark.rtl
@@ -60,13 +67,15 @@ def test_sic_equals_golden_exports(name, simulator, jobs):
                params={"exports": exports(cfg, name, sources[:jobs])})
 
 
-SETTINGS = [("full", FULL, "mean"), ("shared", SHARED, "root"), ("shared", SHARED, "mean"), ("full", FULL, "root")]
+SETTINGS = [("default", DEFAULT_RULE, "mean"), ("engines2", ENGINES_2, "root"), ("full", FULL, "root"),
+            ("serial8", ONE_ENGINE, "mean"), ("default", DEFAULT_RULE, "root"), ("serial1", SERIAL, "mean")]
 SWEEP = []
-for grid_name, grid in (("8x6x10", dict(GRID_8x6x10, tile_frames=4)), ("4x8x8", dict(GRID_4x8x8, tile_frames=2))):
-    for threshold in ("9/10", "4/5", "19/20"):
+for threshold in ("9/10", "4/5", "19/20"):
+    for grid_name, grid in (("8x6x10", dict(GRID_8x6x10, tile_frames=4)), ("4x8x8", dict(GRID_4x8x8, tile_frames=2))):
         for clip in ("bikes", "carphone_pristine", "bigbuckbunny"):
             SWEEP.append((clip, threshold, grid_name, grid))
-SWEEP = [(*case, *SETTINGS[i % len(SETTINGS)]) for i, case in enumerate(SWEEP)]
+# rotate the settings, shifted by one per threshold so that each clip and grid meets several settings
+SWEEP = [(*case, *SETTINGS[(i + i // 6) % len(SETTINGS)]) for i, case in enumerate(SWEEP)]
 
 
 @pytest.mark.rtl
