@@ -35,13 +35,13 @@ import hashlib
 import json
 import os
 import subprocess
-import tempfile
 import time
 
 from tqdm import tqdm
 
 from focus import FocusConfig
-from focus.gen.elaborate import build_root, cached_verilog
+from focus.files import build_root, write_atomic
+from focus.gen.elaborate import cached_verilog
 from focus.gen.tops import TOPS
 from focus.sim.sic import concentrate
 from focus.sim.sic_cycles import comparator_latency, comparator_plan, sic_cycles, unique_per_tile_chunk
@@ -63,18 +63,6 @@ FLOWS = {
             "synth_ecp5 -top {top} -run map_cells:"),
 }
 SCALING_FLOW = "abc"
-
-
-def write_atomic(path: Path, text: str):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 def synthesize(cfg: FocusConfig, top: str, flow: str = "abc9") -> dict:
