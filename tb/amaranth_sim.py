@@ -2,7 +2,8 @@
 
 :func:`put` and :func:`get` drive a stream with random idle cycles and backpressure;
 :func:`check_stream_rules` runs in the background and fails if a pending beat changes before it is
-taken. :func:`simulate` runs testbenches and writes a VCD under ``build/waves/`` when
+taken. :class:`HandshakeEdges` records on which clock edges chosen streams handshake, for cycle
+counts. :func:`simulate` runs testbenches and writes a VCD under ``build/waves/`` when
 ``$FOCUS_WAVES`` is set. A design under test can be wrapped by :class:`WithReset` to expose its
 clock domain's reset for reset-mid-job tests.
 """
@@ -18,7 +19,7 @@ from amaranth.sim import Simulator
 
 from ..files import build_root
 
-__all__ = ["put", "get", "check_stream_rules", "simulate", "WithReset"]
+__all__ = ["put", "get", "check_stream_rules", "HandshakeEdges", "simulate", "WithReset"]
 
 
 async def put(ctx, port, beats, rng: random.Random, idle: float = 0.3):
@@ -50,6 +51,36 @@ async def check_stream_rules(ctx, port, domain: str = "sync"):
     async for _, rst, valid, ready, payload in ctx.tick(domain).sample(port.valid, port.ready, port.payload):
         assert held is None or rst or (valid and payload == held), f"pending beat on {port} changed or was withdrawn"
         held = payload if valid and not ready and not rst else None
+
+
+class HandshakeEdges:
+    """Records the clock edges (counted from 0) on which each named stream handshakes: make
+    ``edges = HandshakeEdges(first=dut.weights, last=dut.results)``, run ``edges.process`` as a
+    background testbench, then read ``edges["first"]``.
+
+    :meth:`span` is the inclusive cycle count from the first handshake of one stream to the last
+    of another, the measure every cycle model in ``focus.sim`` predicts.
+    """
+
+    def __init__(self, **ports):
+        self.ports = ports
+        self.edges: dict[str, list[int]] = {name: [] for name in ports}
+
+    def __getitem__(self, name: str) -> list[int]:
+        return self.edges[name]
+
+    def span(self, first: str, last: str) -> int:
+        return self.edges[last][-1] - self.edges[first][0] + 1
+
+    async def process(self, ctx):
+        names = list(self.ports)
+        signals = [sig for port in self.ports.values() for sig in (port.valid, port.ready)]
+        edge = 0
+        async for _, _, *sampled in ctx.tick().sample(*signals):
+            for i, name in enumerate(names):
+                if sampled[2 * i] and sampled[2 * i + 1]:
+                    self.edges[name].append(edge)
+            edge += 1
 
 
 class WithReset(Elaboratable):

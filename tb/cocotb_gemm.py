@@ -60,6 +60,13 @@ class GemmBench:
             if out_valid.value and out_ready.value:
                 self.last_out = self.edge
 
+    async def restart(self):
+        """Reset the design, let it settle, and forget the previous job's results and edges."""
+        await reset_dut(self.dut)
+        await ClockCycles(self.dut.clk, 3)
+        self.sink.clear()
+        self.first_in = self.last_out = None
+
     def job(self, M: int, K: int, N: int, kind: str = "random") -> GemmStreams:
         A, W = random_operands(self.nprng, M, K, N, self.cfg.data_width, kind)
         return gemm_streams(A, W, self.cfg.rows, self.cfg.cols, self.cfg.acc_width,
@@ -163,10 +170,7 @@ async def cycles_equal_model_without_backpressure(dut):
     cfg = tb.cfg
     report = []
     for M, K, N in tb.params["cycle_shapes"]:
-        await reset_dut(dut)
-        await ClockCycles(dut.clk, 3)
-        tb.sink.clear()
-        tb.first_in = tb.last_out = None
+        await tb.restart()
         job = tb.job(M, K, N)
         await tb.run([job])
         measured = tb.last_out - tb.first_in + 1

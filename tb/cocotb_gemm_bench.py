@@ -11,10 +11,8 @@ from __future__ import annotations
 import json
 
 import cocotb
-from cocotb.triggers import ClockCycles
 
 from focus.tb.cocotb_gemm import GemmBench
-from focus.tb.streams import reset_dut
 
 
 @cocotb.test(timeout_time=1000, timeout_unit="ms")
@@ -22,10 +20,7 @@ async def measure_cycles(dut):
     tb = GemmBench(dut)
     records = []
     for M, K, N in tb.params["points"]:
-        await reset_dut(dut)
-        await ClockCycles(dut.clk, 3)
-        tb.sink.clear()
-        tb.first_in = tb.last_out = None
+        await tb.restart()
         await tb.run([tb.job(M, K, N)])
         records.append({"M": M, "K": K, "N": N, "measured_cycles": tb.last_out - tb.first_in + 1})
     with open(tb.params["out"], "w") as f:

@@ -11,7 +11,7 @@ from amaranth.back import verilog
 from focus import FocusConfig
 from focus.hdl.sec import SecStatus, SemanticConcentrator
 from focus.sim.sec_cycles import job_cycles, selection_cycles
-from focus.tb.amaranth_sim import WithReset, check_stream_rules, put, simulate
+from focus.tb.amaranth_sim import HandshakeEdges, WithReset, check_stream_rules, put, simulate
 from focus.tb.sec_jobs import BAD_K, BAD_LENGTH, OK, expect, mixed_cases, score_beats
 
 CONFIGS = {
@@ -37,7 +37,7 @@ def drive_jobs(cfg, cases, *, seed, idle=0.0, stall=0.0, name="sec", timeout_cyc
     rng_jobs, rng_scores, rng_mask, rng_status = (random.Random(f"{seed}-{i}") for i in range(4))
     got = []            # [status, [mask beats]] per job
     masks = []          # mask beats not yet claimed by a status beat
-    job_edges, status_edges = [], []
+    edges = HandshakeEdges(jobs=dut.jobs, status=dut.status)
     expected_masks = sum(cfg.tokens for c in cases if c.status == OK)
 
     async def jobs(ctx):
@@ -47,16 +47,6 @@ def drive_jobs(cfg, cases, *, seed, idle=0.0, stall=0.0, name="sec", timeout_cyc
     async def scores(ctx):
         await put(ctx, dut.scores, [{"score": s, "last": last} for case in cases for s, last in score_beats(case)],
                   rng_scores, idle)
-
-    async def clock(ctx):
-        cycle = 0
-        async for _, _, jv, jr, sv, sr in ctx.tick().sample(dut.jobs.valid, dut.jobs.ready,
-                                                            dut.status.valid, dut.status.ready):
-            cycle += 1
-            if jv and jr:
-                job_edges.append(cycle)
-            if sv and sr:
-                status_edges.append(cycle)
 
     async def mask_sink(ctx):
         count = 0
@@ -81,9 +71,9 @@ def drive_jobs(cfg, cases, *, seed, idle=0.0, stall=0.0, name="sec", timeout_cyc
             assert not ctx.get(dut.status.valid) and not ctx.get(dut.mask.valid)
         assert not masks, "mask beats after the last status"
 
-    simulate(dut, [jobs, scores, mask_sink, status_sink], [clock, partial(check_stream_rules, port=dut.mask),
+    simulate(dut, [jobs, scores, mask_sink, status_sink], [edges.process, partial(check_stream_rules, port=dut.mask),
              partial(check_stream_rules, port=dut.status)], name=name, timeout_cycles=timeout_cycles)
-    return got, job_edges, status_edges
+    return got, edges["jobs"], edges["status"]
 
 
 def check_results(cfg, cases, got):

@@ -15,7 +15,7 @@ from focus.hdl.similarity import SimilarityComparator
 from focus.hdl.window import DelayLine, WindowHistory, candidate_offsets
 from focus.sim.sic import concentrate
 from focus.sim.sic_cycles import sic_cycles, unique_per_tile_chunk
-from focus.tb.amaranth_sim import WithReset, check_stream_rules, get, put, simulate
+from focus.tb.amaranth_sim import HandshakeEdges, WithReset, check_stream_rules, get, put, simulate
 from focus.tb.sic_jobs import planted_tokens
 
 # ------------------------------------------------------------------------------------------ helpers
@@ -353,7 +353,7 @@ def test_handshake_cycles_equal_cycle_model(name, setting, tokens):
     dut = SimilarityConcentrator(cfg)
     ports = {"inputs": dut.vectors, "map": dut.map, "counters": dut.counters, "representatives": dut.representatives}
     want = expected_outputs(cfg, X)
-    seen = {name: [] for name in ports}
+    seen = HandshakeEdges(**ports)
 
     async def producer(ctx):
         for port in (dut.map, dut.counters, dut.representatives):
@@ -367,16 +367,7 @@ def test_handshake_cycles_equal_cycle_model(name, setting, tokens):
                 or len(seen["map"]) < len(want[0]):
             await ctx.tick()
 
-    async def monitor(ctx):
-        cycle = 0
-        signals = [s for port in ports.values() for s in (port.valid, port.ready)]
-        async for _, _, *values in ctx.tick().sample(*signals):
-            for i, name in enumerate(ports):
-                if values[2 * i] and values[2 * i + 1]:
-                    seen[name].append(cycle)
-            cycle += 1
-
-    simulate(dut, [producer], [monitor], name=f"sic_cycles_{name}_{setting}")
+    simulate(dut, [producer], [seen.process], name=f"sic_cycles_{name}_{setting}")
     model = sic_cycles(cfg, unique_per_tile_chunk(cfg, concentrate(cfg, X)))
     start = seen["inputs"][0]
     for name in ports:

@@ -14,7 +14,7 @@ from focus.hdl.gemm import GemmSequencer
 from focus.hdl.systolic import SystolicArray
 from focus.sim.array_model import array_cycles, gemm_cycles
 from focus.sim.gemm_streams import gemm_reference, gemm_streams, random_operands
-from focus.tb.amaranth_sim import WithReset, check_stream_rules, get, put, simulate
+from focus.tb.amaranth_sim import HandshakeEdges, WithReset, check_stream_rules, get, put, simulate
 
 
 def config(rows, cols, data_width=8, acc_width=32):
@@ -160,7 +160,7 @@ def test_array_cycles_equal_model(name):
     for lengths in ([R + C] * 4, [max(1, R + C - 4)] * 4, [1] * 5, [1, R + C + 3, 2, R, 7, 1]):
         dut = SystolicArray(cfg)
         tiles, acts, expected = random_passes(cfg, rng, nprng, lengths)
-        edges = {"in": [], "out": []}
+        edges = HandshakeEdges(weights=dut.weights, results=dut.results)
 
         async def weights(ctx):
             await put(ctx, dut.weights, tiles, rng, 0.0)
@@ -171,18 +171,8 @@ def test_array_cycles_equal_model(name):
         async def results(ctx):
             await get(ctx, dut.results, len(expected), rng, 0.0)
 
-        async def monitor(ctx):
-            edge = 0
-            async for _, _, wv, wr, rv, rr in ctx.tick().sample(
-                    dut.weights.valid, dut.weights.ready, dut.results.valid, dut.results.ready):
-                if wv and wr:
-                    edges["in"].append(edge)
-                if rv and rr:
-                    edges["out"].append(edge)
-                edge += 1
-
-        simulate(dut, [weights, activations, results], [monitor], name=f"array_cycles_{name}")
-        measured = edges["out"][-1] - edges["in"][0] + 1
+        simulate(dut, [weights, activations, results], [edges.process], name=f"array_cycles_{name}")
+        measured = edges.span("weights", "results")
         assert measured == array_cycles(lengths, R, C), f"passes {lengths}"
 
 
@@ -298,20 +288,10 @@ def test_gemm_cycles_equal_model(name):
         dut = GemmSequencer(cfg)
         A, W = random_operands(nprng, M, K, N, cfg.data_width)
         job = gemm_streams(A, W, R, C, cfg.acc_width)
-        edges = {"in": [], "out": []}
+        edges = HandshakeEdges(command=dut.command, results=dut.results)
 
         async def results(ctx):
             await get(ctx, dut.results, len(job.results), rng, 0.0)
 
-        async def monitor(ctx):
-            edge = 0
-            async for _, _, cv, cr, rv, rr in ctx.tick().sample(
-                    dut.command.valid, dut.command.ready, dut.results.valid, dut.results.ready):
-                if cv and cr:
-                    edges["in"].append(edge)
-                if rv and rr:
-                    edges["out"].append(edge)
-                edge += 1
-
-        simulate(dut, [*gemm_drivers(dut, [job], rng, 0.0), results], [monitor], name=f"gemm_cycles_{name}")
-        assert edges["out"][-1] - edges["in"][0] + 1 == gemm_cycles(M, N, K, R, C), (M, K, N)
+        simulate(dut, [*gemm_drivers(dut, [job], rng, 0.0), results], [edges.process], name=f"gemm_cycles_{name}")
+        assert edges.span("command", "results") == gemm_cycles(M, N, K, R, C), (M, K, N)
