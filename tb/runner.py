@@ -5,7 +5,7 @@ The pattern every RTL test copies::
     # tests/test_mac_rtl.py
     @pytest.mark.rtl
     @pytest.mark.parametrize("simulator", SIMULATORS)
-    def test_mac_sums_match_numpy(simulator):
+    def test_mac_sums_equal_numpy_dot_products(simulator):
         run_cocotb("mac", "focus.tb.cocotb_mac", FocusConfig(), simulator=simulator)
 
     # tb/cocotb_mac.py
