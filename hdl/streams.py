@@ -1,0 +1,112 @@
+"""The stream vocabulary: payload layouts every block of the accelerator shares (docs/streams.md).
+
+One vector layout, one result-row layout, one map entry, and one set of framing flags whose
+meaning is the same on every stream that carries them:
+
+``end.chunk``
+    the beat is the last of a **tile-chunk** (one K-chunk of one tile: SIC's unit of work, and the
+    array's pass over it);
+``end.tile``
+    ... and that tile-chunk is the last chunk of its tile (the K reduction of the tile is complete);
+``end.job``
+    ... and that tile is the last of the job.
+
+So ``end.job`` implies ``end.tile``, which implies ``end.chunk``. A stream that replays a tile's
+chunks once per N-tile (the accelerator's pass buffer) marks ``end.tile`` on the last chunk of each
+replay. Blocks take their framing from these flags, not from counting another block's positions.
+
+:class:`CreditQueue` is the one "accept only while the output queue has room for everything in
+flight" helper: a pipeline that cannot stall puts its results into it.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Shape, Signal, signed
+from amaranth.lib import data, fifo, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..config import FocusConfig
+
+__all__ = ["Framing", "Vector", "WeightRow", "ResultRow", "VectorBeat", "ResultBeat", "index_shape",
+           "MapBeat", "CreditQueue"]
+
+#: End-of-unit flags carried by every framed stream (see the module docstring).
+Framing = data.StructLayout({"chunk": 1, "tile": 1, "job": 1})
+
+
+def Vector(cfg: FocusConfig) -> data.ArrayLayout:
+    """One K-chunk of one token: ``cfg.vector_size`` (= ``cfg.rows``) signed ``cfg.data_width``
+    elements, element 0 in the low bits. SIC's input and output vector and the array's activation."""
+    return data.ArrayLayout(signed(cfg.data_width), cfg.vector_size)
+
+
+def WeightRow(cfg: FocusConfig) -> data.ArrayLayout:
+    """One row of a weight tile: ``cfg.cols`` signed ``cfg.data_width`` weights, column 0 in the low bits."""
+    return data.ArrayLayout(signed(cfg.data_width), cfg.cols)
+
+
+def ResultRow(cfg: FocusConfig) -> data.ArrayLayout:
+    """One row of results: ``cfg.cols`` signed ``cfg.acc_width`` sums, column 0 in the low bits."""
+    return data.ArrayLayout(signed(cfg.acc_width), cfg.cols)
+
+
+def VectorBeat(cfg: FocusConfig) -> data.StructLayout:
+    """A framed vector: ``data`` (:func:`Vector`) and ``end`` (:data:`Framing`)."""
+    return data.StructLayout({"data": Vector(cfg), "end": Framing})
+
+
+def ResultBeat(cfg: FocusConfig) -> data.StructLayout:
+    """A framed result row: ``data`` (:func:`ResultRow`) and ``end`` (:data:`Framing`)."""
+    return data.StructLayout({"data": ResultRow(cfg), "end": Framing})
+
+
+def index_shape(cfg: FocusConfig) -> Shape:
+    """Signed unique index of a vector: 0 .. ``cfg.tokens - 1``, or -1 for a zero vector."""
+    return Shape.cast(range(-1, cfg.tokens))
+
+
+def MapBeat(cfg: FocusConfig) -> data.StructLayout:
+    """A framed similarity-map entry: ``index`` (:func:`index_shape`, the vector's unique index,
+    -1 for a zero vector) and ``end`` (:data:`Framing`)."""
+    return data.StructLayout({"index": index_shape(cfg), "end": Framing})
+
+
+class CreditQueue(wiring.Component):
+    """An output queue for a pipeline that never stalls, with credit flow control.
+
+    A pipeline *starts* an item (``start`` high for one cycle) only while ``admit`` is high; some
+    cycles later it writes the item into ``w_stream`` (``w_stream.ready`` is then always high: the
+    credit guarantees room). The queue holds up to ``depth`` items and offers them on ``r_stream``
+    in order. ``admit`` is high while fewer than ``depth`` started items have not yet been taken
+    from ``r_stream``; so with ``r_stream.ready`` held high, a pipeline of latency ``L`` runs at full
+    rate when ``depth`` covers ``L`` plus the queue's own read latency.
+
+    ``buffered=True`` uses :class:`~amaranth.lib.fifo.SyncFIFOBuffered` (registered read data, one
+    more cycle from write to read), else :class:`~amaranth.lib.fifo.SyncFIFO`.
+
+    Reset: synchronous; forgets every item and all credit.
+    """
+
+    def __init__(self, shape, depth: int, *, buffered: bool = False):
+        self.depth = depth
+        self.buffered = buffered
+        self._shape = shape
+        super().__init__({
+            "start": In(1),
+            "admit": Out(1),
+            "w_stream": In(stream.Signature(shape)),
+            "r_stream": Out(stream.Signature(shape)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        width = Shape.cast(self._shape).width
+        queue_class = fifo.SyncFIFOBuffered if self.buffered else fifo.SyncFIFO
+        m.submodules.queue = queue = queue_class(width=width, depth=self.depth)
+        wiring.connect(m, wiring.flipped(self.w_stream), queue.w_stream)
+        wiring.connect(m, queue.r_stream, wiring.flipped(self.r_stream))
+        outstanding = Signal(range(self.depth + 1))          # started, not yet taken
+        taken = self.r_stream.valid & self.r_stream.ready
+        m.d.sync += outstanding.eq(outstanding + self.start - taken)
+        m.d.comb += self.admit.eq(outstanding != self.depth)
+        return m
