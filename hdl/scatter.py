@@ -83,6 +83,8 @@ class ScatterAccumulator(wiring.Component):
                      lanes worked) and valid slots among them (token-row additions) in the current
                      job; they restart at the first beat after one with ``end.job`` (so after a job
                      they hold its totals until the next job begins), wrap, and clear on reset.
+                     Over a job ``row_adds`` is ``array_passes`` times docs/semantics.md's scatter
+                     rows (each N-tile adds every non-zero vector's ``cols``-wide row once).
 
     Partial banks
       One memory of ``2T`` rows of :func:`PartialRow`: pass ``i`` is written into half ``i mod 2``
