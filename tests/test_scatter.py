@@ -132,6 +132,26 @@ def test_member_beats_fit_the_port_layout():
         MemberBeat(cfg).const(beat)          # every field in range
 
 
+@pytest.mark.parametrize("lanes", [1, 2, 3, 5, 8, 13])
+def test_member_beats_applied_lane_by_lane_give_the_block(lanes):
+    """The lane split loses and repeats nothing: replaying the beats as the lanes do (slot l adds
+    partial row group into lane l's row) gives scatter_block's result."""
+    nprng = np.random.default_rng(lanes)
+    for tokens in (1, 7, 12, 31):
+        groups = np.where(nprng.random((3, tokens)) < 0.3, -1, nprng.integers(0, 4, size=(3, tokens)))
+        partials = [nprng.integers(-1000, 1000, size=(4, 2)) for _ in range(3)]
+        acc = np.zeros((lanes, lane_rows(tokens, lanes), 2), dtype=np.int64)
+        for g, p in zip(groups, partials):
+            beats = member_beats(g, lanes)
+            assert len(beats) == max(1, max(int((g[l::lanes] >= 0).sum()) for l in range(lanes)))
+            for beat in beats:
+                for l, slot in enumerate(beat["slots"]):
+                    if slot["valid"]:
+                        acc[l, slot["row"]] += p[slot["group"]]
+        replayed = [acc[t % lanes, t // lanes].tolist() for t in range(tokens)]
+        assert replayed == scatter_block(groups, partials, 32).tolist()
+
+
 def test_block_is_the_sum_over_chunks_of_each_tokens_group_row():
     groups = [[0, -1, 1, 0], [-1, -1, 0, 0]]
     partials = [np.array([[1, 2], [10, 20]]), np.array([[100, 200]])]
