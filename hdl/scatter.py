@@ -53,6 +53,18 @@ def PartialRow(cfg: FocusConfig) -> data.ArrayLayout:
     return data.ArrayLayout(signed(cfg.dot_width(cfg.vector_size)), cfg.cols)
 
 
+def mux_tree(index, values):
+    """``values[index]`` as a balanced tree of 2:1 multiplexers on the bits of ``index`` (synthesis
+    maps a case statement on a wide value to an AND-OR network several times larger)."""
+    values = list(values)
+    bit = 0
+    while len(values) > 1:
+        values = [Mux(index[bit], values[i + 1], values[i]) if i + 1 < len(values) else values[i]
+                  for i in range(0, len(values), 2)]
+        bit += 1
+    return values[0]
+
+
 class ScatterAccumulator(wiring.Component):
     """Scatter-adds the array's partial rows into per-token accumulators and emits each tile's
     N-tile blocks; bit-exact with :func:`focus.sim.scatter.scatter_block`.
@@ -136,7 +148,11 @@ class ScatterAccumulator(wiring.Component):
         partials, members = self.partials, self.members
 
         # ---------------------------------------------------------------- partial banks
-        m.submodules.partial_banks = banks = memory.Memory(shape=PartialRow(cfg), depth=2 * T, init=[])
+        m.submodules.partial_banks = banks = memory.Memory(
+            shape=PartialRow(cfg), depth=2 * T, init=[],
+            # the lanes read a half only while the writer cannot write it (a read in the same cycle
+            # as a write to the same row is discarded): synthesis needs no collision logic
+            attrs={"no_rw_check": 1})
         bank_write = banks.write_port()
         bank_reads = [banks.read_port() for _ in range(L)]
         full = [Signal(name=f"partial_full{b}") for b in range(2)]     # half b holds a pass not yet read
@@ -195,23 +211,31 @@ class ScatterAccumulator(wiring.Component):
         # ---------------------------------------------------------------- lanes: stage 1 (add, write)
         s1 = Signal(data.StructLayout({"valid": 1, "set": 1, "end": Framing,
                                        "slots": data.ArrayLayout(data.StructLayout(
-                                           {"valid": 1, "row": index_range(R)}), L)}))
+                                           {"valid": 1, "row": index_range(R), "touched": 1}), L)}))
         m.d.sync += [s1.valid.eq(m_take), s1.set.eq(aset), s1.end.eq(members.payload.end)]
         m.d.sync += [s1.slots[l].valid.eq(slots[l].valid & m_take) for l in range(L)]
         m.d.sync += [s1.slots[l].row.eq(slots[l].row) for l in range(L)]
+        # The touched bit is looked up in stage 0 and registered (one flop per lane gates the adder
+        # input; a look-up in stage 1 gets copied into every bit's logic by synthesis), with the
+        # row stage 1 marks in the same cycle forwarded.
+        for l in range(L):
+            marking = s1.slots[l].valid & (s1.set == aset) & (s1.slots[l].row == slots[l].row)
+            m.d.sync += s1.slots[l].touched.eq(
+                Mux(aset, touched[1][l], touched[0][l]).bit_select(slots[l].row, 1) | marking)
+        # One adder per lane, shared by the two sets: the lane's row of the set it writes, or 0.
         for l in range(L):
             partial = bank_reads[l].data
+            old = Signal(acc_row, name=f"lane_old{l}")
+            total = Signal(acc_row, name=f"lane_sum{l}")
+            m.d.comb += old.eq(Mux(s1.set, acc_reads[1][l].data.as_value(), acc_reads[0][l].data.as_value()))
+            m.d.comb += [total[i].eq(Mux(s1.slots[l].touched, old[i], 0) + partial[i]) for i in range(cols)]
             for s in range(2):
-                write, read = acc_writes[s][l], acc_reads[s][l]
-                was = Signal(name=f"was_touched{s}_{l}")
-                mine = Signal(name=f"lane_write{s}_{l}")
+                write = acc_writes[s][l]
                 m.d.comb += [
-                    was.eq(touched[s][l].bit_select(s1.slots[l].row, 1)),
-                    mine.eq(s1.slots[l].valid & (s1.set == s)),
                     write.addr.eq(s1.slots[l].row),
-                    write.en.eq(mine),
+                    write.en.eq(s1.slots[l].valid & (s1.set == s)),
+                    write.data.eq(total),
                 ]
-                m.d.comb += [write.data[i].eq(Mux(was, read.data[i], 0) + partial[i]) for i in range(cols)]
         with m.If(s1.valid & s1.end.tile):
             for s in range(2):
                 with m.If(s1.set == s):
@@ -262,11 +286,11 @@ class ScatterAccumulator(wiring.Component):
                                  .bit_select(e_row, 1))
         m.d.sync += [e1.valid.eq(issue), e1.set.eq(eset), e1.lane.eq(e_lane), e1.touched.eq(e_touched),
                      e1.last.eq(e_last), e1.job.eq(Mux(eset, held_job[1], held_job[0]))]
-        rows = Array(acc_reads[s][l].data.as_value() for s in range(2) for l in range(L))
         selected = Signal(acc_row)
+        rows = [[acc_reads[s][l].data.as_value() for l in range(L)] for s in range(2)]
         beat = Signal(ResultBeat(cfg))
         m.d.comb += [
-            selected.eq(rows[e1.set * L + e1.lane]),
+            selected.eq(Mux(e1.set, mux_tree(e1.lane, rows[1]), mux_tree(e1.lane, rows[0]))),
             beat.data.eq(Mux(e1.touched, selected.as_value(), 0)),
             beat.end.chunk.eq(e1.last), beat.end.tile.eq(e1.last), beat.end.job.eq(e1.last & e1.job),
             queue.w_stream.valid.eq(e1.valid),
