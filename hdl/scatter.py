@@ -25,7 +25,7 @@ from ..sim.scatter_cycles import RESULT_QUEUE_DEPTH
 from .streams import CreditQueue, Framing, ResultBeat
 from .util import equals, index_range
 
-__all__ = ["MemberSlot", "MemberBeat", "PartialRow", "ScatterAccumulator", "COUNTER_WIDTH"]
+__all__ = ["MemberSlot", "MemberBeat", "PartialRow", "AccumulatorRow", "ScatterAccumulator", "COUNTER_WIDTH"]
 
 #: Width of the ``busy_cycles`` and ``row_adds`` counters.
 COUNTER_WIDTH = 32
@@ -65,6 +65,14 @@ def mux_tree(index, values):
     return values[0]
 
 
+def AccumulatorRow(cfg: FocusConfig) -> data.ArrayLayout:
+    """An accumulator row as the accumulator banks store it: ``cfg.cols`` signed
+    ``cfg.acc_width_needed`` (``dot_width(hidden)``) sums. A token gets at most one partial per
+    K-chunk of its tile, so its sum is a ``hidden``-term dot product and fits; results are
+    sign-extended to ``acc_width``."""
+    return data.ArrayLayout(signed(cfg.acc_width_needed), cfg.cols)
+
+
 class ScatterAccumulator(wiring.Component):
     """Scatter-adds the array's partial rows into per-token accumulators and emits each tile's
     N-tile blocks; bit-exact with :func:`focus.sim.scatter.scatter_block`.
@@ -89,8 +97,10 @@ class ScatterAccumulator(wiring.Component):
       ``results``    Out stream of :func:`~focus.hdl.streams.ResultBeat`: after each pass with
                      ``end.tile``, the block: ``T`` rows in token order (raster within the tile),
                      row ``t`` = the sum over the N-tile's passes of partial row ``group`` of ``t``
-                     (0 if ``t`` had no valid slot), signed ``acc_width``, wrapping; ``end.chunk``
-                     and ``end.tile`` on the block's last row, ``end.job`` too if its pass had it.
+                     (0 if ``t`` had no valid slot), signed ``acc_width`` (exact: the sum of one
+                     partial per K-chunk is a ``hidden``-term dot product, which the banks hold in
+                     ``cfg.acc_width_needed`` bits, :func:`AccumulatorRow`); ``end.chunk`` and
+                     ``end.tile`` on the block's last row, ``end.job`` too if its pass had it.
       ``busy_cycles``, ``row_adds``  Out, ``COUNTER_WIDTH`` bits: members beats taken (cycles the
                      lanes worked) and valid slots among them (token-row additions) in the current
                      job; they restart at the first beat after one with ``end.job`` (so after a job
@@ -107,19 +117,23 @@ class ScatterAccumulator(wiring.Component):
       have not finished; a half is free again the cycle after its pass's last members beat.
     Accumulators
       Two sets (ping-pong by N-tile block), each ``L`` memories (one per lane) of ``R`` rows of
-      ``cols x acc_width``, one write port and one read port each, the read port transparent to the
-      write port. Plus per set a flip-flop bit per token, "touched": an untouched row reads as 0, so
-      nothing is ever cleared in the memories; an emission's last read clears its set's bits.
+      :func:`AccumulatorRow` (``cols x acc_width_needed``), one write port and one read port each,
+      the read port transparent to the write port (small ``R`` maps to LUT RAM, which is read
+      through a registered address). Plus per set a flip-flop bit per token, "touched": an
+      untouched row reads as 0, so nothing is ever cleared in the memories; an emission's last read
+      clears its set's bits.
     Lanes
       A members beat is taken when its pass is complete in its partial half and its accumulator set
       is not holding an unemitted block. Edge ``n`` (the handshake): each valid slot reads its
-      partial row (read port ``l``) and its accumulator row; edge ``n + 1``: the sum
-      ``(touched ? acc : 0) + partial`` is written and the row marked touched. The read port's
-      transparency makes updates of one row on consecutive beats (across passes) add up. One beat
-      per cycle, ``L`` read-modify-writes.
+      partial row (read port ``l``) and its accumulator row in both sets, and registers the row's
+      touched bit; edge ``n + 1``: the sum ``(touched ? acc : 0) + partial`` (one adder per lane,
+      shared by the sets) is written and the row marked touched. The read port's transparency, and
+      forwarding into the registered touched bit, make updates of one row on consecutive beats
+      (across passes) add up. One beat per cycle, ``L`` read-modify-writes.
     Emission
       A block is complete ``DONE_DELAY`` edges after its ``end.tile`` members beat. Then one
-      accumulator row per cycle is read (``T`` reads, token order) while the lanes accumulate the
+      accumulator row per cycle is read (``T`` reads, token order; lane ``t mod L``, row ``t // L``,
+      selected by a tree of 2:1 multiplexers) while the lanes accumulate the
       next block into the other set; each read reaches ``results`` ``RESULT_DELAY`` edges later
       through a queue of ``RESULT_QUEUE_DEPTH`` with credit, so backpressure on ``results`` stalls
       the reads, never loses a row. The lanes stall only when both sets hold blocks. Exact timing:
@@ -174,7 +188,7 @@ class ScatterAccumulator(wiring.Component):
                 m.d.sync += w_row.eq(w_row + 1)
 
         # ---------------------------------------------------------------- accumulator sets
-        acc_row = data.ArrayLayout(signed(cfg.acc_width), cols)
+        acc_row = AccumulatorRow(cfg)
         acc_writes = [[None] * L for _ in range(2)]
         acc_reads = [[None] * L for _ in range(2)]
         touched = [[Signal(R, name=f"touched{s}_{l}") for l in range(L)] for s in range(2)]
@@ -289,9 +303,9 @@ class ScatterAccumulator(wiring.Component):
         selected = Signal(acc_row)
         rows = [[acc_reads[s][l].data.as_value() for l in range(L)] for s in range(2)]
         beat = Signal(ResultBeat(cfg))
+        m.d.comb += [beat.data[i].eq(Mux(e1.touched, selected[i], 0)) for i in range(cols)]   # sign-extends
         m.d.comb += [
             selected.eq(Mux(e1.set, mux_tree(e1.lane, rows[1]), mux_tree(e1.lane, rows[0]))),
-            beat.data.eq(Mux(e1.touched, selected.as_value(), 0)),
             beat.end.chunk.eq(e1.last), beat.end.tile.eq(e1.last), beat.end.job.eq(e1.last & e1.job),
             queue.w_stream.valid.eq(e1.valid),
             queue.w_stream.payload.eq(beat),

@@ -20,16 +20,18 @@ from focus.tb.amaranth_sim import HandshakeEdges, WithReset, check_stream_rules,
 from focus.tb.toolchain import lint
 
 
-def config(lanes, height, width, *, tile_frames=1, chunks=3, vector_size=2, cols=3, n_tiles=2, data_width=4):
+def config(lanes, height, width, *, tile_frames=1, chunks=3, vector_size=2, cols=3, n_tiles=2, data_width=4,
+           acc_extra=0):
     cfg = FocusConfig(rows=vector_size, vector_size=vector_size, hidden=chunks * vector_size, cols=cols,
                       out_features=n_tiles * cols, frames=2 * tile_frames, tile_frames=tile_frames,
                       height=height, width=width, data_width=data_width, acc_width=64, scatter_lanes=lanes)
-    return cfg.replace(acc_width=max(8, cfg.acc_width_needed))       # the sums of extremes just fit
+    # the sums of extremes just fit, or acc_extra more bits (the results are sign-extended)
+    return cfg.replace(acc_width=max(8, cfg.acc_width_needed) + acc_extra)
 
 
 CONFIGS = {
     "L1-12tok": config(1, 3, 4),
-    "L2-15tok": config(2, 3, 5),
+    "L2-15tok": config(2, 3, 5, acc_extra=9),
     "L3-10tok": config(3, 2, 5, cols=2, n_tiles=3),
     "L8auto-20tok": config(0, 2, 5, tile_frames=2, chunks=2, vector_size=4, cols=4, data_width=8),
     "L8-6tok": config(8, 2, 3, chunks=4, cols=2),                    # more lanes than tokens: one row a lane
