@@ -53,18 +53,6 @@ def PartialRow(cfg: FocusConfig) -> data.ArrayLayout:
     return data.ArrayLayout(signed(cfg.dot_width(cfg.vector_size)), cfg.cols)
 
 
-def mux_tree(index, values):
-    """``values[index]`` as a balanced tree of 2:1 multiplexers on the bits of ``index`` (synthesis
-    maps a case statement on a wide value to an AND-OR network several times larger)."""
-    values = list(values)
-    bit = 0
-    while len(values) > 1:
-        values = [Mux(index[bit], values[i + 1], values[i]) if i + 1 < len(values) else values[i]
-                  for i in range(0, len(values), 2)]
-        bit += 1
-    return values[0]
-
-
 def AccumulatorRow(cfg: FocusConfig) -> data.ArrayLayout:
     """An accumulator row as the accumulator banks store it: ``cfg.cols`` signed
     ``cfg.acc_width_needed`` (``dot_width(hidden)``) sums. A token gets at most one partial per
@@ -132,8 +120,8 @@ class ScatterAccumulator(wiring.Component):
       (across passes) add up. One beat per cycle, ``L`` read-modify-writes.
     Emission
       A block is complete ``DONE_DELAY`` edges after its ``end.tile`` members beat. Then one
-      accumulator row per cycle is read (``T`` reads, token order; lane ``t mod L``, row ``t // L``,
-      selected by a tree of 2:1 multiplexers) while the lanes accumulate the
+      accumulator row per cycle is read (``T`` reads, token order: lane ``t mod L``, row ``t // L``)
+      while the lanes accumulate the
       next block into the other set; each read reaches ``results`` ``RESULT_DELAY`` edges later
       through a queue of ``RESULT_QUEUE_DEPTH`` with credit, so backpressure on ``results`` stalls
       the reads, never loses a row. The lanes stall only when both sets hold blocks. Exact timing:
@@ -305,7 +293,7 @@ class ScatterAccumulator(wiring.Component):
         beat = Signal(ResultBeat(cfg))
         m.d.comb += [beat.data[i].eq(Mux(e1.touched, selected[i], 0)) for i in range(cols)]   # sign-extends
         m.d.comb += [
-            selected.eq(Mux(e1.set, mux_tree(e1.lane, rows[1]), mux_tree(e1.lane, rows[0]))),
+            selected.eq(Array(row for set_rows in rows for row in set_rows)[e1.set * L + e1.lane]),
             beat.end.chunk.eq(e1.last), beat.end.tile.eq(e1.last), beat.end.job.eq(e1.last & e1.job),
             queue.w_stream.valid.eq(e1.valid),
             queue.w_stream.payload.eq(beat),
