@@ -25,7 +25,8 @@ import numpy as np
 from ..config import FocusConfig
 from .gemm import wrap
 
-__all__ = ["lane_rows", "member_beats", "scatter_block", "ScatterJob", "scatter_job", "framing"]
+__all__ = ["lane_rows", "member_beats", "scatter_block", "ScatterJob", "scatter_job", "framing", "MAP_KINDS",
+           "random_groups", "random_partials", "random_job"]
 
 
 def framing(chunk: bool = False, tile: bool = False, job: bool = False) -> dict:
@@ -123,3 +124,63 @@ def scatter_job(cfg: FocusConfig, groups, partials, lanes: int | None = None) ->
                         for t, row in enumerate(block.tolist())]
     adds = int((groups >= 0).sum()) * n_tiles
     return ScatterJob(p_beats, m_beats, results, rows, counts, adds)
+
+
+#: Tile-chunk shapes :func:`random_groups` cycles through: random groups with 30% zero tokens,
+#: none non-zero, one group, all distinct, 80% zero tokens.
+MAP_KINDS = ("planted", "empty", "planted", "one group", "distinct", "planted", "sparse")
+
+
+def random_groups(cfg: FocusConfig, nprng: np.random.Generator, tiles: int, kinds=MAP_KINDS) -> np.ndarray:
+    """(tiles, chunks, tile_tokens) local group indices, -1 for zero vectors, numbered by first
+    appearance as SIC numbers its roots; tile-chunk ``i`` (tile-major) has shape ``kinds[i mod
+    len(kinds)]`` (see :data:`MAP_KINDS`). Tile 0 keeps token 0 non-zero in every chunk."""
+    T = cfg.tile_tokens
+    groups = np.full((tiles, cfg.chunks, T), -1, dtype=np.int64)
+    for tile in range(tiles):
+        for c in range(cfg.chunks):
+            kind = kinds[(tile * cfg.chunks + c) % len(kinds)]
+            if kind == "empty":
+                continue
+            if kind == "one group":
+                raw = np.zeros(T, dtype=np.int64)
+            elif kind == "distinct":
+                raw = nprng.permutation(T)
+            else:
+                zero = nprng.random(T) < (0.8 if kind == "sparse" else 0.3)
+                raw = np.where(zero, -1, nprng.integers(0, max(1, T // 3), size=T))
+            if tile == 0 and raw[0] < 0:
+                raw[0] = 0
+            order: dict[int, int] = {}
+            groups[tile, c] = [order.setdefault(int(g), len(order)) if g >= 0 else -1 for g in raw]
+    return groups
+
+
+def random_partials(cfg: FocusConfig, nprng: np.random.Generator, groups: np.ndarray) -> list:
+    """``partials[tile][nt][c]``: ``max(U, 1)`` rows of K-chunk dot products (``vector_size`` terms
+    of ``data_width`` values), a tenth of them at each extreme; in tile 0 token 0's row is the
+    largest and the smallest dot product in alternate columns, so its sums reach the extremes of
+    ``cfg.acc_width_needed``."""
+    lo, hi = cfg.data_min, cfg.data_max
+    low, high = cfg.vector_size * lo * hi, cfg.vector_size * lo * lo
+    out = []
+    for tile, tile_groups in enumerate(groups):
+        out.append([])
+        for _ in range(cfg.array_passes):
+            passes = []
+            for g in tile_groups:
+                rows = nprng.integers(low, high + 1, size=(max(1, int(g.max()) + 1), cfg.cols))
+                rows[nprng.random(rows.shape) < 0.1] = high
+                rows[nprng.random(rows.shape) < 0.1] = low
+                if tile == 0:
+                    rows[g[0]] = [high if i % 2 == 0 else low for i in range(cfg.cols)]
+                passes.append(rows)
+            out[-1].append(passes)
+    return out
+
+
+def random_job(cfg: FocusConfig, nprng: np.random.Generator, tiles: int = 2, kinds=MAP_KINDS) -> ScatterJob:
+    """A job of ``tiles`` tiles (any number; the block does not count them) from :func:`random_groups`
+    and :func:`random_partials`."""
+    groups = random_groups(cfg, nprng, tiles, kinds)
+    return scatter_job(cfg, groups, random_partials(cfg, nprng, groups))

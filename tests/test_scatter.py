@@ -14,7 +14,7 @@ from amaranth.sim import DomainReset
 from focus import FocusConfig
 from focus.gen.elaborate import verilog
 from focus.hdl.scatter import MemberBeat, ScatterAccumulator
-from focus.sim.scatter import framing, lane_rows, member_beats, scatter_block, scatter_job
+from focus.sim.scatter import MAP_KINDS, framing, lane_rows, member_beats, random_job, scatter_block
 from focus.sim.scatter_cycles import scatter_cycles
 from focus.tb.amaranth_sim import HandshakeEdges, WithReset, check_stream_rules, get, put, simulate
 from focus.tb.toolchain import lint
@@ -46,57 +46,11 @@ def test_configs_cover_the_lane_counts_and_uneven_tiles():
 
 # ---------------------------------------------------------------------------------- workloads
 
-KINDS = ("planted", "empty", "planted", "one group", "distinct", "planted", "sparse")
-
-
-def random_groups(cfg, nprng, tiles, kinds):
-    """(tiles, chunks, tile_tokens) local group indices, -1 for zero vectors, numbered by first
-    appearance as SIC numbers roots. Tile 0 keeps token 0 non-zero in every chunk."""
-    T = cfg.tile_tokens
-    groups = np.full((tiles, cfg.chunks, T), -1, dtype=np.int64)
-    for tile in range(tiles):
-        for c in range(cfg.chunks):
-            kind = kinds[(tile * cfg.chunks + c) % len(kinds)]
-            if kind == "empty":
-                continue
-            if kind == "one group":
-                raw = np.zeros(T, dtype=np.int64)
-            elif kind == "distinct":
-                raw = nprng.permutation(T)
-            else:
-                zero = nprng.random(T) < (0.8 if kind == "sparse" else 0.3)
-                raw = np.where(zero, -1, nprng.integers(0, max(1, T // 3), size=T))
-            if tile == 0 and raw[0] < 0:
-                raw[0] = 0
-            order = {}
-            groups[tile, c] = [order.setdefault(g, len(order)) if g >= 0 else -1 for g in raw]
-    return groups
-
-
-def random_partials(cfg, nprng, groups):
-    """partials[tile][nt][c]: max(U, 1) rows of K-chunk dot products; in tile 0 token 0's row is
-    the largest and smallest dot product in alternate columns, so its sums are the extremes."""
-    lo, hi = cfg.data_min, cfg.data_max
-    low, high = cfg.vector_size * lo * hi, cfg.vector_size * lo * lo
-    out = []
-    for tile, tile_groups in enumerate(groups):
-        out.append([])
-        for nt in range(cfg.array_passes):
-            passes = []
-            for g in tile_groups:
-                rows = nprng.integers(low, high + 1, size=(max(1, int(g.max()) + 1), cfg.cols))
-                rows[nprng.random(rows.shape) < 0.1] = high
-                rows[nprng.random(rows.shape) < 0.1] = low
-                if tile == 0:
-                    rows[g[0]] = [high if i % 2 == 0 else low for i in range(cfg.cols)]
-                passes.append(rows)
-            out[-1].append(passes)
-    return out
+KINDS = MAP_KINDS
 
 
 def make_job(cfg, nprng, tiles=2, kinds=KINDS):
-    groups = random_groups(cfg, nprng, tiles, kinds)
-    return scatter_job(cfg, groups, random_partials(cfg, nprng, groups))
+    return random_job(cfg, nprng, tiles, kinds)
 
 
 def as_beats(beats):
