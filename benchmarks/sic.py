@@ -44,7 +44,8 @@ from focus.files import build_root, write_atomic
 from focus.gen.elaborate import cached_verilog
 from focus.gen.tops import TOPS
 from focus.sim.sic import concentrate
-from focus.sim.sic_cycles import comparator_latency, comparator_plan, sic_cycles, unique_per_tile_chunk
+from focus.plans import comparator_latency, comparator_plan
+from focus.sim.sic_cycles import sic_cycles, unique_per_tile_chunk
 from focus.sim.video import clip_tokens
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -64,11 +64,9 @@ def _as_fraction(field_name: str, value: Any) -> Fraction:
 
 
 def _bits_signed(lo: int, hi: int) -> int:
-    """Width of the smallest two's-complement integer holding every value in [lo, hi]."""
-    width = 1
-    while not (-(1 << (width - 1)) <= lo and hi <= (1 << (width - 1)) - 1):
-        width += 1
-    return width
+    """Width of the smallest two's-complement integer holding every value in [lo, hi]
+    (what Amaranth's ``Shape.cast(range(lo, hi + 1))`` gives, without importing Amaranth here)."""
+    return max(x.bit_length() if x >= 0 else (~x).bit_length() for x in (lo, hi)) + 1
 
 
 @dataclass(frozen=True)
@@ -304,6 +302,13 @@ class FocusConfig:
         return tuple((df * 4 + dh * 2 + dw, df, dh, dw)
                      for df in range(wf) for dh in range(wh) for dw in range(ww)
                      if (df, dh, dw) != (0, 0, 0))
+
+    @property
+    def candidate_offsets(self) -> tuple[int, ...]:
+        """Raster-order distance of each candidate of :attr:`candidates` (index order): candidate
+        ``(df, dh, dw)`` of token ``t`` is token ``t - (df*height*width + dh*width + dw)`` of the
+        flat sequence (whether it is present is a separate question: image edges, tiles)."""
+        return tuple(df * self.frame_tokens + dh * self.width + dw for _, df, dh, dw in self.candidates)
 
     @property
     def array_passes(self) -> int:

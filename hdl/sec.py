@@ -117,7 +117,7 @@ class SemanticConcentrator(wiring.Component):
         index = Signal(range(T + 1))          # token counter of the current pass
         first_row = Signal()
         digit_pass = Signal(range(P))
-        threshold = Signal(P * r)             # V, the k-th largest importance, MSB digits first
+        kth_importance = Signal(P * r)             # V, the k-th largest importance, MSB digits first
 
         # Histogram and its scan.
         hist = [Signal(range(T + 1), name=f"hist_{n}") for n in range(B)]
@@ -161,7 +161,7 @@ class SemanticConcentrator(wiring.Component):
                         index.eq(0),
                         first_row.eq(1),
                         digit_pass.eq(0),
-                        threshold.eq(0),
+                        kth_importance.eq(0),
                         rd_valid.eq(0),
                     ]
                     clear_histogram()
@@ -208,7 +208,7 @@ class SemanticConcentrator(wiring.Component):
                         lo, hi = r * (P - 1 - p), r * (P - p)
                         with m.Case(p):
                             m.d.comb += [
-                                candidate.eq(value[hi:] == threshold[hi:] if p else 1),
+                                candidate.eq(value[hi:] == kth_importance[hi:] if p else 1),
                                 digit.eq(value[lo:hi]),
                             ]
                 for n in range(B):
@@ -228,7 +228,7 @@ class SemanticConcentrator(wiring.Component):
                     with m.Switch(digit_pass):
                         for p in range(P):
                             with m.Case(p):
-                                m.d.sync += threshold[r * (P - 1 - p):r * (P - p)].eq(pick)
+                                m.d.sync += kth_importance[r * (P - 1 - p):r * (P - p)].eq(pick)
                     clear_histogram()
                     with m.If(digit_pass == P - 1):
                         m.next = "EMIT"
@@ -244,8 +244,8 @@ class SemanticConcentrator(wiring.Component):
                 m.d.comb += [
                     advance.eq(~mask.valid | mask.ready),
                     rd.en.eq(advance),
-                    above.eq(value > threshold),
-                    tie.eq((value == threshold) & (k_rem != 0)),
+                    above.eq(value > kth_importance),
+                    tie.eq((value == kth_importance) & (k_rem != 0)),
                 ]
                 with m.If(advance):
                     m.d.sync += [rd_valid.eq(index < T), rd_index.eq(index), mask.valid.eq(rd_valid)]

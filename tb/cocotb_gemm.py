@@ -80,10 +80,10 @@ class GemmBench:
         self.sources["command"].send([pack(GemmCommand(cfg), command)])
         if not isinstance(job, dict):
             self.sources["weights"].send(pack_lanes(job.weights, cfg.data_width))
-            self.sources["activations"].send(pack_lanes(job.activations, cfg.data_width))
+            self.sources["activations"].send(pack_lanes(job.activations, cfg.data_width, job.activation_ends))
 
     def results(self) -> tuple[np.ndarray, list[int]]:
-        """Result rows received so far and their ``last`` bits."""
+        """Result rows received so far and their framing codes."""
         cfg = self.cfg
         data_bits = cfg.cols * cfg.acc_width
         rows = unpack_lanes(self.sink.beats, cfg.cols, cfg.acc_width)
@@ -92,7 +92,7 @@ class GemmBench:
     def cycle_budget(self, jobs) -> int:
         """A generous bound on the cycles ``jobs`` may take under this bench's idle/stall odds."""
         cfg = self.cfg
-        model = sum(gemm_cycles(j.command["rows"], j.command["n_tiles"] * cfg.cols,
+        model = sum(gemm_cycles(j.command["m"], j.command["n_tiles"] * cfg.cols,
                                 j.command["k_chunks"] * cfg.rows, cfg.rows, cfg.cols)
                     for j in jobs if not isinstance(j, dict))
         slowdown = 1 / ((1 - self.idle) * (1 - self.stall))
@@ -102,21 +102,18 @@ class GemmBench:
         """Send ``jobs``, wait (bounded) for every result, check them exactly, then check that
         nothing more arrives."""
         expected = [j.results for j in jobs if not isinstance(j, dict)]
-        lasts = []
-        for j in jobs:
-            if not isinstance(j, dict):
-                lasts += [0] * (len(j.results) - 1) + [1]
+        ends = [end for j in jobs if not isinstance(j, dict) for end in j.result_ends]
         for j in jobs:
             self.send(j)
         budget = self.cycle_budget(jobs)
-        await with_timeout(self.sink.wait_for(len(lasts)), budget * 10, "ns")
-        rows, got_lasts = self.results()
+        await with_timeout(self.sink.wait_for(len(ends)), budget * 10, "ns")
+        rows, got_ends = self.results()
         want = np.concatenate(expected)
         assert rows.shape == want.shape, f"got {rows.shape[0]} result rows, expected {want.shape[0]}"
         bad = np.argwhere(rows != want)
         assert bad.size == 0, (f"{len(bad)} wrong sums; first at row {bad[0][0]} column {bad[0][1]}: "
                                f"got {rows[tuple(bad[0])]}, expected {want[tuple(bad[0])]}")
-        assert got_lasts == lasts, "last flags are not on the final beat of each job"
+        assert got_ends == ends, "framing flags (end.chunk/tile/job) misplaced on the results"
         await self.expect_nothing_more()
 
     async def expect_nothing_more(self, cycles: int = 100):
@@ -130,7 +127,7 @@ def standard_jobs(tb: GemmBench) -> list:
     """The parameter shapes, an empty job, and the two extreme jobs."""
     cfg = tb.cfg
     jobs = [tb.job(*shape) for shape in tb.params["shapes"]]
-    jobs.insert(1, {"rows": 0, "k_chunks": 1, "n_tiles": 1})          # empty job: no results
+    jobs.insert(1, {"m": 0, "k_chunks": 1, "n_tiles": 1})          # empty job: no results
     jobs.append(tb.job(3, cfg.hidden, cfg.cols + 1, "max"))
     jobs.append(tb.job(2, cfg.hidden, cfg.cols - 1 or 1, "min"))
     return jobs

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 import cocotb
 from cocotb.triggers import ClockCycles, RisingEdge
 
-from focus.hdl.sic import MapEntry, Representative, TileCounters
-from focus.hdl.similarity import Vector
+from focus.framing import end_codes, end_fields
+from focus.hdl.sic import TileCounters
+from focus.hdl.streams import MapBeat, VectorBeat
 from focus.sim import export
 from focus.sim.sic_cycles import sic_cycles, unique_per_tile_chunk
 from focus.tb.runner import tb_context
@@ -27,10 +28,10 @@ from focus.tb.streams import StreamSink, StreamSource, make_rng, pack, reset_dut
 class ExpectedJob:
     """One exported job as beats: what goes in and what must come out, in stream order."""
 
-    vectors: list[list[int]]                         # tile-major, chunk-minor, raster order
-    map: list[tuple[int, int]]                       # (unique index, last)
-    counters: list[tuple[int, int, int, int]]        # (unique, similar, zero, base) per tile-chunk
-    representatives: list[tuple[list[int], int]]     # (vector, last)
+    vectors: list[dict]                              # framed beats: tile-major, chunk-minor, raster order
+    map: list[tuple[int, int]]                       # (unique index, framing code)
+    counters: list[tuple[int, int, int, int, int]]   # (unique, similar, zero, base, framing code) per tile-chunk
+    representatives: list[tuple[list[int], int]]     # (vector, framing code)
     unique: list[int]                                # roots per tile-chunk (for the cycle model)
 
 
@@ -43,19 +44,22 @@ def expected_job(cfg, path) -> ExpectedJob:
     V, N = cfg.vector_size, cfg.tile_tokens
     out = ExpectedJob([], [], [], [], [])
     base = [0] * cfg.chunks
+    ends = iter(end_codes([1] * (cfg.tiles * cfg.chunks), cfg.chunks))       # one per tile-chunk
     for k in range(cfg.tiles):
         tokens = range(k * N, (k + 1) * N)
         for c in range(cfg.chunks):
+            end = next(ends)
             index = job.unique_index[c, k * N:(k + 1) * N]
             for n, t in enumerate(tokens):
-                out.vectors.append(job.tokens[t, c * V:(c + 1) * V].tolist())
-                out.map.append((int(index[n]), int(n == N - 1)))
+                code = end if n == N - 1 else 0
+                out.vectors.append({"data": job.tokens[t, c * V:(c + 1) * V].tolist(), "end": end_fields(code)})
+                out.map.append((int(index[n]), code))
             unique = len(set(index[index >= 0].tolist()))
             similar = int((job.best[c, k * N:(k + 1) * N] > 0).sum())
             zero = int((index < 0).sum())
-            out.counters.append((unique, similar, zero, base[c]))
+            out.counters.append((unique, similar, zero, base[c], end))
             reps = job.chunk("representatives", c)[base[c]:base[c] + unique]
-            out.representatives += [(rep.tolist(), int(i == unique - 1)) for i, rep in enumerate(reps)]
+            out.representatives += [(rep.tolist(), end if i == unique - 1 else 0) for i, rep in enumerate(reps)]
             base[c] += unique
     out.unique = unique_per_tile_chunk(cfg, job)
     assert [u for u, *_ in out.counters] == out.unique
@@ -75,8 +79,8 @@ class SicBench:
         self.dut = dut
         self.cfg, self.params = tb_context()
         self.rng = make_rng()
-        self.layouts = {"vectors": Vector(self.cfg), "map": MapEntry(self.cfg),
-                        "counters": TileCounters(self.cfg), "representatives": Representative(self.cfg)}
+        self.layouts = {"vectors": VectorBeat(self.cfg), "map": MapBeat(self.cfg),
+                        "counters": TileCounters(self.cfg), "representatives": VectorBeat(self.cfg)}
         start_clock(dut)
         self.source = StreamSource(dut, "vectors", self.rng, idle=idle)
         self.sinks = {name: StreamSink(dut, name, self.rng, stall=stall)
@@ -97,9 +101,9 @@ class SicBench:
         maps = [unpack(self.layouts["map"], b) for b in self.sinks["map"].beats]
         counters = [unpack(self.layouts["counters"], b) for b in self.sinks["counters"].beats]
         reps = [unpack(self.layouts["representatives"], b) for b in self.sinks["representatives"].beats]
-        return ([(int(e.index), int(e.last)) for e in maps],
-                [(int(e.unique), int(e.similar), int(e.zero), int(e.base)) for e in counters],
-                [([int(e.vector[i]) for i in range(V)], int(e.last)) for e in reps])
+        return ([(int(e.index), e.end.as_bits()) for e in maps],
+                [(int(e.unique), int(e.similar), int(e.zero), int(e.base), e.end.as_bits()) for e in counters],
+                [([int(e.data[i]) for i in range(V)], e.end.as_bits()) for e in reps])
 
     async def collect(self, jobs):
         for name, attr in (("map", "map"), ("counters", "counters"), ("representatives", "representatives")):

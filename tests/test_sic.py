@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 from focus import FocusConfig
+from focus.framing import end_codes, end_fields
 from focus.hdl.sic import SimilarityConcentrator
 from focus.hdl.similarity import SimilarityComparator
-from focus.hdl.window import DelayLine, WindowHistory, candidate_offsets
+from focus.hdl.window import DelayLine, WindowHistory
 from focus.sim.sic import concentrate
 from focus.sim.sic_cycles import sic_cycles, unique_per_tile_chunk
 from focus.tb.amaranth_sim import HandshakeEdges, WithReset, check_stream_rules, get, put, simulate
@@ -49,26 +50,32 @@ def setting_cases(configs, names=tuple(SETTINGS)):
 
 
 def stream_order(cfg, X):
-    """Vectors of ``X`` in the order SIC takes them: tile-major, chunk-minor, raster order."""
-    V, N = cfg.vector_size, cfg.tile_tokens
-    return [(k, c, t) for k in range(cfg.tiles) for c in range(cfg.chunks) for t in range(k * N, (k + 1) * N)], \
-        [X[t, c * V:(c + 1) * V].tolist() for k in range(cfg.tiles) for c in range(cfg.chunks)
-         for t in range(k * N, (k + 1) * N)]
+    """Positions (tile, chunk, token) and framed vector beats of ``X`` in the order SIC takes them:
+    tile-major, chunk-minor, raster order."""
+    V, TT = cfg.vector_size, cfg.tile_tokens
+    positions = [(k, c, t) for k in range(cfg.tiles) for c in range(cfg.chunks) for t in range(k * TT, (k + 1) * TT)]
+    ends = end_codes([TT] * (cfg.tiles * cfg.chunks), cfg.chunks)
+    return positions, [{"data": X[t, c * V:(c + 1) * V].tolist(), "end": end_fields(e)}
+                       for (_, c, t), e in zip(positions, ends)]
 
 
 def expected_outputs(cfg, X):
-    """(map, counters, representatives) beats of one job, from the golden model."""
+    """(map, counters, representatives) beats of one job, from the golden model; the last item of
+    each beat is its framing code."""
     res = concentrate(cfg, X)
-    N = cfg.tile_tokens
+    TT = cfg.tile_tokens
     maps, counters, reps = [], [], []
     base = [0] * cfg.chunks
+    ends = iter(end_codes([1] * (cfg.tiles * cfg.chunks), cfg.chunks))       # one per tile-chunk
     for k in range(cfg.tiles):
         for c in range(cfg.chunks):
-            index = res.unique_index[c, k * N:(k + 1) * N]
-            maps += [(int(i), int(n == N - 1)) for n, i in enumerate(index)]
+            end = next(ends)
+            index = res.unique_index[c, k * TT:(k + 1) * TT]
+            maps += [(int(i), end if n == TT - 1 else 0) for n, i in enumerate(index)]
             unique = len(set(index[index >= 0].tolist()))
-            counters.append((unique, int((res.best[c, k * N:(k + 1) * N] > 0).sum()), int((index < 0).sum()), base[c]))
-            reps += [(r.tolist(), int(i == unique - 1))
+            counters.append((unique, int((res.best[c, k * TT:(k + 1) * TT] > 0).sum()), int((index < 0).sum()),
+                             base[c], end))
+            reps += [(r.tolist(), end if i == unique - 1 else 0)
                      for i, r in enumerate(res.representatives[c][base[c]:base[c] + unique])]
             base[c] += unique
     return maps, counters, reps
@@ -76,10 +83,10 @@ def expected_outputs(cfg, X):
 
 def decode(port, beat, cfg):
     if port == "map":
-        return (int(beat.index), int(beat.last))
+        return (int(beat.index), beat.end.as_bits())
     if port == "counters":
-        return (int(beat.unique), int(beat.similar), int(beat.zero), int(beat.base))
-    return ([int(beat.vector[i]) for i in range(cfg.vector_size)], int(beat.last))
+        return (int(beat.unique), int(beat.similar), int(beat.zero), int(beat.base), beat.end.as_bits())
+    return ([int(beat.data[i]) for i in range(cfg.vector_size)], beat.end.as_bits())
 
 
 def run_concentrator(cfg, jobs, *, seed=0, idle=0.3, stall=0.3, name="sic"):
@@ -115,9 +122,10 @@ def run_comparator(cfg, vectors, *, seed=0, idle=0.3, stall=0.3):
     dut = SimilarityComparator(cfg)
     rng = random.Random(seed)
     got = []
+    ends = end_codes([cfg.tile_tokens] * (len(vectors) // cfg.tile_tokens), 1)
 
     async def producer(ctx):
-        await put(ctx, dut.vectors, vectors, rng, idle)
+        await put(ctx, dut.vectors, [{"data": v, "end": end_fields(e)} for v, e in zip(vectors, ends)], rng, idle)
 
     async def consumer(ctx):
         beats = await get(ctx, dut.results, len(vectors), rng, stall)
@@ -212,8 +220,8 @@ def test_comparator_is_exact_at_the_widest_values(setting):
 def test_comparator_best_equals_golden_on_planted_tiles(setting):
     cfg = with_setting(FocusConfig(frames=4, height=3, width=4, hidden=4, vector_size=4, rows=4, tile_frames=2), setting)
     X = planted_tokens(cfg, seed=3)
-    _, vectors = stream_order(cfg, X)
-    got = run_comparator(cfg, vectors, seed=1, idle=0.4, stall=0.5)
+    _, beats = stream_order(cfg, X)
+    got = run_comparator(cfg, [b["data"] for b in beats], seed=1, idle=0.4, stall=0.5)
     res = concentrate(cfg, X)
     assert [b for b, _ in got] == res.best[0].tolist()
 
@@ -247,7 +255,7 @@ def test_delay_line_output_is_the_input_length_steps_ago(length):
 def test_window_history_taps_are_the_candidates_records(window, height, width):
     cfg = FocusConfig(frames=2, height=height, width=width, tile_frames=2, window=window)
     dut = WindowHistory(cfg, 10)
-    offsets = candidate_offsets(cfg)
+    offsets = cfg.candidate_offsets
     records = list(range(1, 3 * cfg.frame_tokens + 8))
 
     async def bench(ctx):

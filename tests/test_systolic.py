@@ -10,6 +10,7 @@ import pytest
 from amaranth.sim import DomainReset
 
 from focus import FocusConfig
+from focus.framing import END_CHUNK, end_fields
 from focus.hdl.gemm import GemmSequencer
 from focus.hdl.systolic import SystolicArray
 from focus.sim.array_model import array_cycles, gemm_cycles
@@ -43,13 +44,15 @@ def random_passes(cfg, rng, nprng, lengths):
         X[0, 0], W[0, 0] = lo, lo                                   # an extreme product in each pass
         Y = gemm_reference(X, W, cfg.acc_width)
         tiles += W.tolist()
-        acts += [{"data": row, "last": int(i == length - 1)} for i, row in enumerate(X.tolist())]
-        expected += [(row, int(i == length - 1)) for i, row in enumerate(Y.tolist())]
+        ends = [END_CHUNK if i == length - 1 else 0 for i in range(length)]
+        acts += [{"data": row, "end": end_fields(end)} for row, end in zip(X.tolist(), ends)]
+        expected += list(zip(Y.tolist(), ends))
     return tiles, acts, expected
 
 
 def as_rows(beats):
-    return [([int(x) for x in beat.data], int(beat.last)) for beat in beats]
+    """(row, framing code) of each result beat."""
+    return [([int(x) for x in beat.data], beat.end.as_bits()) for beat in beats]
 
 
 @pytest.mark.parametrize("name", CONFIGS)
@@ -201,13 +204,14 @@ def gemm_drivers(dut, jobs, rng, idle, commands=None):
         await put(ctx, dut.weights, [r for j in jobs for r in j.weights.tolist()], rng, idle)
 
     async def activations(ctx):
-        await put(ctx, dut.activations, [r for j in jobs for r in j.activations.tolist()], rng, idle)
+        await put(ctx, dut.activations, [{"data": r, "end": end_fields(e)} for j in jobs
+                                         for r, e in zip(j.activations.tolist(), j.activation_ends)], rng, idle)
 
     return [command, weights, activations]
 
 
 def expected_gemm(jobs):
-    return [(row, int(i == len(j.results) - 1)) for j in jobs for i, row in enumerate(j.results.tolist())]
+    return [(row, end) for j in jobs for row, end in zip(j.results.tolist(), j.result_ends)]
 
 
 @pytest.mark.parametrize("name", CONFIGS)
@@ -218,7 +222,7 @@ def test_gemm_equals_numpy_under_backpressure(name, idle, stall):
     dut = GemmSequencer(cfg)
     jobs = gemm_jobs(cfg, np.random.default_rng(rng.getrandbits(32)))
     # an empty job between the first two: accepted, no results
-    commands = [jobs[0].command, {"rows": 0, "k_chunks": 2, "n_tiles": 1}] + [j.command for j in jobs[1:]]
+    commands = [jobs[0].command, {"m": 0, "k_chunks": 2, "n_tiles": 1}] + [j.command for j in jobs[1:]]
     expected = expected_gemm(jobs)
     got = []
 
