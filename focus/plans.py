@@ -13,12 +13,23 @@ from dataclasses import dataclass
 from .config import FocusConfig
 
 __all__ = ["ComparatorPlan", "comparator_plan", "comparator_latency", "comparator_depth", "MIN_DEPTH",
-           "emit_steps", "MAP_DEPTH", "REPRESENTATIVE_DEPTH", "array_fifo_depth"]
+           "emit_steps", "MAP_DEPTH", "REPRESENTATIVE_DEPTH", "array_fifo_depth", "PASS_QUEUE_DEPTH", "lane_rows"]
 
 #: Entries of SIC's map output queue.
 MAP_DEPTH = 4
 #: Entries of SIC's representatives output queue (covers the emitter's pipeline at one beat a cycle).
 REPRESENTATIVE_DEPTH = 6
+
+
+#: Entries of each of the pass buffer's output queues (a memory read, then the queue: three items
+#: in flight at one a cycle, plus one).
+PASS_QUEUE_DEPTH = 4
+
+
+def lane_rows(tile_tokens: int, lanes: int) -> int:
+    """Tokens (accumulator rows) per scatter lane: ``ceil(tile_tokens / lanes)``; lane ``l`` holds
+    token ``t`` with ``t mod lanes == l`` in row ``t // lanes``."""
+    return -(-tile_tokens // lanes)
 
 
 def array_fifo_depth(cfg: FocusConfig) -> int:
