@@ -112,7 +112,13 @@ class FocusConfig:
       layers (docs/reports/minilm-bikes); 7/8 covers them. With 24 passes that gives
       ``sic_interval <= 3``: 32 multipliers, 2 cycles per vector (docs/sic.md).
     Scatter accumulator
-      ``scatter_lanes`` output elements added per cycle; divides ``cols``.
+      ``scatter_lanes`` is the number of lanes, each adding one ``cols``-wide partial row into one
+      token's accumulator row per cycle (lane ``l`` owns the tile's tokens ``t`` with ``t mod L ==
+      l``). Any positive integer; 0 (the default) picks it automatically: the smallest ``L`` with
+      ``L >= 1 / (1 - sic_pace_sparsity)``, exactly (7/8 gives 8), at most ``tile_tokens``. Then a
+      tile-chunk's non-zero tokens, about ``tile_tokens / L`` per lane, take no longer than the
+      array's pass over its ``(1 - sparsity) * tile_tokens`` unique vectors.
+      ``scatter_lane_count`` is the resolved value.
     Semantic concentration (SEC)
       Attention scores are unsigned ``score_width``-bit integers. At layer ``sec_layers[i]`` the
       top ``int(image_tokens * sec_alphas[i])`` tokens (at least 1) are kept. The SEC block finds
@@ -136,7 +142,7 @@ class FocusConfig:
     representative: str = "mean"
     sic_multipliers: int = 0
     sic_pace_sparsity: Fraction = Fraction(7, 8)
-    scatter_lanes: int = 8
+    scatter_lanes: int = 0
     score_width: int = 16
     sec_layers: tuple[int, ...] = (1, 2, 3, 4, 5)
     sec_alphas: tuple[Fraction, ...] = field(
@@ -157,7 +163,7 @@ class FocusConfig:
             value = getattr(self, name)
             if not lo <= value <= hi:
                 raise ConfigError(name, value, f"an integer from {lo} to {hi}")
-        for name in ("hidden", "frames", "height", "width", "tile_frames", "scatter_lanes", "out_features"):
+        for name in ("hidden", "frames", "height", "width", "tile_frames", "out_features"):
             if getattr(self, name) <= 0:
                 raise ConfigError(name, getattr(self, name), "a positive integer")
 
@@ -175,8 +181,10 @@ class FocusConfig:
         if self.tokens > hi:
             raise ConfigError("frames", self.frames,
                               f"a grid of at most {hi} tokens (frames*height*width={self.tokens})")
-        if self.cols % self.scatter_lanes:
-            raise ConfigError("scatter_lanes", self.scatter_lanes, f"a divisor of cols={self.cols}")
+        if self.scatter_lanes < 0:
+            raise ConfigError("scatter_lanes", self.scatter_lanes,
+                              "0 (automatic, from sic_pace_sparsity) or a positive number of lanes "
+                              "(token rows added per cycle)")
 
         need = self.acc_width_needed
         if self.acc_width < need:
@@ -314,6 +322,16 @@ class FocusConfig:
     def array_passes(self) -> int:
         """Passes the array makes over a K-chunk's unique vectors: ``ceil(out_features / cols)``."""
         return -(-self.out_features // self.cols)
+
+    @property
+    def scatter_lane_count(self) -> int:
+        """Lanes of the scatter accumulator (``scatter_lanes`` with 0 resolved): the smallest ``L``
+        with ``L >= 1 / (1 - sic_pace_sparsity)``, exact in rationals, but no more than
+        ``tile_tokens`` (more lanes than tokens would idle)."""
+        if self.scatter_lanes:
+            return self.scatter_lanes
+        need = Fraction(1) / (1 - self.sic_pace_sparsity)
+        return max(1, min(-(-need.numerator // need.denominator), self.tile_tokens))
 
     @property
     def sic_slots(self) -> int:

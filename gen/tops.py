@@ -31,6 +31,8 @@ TOPS: dict[str, Top] = {
                 "M x K x N GEMM on the systolic array: K-chunks accumulated in an output buffer, N-tiles in turn"),
     "sic": Top("focus.hdl.sic:SimilarityConcentrator",
                "similarity concentrator: window comparator, group table, representatives, similarity map"),
+    "scatter": Top("focus.hdl.scatter:ScatterAccumulator",
+                   "scatter accumulator: adds each pass's partial rows into its groups' member tokens, L lanes, emits N-tile blocks"),
     "sec": Top("focus.hdl.sec:SemanticConcentrator",
                "semantic concentrator: token importance by max over attention scores, exact top-k mask by radix select"),
 }

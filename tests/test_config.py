@@ -26,7 +26,10 @@ from focus import ConfigError, FocusConfig
     (dict(height=-1), "height", "a positive integer"),
     (dict(width=0), "width", "a positive integer"),
     (dict(tile_frames=0), "tile_frames", "a positive integer"),
-    (dict(scatter_lanes=0), "scatter_lanes", "a positive integer"),
+    (dict(scatter_lanes=-1), "scatter_lanes", "0 (automatic, from sic_pace_sparsity) or a positive number of lanes"),
+    (dict(scatter_lanes=-8), "scatter_lanes", "token rows added per cycle"),
+    (dict(scatter_lanes="8"), "scatter_lanes", "an integer"),
+    (dict(scatter_lanes=True), "scatter_lanes", "an integer"),
     (dict(acc_width=21), "acc_width", "at least 22 bits"),
     (dict(acc_width=24, hidden=1024), "acc_width", "at least 26 bits"),
     (dict(tile_frames=3), "tile_frames", "a whole number of frames dividing frames=4"),
@@ -41,7 +44,6 @@ from focus import ConfigError, FocusConfig
     (dict(sec_radix_bits=9), "sec_radix_bits", "an integer from 1 to 8"),
     (dict(sec_radix_bits="4"), "sec_radix_bits", "an integer"),
     (dict(rows=512, vector_size=512, hidden=512), "rows", "an integer from 1 to 256"),
-    (dict(scatter_lanes=3), "scatter_lanes", "a divisor of cols=8"),
     (dict(window=(2, 3, 2)), "window", "each 1 or 2"),
     (dict(window=(1, 1, 1)), "window", "not all 1"),
     (dict(sec_layers=(3, 2, 4, 5, 6)), "sec_layers", "strictly increasing"),
@@ -180,6 +182,30 @@ def test_default_sic_setting_keeps_pace_at_the_design_sparsity():
             assert cfg.sic_lanes == (fits[0] if fits else 64)
 
 
+def test_scatter_lanes_are_token_rows_per_cycle_and_auto_follows_the_pace_sparsity():
+    """Any positive lane count is legal (no longer tied to cols); 0 is the smallest L with
+    L >= 1 / (1 - sic_pace_sparsity), exactly, capped at the tile's token count."""
+    assert FocusConfig().scatter_lanes == 0 and FocusConfig().scatter_lane_count == 8     # 7/8
+    for lanes in (1, 2, 3, 5, 7, 8, 13, 300):
+        assert FocusConfig(scatter_lanes=lanes).scatter_lane_count == lanes
+    assert FocusConfig(sic_pace_sparsity=0).scatter_lane_count == 1
+    assert FocusConfig(sic_pace_sparsity="1/2").scatter_lane_count == 2                   # exactly 2
+    assert FocusConfig(sic_pace_sparsity="501/1000").scatter_lane_count == 3              # just past 2
+    assert FocusConfig(sic_pace_sparsity="2/3").scatter_lane_count == 3
+    assert FocusConfig(sic_pace_sparsity="0.9").scatter_lane_count == 10
+    assert FocusConfig(sic_pace_sparsity="0.82").scatter_lane_count == 6                  # 5.56 -> 6
+    tiny = dict(frames=1, tile_frames=1, height=2, width=2)                               # 4 tokens a tile
+    assert FocusConfig(sic_pace_sparsity="99/100", **tiny).scatter_lane_count == 4
+    assert FocusConfig(scatter_lanes=3, cols=8).scatter_lane_count == 3                   # not a divisor of cols
+    assert FocusConfig().with_overrides(["scatter_lanes=5"]).scatter_lane_count == 5
+    for den in (2, 3, 7, 8, 10, 1000):
+        for num in range(0, den, max(1, den // 7)):
+            cfg = FocusConfig(sic_pace_sparsity=Fraction(num, den))
+            lanes = cfg.scatter_lane_count
+            assert lanes * (1 - cfg.sic_pace_sparsity) >= 1 or lanes == cfg.tile_tokens
+            assert lanes == 1 or (lanes - 1) * (1 - cfg.sic_pace_sparsity) < 1
+
+
 def test_sic_fields_round_trip_and_parse_from_overrides():
     cfg = FocusConfig().with_overrides(["sic_multipliers=16", "out_features=200", "sic_pace_sparsity=0.9"])
     assert cfg.sic_multipliers == 16 and cfg.out_features == 200 and cfg.sic_pace_sparsity == Fraction(9, 10)
@@ -196,7 +222,7 @@ def configs(draw):
     d = draw(st.integers(2, 16))
     need = FocusConfig(rows=v, vector_size=v, hidden=hidden, data_width=d, acc_width=64).acc_width_needed
     tile_frames = draw(st.integers(1, 4))
-    lanes = draw(st.integers(1, 16))
+    lanes = draw(st.integers(0, 16))
     window = draw(st.sampled_from([(2, 2, 2), (1, 2, 2), (2, 1, 1)]))
     slots = 1 + len(FocusConfig(window=window).candidates)
     den = draw(st.sampled_from([1, 7, 100, 1 << 16]))
@@ -206,7 +232,7 @@ def configs(draw):
         frames=tile_frames * draw(st.integers(1, 4)), tile_frames=tile_frames,
         height=draw(st.integers(1, 32)), width=draw(st.integers(1, 32)),
         threshold=Fraction(draw(st.integers(1, 200)), 201), window=window,
-        representative=draw(st.sampled_from(["mean", "root"])), cols=lanes * draw(st.integers(1, 8)),
+        representative=draw(st.sampled_from(["mean", "root"])), cols=draw(st.integers(1, 64)),
         out_features=draw(st.integers(1, 4096)),
         sic_multipliers=draw(st.sampled_from([0, 1, v, 2 * v, slots // 2 * v, slots * v])),
         sic_pace_sparsity=Fraction(draw(st.integers(0, den - 1)), den),

@@ -1,0 +1,286 @@
+"""Scatter accumulator: adds each array pass's partial rows into the accumulator rows of the
+groups' member tokens, over a tile's K-chunks, and emits the tile's N-tile block.
+
+Block diagram (``L`` lanes, two partial banks, two accumulator sets of ``L`` banks)::
+
+    partials ─► partial banks ═══ L read ports ══╗
+                (2 x tile_tokens rows, ping-pong)  ║  lane l: acc[set][l][row] += partial[group]
+    members ──────────────────────────────────────╨─► accumulator set 0 / set 1 (ping-pong by N-tile)
+                                                         │ one row per cycle, token order
+                                                         ▼
+                                                  results queue ─► results
+
+See :class:`ScatterAccumulator` for the contract and :mod:`focus.sim.scatter` for the golden model.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Array, Module, Mux, Signal, signed
+from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..config import FocusConfig
+from ..sim.scatter import lane_rows
+from ..sim.scatter_cycles import RESULT_QUEUE_DEPTH
+from .streams import CreditQueue, Framing, ResultBeat
+from .util import equals, index_range
+
+__all__ = ["MemberSlot", "MemberBeat", "PartialRow", "ScatterAccumulator", "COUNTER_WIDTH"]
+
+#: Width of the ``busy_cycles`` and ``row_adds`` counters.
+COUNTER_WIDTH = 32
+
+
+def MemberSlot(cfg: FocusConfig) -> data.StructLayout:
+    """One lane's slot of a members beat: ``valid``, ``row`` (the token's accumulator row in its lane,
+    ``t // L``) and ``group`` (its tile-chunk local group index, the partial row to add). ``row``
+    and ``group`` are at least one bit wide (:func:`~focus.hdl.util.index_range`)."""
+    rows = lane_rows(cfg.tile_tokens, cfg.scatter_lane_count)
+    return data.StructLayout({"valid": 1, "row": index_range(rows), "group": index_range(cfg.tile_tokens)})
+
+
+def MemberBeat(cfg: FocusConfig) -> data.StructLayout:
+    """A members beat: ``slots`` (``cfg.scatter_lane_count`` x :func:`MemberSlot`, lane 0 in the
+    low bits) and ``end`` (:data:`~focus.hdl.streams.Framing`). :func:`focus.sim.scatter.member_beats`
+    builds them from a tile-chunk's map."""
+    return data.StructLayout({"slots": data.ArrayLayout(MemberSlot(cfg), cfg.scatter_lane_count),
+                              "end": Framing})
+
+
+def PartialRow(cfg: FocusConfig) -> data.ArrayLayout:
+    """A partial row as the partial banks store it: ``cfg.cols`` signed ``cfg.dot_width(vector_size)``
+    values (one K-chunk dot product each), sign-extended to ``acc_width`` when read."""
+    return data.ArrayLayout(signed(cfg.dot_width(cfg.vector_size)), cfg.cols)
+
+
+class ScatterAccumulator(wiring.Component):
+    """Scatter-adds the array's partial rows into per-token accumulators and emits each tile's
+    N-tile blocks; bit-exact with :func:`focus.sim.scatter.scatter_block`.
+
+    Stream order (the accelerator top's loop): per tile, per N-tile (``cfg.array_passes``), per
+    K-chunk: one **pass**. ``L = cfg.scatter_lane_count`` lanes, ``T = cfg.tile_tokens`` tokens a
+    tile, ``R = ceil(T / L)`` accumulator rows per lane; lane ``l`` owns the tokens ``t`` with
+    ``t mod L == l``, in row ``t // L``.
+
+    Ports
+      ``partials``   In stream of :func:`~focus.hdl.streams.ResultBeat`: per pass ``max(U, 1)`` rows,
+                     row ``u`` = group ``u``'s partial result (a pass with ``U = 0`` sends one dummy
+                     row). ``end.chunk`` on the pass's last row; nothing else of ``end`` is used. The
+                     values must be ``vector_size``-term dot products of ``data_width`` values: the
+                     banks keep their low ``cfg.dot_width(vector_size)`` bits (sign-extended when
+                     read). At most ``T`` rows a pass.
+      ``members``    In stream of :func:`MemberBeat`: the pass's map, lane-split
+                     (:func:`focus.sim.scatter.member_beats`), ``max(1, max_l Z_l)`` beats, the last
+                     with the pass's ``end`` flags (``end.chunk``; ``end.tile`` on the pass of each
+                     N-tile's last chunk; ``end.job`` on the job's last pass). Slot ``l`` adds
+                     partial row ``group`` into lane ``l``'s accumulator row ``row``.
+      ``results``    Out stream of :func:`~focus.hdl.streams.ResultBeat`: after each pass with
+                     ``end.tile``, the block: ``T`` rows in token order (raster within the tile),
+                     row ``t`` = the sum over the N-tile's passes of partial row ``group`` of ``t``
+                     (0 if ``t`` had no valid slot), signed ``acc_width``, wrapping; ``end.chunk``
+                     and ``end.tile`` on the block's last row, ``end.job`` too if its pass had it.
+      ``busy_cycles``, ``row_adds``  Out, ``COUNTER_WIDTH`` bits: members beats taken (cycles the
+                     lanes worked) and valid slots among them (token-row additions) in the current
+                     job; they restart at the first beat after one with ``end.job`` (so after a job
+                     they hold its totals until the next job begins), wrap, and clear on reset.
+                     Over a job ``row_adds`` is ``array_passes`` times docs/semantics.md's scatter
+                     rows (each N-tile adds every non-zero vector's ``cols``-wide row once).
+
+    Partial banks
+      One memory of ``2T`` rows of :func:`PartialRow`: pass ``i`` is written into half ``i mod 2``
+      (row ``u`` at ``u`` plus ``T`` for half 1), one row per cycle, while the lanes read pass
+      ``i - 1`` from the other half. It has one write port and ``L`` synchronous read ports, one per
+      lane (synthesis replicates it ``L`` times: ``L`` copies of ``2T x cols x dot_width``).
+      ``partials.ready`` is low while the half the next row goes to still holds a pass the lanes
+      have not finished; a half is free again the cycle after its pass's last members beat.
+    Accumulators
+      Two sets (ping-pong by N-tile block), each ``L`` memories (one per lane) of ``R`` rows of
+      ``cols x acc_width``, one write port and one read port each, the read port transparent to the
+      write port. Plus per set a flip-flop bit per token, "touched": an untouched row reads as 0, so
+      nothing is ever cleared in the memories; an emission's last read clears its set's bits.
+    Lanes
+      A members beat is taken when its pass is complete in its partial half and its accumulator set
+      is not holding an unemitted block. Edge ``n`` (the handshake): each valid slot reads its
+      partial row (read port ``l``) and its accumulator row; edge ``n + 1``: the sum
+      ``(touched ? acc : 0) + partial`` is written and the row marked touched. The read port's
+      transparency makes updates of one row on consecutive beats (across passes) add up. One beat
+      per cycle, ``L`` read-modify-writes.
+    Emission
+      A block is complete ``DONE_DELAY`` edges after its ``end.tile`` members beat. Then one
+      accumulator row per cycle is read (``T`` reads, token order) while the lanes accumulate the
+      next block into the other set; each read reaches ``results`` ``RESULT_DELAY`` edges later
+      through a queue of ``RESULT_QUEUE_DEPTH`` with credit, so backpressure on ``results`` stalls
+      the reads, never loses a row. The lanes stall only when both sets hold blocks. Exact timing:
+      :mod:`focus.sim.scatter_cycles`.
+    Reset
+      Synchronous: forgets every partial, members beat, touched bit, block and queued result and
+      the counters; the next beats are the first of a new job. Memories are not reset.
+    """
+
+    def __init__(self, cfg: FocusConfig):
+        self.cfg = cfg
+        self.lanes = cfg.scatter_lane_count
+        self.lane_rows = lane_rows(cfg.tile_tokens, self.lanes)
+        super().__init__({
+            "partials": In(stream.Signature(ResultBeat(cfg))),
+            "members": In(stream.Signature(MemberBeat(cfg))),
+            "results": Out(stream.Signature(ResultBeat(cfg))),
+            "busy_cycles": Out(COUNTER_WIDTH),
+            "row_adds": Out(COUNTER_WIDTH),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self.cfg
+        T, L, R, cols = cfg.tile_tokens, self.lanes, self.lane_rows, cfg.cols
+        partials, members = self.partials, self.members
+
+        # ---------------------------------------------------------------- partial banks
+        m.submodules.partial_banks = banks = memory.Memory(shape=PartialRow(cfg), depth=2 * T, init=[])
+        bank_write = banks.write_port()
+        bank_reads = [banks.read_port() for _ in range(L)]
+        full = [Signal(name=f"partial_full{b}") for b in range(2)]     # half b holds a pass not yet read
+        wbank = Signal()                                               # half the next partial row goes to
+        rbank = Signal()                                               # half the lanes read
+        w_row = Signal(index_range(T))
+        p_take = Signal()
+        m.d.comb += [
+            partials.ready.eq(~Mux(wbank, full[1], full[0])),
+            p_take.eq(partials.valid & partials.ready),
+            bank_write.addr.eq(Mux(wbank, w_row + T, w_row)),
+            bank_write.en.eq(p_take),
+        ]
+        m.d.comb += [bank_write.data[i].eq(partials.payload.data[i]) for i in range(cols)]
+        with m.If(p_take):
+            with m.If(partials.payload.end.chunk):
+                m.d.sync += [w_row.eq(0), wbank.eq(~wbank)]
+            with m.Else():
+                m.d.sync += w_row.eq(w_row + 1)
+
+        # ---------------------------------------------------------------- accumulator sets
+        acc_row = data.ArrayLayout(signed(cfg.acc_width), cols)
+        acc_writes = [[None] * L for _ in range(2)]
+        acc_reads = [[None] * L for _ in range(2)]
+        touched = [[Signal(R, name=f"touched{s}_{l}") for l in range(L)] for s in range(2)]
+        for s in range(2):
+            for l in range(L):
+                acc = memory.Memory(shape=acc_row, depth=max(R, 2), init=[])
+                m.submodules[f"acc{s}_{l}"] = acc
+                acc_writes[s][l] = acc.write_port()
+                acc_reads[s][l] = acc.read_port(transparent_for=(acc_writes[s][l],))
+        held = [Signal(name=f"held{s}") for s in range(2)]            # set s holds a block not yet emitted
+        held_job = [Signal(name=f"held_job{s}") for s in range(2)]    # ... which ends the job
+        aset = Signal()                                                # set the lanes accumulate into
+
+        # ---------------------------------------------------------------- lanes: stage 0 (reads)
+        m_take = Signal()
+        m.d.comb += [
+            members.ready.eq(Mux(rbank, full[1], full[0]) & ~Mux(aset, held[1], held[0])),
+            m_take.eq(members.valid & members.ready),
+        ]
+        slots = members.payload.slots
+        for l in range(L):
+            m.d.comb += [bank_reads[l].addr.eq(Mux(rbank, slots[l].group + T, slots[l].group))]
+        with m.If(m_take & members.payload.end.chunk):
+            m.d.sync += rbank.eq(~rbank)
+            for b in range(2):
+                with m.If(rbank == b):
+                    m.d.sync += full[b].eq(0)
+            with m.If(members.payload.end.tile):
+                m.d.sync += aset.eq(~aset)
+        for b in range(2):                                             # after the release: same-cycle wins
+            with m.If(p_take & partials.payload.end.chunk & (wbank == b)):
+                m.d.sync += full[b].eq(1)
+
+        # ---------------------------------------------------------------- lanes: stage 1 (add, write)
+        s1 = Signal(data.StructLayout({"valid": 1, "set": 1, "end": Framing,
+                                       "slots": data.ArrayLayout(data.StructLayout(
+                                           {"valid": 1, "row": index_range(R)}), L)}))
+        m.d.sync += [s1.valid.eq(m_take), s1.set.eq(aset), s1.end.eq(members.payload.end)]
+        m.d.sync += [s1.slots[l].valid.eq(slots[l].valid & m_take) for l in range(L)]
+        m.d.sync += [s1.slots[l].row.eq(slots[l].row) for l in range(L)]
+        for l in range(L):
+            partial = bank_reads[l].data
+            for s in range(2):
+                write, read = acc_writes[s][l], acc_reads[s][l]
+                was = Signal(name=f"was_touched{s}_{l}")
+                mine = Signal(name=f"lane_write{s}_{l}")
+                m.d.comb += [
+                    was.eq(touched[s][l].bit_select(s1.slots[l].row, 1)),
+                    mine.eq(s1.slots[l].valid & (s1.set == s)),
+                    write.addr.eq(s1.slots[l].row),
+                    write.en.eq(mine),
+                ]
+                m.d.comb += [write.data[i].eq(Mux(was, read.data[i], 0) + partial[i]) for i in range(cols)]
+        with m.If(s1.valid & s1.end.tile):
+            for s in range(2):
+                with m.If(s1.set == s):
+                    m.d.sync += [held[s].eq(1), held_job[s].eq(s1.end.job)]
+
+        # ---------------------------------------------------------------- emission
+        m.submodules.queue = queue = CreditQueue(ResultBeat(cfg), RESULT_QUEUE_DEPTH)
+        wiring.connect(m, queue.r_stream, wiring.flipped(self.results))
+        eset = Signal()                                                # set being emitted
+        e_token = Signal(index_range(T))
+        e_lane = Signal(index_range(L))
+        e_row = Signal(index_range(R))
+        issue, e_last = Signal(), Signal()
+        m.d.comb += [
+            issue.eq(Mux(eset, held[1], held[0]) & queue.admit),
+            e_last.eq(equals(e_token, T - 1)),
+            queue.start.eq(issue),
+        ]
+        with m.If(issue):
+            with m.If(e_last):
+                m.d.sync += [e_token.eq(0), e_lane.eq(0), e_row.eq(0), eset.eq(~eset)]
+                for s in range(2):
+                    with m.If(eset == s):
+                        m.d.sync += [held[s].eq(0), *(touched[s][l].eq(0) for l in range(L))]
+            with m.Else():
+                m.d.sync += e_token.eq(e_token + 1)
+                with m.If(equals(e_lane, L - 1)):
+                    m.d.sync += [e_lane.eq(0), e_row.eq(e_row + 1)]
+                with m.Else():
+                    m.d.sync += e_lane.eq(e_lane + 1)
+
+        # Touched bits: lane writes set them (after the emission's clear, so a same-cycle set of
+        # the other set survives; the same set is never written and cleared in one cycle).
+        for s in range(2):
+            for l in range(L):
+                with m.If(s1.slots[l].valid & (s1.set == s)):
+                    m.d.sync += touched[s][l].bit_select(s1.slots[l].row, 1).eq(1)
+
+        # accumulator read addresses: the emission owns a held set, the lanes the other
+        for s in range(2):
+            for l in range(L):
+                m.d.comb += acc_reads[s][l].addr.eq(Mux(held[s], e_row, slots[l].row))
+
+        e1 = Signal(data.StructLayout({"valid": 1, "set": 1, "lane": index_range(L), "touched": 1,
+                                       "last": 1, "job": 1}))
+        e_touched = Signal()
+        m.d.comb += e_touched.eq(Mux(eset, Array(touched[1])[e_lane], Array(touched[0])[e_lane])
+                                 .bit_select(e_row, 1))
+        m.d.sync += [e1.valid.eq(issue), e1.set.eq(eset), e1.lane.eq(e_lane), e1.touched.eq(e_touched),
+                     e1.last.eq(e_last), e1.job.eq(Mux(eset, held_job[1], held_job[0]))]
+        rows = Array(acc_reads[s][l].data.as_value() for s in range(2) for l in range(L))
+        selected = Signal(acc_row)
+        beat = Signal(ResultBeat(cfg))
+        m.d.comb += [
+            selected.eq(rows[e1.set * L + e1.lane]),
+            beat.data.eq(Mux(e1.touched, selected.as_value(), 0)),
+            beat.end.chunk.eq(e1.last), beat.end.tile.eq(e1.last), beat.end.job.eq(e1.last & e1.job),
+            queue.w_stream.valid.eq(e1.valid),
+            queue.w_stream.payload.eq(beat),
+        ]
+
+        # ---------------------------------------------------------------- counters
+        fresh = Signal(init=1)                                         # the next beat starts a job
+        adds = Signal(range(L + 1))
+        m.d.comb += adds.eq(sum(slots[l].valid for l in range(L)))
+        with m.If(m_take):
+            m.d.sync += [
+                fresh.eq(members.payload.end.job),
+                self.busy_cycles.eq(Mux(fresh, 0, self.busy_cycles) + 1),
+                self.row_adds.eq(Mux(fresh, 0, self.row_adds) + adds),
+            ]
+        return m
