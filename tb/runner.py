@@ -15,7 +15,7 @@ The pattern every RTL test copies::
         ...
 
 :func:`run_cocotb` elaborates the top (cached under ``build/rtl/``, keyed by the configuration,
-parameters and gateware sources), builds it with the simulator (cached under ``build/sim/``), runs
+parameters, sources and tools), builds it with the simulator (cached under ``build/sim/``), runs
 the cocotb module with the configuration and ``params`` in the environment, and raises
 ``AssertionError`` naming the failing tests if any failed or none ran.
 
@@ -33,6 +33,7 @@ import hashlib
 import json
 import os
 import re
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -110,8 +111,10 @@ def _run_once(*, verilog: Path, top: str, test_module: str, cfg: FocusConfig, pa
     else:
         raise ValueError(f"simulator={simulator!r} is not supported: verilator or icarus")
 
-    # The folder names everything the build depends on: the Verilog (its cache key) and the flags.
-    flags = hashlib.sha256(json.dumps([build_args, make_flags]).encode()).hexdigest()[:8]
+    # The folder names everything the build depends on: the Verilog's folder (its cache key, which
+    # holds focus.gen.elaborate.source_digest, so edited sources rebuild), the flags and the tools.
+    tools = [metadata.version(dist) for dist in ("cocotb", "verilator")]
+    flags = hashlib.sha256(json.dumps([build_args, make_flags, tools]).encode()).hexdigest()[:8]
     build_dir = build_root() / "sim" / f"{verilog.parent.name}-{simulator}-{flags}{'-waves' if waves else ''}"
     runner = get_runner(simulator)
     with _locked(build_dir.with_suffix(".lock")), _environ("MAKEFLAGS", make_flags):
