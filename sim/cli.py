@@ -30,9 +30,9 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from ..files import build_root
-from ..config import ConfigError, FocusConfig  # noqa: E402
-from ..gen.cli import add_config_arguments, load_config  # noqa: E402
+from ..cli import add_config_arguments, config_from_args  # noqa: E402
+from ..config import FocusConfig  # noqa: E402
+from ..files import build_root  # noqa: E402
 from .checks import InputError  # noqa: E402
 from .video import CLIPS  # noqa: E402
 
@@ -82,11 +82,7 @@ def _config(parser: argparse.ArgumentParser, args, base: FocusConfig | None = No
         value = getattr(args, name, None)
         if value is not None:
             shortcuts.append(f"{field}={value}")
-    try:
-        cfg = base if (base is not None and args.config is None) else load_config(args.config, [])
-        return cfg.with_overrides(shortcuts + list(args.set))
-    except (ConfigError, OSError) as err:
-        parser.error(str(err))
+    return config_from_args(parser, args, base=base, overrides=shortcuts)
 
 
 # ------------------------------------------------------------------------------------------ export
