@@ -12,19 +12,13 @@ LUTs and flip-flops show what grows with the token count besides the buffer.
 
 from __future__ import annotations
 
+import argparse
+import json
+import re
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
-
-# Run as a script, this folder comes first on sys.path, where benchmarks/array.py shadows the
-# standard library's array module (socket imports it, and importlib.metadata imports socket).
-if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-    del sys.path[0]
-
-import argparse  # noqa: E402
-import json  # noqa: E402
-import re  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
 
 import numpy as np
 from tqdm import tqdm

@@ -21,21 +21,15 @@ build/benchmarks/synth/ by Verilog digest.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-# Run as a script, this folder comes first on sys.path, where benchmarks/array.py shadows the
-# standard library's array module (socket imports it, and tqdm imports socket).
-if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-    del sys.path[0]
-
 import argparse
 import contextlib
 import hashlib
 import json
 import os
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 from tqdm import tqdm
 

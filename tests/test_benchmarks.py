@@ -1,7 +1,7 @@
 """Every benchmark script starts as a person runs it (``python benchmarks/NAME.py --help``).
 
-Run as scripts, they have benchmarks/ first on sys.path, where benchmarks/array.py would shadow the
-standard library's array module; this catches a script that forgets to step around it.
+Run as scripts, they have benchmarks/ first on sys.path, so a script named like a standard-library
+module (array.py, as the systolic benchmark once was) would shadow it for every script.
 """
 
 import subprocess
@@ -19,3 +19,7 @@ def test_benchmark_script_shows_its_help(script, tmp_path):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "usage:" in result.stdout and "--quick" in result.stdout
+
+
+def test_no_benchmark_script_shadows_a_standard_library_module():
+    assert not {p.stem for p in BENCHMARKS} & sys.stdlib_module_names
