@@ -292,9 +292,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def _export_doc() -> str:
     return ("Run one job through the integer contract and write its test vectors.\n\n"
-            "Tokens come from --clip (focus.sim.video.clip_tokens), weights from --weights, SEC scores from\n"
-            "--scores (see --source). The file format is docs/export-format.md; read it back with focus.sim.export.read\n"
-            "or numpy.load(path, allow_pickle=False).")
+            "Tokens and weights come from --source: the patch projections of --clip (focus.sim.video.clip_tokens)\n"
+            "and seeded random weights, or the inputs and INT8 weights of a MiniLM GEMM (--gemm, --layer).\n"
+            "SEC scores come from --scores. The file format is docs/export-format.md; read it back with\n"
+            "focus.sim.export.read or numpy.load(path, allow_pickle=False).")
 
 
 def _report_doc() -> str:
