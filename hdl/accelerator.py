@@ -92,7 +92,7 @@ class DenseBypass(wiring.Component):
         queues = {}
         for name in ("representatives", "map", "counters"):
             port = getattr(self, name)
-            q = fifo.SyncFIFOBuffered(width=port.payload.shape().size, depth=2)
+            q = fifo.SyncFIFO(width=port.payload.shape().size, depth=2)
             m.submodules[f"{name}_queue"] = queues[name] = q
             wiring.connect(m, q.r_stream, wiring.flipped(port))
         vin = self.vectors

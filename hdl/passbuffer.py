@@ -40,7 +40,8 @@ class PassBuffer(wiring.Component):
                            index of its first root); ``end.tile`` ends the tile.
       ``representatives``  :func:`~focus.hdl.streams.VectorBeat`: per tile-chunk its ``unique``
                            vectors in unique order (none when ``unique = 0``); counted by
-                           ``counters``, so its framing is not used.
+                           ``counters``, so its framing is not used. They may come before their
+                           tile-chunk's counters beat (the dense bypass), at most ``T`` of them.
       ``map``              :func:`~focus.hdl.streams.MapBeat`: one per token of the tile-chunk in
                            raster order, ``end.chunk`` on its last, ``end.tile``/``end.job`` as on
                            the tile's last chunk.
@@ -160,19 +161,25 @@ class PassBuffer(wiring.Component):
                             m.d.sync += [map_done[b].eq(1), job_last[b].eq(mp.payload.end.job)]
 
         # ---------------------------------------------------------------- counters + representatives writer
+        # Representatives are written at (bank, chunk, u) as they come; the tile-chunk is complete
+        # once its counters beat has been taken and ``unique`` representatives have arrived. SIC
+        # sends the counters first; the dense bypass sends them with the last vector, after the
+        # representatives: a tile-chunk takes at most ``T`` representatives before its counters.
         r_bank = Signal()
         r_chunk = Signal(index_range(C))
-        taking = Signal()                     # taking the representatives of a tile-chunk
-        r_u = Signal(index_range(T))
+        seen = Signal()                       # the current tile-chunk's counters beat was taken
+        r_u = Signal(range(T + 1))
         r_unique = Signal(count_shape)
         r_end_tile = Signal()
         m.submodules.reps = reps = memory.Memory(shape=Vector(cfg), depth=2 * C * T, init=[])
         reps_write = reps.write_port()
         counters, rep_in = self.counters, self.representatives
-        finish = Signal()                     # the tile-chunk's representatives are all written
+        writable = ~reps_done.bit_select(r_bank, 1)
+        complete = Signal()
         m.d.comb += [
-            counters.ready.eq(~taking & ~reps_done.bit_select(r_bank, 1)),
-            rep_in.ready.eq(taking),
+            complete.eq(seen & (r_u == r_unique)),
+            counters.ready.eq(writable & ~seen),
+            rep_in.ready.eq(writable & ~complete & Mux(seen, r_u < r_unique, r_u < T)),
             reps_write.addr.eq((r_bank * C + r_chunk) * T + r_u),
             reps_write.data.eq(rep_in.payload.data),
             reps_write.en.eq(rep_in.valid & rep_in.ready),
@@ -180,20 +187,12 @@ class PassBuffer(wiring.Component):
         with m.If(counters.valid & counters.ready):
             c = counters.payload
             m.d.sync += [unique_t[r_bank][r_chunk].eq(c.unique), base_t[r_bank][r_chunk].eq(c.base),
-                         r_unique.eq(c.unique), r_end_tile.eq(c.end.tile), r_u.eq(0)]
-            with m.If(c.unique.any()):
-                m.d.sync += taking.eq(1)
-            with m.Else():
-                m.d.comb += finish.eq(1)
+                         r_unique.eq(c.unique), r_end_tile.eq(c.end.tile), seen.eq(1)]
         with m.If(rep_in.valid & rep_in.ready):
             m.d.sync += r_u.eq(r_u + 1)
-            with m.If(r_u == r_unique - 1):
-                m.d.sync += taking.eq(0)
-                m.d.comb += finish.eq(1)
-        end_tile = Mux(taking, r_end_tile, counters.payload.end.tile)
-        with m.If(finish):
-            m.d.sync += r_chunk.eq(r_chunk + 1)
-            with m.If(end_tile):
+        with m.If(complete):
+            m.d.sync += [seen.eq(0), r_u.eq(0), r_chunk.eq(r_chunk + 1)]
+            with m.If(r_end_tile):
                 m.d.sync += [r_chunk.eq(0), r_bank.eq(~r_bank)]
                 for b in range(2):
                     with m.If(r_bank == b):

@@ -72,7 +72,7 @@ def run(cfg, streams, *, seed=0, idle=0.3, stall=0.3, name="accelerator"):
 
     simulate(dut, [*drivers(dut, streams, rng, idle), results, dones],
              [partial(check_stream_rules, port=p) for p in (dut.results, dut.done)], name=name,
-             timeout_cycles=400_000)
+             timeout_cycles=20_000)
     return as_results(got), want, done
 
 
