@@ -124,6 +124,9 @@ class FocusConfig:
       top ``int(image_tokens * sec_alphas[i])`` tokens (at least 1) are kept. The SEC block finds
       the top k by radix select: ``sec_radix_bits``-bit digits (at most ``score_width`` are used),
       one histogram pass over the tokens per digit, ``2**sec_radix_bits`` histogram counters.
+      It takes ``sec_lanes = cols`` scores per beat, as the array produces attention scores a row of
+      ``cols`` at a time, and works on ``sec_words = ceil(tokens / sec_lanes)`` words of that many
+      tokens: a row of scores, a histogram pass and the mask are ``sec_words`` beats or cycles each.
     """
 
     rows: int = 8
@@ -263,6 +266,18 @@ class FocusConfig:
     def sec_passes(self) -> int:
         """Radix-select histogram passes in SEC: ``ceil(score_width / sec_digit_bits)``."""
         return -(-self.score_width // self.sec_digit_bits)
+
+    @property
+    def sec_lanes(self) -> int:
+        """Scores per beat into SEC, and tokens per word of its buffer and mask: ``cols`` (the array
+        produces attention scores ``cols`` at a time)."""
+        return self.cols
+
+    @property
+    def sec_words(self) -> int:
+        """Words of ``sec_lanes`` tokens covering the image tokens in SEC: ``ceil(tokens / sec_lanes)``;
+        lanes past ``tokens`` in the last word are padding."""
+        return -(-self.tokens // self.sec_lanes)
 
     @property
     def frame_tokens(self) -> int:

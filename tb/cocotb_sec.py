@@ -12,7 +12,7 @@ from cocotb.triggers import ClockCycles, RisingEdge
 from focus.hdl.sec import SecDone, SecJob, SecMask, SecScore
 from focus.sim.sec_cycles import job_cycles, selection_cycles
 from focus.tb.runner import tb_context
-from focus.tb.sec_jobs import BAD_LENGTH, OK, expect, mixed_cases, score_beats
+from focus.tb.sec_jobs import BAD_LENGTH, OK, expect, mask_words, mixed_cases, score_beats
 from focus.tb.streams import StreamSink, StreamSource, make_rng, pack, reset_dut, start_clock, unpack
 
 
@@ -55,9 +55,9 @@ class SecBench:
         self.status_marks.clear()
 
     def send(self, cases):
-        w = self.cfg.score_width
         self.jobs.send(pack(self.job_layout, {"k": c.k}) for c in cases)
-        self.scores.send(s | (last << w) for c in cases for s, last in score_beats(c))
+        self.scores.send(pack(self.score_layout, {"scores": lanes, "last": last})
+                         for c in cases for lanes, last in score_beats(self.cfg, c))
 
     async def run(self, cases):
         """Send ``cases``, wait for every status beat, check each job against its expectation."""
@@ -67,7 +67,7 @@ class SecBench:
         self.check(cases)
 
     def check(self, cases):
-        T = self.cfg.tokens
+        N = self.cfg.sec_words
         statuses = [unpack(SecDone, b).status.value for b in self.status.beats]
         assert len(statuses) == len(cases), f"{len(statuses)} status beats for {len(cases)} jobs"
         masks = [unpack(self.mask_layout, b) for b in self.mask.beats]
@@ -77,9 +77,9 @@ class SecBench:
             beats = masks[start:seen]
             start = seen
             if case.status == OK:
-                assert [int(b.index) for b in beats] == list(range(T)), f"{case.name}: mask beats out of order"
-                assert [int(b.last) for b in beats] == [0] * (T - 1) + [1], f"{case.name}: last misplaced"
-                assert [int(b.keep) for b in beats] == case.keep, f"{case.name}: mask differs from focus.sim.sec.top_k"
+                assert [int(b.last) for b in beats] == [0] * (N - 1) + [1], f"{case.name}: last misplaced"
+                assert [int(b.keep) for b in beats] == mask_words(self.cfg, case.keep), \
+                    f"{case.name}: mask differs from focus.sim.sec.top_k"
             else:
                 assert beats == [], f"{case.name}: invalid job emitted {len(beats)} mask beats"
         assert start == len(masks), "mask beats after the last status beat"

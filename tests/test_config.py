@@ -126,6 +126,13 @@ def test_sec_digits_cover_the_score_width():
     assert FocusConfig().with_overrides(["sec_radix_bits=2"]).sec_passes == 8
 
 
+def test_sec_takes_a_row_of_cols_scores_per_beat():
+    assert (FocusConfig().sec_lanes, FocusConfig().sec_words) == (8, 32)         # 256 tokens
+    cfg = FocusConfig(frames=1, height=5, width=5, tile_frames=1)                   # 25 tokens: 3 full words + 1
+    assert (cfg.sec_lanes, cfg.sec_words) == (8, 4)
+    assert FocusConfig(cols=1, scatter_lanes=1).sec_words == FocusConfig().tokens
+
+
 def test_candidates_follow_upstream_order():
     assert [c[0] for c in FocusConfig().candidates] == [1, 2, 3, 4, 5, 6, 7]
     assert FocusConfig().candidates[3] == (4, 1, 0, 0)
