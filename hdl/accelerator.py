@@ -256,9 +256,10 @@ class FocusAccelerator(wiring.Component):
         staged_ready = Signal()
         keep_read = keep_map.read_port()
         advance = Signal()
+        tokens_done = Signal()            # the job's last token has been taken
         m.d.comb += [
             advance.eq(~staged_valid | staged_ready),
-            tokens.ready.eq(running & advance),
+            tokens.ready.eq(running & ~tokens_done & advance),
             keep_read.addr.eq(word), keep_read.en.eq(advance),
         ]
         take = tokens.valid & tokens.ready
@@ -338,6 +339,10 @@ class FocusAccelerator(wiring.Component):
                 m.d.sync += counters.unique.eq(counters.unique + cfg.tile_tokens)
         with m.If(take):
             m.d.sync += sic_active.eq(1)
+        with m.If(take & tokens.payload.end.job):
+            m.d.sync += tokens_done.eq(1)
+        with m.If(start):
+            m.d.sync += tokens_done.eq(0)
         with m.If(counts_take & tile_counts.payload.end.job):
             m.d.sync += sic_active.eq(0)
         with m.If(acts_take & acts.payload.end.job):

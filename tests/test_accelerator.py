@@ -25,12 +25,17 @@ SMALL = {
 }
 
 
-def make_job(cfg, seed, *, zero=False, n=None):
+def make_job(cfg, seed, *, zero=False, n=None, keep=None):
+    """A job of planted tokens; with ``keep``, SEC (random scores, 2 heads x 3 text tokens, ties
+    likely) prunes all but ``keep`` tokens in the top."""
     tokens = np.zeros((cfg.tokens, cfg.hidden), np.int64) if zero else planted_tokens(cfg, seed)
     rng = np.random.default_rng(seed)
     weights = rng.integers(cfg.data_min, cfg.data_max + 1, (cfg.hidden, n or cfg.out_features))
     weights[0, 0] = cfg.data_min
-    return run_job(cfg, tokens, weights)
+    if keep is None:
+        return run_job(cfg, tokens, weights)
+    scores = rng.integers(0, 8, (2, 3, cfg.tokens))
+    return run_job(cfg, tokens, weights, scores=scores, keep=keep, prune=True)
 
 
 def drivers(dut, streams, rng, idle):
@@ -44,7 +49,11 @@ def drivers(dut, streams, rng, idle):
 
     async def weights(ctx):
         await put(ctx, dut.weights, [row for s in streams for row in s.weights.tolist()], rng, idle)
-    return [command, tokens, weights]
+
+    async def scores(ctx):
+        await put(ctx, dut.scores, [{"scores": row, "last": last} for s in streams
+                                    for row, last in zip(s.scores.tolist(), s.score_last)], rng, idle)
+    return [command, tokens, weights, scores]
 
 
 def as_results(beats):
@@ -59,10 +68,15 @@ def run(cfg, streams, *, seed=0, idle=0.3, stall=0.3, name="accelerator"):
     dut = FocusAccelerator(cfg)
     rng = random.Random(seed)
     want = expected_results(streams)
-    got, done = [], []
+    want_mask = [row for s in streams for row in s.mask.tolist()]
+    got, done, mask = [], [], []
 
     async def results(ctx):
         got.extend(await get(ctx, dut.results, len(want), rng, stall))
+
+    async def masks(ctx):
+        beats = await get(ctx, dut.mask, len(want_mask), rng, stall)
+        mask.extend([[int(b.keep) >> i & 1 for i in range(cfg.cols)] for b in beats])
 
     async def dones(ctx):
         done.extend(await get(ctx, dut.done, len(streams), rng, stall))
@@ -70,9 +84,10 @@ def run(cfg, streams, *, seed=0, idle=0.3, stall=0.3, name="accelerator"):
             await ctx.tick()
             assert not ctx.get(dut.results.valid) and not ctx.get(dut.done.valid), "a beat nobody asked for"
 
-    simulate(dut, [*drivers(dut, streams, rng, idle), results, dones],
-             [partial(check_stream_rules, port=p) for p in (dut.results, dut.done)], name=name,
-             timeout_cycles=20_000)
+    simulate(dut, [*drivers(dut, streams, rng, idle), results, dones, masks],
+             [partial(check_stream_rules, port=p) for p in (dut.results, dut.done, dut.mask)], name=name,
+             timeout_cycles=50_000)
+    assert mask == want_mask, "SEC keep mask"
     return as_results(got), want, done
 
 
@@ -92,6 +107,19 @@ def test_focus_and_dense_jobs_equal_golden_model_under_backpressure(name, idle, 
             assert counters[key] == value, key
         assert counters["array_busy"] + counters["wait_sic"] + counters["wait_scatter"] + counters["wait_input"] \
             + counters["drain"] == counters["cycles"]
+
+
+@pytest.mark.parametrize("name", SMALL)
+def test_sec_prunes_in_the_top_and_jobs_change_k_and_mode(name):
+    cfg = SMALL[name]
+    jobs = [make_job(cfg, 11, keep=cfg.tokens // 3), make_job(cfg, 12, keep=1), make_job(cfg, 13)]
+    streams = [accelerator_streams(cfg, jobs[0], "focus"), accelerator_streams(cfg, jobs[1], "dense"),
+               accelerator_streams(cfg, jobs[2], "focus"), accelerator_streams(cfg, jobs[0], "dense")]
+    assert [s.command["k"] for s in streams] == [cfg.tokens // 3, 1, 0, cfg.tokens // 3]
+    got, want, done = run(cfg, streams, seed=5, idle=0.3, stall=0.3, name=f"accelerator_sec_{name}")
+    assert got == want
+    assert [beat.status for beat in done] == [JobStatus.OK] * 4
+    assert int(done[0].counters.sec_cycles) > 0 and int(done[2].counters.sec_cycles) == 0
 
 
 @pytest.mark.parametrize("name", SMALL)
@@ -142,7 +170,7 @@ def test_reset_mid_job_then_next_job_exact():
     state = {"reset": False}
     got, done = [], []
     first, second = drivers(dut, [abandoned], rng, 0.0), drivers(dut, streams, rng, 0.2)
-    ports = (dut.command, dut.tokens, dut.weights)
+    ports = (dut.command, dut.tokens, dut.weights, dut.scores)
 
     async def driver(ctx, index):
         try:
@@ -162,9 +190,13 @@ def test_reset_mid_job_then_next_job_exact():
         assert not ctx.get(dut.results.valid), "a result survived the reset"
         state["reset"] = True
         got.extend(await get(ctx, dut.results, len(expected_results(streams)), rng, 0.3))
-        done.extend(await get(ctx, dut.done, 2, rng, 0.0))
 
-    simulate(top, [partial(driver, index=i) for i in range(3)] + [controller], name="accelerator_reset",
-             timeout_cycles=200_000)
+    async def dones(ctx):
+        while not state["reset"]:
+            await ctx.tick()
+        done.extend(await get(ctx, dut.done, 2, rng, 0.3))
+
+    simulate(top, [partial(driver, index=i) for i in range(4)] + [controller, dones], name="accelerator_reset",
+             timeout_cycles=20_000)
     assert as_results(got) == expected_results(streams)
     assert [beat.status for beat in done] == [JobStatus.OK, JobStatus.OK]
