@@ -10,64 +10,16 @@ and every representative is compared with the file, exactly, and nothing more ma
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 
 import cocotb
-from cocotb.triggers import ClockCycles, RisingEdge
+from cocotb.triggers import RisingEdge, gather
 
 from focus.hdl.sic import MapEntry, Representative, TileCounters
 from focus.hdl.similarity import Vector
-from focus.sim import export
-from focus.sim.sic_cycles import sic_cycles, unique_per_tile_chunk
+from focus.sim.sic_cycles import sic_cycles
 from focus.tb.runner import tb_context
-from focus.tb.streams import StreamSink, StreamSource, make_rng, pack, reset_dut, start_clock, unpack
-
-
-@dataclass
-class ExpectedJob:
-    """One exported job as beats: what goes in and what must come out, in stream order."""
-
-    vectors: list[list[int]]                         # tile-major, chunk-minor, raster order
-    map: list[tuple[int, int]]                       # (unique index, last)
-    counters: list[tuple[int, int, int, int]]        # (unique, similar, zero, base) per tile-chunk
-    representatives: list[tuple[list[int], int]]     # (vector, last)
-    unique: list[int]                                # roots per tile-chunk (for the cycle model)
-
-
-def expected_job(cfg, path) -> ExpectedJob:
-    """Read an export and lay it out in the order the hardware streams it (see the SIC docstring)."""
-    job = export.read(path)
-    if job.cfg != cfg:
-        raise AssertionError(f"{path} was exported for configuration {job.cfg.digest()}, "
-                             f"the design is built for {cfg.digest()}")
-    V, N = cfg.vector_size, cfg.tile_tokens
-    out = ExpectedJob([], [], [], [], [])
-    base = [0] * cfg.chunks
-    for k in range(cfg.tiles):
-        tokens = range(k * N, (k + 1) * N)
-        for c in range(cfg.chunks):
-            index = job.unique_index[c, k * N:(k + 1) * N]
-            for n, t in enumerate(tokens):
-                out.vectors.append(job.tokens[t, c * V:(c + 1) * V].tolist())
-                out.map.append((int(index[n]), int(n == N - 1)))
-            unique = len(set(index[index >= 0].tolist()))
-            similar = int((job.best[c, k * N:(k + 1) * N] > 0).sum())
-            zero = int((index < 0).sum())
-            out.counters.append((unique, similar, zero, base[c]))
-            reps = job.chunk("representatives", c)[base[c]:base[c] + unique]
-            out.representatives += [(rep.tolist(), int(i == unique - 1)) for i, rep in enumerate(reps)]
-            base[c] += unique
-    out.unique = unique_per_tile_chunk(cfg, job)
-    assert [u for u, *_ in out.counters] == out.unique
-    # per tile-chunk counters add up to the golden model's per-chunk counters in the file, so the
-    # hardware's counters, compared beat by beat with these, equal the golden model's
-    n = len(out.counters)
-    for key, position in (("unique", 0), ("similar", 1), ("zero", 2)):
-        sums = [sum(out.counters[i][position] for i in range(c, n, cfg.chunks)) for c in range(cfg.chunks)]
-        assert sums == list(job.counters[f"{key}_per_chunk"]), (key, sums, job.counters[f"{key}_per_chunk"])
-    for c in range(cfg.chunks):
-        assert base[c] == job.unique_offsets[c + 1] - job.unique_offsets[c]
-    return out
+from focus.tb.sic_jobs import SicBeats, export_beats
+from focus.tb.streams import StreamMonitor, StreamSink, StreamSource, make_rng, pack, reset_dut, start_clock, unpack
 
 
 class SicBench:
@@ -79,20 +31,22 @@ class SicBench:
                         "counters": TileCounters(self.cfg), "representatives": Representative(self.cfg)}
         start_clock(dut)
         self.source = StreamSource(dut, "vectors", self.rng, idle=idle)
+        self.inputs = StreamMonitor(dut, "vectors")
         self.sinks = {name: StreamSink(dut, name, self.rng, stall=stall)
                       for name in ("map", "counters", "representatives")}
-        self.jobs = [expected_job(self.cfg, path) for path in self.params["exports"]]
+        self.jobs = [export_beats(self.cfg, path) for path in self.params["exports"]]
 
-    def send(self, job: ExpectedJob):
+    def send(self, job: SicBeats):
         self.source.send(pack(self.layouts["vectors"], v) for v in job.vectors)
 
     def clear(self):
         self.source.clear()
+        self.inputs.clear()
         for sink in self.sinks.values():
             sink.clear()
 
     def got(self):
-        """Decoded output beats so far, per stream, in the shape of :class:`ExpectedJob`."""
+        """Decoded output beats so far, per stream, in the shape of :class:`SicBeats`."""
         V = self.cfg.vector_size
         maps = [unpack(self.layouts["map"], b) for b in self.sinks["map"].beats]
         counters = [unpack(self.layouts["counters"], b) for b in self.sinks["counters"].beats]
@@ -115,10 +69,7 @@ class SicBench:
         assert reps == want_reps, _first_difference("representatives", reps, want_reps)
 
     async def expect_nothing_more(self, cycles=100):
-        before = {name: len(sink.beats) for name, sink in self.sinks.items()}
-        await ClockCycles(self.dut.clk, cycles)
-        after = {name: len(sink.beats) for name, sink in self.sinks.items()}
-        assert after == before, f"beats nobody asked for: {before} -> {after}"
+        await gather(*(sink.expect_nothing_more(cycles) for sink in self.sinks.values()))
 
 
 def _first_difference(name, got, want):
@@ -171,19 +122,8 @@ async def handshake_cycles_equal_cycle_model(dut):
     tb = SicBench(dut)
     await reset_dut(dut)
     ports = {"vectors": "inputs", "map": "map", "counters": "counters", "representatives": "representatives"}
-    seen = {name: [] for name in ports}
+    seen = {"vectors": tb.inputs.cycles, **{name: sink.cycles for name, sink in tb.sinks.items()}}
     jobs = tb.jobs
-
-    async def monitor():
-        cycle = 0
-        while True:
-            await RisingEdge(dut.clk)
-            for name in ports:
-                if getattr(dut, f"{name}__valid").value and getattr(dut, f"{name}__ready").value:
-                    seen[name].append(cycle)
-            cycle += 1
-
-    cocotb.start_soon(monitor())
     for job in jobs:
         tb.send(job)
     await tb.collect(jobs)
@@ -194,6 +134,7 @@ async def handshake_cycles_equal_cycle_model(dut):
         got = [c - start for c in seen[name]]
         want = getattr(model, field)
         assert got == want, _first_difference(f"{name} handshake cycle", got, want)
+    await tb.expect_nothing_more()
     last = max(seen["map"][-1], seen["counters"][-1], *seen["representatives"][-1:]) - start
     measured = {"vectors": len(seen["vectors"]), "cycles": last + 1,
                 "cycles_per_vector": (last + 1) / len(seen["vectors"]),
