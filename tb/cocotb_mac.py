@@ -53,17 +53,20 @@ class MacBench:
     def sums(self):
         return [unpack(self.result_shape, bits) for bits in self.sink.beats]
 
+    async def run(self, jobs):
+        """Send ``jobs``, wait for their sums, compare them with NumPy, then check nothing more comes."""
+        self.source.send(operand_beats(self.layout, jobs))
+        await self.sink.wait_for(len(jobs))
+        assert self.sums() == expected_sums(jobs)
+        await self.sink.expect_nothing_more(50)
+
 
 @cocotb.test(timeout_time=2, timeout_unit="ms")
 @cocotb.parametrize(idle=[0.0, 0.5], stall=[0.0, 0.5])
 async def sums_match_numpy_under_backpressure(dut, idle, stall):
     tb = MacBench(dut, idle, stall)
     await reset_dut(dut)
-    jobs = make_jobs(tb.cfg, tb.rng, 20)
-    tb.source.send(operand_beats(tb.layout, jobs))
-    await tb.sink.wait_for(len(jobs))
-    assert tb.sums() == expected_sums(jobs)
-    await tb.sink.expect_nothing_more(50)
+    await tb.run(make_jobs(tb.cfg, tb.rng, 20))
 
 
 @cocotb.test(timeout_time=2, timeout_unit="ms")
@@ -77,11 +80,7 @@ async def reset_mid_job_leaves_next_job_exact(dut):
     await reset_dut(dut)
     tb.source.clear()
     tb.sink.clear()
-    jobs = make_jobs(tb.cfg, tb.rng, 6)
-    tb.source.send(operand_beats(tb.layout, jobs))
-    await tb.sink.wait_for(len(jobs))
-    assert tb.sums() == expected_sums(jobs)
-    await tb.sink.expect_nothing_more(50)
+    await tb.run(make_jobs(tb.cfg, tb.rng, 6))
 
 
 @cocotb.test(timeout_time=1, timeout_unit="ms")

@@ -71,6 +71,14 @@ class SicBench:
     async def expect_nothing_more(self, cycles=100):
         await gather(*(sink.expect_nothing_more(cycles) for sink in self.sinks.values()))
 
+    async def run(self, jobs):
+        """Send ``jobs`` back to back, wait for all their beats, check them, then check nothing more comes."""
+        for job in jobs:
+            self.send(job)
+        await self.collect(jobs)
+        self.check(jobs)
+        await self.expect_nothing_more()
+
 
 def _first_difference(name, got, want):
     for i, (g, w) in enumerate(zip(got, want)):
@@ -88,11 +96,7 @@ async def outputs_equal_golden_under_backpressure(dut, idle, stall):
     or stall cycles the outputs are checked by handshake_cycles_equal_cycle_model."""
     tb = SicBench(dut, idle, stall)
     await reset_dut(dut)
-    for job in tb.jobs:
-        tb.send(job)
-    await tb.collect(tb.jobs)
-    tb.check(tb.jobs)
-    await tb.expect_nothing_more()
+    await tb.run(tb.jobs)
 
 
 @cocotb.test(timeout_time=400, timeout_unit="ms")
@@ -109,10 +113,7 @@ async def reset_mid_tile_then_next_job_is_exact(dut):
         await RisingEdge(dut.clk)
     await reset_dut(dut)
     tb.clear()
-    tb.send(last)
-    await tb.collect([last])
-    tb.check([last])
-    await tb.expect_nothing_more()
+    await tb.run([last])
 
 
 @cocotb.test(timeout_time=400, timeout_unit="ms")
@@ -124,17 +125,13 @@ async def handshake_cycles_equal_cycle_model(dut):
     ports = {"vectors": "inputs", "map": "map", "counters": "counters", "representatives": "representatives"}
     seen = {"vectors": tb.inputs.cycles, **{name: sink.cycles for name, sink in tb.sinks.items()}}
     jobs = tb.jobs
-    for job in jobs:
-        tb.send(job)
-    await tb.collect(jobs)
-    tb.check(jobs)
+    await tb.run(jobs)
     model = sic_cycles(tb.cfg, [u for job in jobs for u in job.unique])
     start = seen["vectors"][0]
     for name, field in ports.items():
         got = [c - start for c in seen[name]]
         want = getattr(model, field)
         assert got == want, _first_difference(f"{name} handshake cycle", got, want)
-    await tb.expect_nothing_more()
     last = max(seen["map"][-1], seen["counters"][-1], *seen["representatives"][-1:]) - start
     measured = {"vectors": len(seen["vectors"]), "cycles": last + 1,
                 "cycles_per_vector": (last + 1) / len(seen["vectors"]),

@@ -25,8 +25,8 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, RisingEdge
 
-__all__ = ["pack", "unpack", "StreamSource", "StreamMonitor", "StreamSink", "start_clock", "reset_dut",
-           "make_rng"]
+__all__ = ["pack", "unpack", "port_signals", "StreamSource", "StreamMonitor", "StreamSink", "start_clock",
+           "reset_dut", "make_rng"]
 
 
 def pack(layout, value: Any) -> int:
@@ -44,6 +44,11 @@ def unpack(layout, bits: int) -> Any:
     if layout.signed and bits >> (layout.width - 1):
         return bits - (1 << layout.width)
     return bits
+
+
+def port_signals(dut, port: str):
+    """The ``valid``, ``ready`` and ``payload`` handles of stream ``port`` of ``dut``."""
+    return tuple(getattr(dut, f"{port}__{name}") for name in ("valid", "ready", "payload"))
 
 
 def make_rng() -> random.Random:
@@ -69,9 +74,7 @@ class StreamSource:
         self.dut, self.rng, self.idle = dut, rng, idle
         self.queue: deque[int] = deque()
         self.sent = 0
-        self.valid = getattr(dut, f"{port}__valid")
-        self.ready = getattr(dut, f"{port}__ready")
-        self.payload = getattr(dut, f"{port}__payload")
+        self.valid, self.ready, self.payload = port_signals(dut, port)
         self.valid.value = 0
         self._task = cocotb.start_soon(self._run())
 
@@ -124,9 +127,7 @@ class StreamMonitor:
         self.beats: list[int] = []
         self.cycles: list[int] = []
         self.cycle = 0                                # the number the next edge gets
-        self.valid = getattr(dut, f"{port}__valid")
-        self.ready = getattr(dut, f"{port}__ready")
-        self.payload = getattr(dut, f"{port}__payload")
+        self.valid, self.ready, self.payload = port_signals(dut, port)
         self._held: int | None = None                 # payload offered and not taken at the last edge
         self._task = cocotb.start_soon(self._run())
 
@@ -167,10 +168,14 @@ class StreamMonitor:
         self._held = payload if valid and not ready and not rst else None
         self.cycle += 1
 
+    def _drive(self):
+        """What a subclass drives after each edge (a monitor drives nothing)."""
+
     async def _run(self):
         while True:
             await RisingEdge(self.dut.clk)
             self._observe()
+            self._drive()
 
 
 class StreamSink(StreamMonitor):
@@ -179,11 +184,8 @@ class StreamSink(StreamMonitor):
 
     def __init__(self, dut, port: str, rng: random.Random, stall: float = 0.0):
         self.rng, self.stall = rng, stall
-        getattr(dut, f"{port}__ready").value = 0
         super().__init__(dut, port)
+        self.ready.value = 0
 
-    async def _run(self):
-        while True:
-            await RisingEdge(self.dut.clk)
-            self._observe()
-            self.ready.value = int(self.rng.random() >= self.stall)
+    def _drive(self):
+        self.ready.value = int(self.rng.random() >= self.stall)
