@@ -121,3 +121,14 @@ async def monitor_fails_the_test_when_a_pending_beat_changes(dut):
     tb.source.payload.value = pack(tb.layout, {"a": 2, "b": 1, "last": 1})      # breaks the rule
     await ClockCycles(dut.clk, 3)
     raise RuntimeError("the StreamMonitor on operands did not notice the changed payload")
+
+
+@cocotb.test(timeout_time=1, timeout_unit="ms", expect_error=AssertionError)
+async def expect_nothing_more_fails_when_a_beat_comes(dut):
+    """A check of the testbench itself: a job sent behind the sink's back makes a sum nobody
+    asked for, and expect_nothing_more must fail the test with AssertionError."""
+    tb = MacBench(dut)
+    await reset_dut(dut)
+    tb.source.send(operand_beats(tb.layout, make_jobs(tb.cfg, tb.rng, 0)[2:]))     # one pair, last
+    await tb.sink.expect_nothing_more(20)
+    raise RuntimeError("expect_nothing_more did not notice the sum")

@@ -24,6 +24,7 @@ from typing import Any, Iterable
 import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, RisingEdge
+from cocotb.utils import get_sim_time
 
 __all__ = ["pack", "unpack", "port_signals", "StreamSource", "StreamMonitor", "StreamSink", "start_clock",
            "reset_dut", "make_rng"]
@@ -148,25 +149,29 @@ class StreamMonitor:
         for _ in range(cycles):
             await RisingEdge(self.dut.clk)
             if not self.dut.rst.value and self.valid.value:
-                raise AssertionError(f"{self.port}: a beat nobody asked for at edge {self.cycle} "
+                raise AssertionError(f"{self.port}: a beat nobody asked for, offered at {get_sim_time('ns')} ns "
                                      f"({before} beats were expected)")
         assert len(self.beats) == before, f"{self.port}: {len(self.beats) - before} beats nobody asked for"
 
     def _observe(self):
-        """Check and record the handshake signals as they were at this edge."""
-        rst, valid, ready = bool(self.dut.rst.value), bool(self.valid.value), bool(self.ready.value)
+        """Check and record the handshake signals as they were at this edge (none in reset, where
+        they may not be known yet)."""
+        edge, self.cycle = self.cycle, self.cycle + 1
+        if self.dut.rst.value:
+            self._held = None
+            return
+        valid, ready = bool(self.valid.value), bool(self.ready.value)
         payload = int(self.payload.value) if valid else None
-        if self._held is not None and not rst:
+        if self._held is not None:
             if not valid:
-                raise AssertionError(f"{self.port}: valid dropped at edge {self.cycle} without a handshake")
+                raise AssertionError(f"{self.port}: valid dropped at edge {edge} without a handshake")
             if payload != self._held:
-                raise AssertionError(f"{self.port}: payload changed at edge {self.cycle} while waiting for "
+                raise AssertionError(f"{self.port}: payload changed at edge {edge} while waiting for "
                                      f"ready: {self._held:#x} -> {payload:#x}")
-        if not rst and valid and ready:
+        if valid and ready:
             self.beats.append(payload)
-            self.cycles.append(self.cycle)
-        self._held = payload if valid and not ready and not rst else None
-        self.cycle += 1
+            self.cycles.append(edge)
+        self._held = payload if valid and not ready else None
 
     def _drive(self):
         """What a subclass drives after each edge (a monitor drives nothing)."""
