@@ -24,13 +24,13 @@ from focus.sim.array_model import gemm_cycles
 from focus.sim.gemm_streams import GemmStreams, gemm_streams, random_operands
 from focus.tb.lanes import pack_lanes, unpack_lanes
 from focus.tb.runner import tb_context
-from focus.tb.streams import StreamSink, StreamSource, make_rng, pack, reset_dut, start_clock
+from focus.tb.streams import StreamMonitor, StreamSink, StreamSource, make_rng, pack, reset_dut, start_clock
 
 PORTS_IN = ("command", "weights", "activations")
 
 
 class GemmBench:
-    """Drivers on the three input streams, a sink on ``results``, and a handshake-edge monitor."""
+    """Drivers and monitors on the three input streams and a sink on ``results``."""
 
     def __init__(self, dut, idle: float = 0.0, stall: float = 0.0):
         self.dut = dut
@@ -40,32 +40,26 @@ class GemmBench:
         self.idle, self.stall = idle, stall
         start_clock(dut)
         self.sources = {port: StreamSource(dut, port, self.rng, idle=idle) for port in PORTS_IN}
+        self.inputs = {port: StreamMonitor(dut, port) for port in PORTS_IN}
         self.sink = StreamSink(dut, "results", self.rng, stall=stall)
-        self.first_in: int | None = None       # edge of the first input handshake
-        self.last_out: int | None = None       # edge of the latest result handshake
-        self.edge = 0
-        cocotb.start_soon(self._monitor())
 
-    async def _monitor(self):
-        dut = self.dut
-        ports = [(getattr(dut, f"{p}__valid"), getattr(dut, f"{p}__ready")) for p in PORTS_IN]
-        out_valid, out_ready = dut.results__valid, dut.results__ready
-        while True:
-            await RisingEdge(dut.clk)
-            self.edge += 1
-            if dut.rst.value:
-                continue
-            if self.first_in is None and any(v.value and r.value for v, r in ports):
-                self.first_in = self.edge
-            if out_valid.value and out_ready.value:
-                self.last_out = self.edge
+    @property
+    def first_in(self) -> int | None:
+        """Edge of the first input handshake since the last clear."""
+        return min((m.cycles[0] for m in self.inputs.values() if m.cycles), default=None)
+
+    @property
+    def last_out(self) -> int | None:
+        """Edge of the latest result handshake since the last clear."""
+        return self.sink.cycles[-1] if self.sink.cycles else None
 
     async def restart(self):
         """Reset the design, let it settle, and forget the previous job's results and edges."""
         await reset_dut(self.dut)
         await ClockCycles(self.dut.clk, 3)
         self.sink.clear()
-        self.first_in = self.last_out = None
+        for monitor in self.inputs.values():
+            monitor.clear()
 
     def job(self, M: int, K: int, N: int, kind: str = "random") -> GemmStreams:
         A, W = random_operands(self.nprng, M, K, N, self.cfg.data_width, kind)
@@ -117,9 +111,7 @@ class GemmBench:
         await self.expect_nothing_more()
 
     async def expect_nothing_more(self, cycles: int = 100):
-        before = len(self.sink.beats)
-        await ClockCycles(self.dut.clk, cycles)
-        assert len(self.sink.beats) == before, "results arrived that no job asked for"
+        await self.sink.expect_nothing_more(cycles)
         assert all(s.idle_now for s in self.sources.values()), "an input stream still has beats queued"
 
 

@@ -2,17 +2,22 @@
 backpressure, reset in every phase, and the cycle model."""
 
 import random
+import re
 from functools import partial
 
 import numpy as np
 import pytest
 from amaranth.back import verilog
+from amaranth.hdl import Shape
+from amaranth.lib.wiring import In
 
 from focus import FocusConfig
+from focus.gen.elaborate import cached_verilog
 from focus.hdl.sec import SecStatus, SemanticConcentrator
 from focus.sim.sec_cycles import job_cycles, selection_cycles
 from focus.tb.amaranth_sim import HandshakeEdges, WithReset, check_stream_rules, put, simulate
 from focus.tb.sec_jobs import BAD_K, BAD_LENGTH, OK, expect, mask_words, mixed_cases, score_beats
+from focus.tb.toolchain import lint
 
 CONFIGS = {
     # 24 tokens in 3 words of 8 lanes (cols = 8), 6-bit scores in three 2-bit digits.
@@ -233,7 +238,44 @@ def test_invalid_k_consumes_the_job_and_answers_at_once():
     assert status_edges[0] - job_edges[0] == 2 * cfg.sec_words + 1
 
 
+def verilog_ports(text, module):
+    """{port: (direction, width)} declared in ``module`` of Verilog ``text`` as Yosys writes it."""
+    body = text[text.index(f"module {module}("):]
+    body = body[:body.index("endmodule")]
+    ports = {}
+    for direction, msb, name in re.findall(r"^\s*(input|output)\s+(?:wire\s+|reg\s+)?(?:\[(\d+):0\]\s+)?(\w+)\s*;",
+                                           body, re.M):
+        ports[name] = (direction, int(msb or 0) + 1)
+    return ports
+
+
+# Zero-width signals: Yosys writes them as `wire [-1:0]` (two bits in Verilog), which Verilator
+# reports as ASCRANGE. Findings for hdl/sec.py, not waived: these configurations xfail on exactly
+# that warning, and fail on any other warning or once they lint clean (then drop them from here).
+ZERO_WIDTH = {"t1-w3": "one token: acc_addr, digit_pass, the mask index and the buffer addresses are zero-width",
+              "t16-w1-l3": "one digit pass: digit_pass is zero-width"}
+
+
 @pytest.mark.parametrize("name", CONFIGS)
-def test_converts_to_verilog(name):
-    text = verilog.convert(SemanticConcentrator(CONFIGS[name]), name="sec", emit_src=False)
-    assert "module sec" in text
+def test_verilog_lints_clean(name):
+    """The generated Verilog passes Verilator's lint (-Wall, the documented waivers)."""
+    result = lint(cached_verilog(CONFIGS[name], "sec"))
+    if name in ZERO_WIDTH:
+        assert result.returncode != 0, f"{name} lints clean now: remove it from ZERO_WIDTH"
+        assert set(re.findall(r"%Warning-(\w+)", result.stderr)) == {"ASCRANGE"}, result.stderr
+        pytest.xfail(f"ASCRANGE: {ZERO_WIDTH[name]}")
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_verilog_ports_match_the_signature(name):
+    """The generated Verilog's ports are exactly the component's: each stream member as
+    ``<port>__<member>`` with the signature's direction and width, plus ``clk`` and ``rst``."""
+    cfg = CONFIGS[name]
+    dut = SemanticConcentrator(cfg)
+    want = {"clk": ("input", 1), "rst": ("input", 1)}
+    for member_path, member, _ in dut.signature.flatten(dut):
+        want["__".join(member_path)] = ("input" if member.flow == In else "output", Shape.cast(member.shape).width)
+    text = verilog.convert(dut, name="sec", emit_src=False)                  # as focus.gen.elaborate does
+    assert verilog_ports(text, "sec") == want
+    assert want["scores__payload"] == ("input", cfg.sec_lanes * cfg.score_width + 1)   # a word of scores and last

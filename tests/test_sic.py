@@ -15,9 +15,10 @@ from focus.hdl.sic import SimilarityConcentrator
 from focus.hdl.similarity import SimilarityComparator
 from focus.hdl.window import DelayLine, WindowHistory
 from focus.sim.sic import concentrate
-from focus.sim.sic_cycles import sic_cycles, unique_per_tile_chunk
+from focus.sim.sic_cycles import sic_cycles
+from focus.sim.synthetic import planted_tokens
 from focus.tb.amaranth_sim import HandshakeEdges, WithReset, check_stream_rules, get, put, simulate
-from focus.tb.sic_jobs import planted_tokens
+from focus.tb.sic_jobs import sic_beats, stream_vectors
 
 # ------------------------------------------------------------------------------------------ helpers
 
@@ -49,36 +50,12 @@ def setting_cases(configs, names=tuple(SETTINGS)):
     return [(name, setting) for name, cfg in configs.items() for setting in distinct_settings(cfg, names)]
 
 
-def stream_order(cfg, X):
-    """Positions (tile, chunk, token) and framed vector beats of ``X`` in the order SIC takes them:
-    tile-major, chunk-minor, raster order."""
-    V, TT = cfg.vector_size, cfg.tile_tokens
-    positions = [(k, c, t) for k in range(cfg.tiles) for c in range(cfg.chunks) for t in range(k * TT, (k + 1) * TT)]
-    ends = end_codes([TT] * (cfg.tiles * cfg.chunks), cfg.chunks)
-    return positions, [{"data": X[t, c * V:(c + 1) * V].tolist(), "end": end_fields(e)}
-                       for (_, c, t), e in zip(positions, ends)]
+OUTPUTS = ("map", "counters", "representatives")
 
 
 def expected_outputs(cfg, X):
-    """(map, counters, representatives) beats of one job, from the golden model; the last item of
-    each beat is its framing code."""
-    res = concentrate(cfg, X)
-    TT = cfg.tile_tokens
-    maps, counters, reps = [], [], []
-    base = [0] * cfg.chunks
-    ends = iter(end_codes([1] * (cfg.tiles * cfg.chunks), cfg.chunks))       # one per tile-chunk
-    for k in range(cfg.tiles):
-        for c in range(cfg.chunks):
-            end = next(ends)
-            index = res.unique_index[c, k * TT:(k + 1) * TT]
-            maps += [(int(i), end if n == TT - 1 else 0) for n, i in enumerate(index)]
-            unique = len(set(index[index >= 0].tolist()))
-            counters.append((unique, int((res.best[c, k * TT:(k + 1) * TT] > 0).sum()), int((index < 0).sum()),
-                             base[c], end))
-            reps += [(r.tolist(), end if i == unique - 1 else 0)
-                     for i, r in enumerate(res.representatives[c][base[c]:base[c] + unique])]
-            base[c] += unique
-    return maps, counters, reps
+    """The beats of one job, from the golden model (focus.tb.sic_jobs, shared with the cocotb bench)."""
+    return sic_beats(cfg, X, concentrate(cfg, X))
 
 
 def decode(port, beat, cfg):
@@ -94,12 +71,12 @@ def run_concentrator(cfg, jobs, *, seed=0, idle=0.3, stall=0.3, name="sic"):
     dut = SimilarityConcentrator(cfg)
     rng = random.Random(seed)
     want = [expected_outputs(cfg, X) for X in jobs]
-    counts = {port: sum(len(w[i]) for w in want) for i, port in enumerate(("map", "counters", "representatives"))}
+    counts = {port: sum(len(getattr(w, port)) for w in want) for port in OUTPUTS}
     got = {}
 
     async def producer(ctx):
-        for X in jobs:
-            await put(ctx, dut.vectors, stream_order(cfg, X)[1], rng, idle)
+        for w in want:
+            await put(ctx, dut.vectors, w.vectors, rng, idle)
 
     def consumer(port):
         async def bench(ctx):
@@ -112,7 +89,7 @@ def run_concentrator(cfg, jobs, *, seed=0, idle=0.3, stall=0.3, name="sic"):
 
     simulate(dut, [producer, *(consumer(p) for p in counts)],
              [partial(check_stream_rules, port=getattr(dut, p)) for p in counts], name=name, timeout_cycles=300_000)
-    return got, {port: [e for w in want for e in w[i]] for i, port in enumerate(counts)}
+    return got, {port: [e for w in want for e in getattr(w, port)] for port in OUTPUTS}
 
 
 # ------------------------------------------------------------------------------------------ comparator
@@ -219,9 +196,9 @@ def test_comparator_is_exact_at_the_widest_values(setting):
 @pytest.mark.parametrize("setting", SETTINGS)
 def test_comparator_best_equals_golden_on_planted_tiles(setting):
     cfg = with_setting(FocusConfig(frames=4, height=3, width=4, hidden=4, vector_size=4, rows=4, tile_frames=2), setting)
-    X = planted_tokens(cfg, seed=3)
-    _, beats = stream_order(cfg, X)
-    got = run_comparator(cfg, [b["data"] for b in beats], seed=1, idle=0.4, stall=0.5)
+    X = planted_tokens(cfg, 3)
+    vectors = [beat["data"] for beat in stream_vectors(cfg, X)]
+    got = run_comparator(cfg, vectors, seed=1, idle=0.4, stall=0.5)
     res = concentrate(cfg, X)
     assert [b for b, _ in got] == res.best[0].tolist()
 
@@ -315,9 +292,9 @@ def test_reset_mid_tile_leaves_next_job_exact(setting):
     dut = SimilarityConcentrator(cfg)
     top = WithReset(dut)
     rng = random.Random(9)
-    _, first_beats = stream_order(cfg, first)
-    _, second_beats = stream_order(cfg, second)
+    first_beats = stream_vectors(cfg, first)
     want = expected_outputs(cfg, second)
+    second_beats = want.vectors
     reset_done = []
     got = {}
 
@@ -343,9 +320,8 @@ def test_reset_mid_tile_leaves_next_job_exact(setting):
             got[port] = [decode(port, b, cfg) for b in await get(ctx, getattr(dut, port), count, rng, 0.3)]
         return bench
 
-    simulate(top, [producer, *(consumer(p, len(w)) for p, w in zip(("map", "counters", "representatives"), want))],
-             name=f"sic_reset_{setting}")
-    assert (got["map"], got["counters"], got["representatives"]) == want
+    simulate(top, [producer, *(consumer(p, len(getattr(want, p))) for p in OUTPUTS)], name=f"sic_reset_{setting}")
+    assert (got["map"], got["counters"], got["representatives"]) == (want.map, want.counters, want.representatives)
 
 
 @pytest.mark.parametrize("name,setting", setting_cases({n: SMALL[n] for n in ("2x2x2-v4", "1x2x2-v2-root",
@@ -357,10 +333,10 @@ def test_handshake_cycles_equal_cycle_model(name, setting, tokens):
     cfg = with_setting(SMALL[name], setting)
     X = planted_tokens(cfg, 6) if tokens == "planted" else \
         np.random.default_rng(7).integers(cfg.data_min, cfg.data_max + 1, (cfg.tokens, cfg.hidden))
-    _, beats = stream_order(cfg, X)
+    want = expected_outputs(cfg, X)
+    beats = want.vectors
     dut = SimilarityConcentrator(cfg)
     ports = {"inputs": dut.vectors, "map": dut.map, "counters": dut.counters, "representatives": dut.representatives}
-    want = expected_outputs(cfg, X)
     seen = HandshakeEdges(**ports)
 
     async def producer(ctx):
@@ -371,12 +347,11 @@ def test_handshake_cycles_equal_cycle_model(name, setting, tokens):
             ctx.set(dut.vectors.valid, 1)
             await ctx.tick().until(dut.vectors.ready)
         ctx.set(dut.vectors.valid, 0)
-        while len(seen["representatives"]) < len(want[2]) or len(seen["counters"]) < len(want[1]) \
-                or len(seen["map"]) < len(want[0]):
+        while any(len(seen[port]) < len(getattr(want, port)) for port in OUTPUTS):
             await ctx.tick()
 
     simulate(dut, [producer], [seen.process], name=f"sic_cycles_{name}_{setting}")
-    model = sic_cycles(cfg, unique_per_tile_chunk(cfg, concentrate(cfg, X)))
+    model = sic_cycles(cfg, want.unique)
     start = seen["inputs"][0]
     for name in ports:
         assert [c - start for c in seen[name]] == getattr(model, name), name
