@@ -26,7 +26,7 @@ from .passbuffer import N_TILES_WIDTH, PassBuffer
 from .scatter import ScatterAccumulator
 from .sec import SecMask, SecScore, SecStatus, SemanticConcentrator
 from .sic import SimilarityConcentrator, TileCounters
-from .streams import Framing, MapBeat, ResultBeat, VectorBeat, WeightRow
+from .streams import MapBeat, ResultBeat, VectorBeat, WeightRow
 from .systolic import SystolicArray
 from .util import equals, index_range
 

@@ -11,6 +11,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..config import FocusConfig
+from .util import index_range
 
 __all__ = ["SecJob", "SecScore", "SecMask", "SecStatus", "SecDone", "SemanticConcentrator"]
 
@@ -138,7 +139,7 @@ class SemanticConcentrator(wiring.Component):
         jobs, scores, mask, status = self.jobs, self.scores, self.mask, self.status
 
         word = data.ArrayLayout(unsigned(W), L)
-        m.submodules.importance = buffer = Memory(shape=word, depth=N, init=[])
+        m.submodules.importance = buffer = Memory(shape=word, depth=max(N, 2), init=[])   # (depth 2 at least: one row has no address bits)
         wr = buffer.write_port()
         rd = buffer.read_port(transparent_for=(wr,))
 
@@ -152,7 +153,7 @@ class SemanticConcentrator(wiring.Component):
         k_rem = Signal(range(T + 1))          # k still to place; after the last digit: ties to keep
         index = Signal(range(N + 1))          # word counter of the current pass
         first_row = Signal()
-        digit_pass = Signal(range(P))
+        digit_pass = Signal(index_range(P))
         kth_importance = Signal(P * r)        # V, the k-th largest importance, MSB digits first
 
         # Histogram and its scan.
@@ -164,13 +165,13 @@ class SemanticConcentrator(wiring.Component):
 
         # Accumulation write stage (one cycle behind the read).
         acc_valid = Signal()
-        acc_addr = Signal(range(N))
+        acc_addr = Signal(index_range(N))
         acc_scores = Signal(word)
         acc_first = Signal()
 
         # Read stage of the histogram and emit passes: rd.data holds word rd_word when rd_valid.
         rd_valid = Signal()
-        rd_word = Signal(range(N))
+        rd_word = Signal(index_range(N))
         values = [Signal(P * r, name=f"value_{i}") for i in range(L)]   # zero-extended to whole digits
         m.d.comb += [rd.addr.eq(index), rd.en.eq(1)]
         m.d.comb += [v.eq(rd.data[i]) for i, v in enumerate(values)]
@@ -201,7 +202,7 @@ class SemanticConcentrator(wiring.Component):
 
         # Emit compare stage: per lane, above V or equal to V (padding is neither).
         cmp_valid = Signal()
-        cmp_word = Signal(range(N))
+        cmp_word = Signal(index_range(N))
         above = Signal(L)
         tie = Signal(L)
         tie_rank = _prefix_sums([tie[i] for i in range(L)])     # ties in lanes 0 .. i

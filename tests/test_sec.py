@@ -249,21 +249,10 @@ def verilog_ports(text, module):
     return ports
 
 
-# Zero-width signals: Yosys writes them as `wire [-1:0]` (two bits in Verilog), which Verilator
-# reports as ASCRANGE. Findings for hdl/sec.py, not waived: these configurations xfail on exactly
-# that warning, and fail on any other warning or once they lint clean (then drop them from here).
-ZERO_WIDTH = {"t1-w3": "one token: acc_addr, digit_pass, the mask index and the buffer addresses are zero-width",
-              "t16-w1-l3": "one digit pass: digit_pass is zero-width"}
-
-
 @pytest.mark.parametrize("name", CONFIGS)
 def test_verilog_lints_clean(name):
     """The generated Verilog passes Verilator's lint (-Wall, the documented waivers)."""
     result = lint(cached_verilog(CONFIGS[name], "sec"))
-    if name in ZERO_WIDTH:
-        assert result.returncode != 0, f"{name} lints clean now: remove it from ZERO_WIDTH"
-        assert set(re.findall(r"%Warning-(\w+)", result.stderr)) == {"ASCRANGE"}, result.stderr
-        pytest.xfail(f"ASCRANGE: {ZERO_WIDTH[name]}")
     assert result.returncode == 0, result.stderr
 
 
