@@ -93,9 +93,9 @@ def unique_per_tile_chunk(cfg: FocusConfig, result) -> list[int]:
 
 def sic_cycles(cfg: FocusConfig, unique: list[int]) -> SicTiming:
     """Handshake cycles of one job whose tile-chunks have ``unique`` roots each (stream order)."""
-    N = cfg.tile_tokens
+    TT = cfg.tile_tokens
     n_chunks = len(unique)
-    total = n_chunks * N
+    total = n_chunks * TT
     ii = cfg.sic_interval
     latency, depth = comparator_latency(cfg), comparator_depth(cfg)
     steps = emit_steps(cfg)
@@ -113,7 +113,7 @@ def sic_cycles(cfg: FocusConfig, unique: list[int]) -> SicTiming:
         nonlocal emitter_free, emitted
         while emitted < limit_chunk:
             n = emitted
-            start = max(r[(n + 1) * N - 1] + full_delay, emitter_free)
+            start = max(r[(n + 1) * TT - 1] + full_delay, emitter_free)
             if unique[n] == 0:
                 release[n] = start
                 emitter_free = start + 1
@@ -125,7 +125,7 @@ def sic_cycles(cfg: FocusConfig, unique: list[int]) -> SicTiming:
             emitted += 1
 
     for i in range(total):
-        n, position = divmod(i, N)
+        n, position = divmod(i, TT)
         if i:
             a[i] = max(a[i - 1] + ii, r[i - depth] + 1 if i >= depth else 0)
         r[i] = max(a[i] + latency, r[i - 1] + steps if i else 0)
@@ -135,5 +135,5 @@ def sic_cycles(cfg: FocusConfig, unique: list[int]) -> SicTiming:
     emit_until(n_chunks)
 
     return SicTiming(inputs=a, map=[x + 1 for x in r],
-                     counters=[r[(n + 1) * N - 1] + 1 for n in range(n_chunks)],
+                     counters=[r[(n + 1) * TT - 1] + 1 for n in range(n_chunks)],
                      representatives=reps)

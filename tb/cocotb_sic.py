@@ -107,8 +107,8 @@ async def reset_mid_tile_then_next_job_is_exact(dut):
     await reset_dut(dut)
     first, last = tb.jobs[0], tb.jobs[-1]
     tb.send(first)
-    N = tb.cfg.tile_tokens
-    stop = min(len(first.map) - 1, N + N // 2)
+    tile_tokens = tb.cfg.tile_tokens
+    stop = min(len(first.map) - 1, tile_tokens + tile_tokens // 2)
     while len(tb.sinks["map"].beats) < stop:
         await RisingEdge(dut.clk)
     await reset_dut(dut)

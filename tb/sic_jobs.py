@@ -49,10 +49,10 @@ class SicBeats:
 def stream_vectors(cfg: FocusConfig, tokens) -> list[dict]:
     """The framed vector beats (``{"data", "end"}``, docs/streams.md) of ``tokens`` in the order SIC
     takes them: tile-major, chunk-minor, raster order."""
-    V, N = cfg.vector_size, cfg.tile_tokens
-    ends = end_codes([N] * (cfg.tiles * cfg.chunks), cfg.chunks)
+    V, TT = cfg.vector_size, cfg.tile_tokens
+    ends = end_codes([TT] * (cfg.tiles * cfg.chunks), cfg.chunks)
     vectors = [np.asarray(tokens[t, c * V:(c + 1) * V]).tolist() for k in range(cfg.tiles) for c in range(cfg.chunks)
-               for t in range(k * N, (k + 1) * N)]
+               for t in range(k * TT, (k + 1) * TT)]
     return [{"data": v, "end": end_fields(e)} for v, e in zip(vectors, ends)]
 
 
@@ -60,7 +60,7 @@ def sic_beats(cfg: FocusConfig, tokens, result: SicResult | Job) -> SicBeats:
     """The beats of one job on ``tokens`` whose golden outcome is ``result``: a
     :class:`~focus.sim.sic.SicResult` of :func:`focus.sim.sic.concentrate`, or an exported
     :class:`~focus.sim.job.Job` (unique indices restart at each job)."""
-    N = cfg.tile_tokens
+    TT = cfg.tile_tokens
     if isinstance(result, Job):
         representatives = [result.chunk("representatives", c) for c in range(cfg.chunks)]
     else:
@@ -71,10 +71,10 @@ def sic_beats(cfg: FocusConfig, tokens, result: SicResult | Job) -> SicBeats:
     for k in range(cfg.tiles):
         for c in range(cfg.chunks):
             end = next(ends)
-            index = result.unique_index[c, k * N:(k + 1) * N]
-            out.map += [(int(i), end if n == N - 1 else 0) for n, i in enumerate(index)]
+            index = result.unique_index[c, k * TT:(k + 1) * TT]
+            out.map += [(int(i), end if n == TT - 1 else 0) for n, i in enumerate(index)]
             unique = len(set(index[index >= 0].tolist()))
-            similar = int((result.best[c, k * N:(k + 1) * N] > 0).sum())
+            similar = int((result.best[c, k * TT:(k + 1) * TT] > 0).sum())
             out.counters.append((unique, similar, int((index < 0).sum()), base[c], end))
             reps = representatives[c][base[c]:base[c] + unique]
             out.representatives += [(rep.tolist(), end if i == unique - 1 else 0) for i, rep in enumerate(reps)]
