@@ -212,18 +212,12 @@ class FocusAccelerator(wiring.Component):
             with m.State("RUN"):
                 with m.If(self.results.valid & self.results.ready & self.results.payload.end.job):
                     m.next = "DONE"
-            with m.State("REFUSE"):
-                m.d.comb += [self.done.valid.eq(1), self.done.payload.status.eq(JobStatus.BAD_K)]
-                with m.If(self.done.ready):
-                    m.next = "IDLE"
-            with m.State("BAD_SCORES"):
-                m.d.comb += [self.done.valid.eq(1), self.done.payload.status.eq(JobStatus.BAD_LENGTH)]
-                with m.If(self.done.ready):
-                    m.next = "IDLE"
-            with m.State("DONE"):
-                m.d.comb += [self.done.valid.eq(1), self.done.payload.status.eq(JobStatus.OK)]
-                with m.If(self.done.ready):
-                    m.next = "IDLE"
+            for state, status in (("REFUSE", JobStatus.BAD_K), ("BAD_SCORES", JobStatus.BAD_LENGTH),
+                                  ("DONE", JobStatus.OK)):
+                with m.State(state):                # the done beat, then the next command
+                    m.d.comb += [self.done.valid.eq(1), self.done.payload.status.eq(status)]
+                    with m.If(self.done.ready):
+                        m.next = "IDLE"
         running = fsm.ongoing("RUN")
         in_sec = fsm.ongoing("SEC_START") | fsm.ongoing("SEC")
         dense_mode = job.mode == JobMode.DENSE

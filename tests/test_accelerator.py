@@ -7,14 +7,13 @@ from functools import partial
 
 import numpy as np
 import pytest
-from amaranth.sim import DomainReset
 
 from focus import FocusConfig
 from focus.framing import end_fields
 from focus.hdl.accelerator import COUNTER_NAMES, FocusAccelerator, JobStatus
 from focus.sim.accelerator import accelerator_streams
 from focus.sim.job import run_job
-from focus.tb.amaranth_sim import WithReset, check_stream_rules, get, put, simulate
+from focus.tb.amaranth_sim import WithReset, across_reset, check_stream_rules, get, put, simulate
 from focus.tb.sic_jobs import planted_tokens
 
 SMALL = {
@@ -173,13 +172,7 @@ def test_reset_mid_job_then_next_job_exact():
     ports = (dut.command, dut.tokens, dut.weights, dut.scores)
 
     async def driver(ctx, index):
-        try:
-            await first[index](ctx)
-        except DomainReset:
-            ctx.set(ports[index].valid, 0)
-        while not state["reset"]:
-            await ctx.tick()
-        await second[index](ctx)
+        await across_reset(ctx, ports[index], first[index], second[index], lambda: state["reset"])
 
     async def controller(ctx):
         early = await get(ctx, dut.results, cfg.tile_tokens + 3, rng, 0.3)     # into the second block

@@ -7,7 +7,6 @@ from functools import partial
 
 import numpy as np
 import pytest
-from amaranth.sim import DomainReset
 
 from focus import FocusConfig
 from focus.framing import END_CHUNK, end_fields
@@ -15,7 +14,8 @@ from focus.hdl.gemm import GemmSequencer
 from focus.hdl.systolic import SystolicArray
 from focus.sim.array_model import array_cycles, gemm_cycles
 from focus.sim.gemm_streams import gemm_reference, gemm_streams, random_operands
-from focus.tb.amaranth_sim import HandshakeEdges, WithReset, check_stream_rules, get, put, simulate
+from focus.tb.amaranth_sim import (HandshakeEdges, WithReset, across_reset, check_stream_rules, get, put,
+                                   put_across_reset, simulate)
 
 
 def config(rows, cols, data_width=8, acc_width=32):
@@ -124,15 +124,7 @@ def test_array_reset_mid_pass_leaves_next_passes_exact():
     early, got = [], []
 
     async def driver(ctx, port, first, second):
-        # No idle cycles before the reset, so every wait of put() is a ready wait, which raises
-        # DomainReset when the reset comes; then the driver drops its beat.
-        try:
-            await put(ctx, port, first, rng, 0.0)
-        except DomainReset:
-            ctx.set(port.valid, 0)
-        while not state["reset"]:
-            await ctx.tick()
-        await put(ctx, port, second, rng, 0.3)
+        await put_across_reset(ctx, port, first, second, rng, lambda: state["reset"])
 
     async def controller(ctx):
         early.extend(await get(ctx, dut.results, 11, rng, 0.3))     # into the third pass
@@ -255,13 +247,7 @@ def test_gemm_reset_mid_job_leaves_next_job_exact():
     second = gemm_drivers(dut, jobs, rng, 0.2)
 
     async def driver(ctx, index, port):
-        try:
-            await first[index](ctx)
-        except DomainReset:
-            ctx.set(port.valid, 0)
-        while not state["reset"]:
-            await ctx.tick()
-        await second[index](ctx)
+        await across_reset(ctx, port, first[index], second[index], lambda: state["reset"])
 
     async def controller(ctx):
         early.extend(await get(ctx, dut.results, 5, rng, 0.3))
