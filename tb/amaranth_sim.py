@@ -96,6 +96,14 @@ class WithReset(Elaboratable):
         m.submodules.dut = self.dut
         return m
 
+    async def pulse(self, ctx, *outputs):
+        """Hold reset for one clock edge; then none of the ``outputs`` streams may offer a beat."""
+        ctx.set(self.cd.rst, 1)
+        await ctx.tick()
+        ctx.set(self.cd.rst, 0)
+        for port in outputs:
+            assert not ctx.get(port.valid), "a beat survived the reset"
+
 
 async def across_reset(ctx, port, first, second, after_reset):
     """Run testbench ``first`` (driving ``port`` for a job to be abandoned) until a reset interrupts
