@@ -20,7 +20,7 @@ from ..framing import end_codes
 from .job import Job
 
 __all__ = ["MODES", "AcceleratorStreams", "accelerator_streams", "outputs_from_results", "token_order",
-           "score_beats", "mask_words"]
+           "score_beats", "mask_words", "tile_chunk_counts", "cycle_bound", "dense_ideal_cycles"]
 
 #: Job modes, by name, as the top's ``JobMode`` encodes them.
 MODES = {"focus": 0, "dense": 1}
@@ -128,3 +128,37 @@ def outputs_from_results(cfg: FocusConfig, rows: np.ndarray, n: int) -> np.ndarr
         raise ValueError(f"expected {cfg.tiles * P * TT} result rows of {cols}, got {rows.shape}")
     blocks = rows.reshape(cfg.tiles, P, TT, cols).transpose(0, 2, 1, 3).reshape(cfg.tokens, P * cols)
     return blocks[:, :n]
+
+
+def tile_chunk_counts(cfg: FocusConfig, job: Job, mode: str = "focus") -> tuple[np.ndarray, np.ndarray]:
+    """``(U, Z)``, each ``(tiles, chunks)``: unique and non-zero vectors of every tile-chunk as the
+    top processes them (dense: every vector its own group, ``U = Z = tile_tokens``)."""
+    TT = cfg.tile_tokens
+    if mode == "dense":
+        full = np.full((cfg.tiles, cfg.chunks), TT, dtype=np.int64)
+        return full, full.copy()
+    index = np.asarray(job.unique_index, dtype=np.int64).reshape(cfg.chunks, cfg.tiles, TT)
+    Z = (index >= 0).sum(axis=2).T
+    U = np.array([[len(np.unique(index[c, k][index[c, k] >= 0])) for c in range(cfg.chunks)]
+                  for k in range(cfg.tiles)], dtype=np.int64)
+    return U, Z
+
+
+def cycle_bound(cfg: FocusConfig, job: Job, mode: str = "focus") -> int:
+    """The throughput bound of the top on ``job`` (SEC excluded): the sum over tile-chunks of
+    ``max(P*U, ceil(P*Z/L), II*tile_tokens)``, ``P = ceil(N / cols)`` passes, ``U`` unique and ``Z``
+    non-zero vectors, ``L`` scatter lanes, ``II`` SIC's cycles per vector (dense: no SIC term).
+    No real run is faster: the array takes one vector a cycle, the scatter ``L`` rows a cycle and
+    SIC one vector every ``II`` cycles."""
+    P = ceil(np.asarray(job.weights).shape[1] / cfg.cols)
+    U, Z = tile_chunk_counts(cfg, job, mode)
+    L = cfg.scatter_lane_count
+    sic = 0 if mode == "dense" else cfg.sic_interval * cfg.tile_tokens
+    return int(sum(max(P * u, -(-P * z // L), sic) for u, z in zip(U.ravel(), Z.ravel())))
+
+
+def dense_ideal_cycles(cfg: FocusConfig, job: Job) -> int:
+    """``M * N * K / (rows * cols)`` with N and K padded to whole tiles: ``tokens * P * chunks``, the
+    dense GEMM on a perfectly fed array."""
+    P = ceil(np.asarray(job.weights).shape[1] / cfg.cols)
+    return cfg.tokens * P * cfg.chunks

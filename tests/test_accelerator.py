@@ -11,7 +11,7 @@ import pytest
 from focus import FocusConfig
 from focus.framing import end_fields
 from focus.hdl.accelerator import COUNTER_NAMES, FocusAccelerator, JobStatus
-from focus.sim.accelerator import accelerator_streams
+from focus.sim.accelerator import accelerator_streams, cycle_bound, tile_chunk_counts
 from focus.sim.job import run_job
 from focus.tb.amaranth_sim import WithReset, across_reset, check_stream_rules, get, put, simulate
 from focus.tb.sic_jobs import planted_tokens
@@ -99,13 +99,20 @@ def test_focus_and_dense_jobs_equal_golden_model_under_backpressure(name, idle, 
                accelerator_streams(cfg, second, "focus")]
     got, want, done = run(cfg, streams, seed=hash((name, idle)) & 0xffff, idle=idle, stall=stall)
     assert got == want
-    for beat, s in zip(done, streams):
+    for beat, s, job, mode in zip(done, streams, (first, second, second), ("focus", "dense", "focus")):
         assert beat.status == JobStatus.OK
         counters = {k: int(getattr(beat.counters, k)) for k in COUNTER_NAMES}
         for key, value in s.counters.items():
             assert counters[key] == value, key
         assert counters["array_busy"] + counters["wait_sic"] + counters["wait_scatter"] + counters["wait_input"] \
             + counters["drain"] == counters["cycles"]
+        # the array takes every tile-chunk's unique vectors (one zero vector for none) once per N-tile,
+        # the scatter adds every non-zero vector's row once per N-tile; no run beats the bound
+        U, Z = tile_chunk_counts(cfg, job, mode)
+        P = s.command["n_tiles"]
+        assert counters["array_busy"] == P * int(np.maximum(U, 1).sum())
+        assert counters["row_adds"] == P * int(Z.sum())
+        assert counters["cycles"] >= cycle_bound(cfg, job, mode)
 
 
 @pytest.mark.parametrize("name", SMALL)
