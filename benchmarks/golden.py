@@ -22,11 +22,6 @@ import sys
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
-# Run as a script, this folder comes first on sys.path, where benchmarks/array.py shadows the
-# standard library's array module (socket imports it, and importlib.metadata imports socket).
-if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
-    del sys.path[0]
-
 import argparse  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402

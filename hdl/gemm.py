@@ -7,28 +7,23 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..config import FocusConfig
-from .systolic import ActivationVector, ArrayResult, ResultRow, SystolicArray, WeightRow
+from .streams import Framing, ResultBeat, ResultRow, VectorBeat, WeightRow
+from .systolic import SystolicArray
 
-__all__ = ["GemmCommand", "GemmResult", "GemmSequencer", "N_TILES_WIDTH"]
+__all__ = ["GemmCommand", "GemmSequencer", "N_TILES_WIDTH"]
 
 #: Width of the ``n_tiles`` field of a command: up to 65535 N-tiles per job.
 N_TILES_WIDTH = 16
 
 
 def GemmCommand(cfg: FocusConfig) -> data.StructLayout:
-    """A GEMM job: ``rows`` = M (0 to ``cfg.tile_tokens``), ``k_chunks`` = ceil(K / ``cfg.rows``)
-    (0 to ``cfg.chunks``), ``n_tiles`` = ceil(N / ``cfg.cols``), all unsigned."""
+    """A GEMM job: ``m`` = M, the rows of A (0 to ``cfg.tile_tokens``), ``k_chunks`` =
+    ceil(K / ``cfg.rows``) (0 to ``cfg.chunks``), ``n_tiles`` = ceil(N / ``cfg.cols``), all unsigned."""
     return data.StructLayout({
-        "rows": range(cfg.tile_tokens + 1),
+        "m": range(cfg.tile_tokens + 1),
         "k_chunks": range(cfg.chunks + 1),
         "n_tiles": N_TILES_WIDTH,
     })
-
-
-def GemmResult(cfg: FocusConfig) -> data.StructLayout:
-    """Result beat: ``data`` (:func:`~focus.hdl.systolic.ResultRow`, ``cfg.cols`` signed
-    ``cfg.acc_width`` sums) and ``last``, set on the final beat of a job."""
-    return ArrayResult(cfg)
 
 
 class GemmSequencer(wiring.Component):
@@ -46,19 +41,24 @@ class GemmSequencer(wiring.Component):
     Ports and stream order
       ``command``      In stream of :func:`GemmCommand`: one beat per job. Accepted only when the
                        previous job has delivered its last result. A job with a zero field is
-                       accepted and does nothing (no result beats).
-      ``weights``      In stream of :func:`~focus.hdl.systolic.WeightRow`:
+                       accepted and does nothing (no result beats, no activations).
+      ``weights``      In stream of :func:`~focus.hdl.streams.WeightRow`:
                        ``for nt in range(NT): for kc in range(KC): for r in range(R):`` the beat
                        ``W[kc*R + r, nt*C : nt*C + C]``; rows beyond K and columns beyond N must be
                        zero. Weights are not tied to a command: the next job's first tiles may be
                        sent early (up to three tiles are taken ahead).
-      ``activations``  In stream of :func:`~focus.hdl.systolic.ActivationVector`:
+      ``activations``  In stream of :func:`~focus.hdl.streams.VectorBeat`:
                        ``for nt in range(NT): for kc in range(KC): for m in range(M):`` the beat
                        ``A[m, kc*R : kc*R + R]``. Lanes beyond K may hold anything (their weights
-                       are zero). Taken only while a job is running.
-      ``results``      Out stream of :func:`GemmResult`: ``for nt in range(NT): for m in range(M):``
-                       the beat ``Y[m, nt*C : nt*C + C]`` (columns beyond N are zero); ``last`` on
-                       the job's final beat.
+                       are zero). Framing (docs/streams.md): ``end.chunk`` on the last row of every
+                       pass (``m = M-1``), ``end.tile`` also when ``kc = KC-1`` (the N-tile's K
+                       reduction is complete), ``end.job`` also on the job's last beat; they must
+                       agree with the command. Taken only while a job is running; the job stops
+                       taking activations after the beat with ``end.job``.
+      ``results``      Out stream of :func:`~focus.hdl.streams.ResultBeat`: ``for nt in range(NT):
+                       for m in range(M):`` the beat ``Y[m, nt*C : nt*C + C]`` (columns beyond N
+                       are zero); ``end.chunk`` and ``end.tile`` on the last row of every N-tile,
+                       ``end.job`` on the job's final beat.
 
     Timing (no backpressure, every source valid)
       Initiation interval 1: passes run back to back when ``M >= max(R, R + C - 2)``
@@ -82,8 +82,8 @@ class GemmSequencer(wiring.Component):
         super().__init__({
             "command": In(stream.Signature(GemmCommand(cfg))),
             "weights": In(stream.Signature(WeightRow(cfg))),
-            "activations": In(stream.Signature(ActivationVector(cfg))),
-            "results": Out(stream.Signature(GemmResult(cfg))),
+            "activations": In(stream.Signature(VectorBeat(cfg))),
+            "results": Out(stream.Signature(ResultBeat(cfg))),
         })
 
     def elaborate(self, platform):
@@ -101,28 +101,18 @@ class GemmSequencer(wiring.Component):
         with m.If(command.valid & command.ready):
             p = command.payload
             # (x.any() rather than x != 0: Amaranth writes x == 0 as !x, which Verilator's lint rejects)
-            empty = ~p.rows.any() | ~p.k_chunks.any() | ~p.n_tiles.any()
+            empty = ~p.m.any() | ~p.k_chunks.any() | ~p.n_tiles.any()
             m.d.sync += [shape.eq(p), busy.eq(~empty), feeding.eq(~empty)]
 
         # ---------------------------------------------------------------- activations -> array
-        m_in = Signal(range(cfg.tile_tokens))
-        k_in = Signal(range(cfg.chunks))
-        n_in = Signal(N_TILES_WIDTH)
-        row_last = m_in == shape.rows - 1
+        # the activations' framing is the array's: end.chunk ends a pass
         m.d.comb += [
             array.activations.valid.eq(acts.valid & feeding),
-            array.activations.payload.data.eq(acts.payload),
-            array.activations.payload.last.eq(row_last),
+            array.activations.payload.eq(acts.payload),
             acts.ready.eq(array.activations.ready & feeding),
         ]
-        with m.If(acts.valid & acts.ready):
-            m.d.sync += m_in.eq(m_in + 1)
-            with m.If(row_last):
-                m.d.sync += [m_in.eq(0), k_in.eq(k_in + 1)]
-                with m.If(k_in == shape.k_chunks - 1):
-                    m.d.sync += [k_in.eq(0), n_in.eq(n_in + 1)]
-                    with m.If(n_in == shape.n_tiles - 1):
-                        m.d.sync += [n_in.eq(0), feeding.eq(0)]
+        with m.If(acts.valid & acts.ready & acts.payload.end.job):
+            m.d.sync += feeding.eq(0)
 
         # ---------------------------------------------------------------- array -> accumulator
         # Stage A is the array's result stream; taking a beat reads its buffer row. Stage B adds
@@ -134,7 +124,6 @@ class GemmSequencer(wiring.Component):
 
         m_out = Signal(range(cfg.tile_tokens))
         k_out = Signal(range(cfg.chunks))
-        n_out = Signal(N_TILES_WIDTH)
         advance = Signal()
         take = Signal()
         m.d.comb += [
@@ -150,7 +139,7 @@ class GemmSequencer(wiring.Component):
         b_addr = Signal(range(cfg.tile_tokens), reset_less=True)
         b_first = Signal(reset_less=True)
         b_final = Signal(reset_less=True)
-        b_end = Signal(reset_less=True)
+        b_end = Signal(Framing, reset_less=True)
         sums = Signal(ResultRow(cfg))
         for n in range(cfg.cols):
             m.d.comb += sums[n].eq(Mux(b_first, 0, rd.data[n]) + b_data[n])
@@ -168,17 +157,19 @@ class GemmSequencer(wiring.Component):
                 b_addr.eq(m_out),
                 b_first.eq(~k_out.any()),
                 b_final.eq(final_chunk),
-                b_end.eq(final_chunk & (n_out == shape.n_tiles - 1) & (m_out == shape.rows - 1)),
+                b_end.eq(array.results.payload.end),
                 results.valid.eq(b_valid & b_final),
                 results.payload.data.eq(sums),
-                results.payload.last.eq(b_end),
+                results.payload.end.eq(b_end),
             ]
+        # the output buffer's addressing follows the results' framing: a row per beat, a pass per
+        # end.chunk, the N-tile's K-chunks counted against the command
         with m.If(take):
             m.d.sync += m_out.eq(m_out + 1)
-            with m.If(m_out == shape.rows - 1):
+            with m.If(array.results.payload.end.chunk):
                 m.d.sync += [m_out.eq(0), k_out.eq(k_out + 1)]
                 with m.If(final_chunk):
-                    m.d.sync += [k_out.eq(0), n_out.eq(n_out + 1)]
-        with m.If(results.valid & results.ready & results.payload.last):
-            m.d.sync += [busy.eq(0), n_out.eq(0)]
+                    m.d.sync += k_out.eq(0)
+        with m.If(results.valid & results.ready & results.payload.end.job):
+            m.d.sync += busy.eq(0)
         return m

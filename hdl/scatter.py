@@ -20,8 +20,7 @@ from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import FocusConfig
-from ..sim.scatter import lane_rows
-from ..sim.scatter_cycles import RESULT_QUEUE_DEPTH
+from ..plans import SCATTER_QUEUE_DEPTH, lane_rows
 from .streams import CreditQueue, Framing, ResultBeat
 from .util import equals, index_range
 
@@ -123,7 +122,7 @@ class ScatterAccumulator(wiring.Component):
       accumulator row per cycle is read (``T`` reads, token order: lane ``t mod L``, row ``t // L``)
       while the lanes accumulate the
       next block into the other set; each read reaches ``results`` ``RESULT_DELAY`` edges later
-      through a queue of ``RESULT_QUEUE_DEPTH`` with credit, so backpressure on ``results`` stalls
+      through a queue of ``focus.plans.SCATTER_QUEUE_DEPTH`` with credit, so backpressure on ``results`` stalls
       the reads, never loses a row. The lanes stall only when both sets hold blocks. Exact timing:
       :mod:`focus.sim.scatter_cycles`.
     Reset
@@ -244,7 +243,7 @@ class ScatterAccumulator(wiring.Component):
                     m.d.sync += [held[s].eq(1), held_job[s].eq(s1.end.job)]
 
         # ---------------------------------------------------------------- emission
-        m.submodules.queue = queue = CreditQueue(ResultBeat(cfg), RESULT_QUEUE_DEPTH)
+        m.submodules.queue = queue = CreditQueue(ResultBeat(cfg), SCATTER_QUEUE_DEPTH)
         wiring.connect(m, queue.r_stream, wiring.flipped(self.results))
         eset = Signal()                                                # set being emitted
         e_token = Signal(index_range(T))

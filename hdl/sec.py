@@ -5,12 +5,13 @@ architecture, stream contracts and cycle formula are in docs/sec.md; the cycle m
 ``focus.sim.sec_cycles``.
 """
 
-from amaranth.hdl import Array, Module, Mux, Signal, unsigned
+from amaranth.hdl import Array, Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..config import FocusConfig
+from .util import index_range
 
 __all__ = ["SecJob", "SecScore", "SecMask", "SecStatus", "SecDone", "SemanticConcentrator"]
 
@@ -25,21 +26,42 @@ def SecJob(cfg: FocusConfig) -> data.StructLayout:
 
 
 def SecScore(cfg: FocusConfig) -> data.StructLayout:
-    """Payload of one score beat: ``score`` unsigned ``cfg.score_width``; ``last`` ends the job."""
-    return data.StructLayout({"score": unsigned(cfg.score_width), "last": 1})
+    """Payload of one score beat: ``scores``, ``cfg.sec_lanes`` lanes of unsigned ``cfg.score_width``
+    (lane 0 in the low bits), the scores of ``sec_lanes`` consecutive image tokens; ``last`` ends the job."""
+    return data.StructLayout({"scores": data.ArrayLayout(unsigned(cfg.score_width), cfg.sec_lanes), "last": 1})
 
 
 def SecMask(cfg: FocusConfig) -> data.StructLayout:
-    """Payload of one mask beat: token ``index`` (0 .. cfg.tokens - 1), ``keep`` (1: the token
-    is among the top k), ``last`` (1 on token cfg.tokens - 1)."""
-    return data.StructLayout({"index": range(cfg.tokens), "keep": 1, "last": 1})
+    """Payload of one mask beat, one word of ``cfg.sec_lanes`` tokens: ``keep`` bit ``i`` is 1 when
+    token ``word * sec_lanes + i`` is among the top k (bits past ``cfg.tokens`` are 0); ``last`` is 1
+    on the final word."""
+    return data.StructLayout({"keep": cfg.sec_lanes, "last": 1})
+
+
+def _tree_sum(values):
+    """The sum of ``values`` as a balanced adder tree (depth log2 of their count)."""
+    values = list(values)
+    while len(values) > 1:
+        values = [values[i] + values[i + 1] if i + 1 < len(values) else values[i]
+                  for i in range(0, len(values), 2)]
+    return values[0]
+
+
+def _prefix_sums(bits):
+    """Inclusive prefix sums ``bits[0] + .. + bits[i]`` for every ``i``, in log2 depth (each half
+    recursively, then the left half's total added to every right sum)."""
+    if len(bits) == 1:
+        return [bits[0]]
+    half = len(bits) // 2
+    left, right = _prefix_sums(bits[:half]), _prefix_sums(bits[half:])
+    return left + [left[-1] + s for s in right]
 
 
 class SecStatus(enum.Enum, shape=2):
     """How a job ended."""
-    OK = 0          #: the mask of the job was emitted (cfg.tokens beats)
+    OK = 0          #: the mask of the job was emitted (cfg.sec_words beats)
     BAD_K = 1       #: k was 0 or above cfg.tokens; no mask beats
-    BAD_LENGTH = 2  #: the job's last score was not the last image token of a row; no mask beats
+    BAD_LENGTH = 2  #: the job's last beat was not the last word of a row; no mask beats
 
 
 #: Payload of the status beat that ends every job.
@@ -47,46 +69,54 @@ SecDone = data.StructLayout({"status": SecStatus})
 
 
 class SemanticConcentrator(wiring.Component):
-    """Importance by max over attention scores, then exact top-k by radix select, one job at a time.
+    """Importance by max over attention scores, then exact top-k by radix select, one job at a time,
+    ``L = cfg.sec_lanes`` tokens per beat and per cycle.
 
-    Ports
+    Ports (``T = cfg.tokens``, ``L = cfg.sec_lanes``, ``N = cfg.sec_words = ceil(T / L)``; word
+    ``b`` is tokens ``b*L .. b*L + L-1``, lanes past ``T`` in word ``N - 1`` are padding)
       ``jobs``    In stream of :func:`SecJob`: one descriptor starts a job.
-      ``scores``  In stream of :func:`SecScore`: the job's attention scores, one per beat, in the
-                  order ``scores[h, q, j]`` for each head ``h``, for each text token ``q``, image
-                  tokens ``j = 0 .. T-1`` (``T = cfg.tokens``), ``last = 1`` on the final beat. A job
-                  has ``R = heads * text`` rows of ``T`` scores, ``R >= 1`` chosen per job.
-      ``mask``    Out stream of :func:`SecMask`: for a valid job, ``T`` beats in ascending token
-                  index; ``keep`` marks exactly the ``k`` tokens of ``focus.sim.sec.top_k``
-                  (largest importance, ties to the lower index). Invalid jobs emit none.
+      ``scores``  In stream of :func:`SecScore`: the job's attention scores, one word per beat, in the
+                  order ``scores[h, q, b*L + i]`` for each head ``h``, for each text token ``q``,
+                  words ``b = 0 .. N-1`` (lane ``i``), ``last = 1`` on the final beat. A job has
+                  ``R = heads * text`` rows of ``N`` beats, ``R >= 1`` chosen per job. Padding lanes
+                  are ignored (send 0).
+      ``mask``    Out stream of :func:`SecMask`: for a valid job, ``N`` beats, words in ascending
+                  order, ``last`` on word ``N - 1``; ``keep`` marks exactly the ``k`` tokens of
+                  ``focus.sim.sec.top_k`` (largest importance, ties to the lower index), padding bits
+                  are 0. Invalid jobs emit none.
       ``status``  Out stream of :data:`SecDone`: one beat per job, after its last mask beat.
 
     Function
-      ``importance[j] = max(scores[:, :, j])`` is built in a ``T`` x ``cfg.score_width`` memory
-      (the first row writes, later rows read-modify-write with max; a transparent read port
-      forwards a write to a read of the same address in the same cycle, which only ``T = 1`` does).
+      ``importance[j] = max(scores[:, :, j])`` is built in an ``N`` x ``L * cfg.score_width`` memory
+      (the first row writes, later rows read-modify-write with a max per lane; a transparent read
+      port forwards a write to a read of the same word in the same cycle, which only ``N = 1`` does).
       Radix select then finds the k-th largest importance ``V``, MSB digit first: per
-      ``cfg.sec_digit_bits``-bit digit, one pass over the buffer counts the candidates (tokens
-      whose higher digits equal those chosen so far) in ``2**digit_bits`` bins, and a scan of the
-      bins from the top picks the digit where the running count reaches the remaining k.
-      The remaining k after the last digit is the number of tokens equal to ``V`` to keep; the emit
-      pass keeps every token above ``V`` and the first that many equal to ``V``, in index order.
+      ``cfg.sec_digit_bits``-bit digit, one pass over the buffer, a word per cycle, counts the
+      candidates (tokens whose higher digits equal those chosen so far) in ``2**digit_bits`` bins
+      (per bin a popcount over the lanes, registered, then added), and a scan of the bins from the
+      top picks the digit where the running count reaches the remaining k. The remaining k after
+      the last digit is the number of tokens equal to ``V`` to keep; the emit pass keeps every token
+      above ``V`` and the first that many equal to ``V``, in index order (within a word, a tie is
+      kept while its prefix count of ties is at most the remaining k).
 
     Timing (``focus.sim.sec_cycles``; ``P = cfg.sec_passes``, ``B = 2**cfg.sec_digit_bits``)
-      One score per cycle. From the last score's handshake to the status handshake:
-      ``P * (T + 1 + B) + T + 3`` edges for a valid job, 1 for an invalid one, when ``mask`` and
+      One score beat per cycle. From the last score's handshake to the status handshake:
+      ``P * (N + 1 + B) + N + 4`` edges for a valid job, 1 for an invalid one, when ``mask`` and
       ``status`` are always ready; independent of k and the scores. ``jobs.ready`` is high only
       between jobs; ``scores.ready`` only while a job accumulates; a stall on ``mask`` holds the
       emit pipeline (the mask register is the only output state; ``valid`` never waits on ``ready``).
     Errors
       ``k = 0`` or ``k > T``: the job's scores are still taken up to ``last`` (the streams stay in
-      step), then the status is BAD_K. ``last`` on a score that is not image token ``T - 1``: the job
-      ends there with BAD_LENGTH. Neither emits mask beats, neither waits on anything but the streams.
+      step), then the status is BAD_K. ``last`` on a beat that is not word ``N - 1`` of a row: the
+      job ends there with BAD_LENGTH. Neither emits mask beats, neither waits on anything but the
+      streams.
     Reset
       Synchronous; abandons the job in progress (descriptor, scores taken, pending mask or status
       beat). The buffer needs no clearing: a job's first row overwrites it.
     Area
-      The buffer, ``2**digit_bits`` counters of ``bits(T + 1)``, and a few ``bits(T + 1)`` and
-      ``P * digit_bits`` registers: nothing else grows with ``T``.
+      The buffer, ``2**digit_bits`` counters of ``bits(T + 1)`` with a popcount of ``L`` lanes each,
+      ``L`` digit comparators, and a few ``bits(T + 1)`` and ``P * digit_bits`` registers: only the
+      buffer grows linearly with ``T``.
     """
 
     def __init__(self, cfg: FocusConfig):
@@ -102,22 +132,29 @@ class SemanticConcentrator(wiring.Component):
         m = Module()
         cfg = self.cfg
         T, W = cfg.tokens, cfg.score_width
+        L, N = cfg.sec_lanes, cfg.sec_words
+        tail = T - (N - 1) * L                # live lanes of the last word, 1 .. L
         r, P = cfg.sec_digit_bits, cfg.sec_passes
         B = 1 << r
         jobs, scores, mask, status = self.jobs, self.scores, self.mask, self.status
 
-        m.submodules.importance = buffer = Memory(shape=unsigned(W), depth=T, init=[])
+        word = data.ArrayLayout(unsigned(W), L)
+        m.submodules.importance = buffer = Memory(shape=word, depth=max(N, 2), init=[])   # (depth 2 at least: one row has no address bits)
         wr = buffer.write_port()
         rd = buffer.read_port(transparent_for=(wr,))
+
+        def live(word_index):
+            """Per lane: 1 unless the lane is padding of the last word."""
+            return [1 if i < tail else word_index != N - 1 for i in range(L)]
 
         # Job state.
         bad_k = Signal()
         code = Signal(SecStatus)
         k_rem = Signal(range(T + 1))          # k still to place; after the last digit: ties to keep
-        index = Signal(range(T + 1))          # token counter of the current pass
+        index = Signal(range(N + 1))          # word counter of the current pass
         first_row = Signal()
-        digit_pass = Signal(range(P))
-        threshold = Signal(P * r)             # V, the k-th largest importance, MSB digits first
+        digit_pass = Signal(index_range(P))
+        kth_importance = Signal(P * r)        # V, the k-th largest importance, MSB digits first
 
         # Histogram and its scan.
         hist = [Signal(range(T + 1), name=f"hist_{n}") for n in range(B)]
@@ -128,23 +165,49 @@ class SemanticConcentrator(wiring.Component):
 
         # Accumulation write stage (one cycle behind the read).
         acc_valid = Signal()
-        acc_addr = Signal(range(T))
-        acc_score = Signal(W)
+        acc_addr = Signal(index_range(N))
+        acc_scores = Signal(word)
         acc_first = Signal()
 
-        # Read stage of the histogram and emit passes.
+        # Read stage of the histogram and emit passes: rd.data holds word rd_word when rd_valid.
         rd_valid = Signal()
-        rd_index = Signal(range(T))
-        value = Signal(P * r)                 # the importance read, zero-extended to whole digits
-        m.d.comb += [rd.addr.eq(index), rd.en.eq(1), value.eq(rd.data)]
+        rd_word = Signal(index_range(N))
+        values = [Signal(P * r, name=f"value_{i}") for i in range(L)]   # zero-extended to whole digits
+        m.d.comb += [rd.addr.eq(index), rd.en.eq(1)]
+        m.d.comb += [v.eq(rd.data[i]) for i, v in enumerate(values)]
+        rd_live = live(rd_word)
 
         m.d.sync += acc_valid.eq(0)
         with m.If(acc_valid):
-            m.d.comb += [
-                wr.addr.eq(acc_addr),
-                wr.data.eq(Mux(acc_first | (acc_score > rd.data), acc_score, rd.data)),
-                wr.en.eq(1),
-            ]
+            m.d.comb += [wr.addr.eq(acc_addr), wr.en.eq(1)]
+            m.d.comb += [wr.data[i].eq(Mux(acc_first | (acc_scores[i] > rd.data[i]), acc_scores[i], rd.data[i]))
+                         for i in range(L)]
+
+        # Histogram count stage: per bin, how many live candidate lanes of the word read have that
+        # digit (a popcount over the lanes), registered before it is added to the bin.
+        candidate = Signal(L)
+        digits = [Signal(r, name=f"digit_{i}") for i in range(L)]
+        with m.Switch(digit_pass):
+            for p in range(P):
+                lo, hi = r * (P - 1 - p), r * (P - p)
+                with m.Case(p):
+                    for i, v in enumerate(values):
+                        m.d.comb += [
+                            candidate[i].eq((v[hi:] == kth_importance[hi:] if p else 1) & rd_live[i]),
+                            digits[i].eq(v[lo:hi]),
+                        ]
+        counts = [Signal(range(L + 1), name=f"count_{n}") for n in range(B)]
+        count_valid = Signal()
+        count_last = Signal()                 # counts are those of word N - 1: the pass is complete after them
+
+        # Emit compare stage: per lane, above V or equal to V (padding is neither).
+        cmp_valid = Signal()
+        cmp_word = Signal(index_range(N))
+        above = Signal(L)
+        tie = Signal(L)
+        tie_rank = _prefix_sums([tie[i] for i in range(L)])     # ties in lanes 0 .. i
+        ties = tie_rank[-1]
+        kept_ties = Cat(*[tie[i] & (tie_rank[i] <= k_rem) for i in range(L)])
 
         def clear_histogram():
             m.d.sync += [h.eq(0) for h in hist]
@@ -161,8 +224,10 @@ class SemanticConcentrator(wiring.Component):
                         index.eq(0),
                         first_row.eq(1),
                         digit_pass.eq(0),
-                        threshold.eq(0),
+                        kth_importance.eq(0),
                         rd_valid.eq(0),
+                        count_valid.eq(0),
+                        cmp_valid.eq(0),
                     ]
                     clear_histogram()
                     m.next = "ACCUMULATE"
@@ -173,7 +238,7 @@ class SemanticConcentrator(wiring.Component):
                     m.d.sync += [
                         acc_valid.eq(1),
                         acc_addr.eq(index),
-                        acc_score.eq(scores.payload.score),
+                        acc_scores.eq(scores.payload.scores),
                         acc_first.eq(first_row),
                     ]
                     with m.If(scores.payload.last):
@@ -181,39 +246,33 @@ class SemanticConcentrator(wiring.Component):
                         with m.If(bad_k):
                             m.d.sync += code.eq(SecStatus.BAD_K)
                             m.next = "STATUS"
-                        with m.Elif(index != T - 1):
+                        with m.Elif(index != N - 1):
                             m.d.sync += code.eq(SecStatus.BAD_LENGTH)
                             m.next = "STATUS"
                         with m.Else():
                             m.d.sync += code.eq(SecStatus.OK)
                             m.next = "HISTOGRAM"
-                    with m.Elif(index == T - 1):
+                    with m.Elif(index == N - 1):
                         m.d.sync += [index.eq(0), first_row.eq(0)]
                     with m.Else():
                         m.d.sync += index.eq(index + 1)
 
             with m.State("HISTOGRAM"):
-                # Reads token `index` (0 .. T-1), counts the token read one cycle earlier; the
-                # cycle with index == T only counts the last token.
-                m.d.sync += [rd_valid.eq(index < T), rd_index.eq(index)]
-                with m.If(index < T):
+                # Three stages: read word `index` (0 .. N-1); count the word read one cycle earlier;
+                # add the counts of the word before into the bins. Word 0 was read in the previous
+                # cycle unless this is the first pass.
+                m.d.sync += [rd_valid.eq(index < N), rd_word.eq(index)]
+                with m.If(index < N):
                     m.d.sync += index.eq(index + 1)
-                with m.Else():
-                    m.d.sync += index.eq(0)
-                    m.next = "SCAN"
-                candidate = Signal()
-                digit = Signal(r)
-                with m.Switch(digit_pass):
-                    for p in range(P):
-                        lo, hi = r * (P - 1 - p), r * (P - p)
-                        with m.Case(p):
-                            m.d.comb += [
-                                candidate.eq(value[hi:] == threshold[hi:] if p else 1),
-                                digit.eq(value[lo:hi]),
-                            ]
-                for n in range(B):
-                    with m.If(rd_valid & candidate & (digit == n)):
-                        m.d.sync += hist[n].eq(hist[n] + 1)
+                m.d.sync += [count_valid.eq(rd_valid), count_last.eq(rd_word == N - 1)]
+                with m.If(rd_valid):
+                    m.d.sync += [c.eq(_tree_sum(candidate[i] & (digits[i] == n) for i in range(L)))
+                                 for n, c in enumerate(counts)]
+                with m.If(count_valid):
+                    m.d.sync += [h.eq(h + c) for h, c in zip(hist, counts)]
+                    with m.If(count_last):
+                        m.d.sync += index.eq(0)
+                        m.next = "SCAN"
 
             with m.State("SCAN"):
                 # Bins from the top; the first bin where the running count reaches k_rem holds
@@ -228,8 +287,10 @@ class SemanticConcentrator(wiring.Component):
                     with m.Switch(digit_pass):
                         for p in range(P):
                             with m.Case(p):
-                                m.d.sync += threshold[r * (P - 1 - p):r * (P - p)].eq(pick)
+                                m.d.sync += kth_importance[r * (P - 1 - p):r * (P - p)].eq(pick)
                     clear_histogram()
+                    # Word 0 is read now (index is 0): the next pass starts with its data.
+                    m.d.sync += [rd_valid.eq(1), rd_word.eq(0), index.eq(1)]
                     with m.If(digit_pass == P - 1):
                         m.next = "EMIT"
                     with m.Else():
@@ -237,28 +298,26 @@ class SemanticConcentrator(wiring.Component):
                         m.next = "HISTOGRAM"
 
             with m.State("EMIT"):
-                # A two-stage pipeline (read, mask register) that holds while the mask beat waits.
+                # A three-stage pipeline (read, compare, mask register) that holds while the mask
+                # beat waits. A tie is kept while the ties up to its lane do not exceed k_rem.
                 advance = Signal()
-                above = Signal()
-                tie = Signal()
-                m.d.comb += [
-                    advance.eq(~mask.valid | mask.ready),
-                    rd.en.eq(advance),
-                    above.eq(value > threshold),
-                    tie.eq((value == threshold) & (k_rem != 0)),
-                ]
+                m.d.comb += [advance.eq(~mask.valid | mask.ready), rd.en.eq(advance)]
                 with m.If(advance):
-                    m.d.sync += [rd_valid.eq(index < T), rd_index.eq(index), mask.valid.eq(rd_valid)]
-                    with m.If(index < T):
+                    m.d.sync += [
+                        rd_valid.eq(index < N), rd_word.eq(index),
+                        cmp_valid.eq(rd_valid), cmp_word.eq(rd_word),
+                        above.eq(Cat(*[rd_live[i] & (v > kth_importance) for i, v in enumerate(values)])),
+                        tie.eq(Cat(*[rd_live[i] & (v == kth_importance) for i, v in enumerate(values)])),
+                        mask.valid.eq(cmp_valid),
+                    ]
+                    with m.If(index < N):
                         m.d.sync += index.eq(index + 1)
-                    with m.If(rd_valid):
+                    with m.If(cmp_valid):
                         m.d.sync += [
-                            mask.payload.index.eq(rd_index),
-                            mask.payload.keep.eq(above | tie),
-                            mask.payload.last.eq(rd_index == T - 1),
+                            mask.payload.keep.eq(above | kept_ties),
+                            mask.payload.last.eq(cmp_word == N - 1),
+                            k_rem.eq(Mux(ties >= k_rem, 0, k_rem - ties)),
                         ]
-                        with m.If(tie):
-                            m.d.sync += k_rem.eq(k_rem - 1)
                 with m.If(mask.valid & mask.ready & mask.payload.last):
                     m.d.sync += index.eq(0)
                     m.next = "STATUS"

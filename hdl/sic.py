@@ -14,63 +14,41 @@ See :class:`SimilarityConcentrator` for the contract and docs/sic.md for the des
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, fifo, memory, stream, wiring
+from amaranth.hdl import Module, Mux, Shape, Signal, signed, unsigned
+from amaranth.lib import data, enum, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import FocusConfig
 from ..sim.sic import mean_reciprocals, mean_shift
-from ..sim.sic_cycles import emit_steps
-from .similarity import SimilarityComparator, Vector
+from ..plans import MAP_DEPTH, REPRESENTATIVE_DEPTH, emit_steps
+from .similarity import SimilarityComparator
+from .streams import CreditQueue, Framing, MapBeat, Vector, VectorBeat
 from .util import equals, index_range
 from .window import WindowHistory
 
-__all__ = ["SimilarityConcentrator", "GroupTable", "GroupUpdate", "MapEntry", "Representative", "TileCounters",
-           "index_shape", "sum_shape", "MAP_DEPTH", "REPRESENTATIVE_DEPTH"]
-
-#: Entries of the map output queue.
-MAP_DEPTH = 4
-#: Entries of the representatives output queue (covers the emitter's pipeline at one beat a cycle).
-REPRESENTATIVE_DEPTH = 6
-
-FREE, FILLING, FULL = 0, 1, 2
+__all__ = ["SimilarityConcentrator", "GroupTable", "GroupUpdate", "BankState", "TileCounters", "sum_shape"]
 
 
-def _signed_bits(lo: int, hi: int) -> int:
-    width = 1
-    while not (-(1 << (width - 1)) <= lo and hi <= (1 << (width - 1)) - 1):
-        width += 1
-    return width
+class BankState(enum.Enum, shape=2):
+    """What a group-table bank holds."""
+    FREE = 0        #: nothing: a tile-chunk may start filling it
+    FILLING = 1     #: the groups of the tile-chunk being resolved
+    FULL = 2        #: a complete tile-chunk, waiting for or being read by the emitter
 
 
-def index_shape(cfg: FocusConfig):
-    """Signed unique index: 0 .. tokens-1, or -1 for a zero vector."""
-    return signed(_signed_bits(-1, cfg.tokens - 1))
-
-
-def sum_shape(cfg: FocusConfig):
+def sum_shape(cfg: FocusConfig) -> Shape:
     """Signed running sum of one element over a group of up to ``tile_tokens`` members."""
-    return signed(_signed_bits(cfg.tile_tokens * cfg.data_min, cfg.tile_tokens * cfg.data_max))
-
-
-def MapEntry(cfg: FocusConfig) -> data.StructLayout:
-    """One similarity-map entry: the vector's unique index (job-wide per chunk, -1 for a zero vector);
-    ``last`` marks the tile-chunk's final vector."""
-    return data.StructLayout({"index": index_shape(cfg), "last": 1})
-
-
-def Representative(cfg: FocusConfig) -> data.StructLayout:
-    """One unique vector as the array computes with it; ``last`` marks the tile-chunk's final one."""
-    return data.StructLayout({"vector": Vector(cfg), "last": 1})
+    return Shape.cast(range(cfg.tile_tokens * cfg.data_min, cfg.tile_tokens * cfg.data_max + 1))
 
 
 def TileCounters(cfg: FocusConfig) -> data.StructLayout:
     """Per tile-chunk: roots, vectors that matched a candidate, zero vectors (they add up to
-    ``tile_tokens``) and ``base``, the unique index of the tile-chunk's first root (so the scatter
-    addresses the array's output rows with ``index - base``)."""
+    ``tile_tokens``), ``base``, the unique index of the tile-chunk's first root (so the scatter
+    addresses the array's output rows with ``index - base``), and ``end``, the framing of the
+    tile-chunk's last vector (``end.chunk`` always set)."""
     count = range(cfg.tile_tokens + 1)
     return data.StructLayout({"unique": count, "similar": count, "zero": count,
-                              "base": range(cfg.tokens + 1)})
+                              "base": range(cfg.tokens + 1), "end": Framing})
 
 
 class SimilarityConcentrator(wiring.Component):
@@ -78,20 +56,25 @@ class SimilarityConcentrator(wiring.Component):
     :func:`focus.sim.sic.concentrate` (docs/semantics.md).
 
     Input
-      ``vectors`` (In stream of :func:`focus.hdl.similarity.Vector`): a **job** is ``cfg.tiles *
+      ``vectors`` (In stream of :func:`~focus.hdl.streams.VectorBeat`): a **job** is ``cfg.tiles *
       cfg.chunks`` tile-chunks, tile-major (tile 0 chunk 0, tile 0 chunk 1, ..., tile 1 chunk 0, ...);
       a tile-chunk is the ``cfg.tile_tokens`` vectors of one chunk of one tile in raster order
-      (frame, row, column). Pruned tokens arrive as zero vectors (all elements 0). Jobs follow each
-      other back to back; the block counts positions itself (no framing bits).
+      (frame, row, column), framed (docs/streams.md): ``end.chunk`` on its last vector, ``end.tile``
+      on the last of a tile's last chunk, ``end.job`` on the job's last vector. Pruned tokens arrive
+      as zero vectors (all elements 0). Jobs follow each other back to back. The resolver takes
+      tile-chunk, tile and job boundaries from the flags; the comparator's own raster counters
+      (window presence at image edges and tile starts) assume whole tile-chunks.
     Outputs
-      ``map`` (:func:`MapEntry`): one beat per input vector, in input order: its unique index per
-        the contract (roots numbered per chunk in stream order over the whole job), -1 for a zero
-        vector.
-      ``counters`` (:func:`TileCounters`): one beat per tile-chunk, after its last map beat.
-      ``representatives`` (:func:`Representative`): per tile-chunk, its unique vectors in unique
-        order (``cfg.representative``: the rounded mean of the group by reciprocal multiplication,
-        or the root), after the tile-chunk's last vector has been resolved; ``last`` on the final
-        one. A tile-chunk without unique vectors (all zero) sends none; its counters say so.
+      ``map`` (:func:`~focus.hdl.streams.MapBeat`): one beat per input vector, in input order: its
+        unique index per the contract (roots numbered per chunk in stream order over the whole
+        job), -1 for a zero vector; ``end`` copied from the vector.
+      ``counters`` (:func:`TileCounters`): one beat per tile-chunk, after its last map beat, with
+        the tile-chunk's ``end``.
+      ``representatives`` (:func:`~focus.hdl.streams.VectorBeat`): per tile-chunk, its unique
+        vectors in unique order (``cfg.representative``: the rounded mean of the group by
+        reciprocal multiplication, or the root), after the tile-chunk's last vector has been
+        resolved; the final one carries the tile-chunk's ``end``. A tile-chunk without unique
+        vectors (all zero) sends none, so its flags appear only on ``map`` and ``counters``.
     Throughput and latency
       The comparator's initiation interval ``cfg.sic_interval`` (1 at full rate); the
       representatives of a tile-chunk stream out at ``vector_size / cfg.sic_mean_lanes`` cycles each
@@ -109,34 +92,37 @@ class SimilarityConcentrator(wiring.Component):
     def __init__(self, cfg: FocusConfig):
         self.cfg = cfg
         super().__init__({
-            "vectors": In(stream.Signature(Vector(cfg))),
-            "map": Out(stream.Signature(MapEntry(cfg))),
+            "vectors": In(stream.Signature(VectorBeat(cfg))),
+            "map": Out(stream.Signature(MapBeat(cfg))),
             "counters": Out(stream.Signature(TileCounters(cfg))),
-            "representatives": Out(stream.Signature(Representative(cfg))),
+            "representatives": Out(stream.Signature(VectorBeat(cfg))),
         })
 
     def elaborate(self, platform):
         m = Module()
         cfg = self.cfg
-        C, N = cfg.chunks, cfg.tile_tokens
+        C, tile_tokens = cfg.chunks, cfg.tile_tokens
 
         m.submodules.comparator = comparator = SimilarityComparator(cfg)
         wiring.connect(m, wiring.flipped(self.vectors), comparator.vectors)
         result = comparator.results
 
         # ---------------------------------------------------------------- output queues
-        m.submodules.map_queue = map_queue = fifo.SyncFIFO(width=MapEntry(cfg).size, depth=MAP_DEPTH)
+        m.submodules.map_queue = map_queue = fifo.SyncFIFO(width=MapBeat(cfg).size, depth=MAP_DEPTH)
         m.submodules.counters_queue = counters_queue = fifo.SyncFIFO(width=TileCounters(cfg).size, depth=2)
-        for port, queue in ((self.map, map_queue), (self.counters, counters_queue)):
-            m.d.comb += [port.valid.eq(queue.r_rdy), port.payload.eq(queue.r_data), queue.r_en.eq(port.ready)]
+        wiring.connect(m, map_queue.r_stream, wiring.flipped(self.map))
+        wiring.connect(m, counters_queue.r_stream, wiring.flipped(self.counters))
 
         # ---------------------------------------------------------------- resolver
-        position = Signal(index_range(N))                 # of the vector being resolved, in its tile-chunk
+        # boundaries come from the vectors' framing: ``first`` after an end.chunk, the chunk index
+        # (for the per-chunk base) restarts after end.tile, the bases restart after end.job
+        end = result.payload.end
+        first = Signal(init=1)                            # the vector resolved next starts a tile-chunk
+        first_tile = Signal(init=1)                       # ... in the job's first tile
         chunk = Signal(index_range(C))
-        tile = Signal(index_range(cfg.tiles))
-        first, last = Signal(), Signal()
-        m.d.comb += [first.eq(equals(position, 0)), last.eq(equals(position, N - 1))]
-        unique, similar, zero = (Signal(range(N + 1), name=n) for n in ("unique", "similar", "zero"))
+        last = Signal()
+        m.d.comb += last.eq(end.chunk)
+        unique, similar, zero = (Signal(range(tile_tokens + 1), name=n) for n in ("unique", "similar", "zero"))
         bank = Signal()                                   # group-table bank of the current tile-chunk
         bank_free = Signal()
 
@@ -149,7 +135,7 @@ class SimilarityConcentrator(wiring.Component):
                      is_root.eq(~is_zero & equals(result.payload.best, 0))]
 
         # group ids (tile-chunk local) of the window's candidates, in the same delay-line shape
-        id_width = max(1, (N - 1).bit_length())
+        id_width = max(1, (tile_tokens - 1).bit_length())
         m.submodules.ids = ids = WindowHistory(cfg, id_width)
         matched_id = Signal(id_width)
         with m.Switch(result.payload.best):
@@ -169,33 +155,32 @@ class SimilarityConcentrator(wiring.Component):
         base_write = bases.write_port()
         base_read = bases.read_port(transparent_for=(base_write,))
         base = Signal(base_shape)
-        m.d.comb += base.eq(Mux(equals(tile, 0), 0, base_read.data))
+        m.d.comb += base.eq(Mux(first_tile, 0, base_read.data))
         next_chunk = Signal(index_range(C))
-        m.d.comb += next_chunk.eq(Mux(equals(chunk, C - 1), 0, chunk + 1))
+        m.d.comb += next_chunk.eq(Mux(end.tile, 0, chunk + 1))
 
-        unique_total = Signal(range(N + 1))
+        unique_total = Signal(range(tile_tokens + 1))
         m.d.comb += unique_total.eq(unique + is_root)
-        entry = Signal(MapEntry(cfg))
+        entry = Signal(MapBeat(cfg))
         counts = Signal(TileCounters(cfg))
         m.d.comb += [
-            entry.index.eq(Mux(is_zero, -1, base + group)), entry.last.eq(last),
+            entry.index.eq(Mux(is_zero, -1, base + group)), entry.end.eq(end),
             map_queue.w_en.eq(consume), map_queue.w_data.eq(entry),
             counts.unique.eq(unique_total), counts.similar.eq(similar + is_member),
-            counts.zero.eq(zero + is_zero), counts.base.eq(base),
+            counts.zero.eq(zero + is_zero), counts.base.eq(base), counts.end.eq(end),
             counters_queue.w_en.eq(consume & last), counters_queue.w_data.eq(counts),
             base_write.addr.eq(chunk), base_write.data.eq(base + unique_total),
             base_write.en.eq(consume & last),
             base_read.addr.eq(next_chunk), base_read.en.eq(consume & last),
         ]
         with m.If(consume):
+            m.d.sync += first.eq(last)
             with m.If(last):
-                m.d.sync += [position.eq(0), unique.eq(0), similar.eq(0), zero.eq(0), bank.eq(~bank),
-                             chunk.eq(next_chunk)]
-                with m.If(equals(chunk, C - 1)):
-                    m.d.sync += tile.eq(Mux(equals(tile, cfg.tiles - 1), 0, tile + 1))
+                m.d.sync += [unique.eq(0), similar.eq(0), zero.eq(0), bank.eq(~bank), chunk.eq(next_chunk)]
+                with m.If(end.tile):
+                    m.d.sync += first_tile.eq(end.job)
             with m.Else():
-                m.d.sync += [position.eq(position + 1), unique.eq(unique_total),
-                             similar.eq(similar + is_member), zero.eq(zero + is_zero)]
+                m.d.sync += [unique.eq(unique_total), similar.eq(similar + is_member), zero.eq(zero + is_zero)]
 
         # ---------------------------------------------------------------- group table
         m.submodules.groups = groups = GroupTable(cfg)
@@ -207,19 +192,19 @@ class SimilarityConcentrator(wiring.Component):
             update.valid.eq(result.valid & others_ready),
             result.ready.eq(others_ready & update.ready),
             update.payload.bank.eq(bank), update.payload.root.eq(is_root), update.payload.member.eq(is_member),
-            update.payload.first.eq(first), update.payload.last.eq(last), update.payload.group.eq(group),
+            update.payload.first.eq(first), update.payload.end.eq(end), update.payload.group.eq(group),
             update.payload.vector.eq(result.payload.vector), update.payload.unique.eq(unique_total),
         ]
         return m
 
 
 def GroupUpdate(cfg: FocusConfig) -> data.StructLayout:
-    """What the resolver tells the group table about one vector."""
+    """What the resolver tells the group table about one vector (``end.chunk``: the tile-chunk's last)."""
     return data.StructLayout({
-        "bank": 1, "first": 1, "last": 1, "root": 1, "member": 1,
+        "bank": 1, "first": 1, "end": Framing, "root": 1, "member": 1,
         "group": index_range(cfg.tile_tokens),         # tile-chunk local unique index
         "vector": Vector(cfg),
-        "unique": range(cfg.tile_tokens + 1),          # with last: the tile-chunk's root count
+        "unique": range(cfg.tile_tokens + 1),          # with end.chunk: the tile-chunk's root count
     })
 
 
@@ -234,9 +219,10 @@ class GroupTable(wiring.Component):
     transparent, so members of one group on consecutive cycles add up), and ``update.ready`` is low
     during a vector's steps but the last. ``root``: the root's vector, one cycle, always ready.
 
-    After an update with ``last`` the bank holds a complete tile-chunk of ``unique`` groups and the
-    emitter reads it out, in unique order, onto ``representatives`` (:func:`Representative`,
-    ``last`` on the final one), one bank read per cycle: ``mean`` computes
+    After an update with ``end.chunk`` the bank holds a complete tile-chunk of ``unique`` groups and
+    the emitter reads it out, in unique order, onto ``representatives``
+    (:func:`~focus.hdl.streams.VectorBeat`, the update's ``end`` on the final one), one bank read per
+    cycle: ``mean`` computes
     ``((2*(s + n*2^(d-1)) + n) * m[n]) >> S`` minus ``2^(d-1)`` per element with ``m`` a ROM of
     ``tile_tokens + 1`` reciprocals (docs/semantics.md), ``cfg.sic_mean_lanes`` multipliers,
     ``steps`` cycles per representative, 5 cycles from its last read to the output; ``root`` sends
@@ -250,24 +236,24 @@ class GroupTable(wiring.Component):
         super().__init__({
             "update": In(stream.Signature(GroupUpdate(cfg))),
             "free": Out(2),
-            "representatives": Out(stream.Signature(Representative(cfg))),
+            "representatives": Out(stream.Signature(VectorBeat(cfg))),
         })
 
     def elaborate(self, platform):
         m = Module()
         cfg = self.cfg
-        V, N = cfg.vector_size, cfg.tile_tokens
+        V, tile_tokens = cfg.vector_size, cfg.tile_tokens
         mean = cfg.representative == "mean"
         steps = emit_steps(cfg)                           # bank words per group (mean), 1 (root)
         lanes = V // steps
 
-        m.submodules.queue = queue = fifo.SyncFIFO(width=Representative(cfg).size, depth=REPRESENTATIVE_DEPTH)
-        m.d.comb += [self.representatives.valid.eq(queue.r_rdy), self.representatives.payload.eq(queue.r_data),
-                     queue.r_en.eq(self.representatives.ready)]
+        m.submodules.queue = queue = CreditQueue(VectorBeat(cfg), REPRESENTATIVE_DEPTH)
+        wiring.connect(m, queue.r_stream, wiring.flipped(self.representatives))
 
-        state = [Signal(2, name=f"bank{b}_state") for b in range(2)]
-        count = [Signal(range(N + 1), name=f"bank{b}_count") for b in range(2)]
-        m.d.comb += [self.free[b].eq(equals(state[b], FREE)) for b in range(2)]
+        state = [Signal(BankState, name=f"bank{b}_state") for b in range(2)]
+        count = [Signal(range(tile_tokens + 1), name=f"bank{b}_count") for b in range(2)]
+        ends = [Signal(Framing, name=f"bank{b}_end") for b in range(2)]   # the tile-chunk's framing
+        m.d.comb += [self.free[b].eq(state[b] == BankState.FREE) for b in range(2)]
 
         # ---------------------------------------------------------------- update sequencer
         busy = Signal()                                   # a vector is being written
@@ -284,24 +270,23 @@ class GroupTable(wiring.Component):
                 m.d.sync += step.eq(step + 1)
         for b in range(2):
             with m.If(busy & current.first & equals(step, 0) & (current.bank == b)):
-                m.d.sync += state[b].eq(FILLING)
+                m.d.sync += state[b].eq(BankState.FILLING)
 
         # ---------------------------------------------------------------- emitter control
         emit_bank, emit_active = Signal(), Signal()
-        emit_u = Signal(index_range(N))
+        emit_u = Signal(index_range(tile_tokens))
         emit_g = Signal(index_range(steps))
-        emit_count = Signal(range(N + 1))
-        outstanding = Signal(range(REPRESENTATIVE_DEPTH + 1))      # representatives issued, not yet taken
-        issue, taken, issue_last_g, issue_last_u = Signal(), Signal(), Signal(), Signal()
+        emit_count = Signal(range(tile_tokens + 1))
+        issue, issue_last_g, issue_last_u = Signal(), Signal(), Signal()
+        # a representative takes credit at its first bank read (it needs a queue entry when done)
         m.d.comb += [
-            issue.eq(emit_active & (emit_g.any() | (outstanding != REPRESENTATIVE_DEPTH))),
-            taken.eq(self.representatives.valid & self.representatives.ready),
+            issue.eq(emit_active & (emit_g.any() | queue.admit)),
+            queue.start.eq(issue & equals(emit_g, 0)),
             issue_last_g.eq(equals(emit_g, steps - 1)), issue_last_u.eq(emit_u == emit_count - 1),
         ]
-        m.d.sync += outstanding.eq(outstanding + (issue & equals(emit_g, 0)) - taken)
         waiting = Signal()
-        waiting_count = Signal(range(N + 1))
-        m.d.comb += [waiting.eq(Mux(emit_bank, state[1], state[0]) == FULL),
+        waiting_count = Signal(range(tile_tokens + 1))
+        m.d.comb += [waiting.eq(Mux(emit_bank, state[1], state[0]) == BankState.FULL),
                      waiting_count.eq(Mux(emit_bank, count[1], count[0]))]
         release = Signal()                                # the emit bank's last read is issued (or none)
         with m.If(~emit_active & waiting):
@@ -321,11 +306,15 @@ class GroupTable(wiring.Component):
             m.d.sync += emit_bank.eq(~emit_bank)
             for b in range(2):
                 with m.If(emit_bank == b):
-                    m.d.sync += state[b].eq(FREE)
+                    m.d.sync += state[b].eq(BankState.FREE)
 
-        e1 = Signal(data.StructLayout({"valid": 1, "bank": 1, "g": index_range(steps), "last_g": 1, "last_u": 1}))
-        m.d.sync += [e1.valid.eq(issue), e1.bank.eq(emit_bank), e1.g.eq(emit_g),
-                     e1.last_g.eq(issue_last_g), e1.last_u.eq(issue_last_u)]
+        # the final representative of a bank carries the bank's framing, the others none
+        e1 = Signal(data.StructLayout({"valid": 1, "bank": 1, "g": index_range(steps), "last_g": 1, "end": Framing}))
+        m.d.sync += [e1.valid.eq(issue), e1.bank.eq(emit_bank), e1.g.eq(emit_g), e1.last_g.eq(issue_last_g),
+                     e1.end.eq(Mux(issue_last_u, Mux(emit_bank, ends[1].as_value(), ends[0].as_value()), 0))]
+        for b in range(2):
+            with m.If(busy & current.end.chunk & (current.bank == b)):
+                m.d.sync += ends[b].eq(current.end)
 
         if not mean:
             return self._roots(m, current, busy, state, count, emit_u, issue, emit_bank, e1, queue)
@@ -333,14 +322,14 @@ class GroupTable(wiring.Component):
         # ---------------------------------------------------------------- mean: sums and counts
         sums_shape = data.ArrayLayout(sum_shape(cfg), lanes)
         g1 = Signal(data.StructLayout({"valid": 1, "bank": 1, "write": 1, "first_step": 1, "last": 1, "root": 1,
-                                       "addr": range(N * steps), "group": index_range(N),
+                                       "addr": range(tile_tokens * steps), "group": index_range(tile_tokens),
                                        "x": data.ArrayLayout(signed(cfg.data_width), lanes),
-                                       "unique": range(N + 1)}))
-        addr = Signal(range(N * steps))
+                                       "unique": range(tile_tokens + 1)}))
+        addr = Signal(range(tile_tokens * steps))
         m.d.comb += addr.eq(current.group * steps + step)
         m.d.sync += [
             g1.valid.eq(busy), g1.bank.eq(current.bank), g1.write.eq(current.root | current.member),
-            g1.first_step.eq(equals(step, 0)), g1.last.eq(current.last & last_step), g1.root.eq(current.root),
+            g1.first_step.eq(equals(step, 0)), g1.last.eq(current.end.chunk & last_step), g1.root.eq(current.root),
             g1.addr.eq(addr), g1.group.eq(current.group), g1.unique.eq(current.unique),
         ]
         if steps == 1:
@@ -353,8 +342,8 @@ class GroupTable(wiring.Component):
 
         sum_reads, count_reads = [], []
         for b in range(2):
-            sums = memory.Memory(shape=sums_shape, depth=max(N * steps, 2), init=[])
-            counts = memory.Memory(shape=range(N + 1), depth=max(N, 2), init=[])
+            sums = memory.Memory(shape=sums_shape, depth=max(tile_tokens * steps, 2), init=[])
+            counts = memory.Memory(shape=range(tile_tokens + 1), depth=max(tile_tokens, 2), init=[])
             m.submodules[f"sums{b}"], m.submodules[f"counts{b}"] = sums, counts
             sum_write, count_write = sums.write_port(), counts.write_port()
             # consecutive members of one group only meet in one cycle when a vector is one step
@@ -377,7 +366,7 @@ class GroupTable(wiring.Component):
             m.d.comb += [sum_write.data[i].eq(Mux(g1.root, g1.x[i], sum_read.data[i] + g1.x[i]))
                          for i in range(lanes)]
             with m.If(g1.valid & g1.last & (g1.bank == b)):
-                m.d.sync += [state[b].eq(FULL), count[b].eq(g1.unique)]
+                m.d.sync += [state[b].eq(BankState.FULL), count[b].eq(g1.unique)]
             sum_reads.append(sum_read)
             count_reads.append(count_read)
 
@@ -386,25 +375,25 @@ class GroupTable(wiring.Component):
         d = cfg.data_width
         shift = mean_shift(cfg)
         m.submodules.reciprocals = reciprocals = memory.Memory(
-            shape=unsigned(shift), depth=N + 1, init=[int(v) for v in mean_reciprocals(cfg)])
+            shape=unsigned(shift), depth=tile_tokens + 1, init=[int(v) for v in mean_reciprocals(cfg)])
         rom = reciprocals.read_port()
-        e1_count = Signal(range(N + 1))
+        e1_count = Signal(range(tile_tokens + 1))
         m.d.comb += [e1_count.eq(Mux(e1.bank, count_reads[1].data, count_reads[0].data)),
                      rom.addr.eq(e1_count), rom.en.eq(e1.valid & equals(e1.g, 0))]
-        e2 = Signal(data.StructLayout({"valid": 1, "g": index_range(steps), "last_g": 1, "last_u": 1,
+        e2 = Signal(data.StructLayout({"valid": 1, "g": index_range(steps), "last_g": 1, "end": Framing,
                                        "sums": sums_shape}))
-        members = Signal(range(N + 1))                    # n of the group being emitted
-        m.d.sync += [e2.valid.eq(e1.valid), e2.g.eq(e1.g), e2.last_g.eq(e1.last_g), e2.last_u.eq(e1.last_u),
+        members = Signal(range(tile_tokens + 1))          # n of the group being emitted
+        m.d.sync += [e2.valid.eq(e1.valid), e2.g.eq(e1.g), e2.last_g.eq(e1.last_g), e2.end.eq(e1.end),
                      e2.sums.eq(Mux(e1.bank, sum_reads[1].data, sum_reads[0].data))]
         with m.If(e1.valid & equals(e1.g, 0)):
             m.d.sync += members.eq(e1_count)
 
         # E2: x = 2*(s + n*2^(d-1)) + n (offset binary, never negative), times m[n]
-        x_width = (N * ((1 << (d + 1)) - 1)).bit_length()
+        x_width = (tile_tokens * ((1 << (d + 1)) - 1)).bit_length()
         bias = 1 << (d - 1)
-        e3 = Signal(data.StructLayout({"valid": 1, "g": index_range(steps), "last_g": 1, "last_u": 1,
+        e3 = Signal(data.StructLayout({"valid": 1, "g": index_range(steps), "last_g": 1, "end": Framing,
                                        "products": data.ArrayLayout(unsigned(x_width + shift), lanes)}))
-        m.d.sync += [e3.valid.eq(e2.valid), e3.g.eq(e2.g), e3.last_g.eq(e2.last_g), e3.last_u.eq(e2.last_u)]
+        m.d.sync += [e3.valid.eq(e2.valid), e3.g.eq(e2.g), e3.last_g.eq(e2.last_g), e3.end.eq(e2.end)]
         for i in range(lanes):
             x = Signal(unsigned(x_width), name=f"x_{i}")
             m.d.comb += x.eq((((e2.sums[i] + members * bias) << 1) + members).as_unsigned())
@@ -412,13 +401,13 @@ class GroupTable(wiring.Component):
 
         # E3: r = (x*m[n] >> S) - 2^(d-1) into the vector being assembled; E4: queue it
         assembly = Signal(Vector(cfg))
-        e4_valid, e4_last = Signal(), Signal()
-        m.d.sync += [e4_valid.eq(e3.valid & e3.last_g), e4_last.eq(e3.last_u)]
+        e4_valid, e4_end = Signal(), Signal(Framing)
+        m.d.sync += [e4_valid.eq(e3.valid & e3.last_g), e4_end.eq(e3.end)]
         for g in range(steps):
             with m.If(e3.valid & equals(e3.g, g)):
                 m.d.sync += [assembly[g * lanes + i].eq((e3.products[i] >> shift) - bias) for i in range(lanes)]
-        rep = Signal(Representative(cfg))
-        m.d.comb += [rep.vector.eq(assembly), rep.last.eq(e4_last), queue.w_en.eq(e4_valid), queue.w_data.eq(rep)]
+        m.d.comb += [queue.w_stream.payload.data.eq(assembly), queue.w_stream.payload.end.eq(e4_end),
+                     queue.w_stream.valid.eq(e4_valid)]
         return m
 
     def _roots(self, m, current, busy, state, count, emit_u, issue, emit_bank, e1, queue):
@@ -434,10 +423,9 @@ class GroupTable(wiring.Component):
                 write.addr.eq(current.group), write.data.eq(current.vector), write.en.eq(mine & current.root),
                 read.addr.eq(emit_u), read.en.eq(issue & (emit_bank == b)),
             ]
-            with m.If(mine & current.last):
-                m.d.sync += [state[b].eq(FULL), count[b].eq(current.unique)]
+            with m.If(mine & current.end.chunk):
+                m.d.sync += [state[b].eq(BankState.FULL), count[b].eq(current.unique)]
             reads.append(read)
-        rep = Signal(Representative(cfg))
-        m.d.comb += [rep.vector.eq(Mux(e1.bank, reads[1].data, reads[0].data)), rep.last.eq(e1.last_u),
-                     queue.w_en.eq(e1.valid), queue.w_data.eq(rep)]
+        m.d.comb += [queue.w_stream.payload.data.eq(Mux(e1.bank, reads[1].data, reads[0].data)),
+                     queue.w_stream.payload.end.eq(e1.end), queue.w_stream.valid.eq(e1.valid)]
         return m

@@ -45,16 +45,12 @@ from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import FocusConfig
-from ..sim.sic_cycles import comparator_depth, comparator_plan
+from ..plans import comparator_depth, comparator_plan
+from .streams import CreditQueue, Framing, Vector, VectorBeat
 from .util import equals, index_range
-from .window import WindowHistory, candidate_offsets
+from .window import WindowHistory
 
-__all__ = ["Vector", "ComparatorResult", "SimilarityComparator", "norm_shape", "dot_shape"]
-
-
-def Vector(cfg: FocusConfig) -> data.ArrayLayout:
-    """One SIC vector: ``vector_size`` signed ``data_width`` elements, element 0 in the low bits."""
-    return data.ArrayLayout(signed(cfg.data_width), cfg.vector_size)
+__all__ = ["ComparatorResult", "SimilarityComparator", "norm_shape", "dot_shape"]
 
 
 def norm_shape(cfg: FocusConfig):
@@ -68,9 +64,11 @@ def dot_shape(cfg: FocusConfig):
 
 
 def ComparatorResult(cfg: FocusConfig) -> data.StructLayout:
-    """Per vector: the vector itself, ``best`` candidate index (0: none passed), ``zero`` (all elements 0)."""
+    """Per vector: the vector itself and its framing, ``best`` candidate index (0: none passed),
+    ``zero`` (all elements 0)."""
     return data.StructLayout({
         "vector": Vector(cfg),
+        "end": Framing,
         "best": range(8),
         "zero": 1,
     })
@@ -132,7 +130,7 @@ class SimilarityComparator(wiring.Component):
                    ``best`` in 1..7 (the candidate index, ``df*4 + dh*2 + dw``) or 0, ``zero``.
     Timing
       Initiation interval ``cfg.sic_interval`` (``sic_slots * vector_size / sic_multipliers``; 1 at
-      full rate). Latency :func:`focus.sim.sic_cycles.comparator_latency` cycles from the input
+      full rate). Latency :func:`focus.plans.comparator_latency` cycles from the input
       handshake to the result, when the output is ready. ``results.ready`` low stalls the input once
       the internal queue (sized to the pipeline) is full; the datapath itself never stalls (credit
       flow control).
@@ -144,31 +142,30 @@ class SimilarityComparator(wiring.Component):
     def __init__(self, cfg: FocusConfig):
         self.cfg = cfg
         super().__init__({
-            "vectors": In(stream.Signature(Vector(cfg))),
+            "vectors": In(stream.Signature(VectorBeat(cfg))),
             "results": Out(stream.Signature(ComparatorResult(cfg))),
         })
 
     def _queues(self, m, depth):
-        """Credit counter and the two output queues: vectors (written on entry) and verdicts
-        (written when decided). ``results`` pairs their heads."""
+        """The two output queues: framed vectors (written on entry) and verdicts (written when
+        decided, with the credit: a vector enters only while both have room for everything in
+        flight). ``results`` pairs their heads."""
         cfg = self.cfg
-        m.submodules.vector_queue = vq = fifo.SyncFIFO(width=Vector(cfg).size, depth=depth)
-        m.submodules.verdict_queue = bq = fifo.SyncFIFO(width=_verdict_layout().size, depth=depth)
-        outstanding = Signal(range(depth + 1))            # entered, not yet taken from results
+        m.submodules.vector_queue = vq = fifo.SyncFIFO(width=VectorBeat(cfg).size, depth=depth)
+        m.submodules.verdict_queue = bq = CreditQueue(_verdict_layout(), depth)
         enter, take = Signal(), Signal()
-        verdict = data.View(_verdict_layout(), bq.r_data)
+        beat = data.View(VectorBeat(cfg), vq.r_data)
         m.d.comb += [
-            self.results.valid.eq(bq.r_rdy),
-            self.results.payload.vector.eq(vq.r_data),
-            self.results.payload.best.eq(verdict.best),
-            self.results.payload.zero.eq(verdict.zero),
+            self.results.valid.eq(bq.r_stream.valid),
+            self.results.payload.vector.eq(beat.data),
+            self.results.payload.end.eq(beat.end),
+            self.results.payload.best.eq(bq.r_stream.payload.best),
+            self.results.payload.zero.eq(bq.r_stream.payload.zero),
             take.eq(self.results.valid & self.results.ready),
-            vq.r_en.eq(take), bq.r_en.eq(take),
+            vq.r_en.eq(take), bq.r_stream.ready.eq(self.results.ready),
+            bq.start.eq(enter),
         ]
-        m.d.sync += outstanding.eq(outstanding + enter - take)
-        room = Signal()
-        m.d.comb += room.eq(outstanding != depth)
-        return vq, bq, enter, room
+        return vq, bq, enter, bq.admit
 
     def elaborate(self, platform):
         m = Module()
@@ -214,7 +211,7 @@ class SimilarityComparator(wiring.Component):
         pos = _Position(m, cfg, load, "in")
         with m.If(load):
             m.d.sync += [busy.eq(1), group.eq(0), sub.eq(0),
-                         cur_x.eq(self.vectors.payload), cur_present.eq(pos.present)]
+                         cur_x.eq(self.vectors.payload.data), cur_present.eq(pos.present)]
         with m.Elif(at_end):
             m.d.sync += busy.eq(0)
         with m.Elif(busy):
@@ -248,7 +245,7 @@ class SimilarityComparator(wiring.Component):
         if plan.by_address:
             # element-serial: one memory row per vector (vector, norm), written once the norm is
             # known; candidate g's row is read in the last cycle of group g (for group g + 1)
-            offsets = candidate_offsets(cfg)
+            offsets = cfg.candidate_offsets
             D = max(offsets) + 1                          # records the window reaches back, and this one
             cur_addr, free_addr = Signal(range(D)), Signal(range(D))
             with m.If(load):
@@ -388,7 +385,7 @@ class SimilarityComparator(wiring.Component):
         # ---------------------------------------------------------------- best of the vector
         verdict = Signal(_verdict_layout())
         if G == 1:
-            m.d.comb += [verdict.best.eq(Mux(winner["pass"], winner["index"], 0)), bq.w_en.eq(valid)]
+            m.d.comb += [verdict.best.eq(Mux(winner["pass"], winner["index"], 0)), bq.w_stream.valid.eq(valid)]
         else:
             # running best over the groups, in index order: an earlier group keeps a tie
             best, best_sq, best_nb = Signal(range(8)), Signal.like(winner["sq"]), Signal(nshape)
@@ -397,11 +394,11 @@ class SimilarityComparator(wiring.Component):
                 takes.eq(winner["pass"] & (first | equals(best, 0) |
                                            (winner["sq"] * best_nb > best_sq * winner["nb"]))),
                 new_best.eq(Mux(takes, winner["index"], Mux(first, 0, best))),
-                verdict.best.eq(new_best), bq.w_en.eq(valid & last),
+                verdict.best.eq(new_best), bq.w_stream.valid.eq(valid & last),
             ]
             with m.If(valid):
                 m.d.sync += best.eq(new_best)
                 with m.If(takes):
                     m.d.sync += [best_sq.eq(winner["sq"]), best_nb.eq(winner["nb"])]
-        m.d.comb += [verdict.zero.eq(zero), bq.w_data.eq(verdict)]
+        m.d.comb += [verdict.zero.eq(zero), bq.w_stream.payload.eq(verdict)]
         return m

@@ -1,44 +1,17 @@
 """Weight-stationary systolic array: one K-chunk x N-tile weight tile per pass over a stream of
 activation vectors, double-buffered weights, results out in order."""
 
-from amaranth.hdl import Module, Mux, Signal, signed
-from amaranth.lib import data, fifo, stream, wiring
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import FocusConfig
+from ..plans import array_fifo_depth
 from .pe import PECell, pe_cell
 from .skew import InputSkew, OutputDeskew
+from .streams import CreditQueue, Framing, ResultBeat, VectorBeat, WeightRow
 
-__all__ = ["WeightRow", "ActivationVector", "ResultRow", "ArrayActivation", "ArrayResult",
-           "SystolicArray"]
-
-
-def WeightRow(cfg: FocusConfig) -> data.ArrayLayout:
-    """One row of a weight tile: ``cfg.cols`` signed ``cfg.data_width`` weights, column 0 in the low bits."""
-    return data.ArrayLayout(signed(cfg.data_width), cfg.cols)
-
-
-def ActivationVector(cfg: FocusConfig) -> data.ArrayLayout:
-    """One activation vector (a K-chunk of a row of A): ``cfg.rows`` signed ``cfg.data_width``
-    elements, element 0 in the low bits."""
-    return data.ArrayLayout(signed(cfg.data_width), cfg.rows)
-
-
-def ResultRow(cfg: FocusConfig) -> data.ArrayLayout:
-    """One result row: ``cfg.cols`` signed ``cfg.acc_width`` sums, column 0 in the low bits."""
-    return data.ArrayLayout(signed(cfg.acc_width), cfg.cols)
-
-
-def ArrayActivation(cfg: FocusConfig) -> data.StructLayout:
-    """Activation beat of :class:`SystolicArray`: ``data`` (:func:`ActivationVector`) and ``last``,
-    set on the final vector of a pass (the vector after it uses the next weight tile)."""
-    return data.StructLayout({"data": ActivationVector(cfg), "last": 1})
-
-
-def ArrayResult(cfg: FocusConfig) -> data.StructLayout:
-    """Result beat of :class:`SystolicArray`: ``data`` (:func:`ResultRow`) and ``last`` copied from
-    the activation beat it belongs to."""
-    return data.StructLayout({"data": ResultRow(cfg), "last": 1})
+__all__ = ["SystolicArray"]
 
 
 class SystolicArray(wiring.Component):
@@ -48,22 +21,25 @@ class SystolicArray(wiring.Component):
       A *pass* multiplies a stream of activation vectors by one weight tile ``W`` (``rows`` x
       ``cols``): for each activation beat ``x`` (``rows`` elements) one result beat ``y`` with
       ``y[n] = sum_k x[k] * W[k][n]``, signed, wrapping modulo ``2**cfg.acc_width``. Results leave
-      in activation order, ``last`` copied. Passes follow each other without a gap; pass ``p`` uses
+      in activation order, ``end`` copied. Passes follow each other without a gap; pass ``p`` uses
       the ``p``-th weight tile received.
 
     Ports
-      ``weights``      In stream of :func:`WeightRow`. A tile is ``rows`` beats, beat ``k`` = row
-                       ``k`` of ``W`` (the K index within the chunk), tiles in pass order.
-      ``activations``  In stream of :func:`ArrayActivation`; ``last`` ends a pass. A pass has at
+      ``weights``      In stream of :func:`~focus.hdl.streams.WeightRow`. A tile is ``rows`` beats,
+                       beat ``k`` = row ``k`` of ``W`` (the K index within the chunk), tiles in pass
+                       order.
+      ``activations``  In stream of :func:`~focus.hdl.streams.VectorBeat`; ``end.chunk`` ends a
+                       pass (a pass is one tile-chunk's vectors, docs/streams.md). A pass has at
                        least one beat.
-      ``results``      Out stream of :func:`ArrayResult`, one beat per activation beat, in order.
+      ``results``      Out stream of :func:`~focus.hdl.streams.ResultBeat`, one beat per activation
+                       beat, in order, ``end`` copied from it.
 
     Structure
       PE ``(k, n)`` holds ``W[k][n]`` (:class:`~focus.hdl.pe.ProcessingElement`'s logic, placed
       with :func:`~focus.hdl.pe.pe_cell` into this one flat module). Activations enter row ``k``
       skewed by ``k`` cycles (:class:`~focus.hdl.skew.InputSkew`) and move right one PE per cycle; partial sums move down one row per cycle; column ``n`` leaves the bottom row ``n``
       cycles after column 0 and is realigned by :class:`~focus.hdl.skew.OutputDeskew`. The grid is
-      free-running (no enable): a valid bit and ``last`` travel in a separate ``rows + cols + 1``
+      free-running (no enable): a valid bit and ``end`` travel in a separate ``rows + cols + 1``
       stage pipeline beside it.
 
     Weights: staging plus two banks
@@ -87,10 +63,11 @@ class SystolicArray(wiring.Component):
       ``results`` ``rows + cols + 3`` edges after it (:attr:`result_latency`). Initiation interval 1.
 
     Backpressure
-      The grid never stalls. Results go through a FIFO of :attr:`fifo_depth` ``= rows + cols + 4``
-      entries; an activation is accepted only while fewer than that many accepted vectors have not
-      left through ``results``, so a full FIFO stops ``activations.ready`` instead of losing a
-      result, and with ``results.ready`` held high the credit never limits throughput.
+      The grid never stalls. Results go through a :class:`~focus.hdl.streams.CreditQueue` of
+      :attr:`fifo_depth` ``= rows + cols + 4`` entries (:func:`focus.plans.array_fifo_depth`); an
+      activation is accepted only while fewer than that many accepted vectors have not left
+      through ``results``, so a full queue stops ``activations.ready`` instead of losing a result,
+      and with ``results.ready`` held high the credit never limits throughput.
 
     Reset
       Synchronous. Drops queued results, vectors in flight, committed and partly loaded tiles: the
@@ -102,11 +79,11 @@ class SystolicArray(wiring.Component):
         #: Edges from an activation handshake to the earliest handshake of its result on ``results``.
         self.result_latency = cfg.rows + cfg.cols + 3
         #: Output FIFO entries, which is also the number of vectors that may be in flight.
-        self.fifo_depth = cfg.rows + cfg.cols + 4
+        self.fifo_depth = array_fifo_depth(cfg)
         super().__init__({
             "weights": In(stream.Signature(WeightRow(cfg))),
-            "activations": In(stream.Signature(ArrayActivation(cfg))),
-            "results": Out(stream.Signature(ArrayResult(cfg))),
+            "activations": In(stream.Signature(VectorBeat(cfg))),
+            "results": Out(stream.Signature(ResultBeat(cfg))),
         })
 
     def elaborate(self, platform):
@@ -123,7 +100,7 @@ class SystolicArray(wiring.Component):
         loaded = [Signal(name=f"loaded{b}") for b in range(2)]          # committed, pass not finished
         drain = [Signal(range(R + C), name=f"drain{b}") for b in range(2)]  # last user still in the grid
         commit = Signal()
-        outstanding = Signal(range(self.fifo_depth + 1))                 # accepted, not yet delivered
+        m.submodules.queue = queue = CreditQueue(ResultBeat(cfg), self.fifo_depth, buffered=True)
         w_take = Signal()
         a_take = Signal()
         a_last = Signal()
@@ -137,9 +114,10 @@ class SystolicArray(wiring.Component):
             weights.ready.eq(~staged_full | commit),
             w_take.eq(weights.valid & weights.ready),
             bank_ok.eq(Mux(abank, loaded[1], loaded[0]) | (commit & (wbank == abank))),
-            acts.ready.eq(bank_ok & (outstanding < self.fifo_depth)),
+            acts.ready.eq(bank_ok & queue.admit),
+            queue.start.eq(a_take),
             a_take.eq(acts.valid & acts.ready),
-            a_last.eq(a_take & acts.payload.last),
+            a_last.eq(a_take & acts.payload.end.chunk),
         ]
         with m.If(commit):
             m.d.sync += [staged.eq(w_take), wbank.eq(~wbank)]
@@ -154,9 +132,6 @@ class SystolicArray(wiring.Component):
                 m.d.sync += [loaded[b].eq(0), drain[b].eq(R + C - 2)]
             with m.Elif(drain[b].any()):
                 m.d.sync += drain[b].eq(drain[b] - 1)
-
-        delivered = results.valid & results.ready
-        m.d.sync += outstanding.eq(outstanding + a_take - delivered)
 
         # ---------------------------------------------------------------- grid
         m.submodules.skew = skew = InputSkew(cfg)
@@ -190,25 +165,19 @@ class SystolicArray(wiring.Component):
 
         # A vector accepted at edge e is in the input register in cycle e, in PE (k, n) in cycle
         # e + k + n, its column n sum leaves the bottom row in cycle e + R + n + 1 and the de-skew in
-        # cycle e + R + C: the valid/last pipeline has R + C + 1 stages.
-        valid, last = a_take, a_last
+        # cycle e + R + C: the valid/end pipeline has R + C + 1 stages.
+        valid, end = a_take, acts.payload.end
         for stage in range(R + C + 1):
             valid_r = Signal(name=f"valid_d{stage}")
-            last_r = Signal(name=f"last_d{stage}")
-            m.d.sync += [valid_r.eq(valid), last_r.eq(last)]
-            valid, last = valid_r, last_r
+            end_r = Signal(Framing, name=f"end_d{stage}")
+            m.d.sync += [valid_r.eq(valid), end_r.eq(end)]
+            valid, end = valid_r, end_r
 
-        # ---------------------------------------------------------------- output FIFO
-        layout = ArrayResult(cfg)
-        m.submodules.fifo = out_fifo = fifo.SyncFIFOBuffered(width=layout.size, depth=self.fifo_depth)
-        row = Signal(layout)
+        # ---------------------------------------------------------------- output queue
         m.d.comb += [
-            row.data.eq(deskew.vector),
-            row.last.eq(last),
-            out_fifo.w_data.eq(row),
-            out_fifo.w_en.eq(valid),                 # never full: see the credit above
-            results.valid.eq(out_fifo.r_rdy),
-            results.payload.eq(out_fifo.r_data),
-            out_fifo.r_en.eq(results.ready),
+            queue.w_stream.payload.data.eq(deskew.vector),
+            queue.w_stream.payload.end.eq(end),
+            queue.w_stream.valid.eq(valid),              # never full: see the credit above
         ]
+        wiring.connect(m, queue.r_stream, wiring.flipped(results))
         return m

@@ -22,12 +22,7 @@ from amaranth.lib.wiring import In, Out
 from ..config import FocusConfig
 from .util import equals, index_range
 
-__all__ = ["DelayLine", "WindowHistory", "candidate_offsets"]
-
-
-def candidate_offsets(cfg: FocusConfig) -> list[int]:
-    """Stream distance of each candidate of ``cfg.candidates`` (index order)."""
-    return [df * cfg.frame_tokens + dh * cfg.width + dw for _, df, dh, dw in cfg.candidates]
+__all__ = ["DelayLine", "WindowHistory"]
 
 
 class DelayLine(wiring.Component):
@@ -83,7 +78,7 @@ class WindowHistory(wiring.Component):
     Ports
       ``advance`` (In 1): the record on ``record`` enters the history at this edge.
       ``record`` (In ``width``): the current record.
-      ``taps`` (Out ``ArrayLayout(width, K)``): ``taps[i]`` is the record ``candidate_offsets(cfg)[i]``
+      ``taps`` (Out ``ArrayLayout(width, K)``): ``taps[i]`` is the record ``cfg.candidate_offsets[i]``
       advances back, for the i-th candidate of ``cfg.candidates``; valid in the cycle the current
       record is presented (combinational from flops: no read latency), unspecified for records before
       reset.

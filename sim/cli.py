@@ -30,9 +30,9 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from ..files import build_root
-from ..config import ConfigError, FocusConfig  # noqa: E402
-from ..gen.cli import add_config_arguments, load_config  # noqa: E402
+from ..cli import add_config_arguments, config_from_args  # noqa: E402
+from ..config import FocusConfig  # noqa: E402
+from ..files import build_root  # noqa: E402
 from .checks import InputError  # noqa: E402
 from .video import CLIPS  # noqa: E402
 
@@ -82,11 +82,7 @@ def _config(parser: argparse.ArgumentParser, args, base: FocusConfig | None = No
         value = getattr(args, name, None)
         if value is not None:
             shortcuts.append(f"{field}={value}")
-    try:
-        cfg = base if (base is not None and args.config is None) else load_config(args.config, [])
-        return cfg.with_overrides(shortcuts + list(args.set))
-    except (ConfigError, OSError) as err:
-        parser.error(str(err))
+    return config_from_args(parser, args, base=base, overrides=shortcuts)
 
 
 # ------------------------------------------------------------------------------------------ export
@@ -296,9 +292,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def _export_doc() -> str:
     return ("Run one job through the integer contract and write its test vectors.\n\n"
-            "Tokens come from --clip (focus.sim.video.clip_tokens), weights from --weights, SEC scores from\n"
-            "--scores (see --source). The file format is docs/export-format.md; read it back with focus.sim.export.read\n"
-            "or numpy.load(path, allow_pickle=False).")
+            "Tokens and weights come from --source: the patch projections of --clip (focus.sim.video.clip_tokens)\n"
+            "and seeded random weights, or the inputs and INT8 weights of a MiniLM GEMM (--gemm, --layer).\n"
+            "SEC scores come from --scores. The file format is docs/export-format.md; read it back with\n"
+            "focus.sim.export.read or numpy.load(path, allow_pickle=False).")
 
 
 def _report_doc() -> str:

@@ -13,6 +13,7 @@ from math import ceil
 
 import numpy as np
 
+from ..framing import end_codes
 from .gemm import int_matmul, wrap
 
 __all__ = ["GemmStreams", "gemm_reference", "gemm_streams", "random_operands"]
@@ -26,11 +27,14 @@ def gemm_reference(A: np.ndarray, W: np.ndarray, acc_width: int) -> np.ndarray:
 @dataclass(frozen=True)
 class GemmStreams:
     """One job for the GEMM sequencer: its command and the beats of each stream, as int64 arrays
-    (one row per beat, lane 0 first)."""
+    (one row per beat, lane 0 first), with the framing code (:mod:`focus.framing`) of every
+    activation and result beat."""
     command: dict
     weights: np.ndarray        # (NT * KC * rows, cols)
     activations: np.ndarray    # (NT * KC * M, rows)
     results: np.ndarray        # (NT * M, cols)
+    activation_ends: list      # per activation beat: end.chunk every M rows, end.tile every KC passes
+    result_ends: list          # per result beat: end.chunk | end.tile every M rows, end.job last
 
 
 def gemm_streams(A: np.ndarray, W: np.ndarray, rows: int, cols: int, acc_width: int,
@@ -61,10 +65,12 @@ def gemm_streams(A: np.ndarray, W: np.ndarray, rows: int, cols: int, acc_width: 
     acts = [Ap[:, k * rows:(k + 1) * rows] for _ in range(nt) for k in range(kc)]
     results = [Y[:, n * cols:(n + 1) * cols] for n in range(nt)]
     return GemmStreams(
-        command={"rows": M, "k_chunks": kc, "n_tiles": nt},
+        command={"m": M, "k_chunks": kc, "n_tiles": nt},
         weights=np.concatenate(weights),
         activations=np.concatenate(acts),
         results=np.concatenate(results),
+        activation_ends=end_codes([M] * (nt * kc), kc),
+        result_ends=end_codes([M] * nt, 1),
     )
 
 

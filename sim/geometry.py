@@ -42,12 +42,12 @@ def candidates(cfg: FocusConfig, neighbourhood: str = "bounded") -> list[Candida
     t = np.arange(cfg.tokens)
     tile_start = (f // cfg.tile_frames) * cfg.tile_tokens
     out = []
-    for index, df, dh, dw in cfg.candidates:
+    for (index, df, dh, dw), offset in zip(cfg.candidates, cfg.candidate_offsets):
         if neighbourhood == "bounded":
             source = ((f - df) * cfg.height + (h - dh)) * cfg.width + (w - dw)
             present = (h >= dh) & (w >= dw) & (f % cfg.tile_frames >= df)
         else:
-            source = t - (df * cfg.frame_tokens + dh * cfg.width + dw)
+            source = t - offset
             present = source >= tile_start
         out.append(Candidate(index, (df, dh, dw), np.where(present, source, 0), present))
     return out

@@ -87,18 +87,16 @@ def candidate_positions(cfg: FocusConfig, neighbourhood: str = "linear") -> list
     h, w = np.divmod(rem, cfg.width)
     tile_start = (f // cfg.tile_frames) * cfg.tile_tokens
     out = []
-    for df in range(wf):
-        for dh in range(wh):
-            for dw in range(ww):
-                if (df, dh, dw) == (0, 0, 0):
-                    continue
-                if neighbourhood == "linear":
-                    source = t - (df * cfg.frame_tokens + dh * cfg.width + dw)
-                    present = source >= tile_start
-                else:
-                    source = ((f - df) * cfg.height + h - dh) * cfg.width + w - dw
-                    present = (h >= dh) & (w >= dw) & (f % cfg.tile_frames >= df)
-                out.append((df * 4 + dh * 2 + dw, np.where(present, source, 0), present))
+    for (index, df, dh, dw), offset in zip(cfg.candidates, cfg.candidate_offsets):
+        if df >= wf or dh >= wh or dw >= ww:             # the window clipped to the grid
+            continue
+        if neighbourhood == "linear":
+            source = t - offset
+            present = source >= tile_start
+        else:
+            source = ((f - df) * cfg.height + h - dh) * cfg.width + w - dw
+            present = (h >= dh) & (w >= dw) & (f % cfg.tile_frames >= df)
+        out.append((index, np.where(present, source, 0), present))
     return out
 
 

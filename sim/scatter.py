@@ -23,21 +23,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..config import FocusConfig
+from ..plans import lane_rows
 from .gemm import wrap
 
-__all__ = ["lane_rows", "member_beats", "scatter_block", "ScatterJob", "scatter_job", "framing", "MAP_KINDS",
+__all__ = ["member_beats", "scatter_block", "ScatterJob", "scatter_job", "framing", "MAP_KINDS",
            "random_groups", "random_partials", "random_job"]
 
 
 def framing(chunk: bool = False, tile: bool = False, job: bool = False) -> dict:
     """The ``end`` flags of a beat (:data:`focus.hdl.streams.Framing`) as a dict of ints."""
     return {"chunk": int(chunk), "tile": int(tile), "job": int(job)}
-
-
-def lane_rows(tile_tokens: int, lanes: int) -> int:
-    """Accumulator rows per lane: ``ceil(tile_tokens / lanes)`` (lane ``l`` holds token ``t`` with
-    ``t mod lanes == l`` in row ``t // lanes``)."""
-    return -(-tile_tokens // lanes)
 
 
 def member_beats(local_index, lanes: int, end: dict | None = None) -> list[dict]:

@@ -17,8 +17,9 @@ members handshake, ``e[k]`` / ``E[k]`` first / last emission read of block k (on
     e[k] = max(M[last pass of k] + DONE_DELAY, E[k-1] + 1)
     result handshake = emission read + RESULT_DELAY
 
-The RTL imports :data:`RESULT_DELAY`, :data:`DONE_DELAY` and :data:`RESULT_QUEUE_DEPTH` from here,
-so the two cannot drift apart.
+:data:`RESULT_DELAY` and :data:`DONE_DELAY` are the RTL's pipeline depths; its results queue has
+``focus.plans.SCATTER_QUEUE_DEPTH = RESULT_DELAY + 1`` entries, so the emission runs at one row a
+cycle; the cycle-exact tests hold the RTL to this model.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 
 from ..config import FocusConfig
 
-__all__ = ["RESULT_DELAY", "DONE_DELAY", "RESULT_QUEUE_DEPTH", "ScatterTiming", "scatter_cycles"]
+__all__ = ["RESULT_DELAY", "DONE_DELAY", "ScatterTiming", "scatter_cycles"]
 
 #: Edges from an emission read to the handshake of its results beat: the registered accumulator
 #: read (1), then the output queue (1).
@@ -35,8 +36,6 @@ RESULT_DELAY = 2
 #: Edges from the members handshake with ``end.tile`` to the block's first emission read: the
 #: beat's read-modify-write (1), then the set reads as complete (1).
 DONE_DELAY = 2
-#: Entries of the results queue: reads in flight (RESULT_DELAY) plus one, for one row per cycle.
-RESULT_QUEUE_DEPTH = RESULT_DELAY + 1
 
 
 @dataclass(frozen=True)

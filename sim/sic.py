@@ -128,10 +128,10 @@ def rounded_mean(sums: np.ndarray, counts: np.ndarray) -> np.ndarray:
 def mean_shift(cfg: FocusConfig) -> int:
     """Shift ``S`` of the reciprocal table that makes :func:`rounded_mean_by_reciprocal` exact.
 
-    With ``n <= N = cfg.tile_tokens`` members of ``data_width``-bit values, ``x = 2*u + n`` stays
-    below ``N * 2**(data_width + 1)`` (``u`` the offset-binary sum) and ``m[n] = ceil(2**S / (2n))``
+    With ``n <= TT = cfg.tile_tokens`` members of ``data_width``-bit values, ``x = 2*u + n`` stays
+    below ``TT * 2**(data_width + 1)`` (``u`` the offset-binary sum) and ``m[n] = ceil(2**S / (2n))``
     overshoots ``2**S / (2n)`` by less than 1, so ``floor(x * m[n] / 2**S) == floor(x / (2n))``
-    whenever ``x * (2n - 1) < 2**S``: it suffices that ``2**S > N * 2**(data_width + 1) * 2N``.
+    whenever ``x * (2n - 1) < 2**S``: it suffices that ``2**S > TT * 2**(data_width + 1) * 2TT``.
     """
     n = cfg.tile_tokens
     return (n * (1 << (cfg.data_width + 1)) * 2 * n).bit_length()

@@ -5,22 +5,24 @@ the golden model gives, :func:`unique_per_tile_chunk`). It assumes what the benc
 cycle-exact testbench arrange: the input always offers a vector and every output is always ready.
 Cycle 0 is the cycle of the first input handshake.
 
-The recurrences follow the RTL's structure (the constants below are its pipeline depths and queue
-sizes; the RTL imports them from here, so the two cannot drift apart):
+The recurrences follow the RTL's structure. The RTL is built from the structural plan in
+:mod:`focus.plans` (comparator engines, latency, queue depths, group-table steps); this model
+predicts from the same plan, and from the two delays below, when every beat must move, and the
+cycle-exact tests check the RTL against that prediction:
 
 ``a[i]``  input handshake of vector i (stream order over the job).
 ``r[i]``  the resolver takes vector i's verdict from the comparator (also: its map entry is queued;
           the map beat leaves one cycle later).
 
-The comparator (:func:`comparator_plan`) holds a vector for ``II = cfg.sic_interval`` cycles, takes
+The comparator (:func:`focus.plans.comparator_plan`) holds a vector for ``II = cfg.sic_interval`` cycles, takes
 the next straight from the input in the last of them, offers its verdict ``L =
-comparator_latency(cfg)`` cycles after the handshake and admits a vector only while fewer than
+focus.plans.comparator_latency(cfg)`` cycles after the handshake and admits a vector only while fewer than
 ``comparator_depth(cfg)`` are inside it or waiting in its output queue::
 
     a[i] = max(a[i-1] + II, r[i-depth] + 1)
     r[i] = max(a[i] + L, r[i-1] + steps, gate[i])
 
-``steps`` (:func:`emit_steps`) is how many cycles the group table spends writing one vector
+``steps`` (:func:`focus.plans.emit_steps`) is how many cycles the group table spends writing one vector
 (``vector_size / cfg.sic_mean_lanes`` for ``mean``, one for ``root``); the resolver hands it one
 vector at a time. ``gate[i]`` is the ping-pong: the first vector of tile-chunk n waits until the
 bank it will fill (bank n mod 2) has been read out for tile-chunk n-2 (``release[n-2] + 1``).
@@ -40,76 +42,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..config import FocusConfig
+from ..plans import comparator_depth, comparator_latency, emit_steps
 
-__all__ = ["ComparatorPlan", "comparator_plan", "comparator_latency", "comparator_depth", "MIN_DEPTH",
-           "FULL_DELAY", "EMIT_DELAY", "emit_steps", "SicTiming", "sic_cycles", "unique_per_tile_chunk"]
+__all__ = ["FULL_DELAY", "EMIT_DELAY", "SicTiming", "sic_cycles", "unique_per_tile_chunk"]
 
-#: Fewest vectors the comparator admits (sequencer, post-processing, output queue).
-MIN_DEPTH = 4
 #: Cycles from the resolver taking a tile-chunk's last vector until its bank reads as full, beyond
 #: the group table's ``steps`` (``mean``: the last step's read-modify-write; ``root``: one write).
 FULL_DELAY = {"mean": 2, "root": 1}
 #: Cycles from a representative's last bank read until it leaves the output queue.
 EMIT_DELAY = {"mean": 5, "root": 2}
-
-
-@dataclass(frozen=True)
-class ComparatorPlan:
-    """How :class:`focus.hdl.similarity.SimilarityComparator` is built for a configuration.
-
-    ``engines`` dot-product engines of ``width`` multipliers each work on ``engines`` of the
-    vector's ``sic_slots`` dot products (its own norm, then the candidates in index order) at a
-    time, ``sub_cycles = vector_size / width`` cycles per dot product, ``groups = sic_slots /
-    engines`` groups per vector. ``by_address``: element-serial (one engine), the history is one
-    memory read once per candidate; otherwise window taps and registered products. ``entries``
-    candidates are ranked per group, by a tournament of ``levels`` registered levels.
-    """
-
-    engines: int
-    width: int
-    sub_cycles: int
-    groups: int
-    by_address: bool
-    entries: int
-    levels: int
-
-    @property
-    def interval(self) -> int:
-        return self.groups * self.sub_cycles
-
-
-def comparator_plan(cfg: FocusConfig) -> ComparatorPlan:
-    """The comparator's structure for ``cfg.sic_lanes`` multipliers (see :class:`ComparatorPlan`)."""
-    engines = cfg.sic_engines
-    width = cfg.sic_lanes // engines
-    groups = cfg.sic_slots // engines
-    entries = engines if groups > 1 else engines - 1      # full rate: engine 0 only has the norm
-    return ComparatorPlan(engines=engines, width=width, sub_cycles=cfg.vector_size // width, groups=groups,
-                          by_address=engines == 1, entries=entries, levels=(entries - 1).bit_length())
-
-
-def comparator_latency(cfg: FocusConfig) -> int:
-    """Cycles from a vector's input handshake to its verdict being offered, comparator idle.
-
-    The sequencer's ``II`` cycles, the dot product (element-serial: accumulated as the elements
-    are multiplied, 1 cycle; engines: products, then their sum, 2 cycles), two threshold stages
-    (``dot^2`` and ``na*nb``; the test), one per tournament level, and the output queue.
-    """
-    plan = comparator_plan(cfg)
-    return plan.interval + (1 if plan.by_address else 2) + 2 + plan.levels + 1
-
-
-def comparator_depth(cfg: FocusConfig) -> int:
-    """Vectors the comparator admits before its output is taken (its credit limit): enough for
-    the input never to wait on the credit while the output is ready (``(L + 1) / II``), one spare,
-    and at least :data:`MIN_DEPTH`."""
-    ii, latency = cfg.sic_interval, comparator_latency(cfg)
-    return max(MIN_DEPTH, -(-(latency + 1) // ii) + 1)
-
-
-def emit_steps(cfg: FocusConfig) -> int:
-    """Bank reads (cycles) per representative."""
-    return cfg.vector_size // cfg.sic_mean_lanes if cfg.representative == "mean" else 1
 
 
 @dataclass
@@ -152,9 +93,9 @@ def unique_per_tile_chunk(cfg: FocusConfig, result) -> list[int]:
 
 def sic_cycles(cfg: FocusConfig, unique: list[int]) -> SicTiming:
     """Handshake cycles of one job whose tile-chunks have ``unique`` roots each (stream order)."""
-    N = cfg.tile_tokens
+    TT = cfg.tile_tokens
     n_chunks = len(unique)
-    total = n_chunks * N
+    total = n_chunks * TT
     ii = cfg.sic_interval
     latency, depth = comparator_latency(cfg), comparator_depth(cfg)
     steps = emit_steps(cfg)
@@ -172,7 +113,7 @@ def sic_cycles(cfg: FocusConfig, unique: list[int]) -> SicTiming:
         nonlocal emitter_free, emitted
         while emitted < limit_chunk:
             n = emitted
-            start = max(r[(n + 1) * N - 1] + full_delay, emitter_free)
+            start = max(r[(n + 1) * TT - 1] + full_delay, emitter_free)
             if unique[n] == 0:
                 release[n] = start
                 emitter_free = start + 1
@@ -184,7 +125,7 @@ def sic_cycles(cfg: FocusConfig, unique: list[int]) -> SicTiming:
             emitted += 1
 
     for i in range(total):
-        n, position = divmod(i, N)
+        n, position = divmod(i, TT)
         if i:
             a[i] = max(a[i - 1] + ii, r[i - depth] + 1 if i >= depth else 0)
         r[i] = max(a[i] + latency, r[i - 1] + steps if i else 0)
@@ -194,5 +135,5 @@ def sic_cycles(cfg: FocusConfig, unique: list[int]) -> SicTiming:
     emit_until(n_chunks)
 
     return SicTiming(inputs=a, map=[x + 1 for x in r],
-                     counters=[r[(n + 1) * N - 1] + 1 for n in range(n_chunks)],
+                     counters=[r[(n + 1) * TT - 1] + 1 for n in range(n_chunks)],
                      representatives=reps)

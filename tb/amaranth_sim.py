@@ -15,11 +15,11 @@ import random
 from functools import partial
 
 from amaranth.hdl import ClockDomain, Elaboratable, Module
-from amaranth.sim import Simulator
+from amaranth.sim import DomainReset, Simulator
 
 from ..files import build_root
 
-__all__ = ["put", "get", "check_stream_rules", "HandshakeEdges", "simulate", "WithReset"]
+__all__ = ["put", "get", "across_reset", "put_across_reset", "check_stream_rules", "HandshakeEdges", "simulate", "WithReset"]
 
 
 async def put(ctx, port, beats, rng: random.Random, idle: float = 0.3):
@@ -95,6 +95,37 @@ class WithReset(Elaboratable):
         m.domains.sync = self.cd
         m.submodules.dut = self.dut
         return m
+
+    async def pulse(self, ctx, *outputs):
+        """Hold reset for one clock edge; then none of the ``outputs`` streams may offer a beat."""
+        ctx.set(self.cd.rst, 1)
+        await ctx.tick()
+        ctx.set(self.cd.rst, 0)
+        for port in outputs:
+            assert not ctx.get(port.valid), "a beat survived the reset"
+
+
+async def across_reset(ctx, port, first, second, after_reset):
+    """Run testbench ``first`` (driving ``port`` for a job to be abandoned) until a reset interrupts
+    it, drop its pending beat, wait until ``after_reset()`` is true, then run ``second``.
+
+    ``first`` must wait only for ``ready`` (no idle cycles), so that the reset reaches it as
+    ``DomainReset``; if it finished before the reset it just waits.
+    """
+    try:
+        await first(ctx)
+    except DomainReset:
+        ctx.set(port.valid, 0)
+    while not after_reset():
+        await ctx.tick()
+    await second(ctx)
+
+
+async def put_across_reset(ctx, port, first, second, rng: random.Random, after_reset, idle: float = 0.3):
+    """:func:`across_reset` with :func:`put`: the beats ``first`` with no idle cycles, then the
+    beats ``second`` with idle probability ``idle``."""
+    await across_reset(ctx, port, partial(put, port=port, beats=first, rng=rng, idle=0.0),
+                       partial(put, port=port, beats=second, rng=rng, idle=idle), after_reset)
 
 
 async def _watchdog(ctx, cycles: int, name: str):

@@ -24,13 +24,13 @@ from focus.sim.array_model import gemm_cycles
 from focus.sim.gemm_streams import GemmStreams, gemm_streams, random_operands
 from focus.tb.lanes import pack_lanes, unpack_lanes
 from focus.tb.runner import tb_context
-from focus.tb.streams import StreamSink, StreamSource, make_rng, pack, reset_dut, start_clock
+from focus.tb.streams import StreamMonitor, StreamSink, StreamSource, make_rng, pack, reset_dut, start_clock
 
 PORTS_IN = ("command", "weights", "activations")
 
 
 class GemmBench:
-    """Drivers on the three input streams, a sink on ``results``, and a handshake-edge monitor."""
+    """Drivers and monitors on the three input streams and a sink on ``results``."""
 
     def __init__(self, dut, idle: float = 0.0, stall: float = 0.0):
         self.dut = dut
@@ -40,32 +40,26 @@ class GemmBench:
         self.idle, self.stall = idle, stall
         start_clock(dut)
         self.sources = {port: StreamSource(dut, port, self.rng, idle=idle) for port in PORTS_IN}
+        self.inputs = {port: StreamMonitor(dut, port) for port in PORTS_IN}
         self.sink = StreamSink(dut, "results", self.rng, stall=stall)
-        self.first_in: int | None = None       # edge of the first input handshake
-        self.last_out: int | None = None       # edge of the latest result handshake
-        self.edge = 0
-        cocotb.start_soon(self._monitor())
 
-    async def _monitor(self):
-        dut = self.dut
-        ports = [(getattr(dut, f"{p}__valid"), getattr(dut, f"{p}__ready")) for p in PORTS_IN]
-        out_valid, out_ready = dut.results__valid, dut.results__ready
-        while True:
-            await RisingEdge(dut.clk)
-            self.edge += 1
-            if dut.rst.value:
-                continue
-            if self.first_in is None and any(v.value and r.value for v, r in ports):
-                self.first_in = self.edge
-            if out_valid.value and out_ready.value:
-                self.last_out = self.edge
+    @property
+    def first_in(self) -> int | None:
+        """Edge of the first input handshake since the last clear."""
+        return min((m.cycles[0] for m in self.inputs.values() if m.cycles), default=None)
+
+    @property
+    def last_out(self) -> int | None:
+        """Edge of the latest result handshake since the last clear."""
+        return self.sink.cycles[-1] if self.sink.cycles else None
 
     async def restart(self):
         """Reset the design, let it settle, and forget the previous job's results and edges."""
         await reset_dut(self.dut)
         await ClockCycles(self.dut.clk, 3)
         self.sink.clear()
-        self.first_in = self.last_out = None
+        for monitor in self.inputs.values():
+            monitor.clear()
 
     def job(self, M: int, K: int, N: int, kind: str = "random") -> GemmStreams:
         A, W = random_operands(self.nprng, M, K, N, self.cfg.data_width, kind)
@@ -80,10 +74,10 @@ class GemmBench:
         self.sources["command"].send([pack(GemmCommand(cfg), command)])
         if not isinstance(job, dict):
             self.sources["weights"].send(pack_lanes(job.weights, cfg.data_width))
-            self.sources["activations"].send(pack_lanes(job.activations, cfg.data_width))
+            self.sources["activations"].send(pack_lanes(job.activations, cfg.data_width, job.activation_ends))
 
     def results(self) -> tuple[np.ndarray, list[int]]:
-        """Result rows received so far and their ``last`` bits."""
+        """Result rows received so far and their framing codes."""
         cfg = self.cfg
         data_bits = cfg.cols * cfg.acc_width
         rows = unpack_lanes(self.sink.beats, cfg.cols, cfg.acc_width)
@@ -92,7 +86,7 @@ class GemmBench:
     def cycle_budget(self, jobs) -> int:
         """A generous bound on the cycles ``jobs`` may take under this bench's idle/stall odds."""
         cfg = self.cfg
-        model = sum(gemm_cycles(j.command["rows"], j.command["n_tiles"] * cfg.cols,
+        model = sum(gemm_cycles(j.command["m"], j.command["n_tiles"] * cfg.cols,
                                 j.command["k_chunks"] * cfg.rows, cfg.rows, cfg.cols)
                     for j in jobs if not isinstance(j, dict))
         slowdown = 1 / ((1 - self.idle) * (1 - self.stall))
@@ -102,27 +96,22 @@ class GemmBench:
         """Send ``jobs``, wait (bounded) for every result, check them exactly, then check that
         nothing more arrives."""
         expected = [j.results for j in jobs if not isinstance(j, dict)]
-        lasts = []
-        for j in jobs:
-            if not isinstance(j, dict):
-                lasts += [0] * (len(j.results) - 1) + [1]
+        ends = [end for j in jobs if not isinstance(j, dict) for end in j.result_ends]
         for j in jobs:
             self.send(j)
         budget = self.cycle_budget(jobs)
-        await with_timeout(self.sink.wait_for(len(lasts)), budget * 10, "ns")
-        rows, got_lasts = self.results()
+        await with_timeout(self.sink.wait_for(len(ends)), budget * 10, "ns")
+        rows, got_ends = self.results()
         want = np.concatenate(expected)
         assert rows.shape == want.shape, f"got {rows.shape[0]} result rows, expected {want.shape[0]}"
         bad = np.argwhere(rows != want)
         assert bad.size == 0, (f"{len(bad)} wrong sums; first at row {bad[0][0]} column {bad[0][1]}: "
                                f"got {rows[tuple(bad[0])]}, expected {want[tuple(bad[0])]}")
-        assert got_lasts == lasts, "last flags are not on the final beat of each job"
+        assert got_ends == ends, "framing flags (end.chunk/tile/job) misplaced on the results"
         await self.expect_nothing_more()
 
     async def expect_nothing_more(self, cycles: int = 100):
-        before = len(self.sink.beats)
-        await ClockCycles(self.dut.clk, cycles)
-        assert len(self.sink.beats) == before, "results arrived that no job asked for"
+        await self.sink.expect_nothing_more(cycles)
         assert all(s.idle_now for s in self.sources.values()), "an input stream still has beats queued"
 
 
@@ -130,7 +119,7 @@ def standard_jobs(tb: GemmBench) -> list:
     """The parameter shapes, an empty job, and the two extreme jobs."""
     cfg = tb.cfg
     jobs = [tb.job(*shape) for shape in tb.params["shapes"]]
-    jobs.insert(1, {"rows": 0, "k_chunks": 1, "n_tiles": 1})          # empty job: no results
+    jobs.insert(1, {"m": 0, "k_chunks": 1, "n_tiles": 1})          # empty job: no results
     jobs.append(tb.job(3, cfg.hidden, cfg.cols + 1, "max"))
     jobs.append(tb.job(2, cfg.hidden, cfg.cols - 1 or 1, "min"))
     return jobs

@@ -1,4 +1,4 @@
-"""cocotb measurement of GEMM cycle counts for benchmarks/array.py.
+"""cocotb measurement of GEMM cycle counts for benchmarks/systolic.py.
 
 Parameters (``tb_context()``): ``points``, a list of ``[M, K, N]``, and ``out``, the JSON file to
 write. For each point, after a reset: one job with random operands, every stream without idle

@@ -8,19 +8,19 @@ from __future__ import annotations
 
 import cocotb
 import numpy as np
-from cocotb.triggers import ClockCycles, RisingEdge
+from cocotb.triggers import ClockCycles
 
 from focus.hdl.scatter import MemberBeat
 from focus.hdl.streams import ResultBeat
 from focus.sim.scatter import MAP_KINDS, random_job
 from focus.sim.scatter_cycles import scatter_cycles
 from focus.tb.runner import tb_context
-from focus.tb.streams import StreamSink, StreamSource, make_rng, pack, reset_dut, start_clock, unpack
+from focus.tb.streams import StreamMonitor, StreamSink, StreamSource, make_rng, pack, reset_dut, start_clock, unpack
 
 
 class ScatterBench:
-    """Sources on ``partials`` and ``members``, a sink on ``results``, and a monitor recording the
-    edge of every handshake of each stream."""
+    """Sources on ``partials`` and ``members``, a sink on ``results``, and monitors that record the
+    edge of every input handshake (the sink records its own)."""
 
     def __init__(self, dut, idle=0.0, stall=0.0):
         self.dut = dut
@@ -32,26 +32,16 @@ class ScatterBench:
         self.partials = StreamSource(dut, "partials", self.rng, idle=idle)
         self.members = StreamSource(dut, "members", self.rng, idle=idle)
         self.results = StreamSink(dut, "results", self.rng, stall=stall)
-        self.edge = 0
-        self.edges: dict[str, list[int]] = {"partials": [], "members": [], "results": []}
-        cocotb.start_soon(self._monitor())
+        self.taken = {"partials": StreamMonitor(dut, "partials"), "members": StreamMonitor(dut, "members")}
 
-    async def _monitor(self):
-        d = self.dut
-        while True:
-            await RisingEdge(d.clk)
-            self.edge += 1
-            if d.rst.value:
-                continue
-            for name in self.edges:
-                if getattr(d, f"{name}__valid").value and getattr(d, f"{name}__ready").value:
-                    self.edges[name].append(self.edge)
+    def edges(self) -> dict[str, list[int]]:
+        """Handshake edges of each stream since the last :meth:`clear`."""
+        return {"partials": self.taken["partials"].cycles, "members": self.taken["members"].cycles,
+                "results": self.results.cycles}
 
     def clear(self):
-        for port in (self.partials, self.members, self.results):
+        for port in (self.partials, self.members, self.results, *self.taken.values()):
             port.clear()
-        for edges in self.edges.values():
-            edges.clear()
 
     def job(self, kinds=MAP_KINDS):
         return random_job(self.cfg, self.nprng, self.params.get("tiles", 2), kinds)
@@ -73,7 +63,7 @@ class ScatterBench:
         self.send(jobs)
         expected = [beat for job in jobs for beat in job.results]
         await self.results.wait_for(len(expected))
-        await ClockCycles(self.dut.clk, 4 * self.cfg.tile_tokens + 20)
+        await self.results.expect_nothing_more(4 * self.cfg.tile_tokens + 20)
         assert self.received() == expected, "results differ from focus.sim.scatter"
         d = self.dut
         assert d.busy_cycles.value.to_unsigned() == len(jobs[-1].members)
@@ -116,7 +106,8 @@ async def handshake_cycles_equal_cycle_model(dut):
         job = tb.job(kinds)
         await tb.run([job])
         model = scatter_cycles(tb.cfg, job.partial_rows, job.member_counts)
-        origin = tb.edges["partials"][0]
-        measured = {name: [e - origin for e in edges] for name, edges in tb.edges.items()}
+        edges = tb.edges()
+        origin = edges["partials"][0]
+        measured = {name: [e - origin for e in cycles] for name, cycles in edges.items()}
         assert measured == {"partials": model.partials, "members": model.members, "results": model.results}
         tb.clear()

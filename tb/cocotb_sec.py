@@ -7,18 +7,18 @@ random job shapes, ``randoms`` is the number of uniformly random jobs added to t
 from __future__ import annotations
 
 import cocotb
-from cocotb.triggers import ClockCycles, RisingEdge
+from cocotb.triggers import ClockCycles, gather
 
 from focus.hdl.sec import SecDone, SecJob, SecMask, SecScore
 from focus.sim.sec_cycles import job_cycles, selection_cycles
 from focus.tb.runner import tb_context
-from focus.tb.sec_jobs import BAD_LENGTH, OK, expect, mixed_cases, score_beats
-from focus.tb.streams import StreamSink, StreamSource, make_rng, pack, reset_dut, start_clock, unpack
+from focus.tb.sec_jobs import BAD_LENGTH, OK, expect, mask_words, mixed_cases, score_beats
+from focus.tb.streams import StreamMonitor, StreamSink, StreamSource, make_rng, pack, reset_dut, start_clock, unpack
 
 
 class SecBench:
-    """Drivers on ``jobs`` and ``scores``, sinks on ``mask`` and ``status``, and a monitor that
-    numbers clock edges and records, per status beat, its edge and how many mask beats came before."""
+    """Drivers on ``jobs`` and ``scores``, a monitor on ``jobs`` (the descriptor handshake edges),
+    sinks on ``mask`` and ``status``."""
 
     def __init__(self, dut, idle=0.0, stall=0.0):
         self.dut = dut
@@ -31,33 +31,26 @@ class SecBench:
         self.scores = StreamSource(dut, "scores", self.rng, idle=idle)
         self.mask = StreamSink(dut, "mask", self.rng, stall=stall)
         self.status = StreamSink(dut, "status", self.rng, stall=stall)
-        self.edge = 0
-        self.job_edges: list[int] = []
-        self.status_marks: list[tuple[int, int]] = []     # (edge, mask beats so far)
-        cocotb.start_soon(self._monitor())
+        self.job_monitor = StreamMonitor(dut, "jobs")
 
-    async def _monitor(self):
-        d = self.dut
-        while True:
-            await RisingEdge(d.clk)
-            self.edge += 1
-            if d.rst.value:
-                continue
-            if d.jobs__valid.value and d.jobs__ready.value:
-                self.job_edges.append(self.edge)
-            if d.status__valid.value and d.status__ready.value:
-                self.status_marks.append((self.edge, len(self.mask.beats)))
+    @property
+    def job_edges(self) -> list[int]:
+        """Edge of each descriptor handshake."""
+        return self.job_monitor.cycles
+
+    @property
+    def status_marks(self) -> list[tuple[int, int]]:
+        """(edge, mask beats up to that edge) of each status handshake."""
+        return [(edge, sum(1 for m in self.mask.cycles if m <= edge)) for edge in self.status.cycles]
 
     def clear(self):
-        for port in (self.jobs, self.scores, self.mask, self.status):
+        for port in (self.jobs, self.scores, self.mask, self.status, self.job_monitor):
             port.clear()
-        self.job_edges.clear()
-        self.status_marks.clear()
 
     def send(self, cases):
-        w = self.cfg.score_width
         self.jobs.send(pack(self.job_layout, {"k": c.k}) for c in cases)
-        self.scores.send(s | (last << w) for c in cases for s, last in score_beats(c))
+        self.scores.send(pack(self.score_layout, {"scores": lanes, "last": last})
+                         for c in cases for lanes, last in score_beats(self.cfg, c))
 
     async def run(self, cases):
         """Send ``cases``, wait for every status beat, check each job against its expectation."""
@@ -67,7 +60,7 @@ class SecBench:
         self.check(cases)
 
     def check(self, cases):
-        T = self.cfg.tokens
+        N = self.cfg.sec_words
         statuses = [unpack(SecDone, b).status.value for b in self.status.beats]
         assert len(statuses) == len(cases), f"{len(statuses)} status beats for {len(cases)} jobs"
         masks = [unpack(self.mask_layout, b) for b in self.mask.beats]
@@ -77,17 +70,16 @@ class SecBench:
             beats = masks[start:seen]
             start = seen
             if case.status == OK:
-                assert [int(b.index) for b in beats] == list(range(T)), f"{case.name}: mask beats out of order"
-                assert [int(b.last) for b in beats] == [0] * (T - 1) + [1], f"{case.name}: last misplaced"
-                assert [int(b.keep) for b in beats] == case.keep, f"{case.name}: mask differs from focus.sim.sec.top_k"
+                assert [int(b.last) for b in beats] == [0] * (N - 1) + [1], f"{case.name}: last misplaced"
+                assert [int(b.keep) for b in beats] == mask_words(self.cfg, case.keep), \
+                    f"{case.name}: mask differs from focus.sim.sec.top_k"
             else:
                 assert beats == [], f"{case.name}: invalid job emitted {len(beats)} mask beats"
         assert start == len(masks), "mask beats after the last status beat"
 
     async def expect_nothing_more(self, cycles=None):
-        before = (len(self.mask.beats), len(self.status.beats))
-        await ClockCycles(self.dut.clk, cycles or 3 * self.cfg.tokens + 50)
-        assert (len(self.mask.beats), len(self.status.beats)) == before, "the block produced beats nobody asked for"
+        cycles = cycles or 3 * self.cfg.tokens + 50
+        await gather(self.mask.expect_nothing_more(cycles), self.status.expect_nothing_more(cycles))
 
     def cases(self, randoms=None):
         randoms = self.params.get("randoms", 4) if randoms is None else randoms

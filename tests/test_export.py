@@ -166,6 +166,18 @@ def test_cli_export_reports_bad_options_as_usage_errors(tmp_path, capsys, argv, 
     assert not (tmp_path / "x.npz").exists()
 
 
+
+@pytest.mark.parametrize("command", ["export", "show", "report"])
+def test_cli_help_names_only_options_the_command_has(command, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main([command, "--help"])
+    assert exit_.value.code == 0
+    text = re.sub(r"-\n\s+", "-", capsys.readouterr().out)          # words argparse wrapped at a hyphen
+    text = re.sub(r"focus-gen --[a-z-]+", "", text)                  # another tool's option
+    usage = text.split("\n\n")[0]
+    options = set(re.findall(r"--[a-z][a-z-]*", usage))
+    assert set(re.findall(r"--[a-z][a-z-]*", text)) <= options | {"--help"}
+
 @pytest.mark.parametrize("change,match", [
     ({"tokens": np.zeros((CFG.tokens - 1, CFG.hidden), int)}, r"tokens has shape 39x16, expected 40x16 \(frames\*height\*width"),
     ({"tokens": np.zeros((CFG.tokens, CFG.hidden))}, "tokens must be an integer array"),

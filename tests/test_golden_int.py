@@ -9,6 +9,7 @@ from focus import FocusConfig
 from focus.sim import sec
 from focus.sim.gemm import concentrated, dense
 from focus.sim.sic import concentrate, mean_shift, rounded_mean, rounded_mean_by_reciprocal
+from focus.sim.synthetic import planted_tokens
 
 
 def loop_reference(cfg, tokens):
@@ -47,23 +48,6 @@ def loop_reference(cfg, tokens):
     return np.array(best), np.array(root), np.array(unique)
 
 
-def planted(cfg, rng, near=3, zero_tokens=0.1, duplicates=0.4):
-    """Random tokens where many copy (exactly or nearly) a window neighbour; some are all zero."""
-    X = rng.integers(cfg.data_min, cfg.data_max + 1, (cfg.tokens, cfg.hidden))
-    for t in range(cfg.tokens):
-        r = rng.random()
-        if r < duplicates and t >= 1:
-            src = t - rng.choice([1, cfg.width, cfg.frame_tokens, cfg.width + 1])
-            if src >= 0:
-                X[t] = np.clip(X[src] + rng.integers(-near, near + 1, cfg.hidden) * (rng.random() < 0.5),
-                               cfg.data_min, cfg.data_max)
-        elif r < duplicates + zero_tokens:
-            X[t] = 0
-    # some zero vectors inside otherwise live tokens
-    X[rng.random((cfg.tokens,)) < 0.05, : cfg.vector_size] = 0
-    return X
-
-
 CASES = [
     FocusConfig(frames=4, height=5, width=6, hidden=16, vector_size=4, rows=4, tile_frames=2),
     FocusConfig(frames=3, height=4, width=4, hidden=24, vector_size=8, tile_frames=1, threshold="1/2"),
@@ -79,7 +63,7 @@ CASES = [
 @pytest.mark.parametrize("cfg", CASES, ids=lambda c: f"{c.frames}x{c.height}x{c.width}-v{c.vector_size}-d{c.data_width}")
 @pytest.mark.parametrize("seed", range(3))
 def test_vectorised_sic_equals_loop_reading_of_the_contract(cfg, seed):
-    X = planted(cfg, np.random.default_rng(seed))
+    X = planted_tokens(cfg, seed)
     got = concentrate(cfg, X)
     best, root, unique = loop_reference(cfg, X)
     assert np.array_equal(got.best, best)

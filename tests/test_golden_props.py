@@ -12,13 +12,15 @@ from focus.sim import sec
 from focus.sim.gemm import concentrated, dense
 from focus.sim.geometry import candidates
 from focus.sim.sic import concentrate, rounded_mean
+from focus.sim.synthetic import planted_tokens
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @st.composite
 def grids(draw, low=-2, high=2, threshold=None, plant=0.4):
-    """(cfg, tokens): a random small configuration and tokens drawn from [low, high]."""
+    """(cfg, tokens): a random small configuration and tokens drawn from [low, high] with planted
+    copies (focus.sim.synthetic.planted_tokens)."""
     frames = draw(st.integers(1, 4))
     tile_frames = draw(st.sampled_from([d for d in range(1, frames + 1) if frames % d == 0]))
     V = draw(st.sampled_from([1, 2, 3, 4]))
@@ -31,14 +33,8 @@ def grids(draw, low=-2, high=2, threshold=None, plant=0.4):
                       tile_frames=tile_frames, hidden=V * chunks, vector_size=V, rows=V, window=window,
                       threshold=threshold, representative=draw(st.sampled_from(["mean", "root"])))
     seed = draw(st.integers(0, 2 ** 32 - 1))
-    rng = np.random.default_rng(seed)
-    X = rng.integers(low, high + 1, (cfg.tokens, cfg.hidden))
-    # copy some tokens from a window neighbour so that matches and exact ties happen
-    for t in np.nonzero(rng.random(cfg.tokens) < plant)[0]:
-        src = t - rng.choice([1, cfg.width, cfg.frame_tokens])
-        if src >= 0:
-            X[t] = X[src] * rng.choice([1, 1, 2]) if high <= 60 else X[src]
-    return cfg, np.clip(X, cfg.data_min, cfg.data_max)
+    # a fraction ``plant`` of the tokens copy a window neighbour, so that matches and exact ties happen
+    return cfg, planted_tokens(cfg, seed, low=low, high=high, rate=plant)
 
 
 def _vec(cfg, X):

@@ -27,7 +27,7 @@ def test_wheel_holds_only_the_focus_namespace(tmp_path):
     top_level = {n.split("/")[0] for n in names}
     assert {t for t in top_level if not t.endswith(".dist-info")} == {"focus"}
     for sub in ["focus/hdl/mac.py", "focus/sim/__init__.py", "focus/gen/cli.py", "focus/tb/runner.py",
-                "focus/fpga/__init__.py", "focus/config.py"]:
+                "focus/fpga/__init__.py", "focus/config.py", "focus/cli.py", "focus/gen/resources.py"]:
         assert sub in names
 
 

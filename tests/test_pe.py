@@ -24,18 +24,24 @@ def wrap(value, width):
 
 class PEContract:
     """The register transfer the PE docstring promises, one clock edge at a time. ``None`` is a
-    register that has not been written since the start (its value is not specified)."""
+    register that has not been written since the start (its value is not specified).
+    ``psum_of_extremes`` says whether the product in ``psum`` had both factors at an extreme of
+    the data range (lo * lo is the one product that needs all 2 * data_width bits)."""
 
     def __init__(self, cfg):
         self.cfg = cfg
         self.a = self.bank = self.product = self.psum = self.staged = None
         self.banks = [None, None]
+        self.product_of_extremes = self.psum_of_extremes = False
 
     def edge(self, a_in, bank_in, psum_in, w_in, w_shift, commit):
         weight = self.banks[bank_in]
         product = None if weight is None else a_in * weight
         psum = None if self.product is None else wrap(psum_in + self.product, self.cfg.acc_width)
         banks = [self.staged if commit >> b & 1 else self.banks[b] for b in range(2)]
+        extremes = {self.cfg.data_min, self.cfg.data_max}
+        self.psum_of_extremes = self.product_of_extremes
+        self.product_of_extremes = weight is not None and {a_in, weight} <= extremes
         self.a, self.bank, self.product, self.psum = a_in, bank_in, product, psum
         self.staged = w_in if w_shift else self.staged
         self.banks = banks
@@ -69,9 +75,11 @@ def test_pe_follows_its_register_contract_on_random_inputs(name):
             if model.psum is not None:
                 assert ctx.get(dut.psum_out) == model.psum
                 checked["psum"] += 1
+                checked["product_extremes"] += model.psum_of_extremes
 
     simulate(dut, [bench], name=f"pe_{name}")
     assert checked["psum"] > 400          # the contract was checked, not skipped
+    assert checked["product_extremes"] > 30, checked      # and on the widest products
 
 
 def test_psum_out_is_psum_in_plus_product_two_cycles_after_a_in():

@@ -12,6 +12,7 @@ from focus import FocusConfig
 from focus.sim import reference, sec
 from focus.sim.checks import InputError
 from focus.sim.sic import concentrate
+from focus.sim.synthetic import planted_tokens
 
 
 def loop_sic(cfg, X, neighbourhood):
@@ -141,11 +142,7 @@ def test_pointer_chasing_cap_reproduces_upstreams_frame_count_rounds():
 
 def test_float_and_integer_modes_agree_on_integer_tokens_away_from_the_threshold():
     cfg = FocusConfig(frames=4, height=6, width=6, hidden=32, vector_size=8, tile_frames=2, threshold="4/5")
-    rng = np.random.default_rng(5)
-    X = rng.integers(-20, 21, (cfg.tokens, cfg.hidden))
-    for t in range(cfg.tokens):                                       # plant near copies of the left neighbour
-        if t % cfg.width and rng.random() < 0.5:
-            X[t] = np.clip(X[t - 1] + rng.integers(-3, 4, cfg.hidden), -128, 127)
+    X = planted_tokens(cfg, 5, low=-20, high=20)                      # copies of window neighbours
     f = reference.sic(cfg, X, "bounded")
     i = concentrate(cfg, X, "bounded")
     assert f.similar.sum() > 50

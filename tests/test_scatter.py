@@ -9,14 +9,15 @@ from functools import partial
 
 import numpy as np
 import pytest
-from amaranth.sim import DomainReset
 
 from focus import FocusConfig
 from focus.gen.elaborate import verilog
 from focus.hdl.scatter import MemberBeat, ScatterAccumulator
-from focus.sim.scatter import MAP_KINDS, framing, lane_rows, member_beats, random_job, scatter_block
+from focus.plans import lane_rows
+from focus.sim.scatter import MAP_KINDS, framing, member_beats, random_job, scatter_block
 from focus.sim.scatter_cycles import scatter_cycles
-from focus.tb.amaranth_sim import HandshakeEdges, WithReset, check_stream_rules, get, put, simulate
+from focus.tb.amaranth_sim import (HandshakeEdges, WithReset, check_stream_rules, get, put, put_across_reset,
+                                   simulate)
 from focus.tb.toolchain import lint
 
 
@@ -192,22 +193,11 @@ def test_reset_mid_job_leaves_next_job_exact():
     early, got = [], []
 
     async def driver(ctx, port, first, second):
-        # No idle cycles before the reset, so every wait of put() is a ready wait, which raises
-        # DomainReset when the reset comes; then the driver drops its beat.
-        try:
-            await put(ctx, port, first, rng, 0.0)
-        except DomainReset:
-            ctx.set(port.valid, 0)
-        while not state["reset"]:
-            await ctx.tick()
-        await put(ctx, port, second, rng, 0.3)
+        await put_across_reset(ctx, port, first, second, rng, lambda: state["reset"])
 
     async def controller(ctx):
         early.extend(await get(ctx, dut.results, cfg.tile_tokens + 4, rng, 0.5))    # into the second block
-        ctx.set(top.cd.rst, 1)
-        await ctx.tick()
-        ctx.set(top.cd.rst, 0)
-        assert not ctx.get(dut.results.valid), "a result survived the reset"
+        await top.pulse(ctx, dut.results)
         assert ctx.get(dut.busy_cycles) == 0 and ctx.get(dut.row_adds) == 0
         state["reset"] = True
         got.extend(await get(ctx, dut.results, len(job.results), rng, 0.3))

@@ -4,7 +4,9 @@ the cycle model focus.sim.scatter_cycles."""
 import pytest
 
 from focus import FocusConfig
-from focus.tb.runner import SIMULATORS, run_cocotb
+from focus.tb.runner import run_cocotb
+
+from simulators import SIMULATORS
 
 # 15 tokens a tile in 3 lanes of 5 rows (plus one lane short), 3 K-chunks, 2 N-tiles of 3 columns,
 # INT4 with an accumulator 9 bits wider than the sums need (the results are sign-extended).

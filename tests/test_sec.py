@@ -2,29 +2,41 @@
 backpressure, reset in every phase, and the cycle model."""
 
 import random
+import re
 from functools import partial
 
 import numpy as np
 import pytest
 from amaranth.back import verilog
+from amaranth.hdl import Shape
+from amaranth.lib.wiring import In
 
 from focus import FocusConfig
+from focus.gen.elaborate import cached_verilog
 from focus.hdl.sec import SecStatus, SemanticConcentrator
 from focus.sim.sec_cycles import job_cycles, selection_cycles
 from focus.tb.amaranth_sim import HandshakeEdges, WithReset, check_stream_rules, put, simulate
-from focus.tb.sec_jobs import BAD_K, BAD_LENGTH, OK, expect, mixed_cases, score_beats
+from focus.tb.sec_jobs import BAD_K, BAD_LENGTH, OK, expect, mask_words, mixed_cases, score_beats
+from focus.tb.toolchain import lint
 
 CONFIGS = {
-    # 24 tokens, 6-bit scores in three 2-bit digits.
+    # 24 tokens in 3 words of 8 lanes (cols = 8), 6-bit scores in three 2-bit digits.
     "t24-w6-r2": FocusConfig(frames=2, height=3, width=4, tile_frames=1, score_width=6, sec_radix_bits=2),
-    # 25 tokens, 7-bit scores: digits of 3, 3 and 1 bits (the top digit is padded).
+    # 25 tokens in 4 words of 8, the last with one live lane; 7-bit scores: digits of 3, 3 and 1 bits
+    # (the top digit is padded).
     "t25-w7-r3": FocusConfig(frames=1, height=5, width=5, tile_frames=1, score_width=7, sec_radix_bits=3),
-    # 12 tokens, one bit per digit.
-    "t12-w4-r1": FocusConfig(frames=2, height=2, width=3, tile_frames=1, score_width=4, sec_radix_bits=1),
-    # One token: every read meets the write of the previous score (transparent read port).
+    # 12 tokens, one lane (cols = 1): one score per beat; one bit per digit.
+    "t12-w4-r1-l1": FocusConfig(frames=2, height=2, width=3, tile_frames=1, score_width=4, sec_radix_bits=1,
+                                cols=1, scatter_lanes=1),
+    # One token, one word with 7 padding lanes: every read meets the write of the previous beat
+    # (transparent read port).
     "t1-w3": FocusConfig(frames=1, height=1, width=1, tile_frames=1, score_width=3),
-    # One-bit scores, digit wider than the score (used as 1 bit).
-    "t16-w1": FocusConfig(frames=1, height=4, width=4, tile_frames=1, score_width=1),
+    # 16 tokens in 6 words of 3 lanes (the last with one live lane); one-bit scores, digit wider than
+    # the score (used as 1 bit).
+    "t16-w1-l3": FocusConfig(frames=1, height=4, width=4, tile_frames=1, score_width=1, cols=3, scatter_lanes=1),
+    # 20 tokens in 2 words of 16 lanes, the last with 4 live; 5-bit scores in 2-bit digits.
+    "t20-w5-r2-l16": FocusConfig(frames=1, height=4, width=5, tile_frames=1, score_width=5, sec_radix_bits=2,
+                                 cols=16),
     # 32-bit scores in four 8-bit digits, 256 histogram bins.
     "t16-w32-r8": FocusConfig(frames=1, height=4, width=4, tile_frames=1, score_width=32, sec_radix_bits=8),
 }
@@ -38,15 +50,15 @@ def drive_jobs(cfg, cases, *, seed, idle=0.0, stall=0.0, name="sec", timeout_cyc
     got = []            # [status, [mask beats]] per job
     masks = []          # mask beats not yet claimed by a status beat
     edges = HandshakeEdges(jobs=dut.jobs, status=dut.status)
-    expected_masks = sum(cfg.tokens for c in cases if c.status == OK)
+    expected_masks = sum(cfg.sec_words for c in cases if c.status == OK)
 
     async def jobs(ctx):
         for case in cases:
             await put(ctx, dut.jobs, [{"k": case.k}], rng_jobs, idle)
 
     async def scores(ctx):
-        await put(ctx, dut.scores, [{"score": s, "last": last} for case in cases for s, last in score_beats(case)],
-                  rng_scores, idle)
+        await put(ctx, dut.scores, [{"scores": lanes, "last": last} for case in cases
+                                    for lanes, last in score_beats(cfg, case)], rng_scores, idle)
 
     async def mask_sink(ctx):
         count = 0
@@ -54,7 +66,7 @@ def drive_jobs(cfg, cases, *, seed, idle=0.0, stall=0.0, name="sec", timeout_cyc
             ctx.set(dut.mask.ready, rng_mask.random() >= stall)
             _, _, valid, ready, payload = await ctx.tick().sample(dut.mask.valid, dut.mask.ready, dut.mask.payload)
             if valid and ready:
-                masks.append((payload.index, payload.keep, payload.last))
+                masks.append((payload.keep, payload.last))
                 count += 1
         ctx.set(dut.mask.ready, 1)
 
@@ -81,9 +93,9 @@ def check_results(cfg, cases, got):
     for case, (status, beats) in zip(cases, got):
         assert status == case.status, f"{case.name}: status {status}, expected {case.status}"
         if case.status == OK:
-            assert [b[0] for b in beats] == list(range(cfg.tokens)), case.name
-            assert [b[2] for b in beats] == [0] * (cfg.tokens - 1) + [1], case.name
-            assert [b[1] for b in beats] == case.keep, f"{case.name}: mask differs from focus.sim.sec.top_k"
+            assert [b[1] for b in beats] == [0] * (cfg.sec_words - 1) + [1], f"{case.name}: last misplaced"
+            assert [b[0] for b in beats] == mask_words(cfg, case.keep), \
+                f"{case.name}: mask differs from focus.sim.sec.top_k"
         else:
             assert beats == [], f"{case.name}: an invalid job emitted mask beats"
 
@@ -123,14 +135,16 @@ def test_reset_mid_job_leaves_next_job_exact(phase):
     """Reset while a job accumulates, counts a digit, scans bins, holds a mask beat or holds its
     status beat; the next job's mask and status are exact and nothing of the first leaks out."""
     cfg = CONFIGS["t24-w6-r2"]
-    T, P, B = cfg.tokens, cfg.sec_passes, 1 << cfg.sec_digit_bits
+    T, N, P, B = cfg.tokens, cfg.sec_words, cfg.sec_passes, 1 << cfg.sec_digit_bits
     rng = random.Random(phase)
     first = expect(cfg, "first", np.array([[[rng.randrange(64) for _ in range(T)]] * 3]), 7)
     second = expect(cfg, "second", np.array([[[rng.randrange(4) for _ in range(T)]] * 2]), 9)
     rows = first.rows
-    # Edges after the descriptor at which to reset (cycle model: docs/sec.md).
-    at = {"accumulate": rows * T // 2, "histogram": rows * T + (T + 1 + B) + T // 2,
-          "scan": rows * T + T + 1 + 2, "emit": rows * T + P * (T + 1 + B) + 5,
+    # Edges after the descriptor at which to reset (cycle model: docs/sec.md): half-way through the
+    # scores, the second digit's histogram pass, the first scan, with a mask beat held, with the
+    # status beat held.
+    at = {"accumulate": rows * N // 2, "histogram": rows * N + (N + 2 + B) + 1 + N // 2,
+          "scan": rows * N + N + 2 + 2, "emit": rows * N + P * (N + 1 + B) + 6,
           "status": job_cycles(cfg, rows) + 3}[phase]
     dut = SemanticConcentrator(cfg)
     top = WithReset(dut)
@@ -143,11 +157,11 @@ def test_reset_mid_job_leaves_next_job_exact(phase):
         ctx.set(dut.jobs.valid, 1)
         await ctx.tick()
         ctx.set(dut.jobs.valid, 0)
-        beats = score_beats(first)
+        beats = score_beats(cfg, first)
         ctx.set(dut.scores.valid, 1)
         for edge in range(at):
             if beats:
-                ctx.set(dut.scores.payload, {"score": beats[0][0], "last": beats[0][1]})
+                ctx.set(dut.scores.payload, {"scores": beats[0][0], "last": beats[0][1]})
             ctx.set(dut.scores.valid, bool(beats))
             if phase in ("status",):
                 ctx.set(dut.mask.ready, 1)
@@ -166,13 +180,14 @@ def test_reset_mid_job_leaves_next_job_exact(phase):
         assert not ctx.get(dut.mask.valid) and not ctx.get(dut.status.valid)
         # The second job, with random idle and stall, sequentially (scores never wait on outputs).
         await put(ctx, dut.jobs, [{"k": second.k}], rng, 0.3)
-        await put(ctx, dut.scores, [{"score": s, "last": last} for s, last in score_beats(second)], rng, 0.3)
+        await put(ctx, dut.scores, [{"scores": lanes, "last": last} for lanes, last in score_beats(cfg, second)],
+                  rng, 0.3)
         mask = []
-        while len(mask) < T:
+        while len(mask) < N:
             ctx.set(dut.mask.ready, rng.random() >= 0.4)
             _, _, valid, ready, payload = await ctx.tick().sample(dut.mask.valid, dut.mask.ready, dut.mask.payload)
             if valid and ready:
-                mask.append((payload.index, payload.keep, payload.last))
+                mask.append((payload.keep, payload.last))
         ctx.set(dut.mask.ready, 1)
         while True:
             ctx.set(dut.status.ready, rng.random() >= 0.4)
@@ -190,19 +205,19 @@ def test_reset_mid_job_leaves_next_job_exact(phase):
     simulate(top, [bench], [partial(check_stream_rules, port=dut.mask),
                             partial(check_stream_rules, port=dut.status)], name=f"sec_reset_{phase}")
     assert got["status"] == OK
-    assert [b[0] for b in got["mask"]] == list(range(T))
-    assert [b[1] for b in got["mask"]] == second.keep
-    assert [b[2] for b in got["mask"]] == [0] * (T - 1) + [1]
+    assert [b[0] for b in got["mask"]] == mask_words(cfg, second.keep)
+    assert [b[1] for b in got["mask"]] == [0] * (N - 1) + [1]
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", range(24))
 def test_random_configs_match_golden_top_k(seed):
-    """A sweep over random small configurations (tokens 1..40, score widths 1..12, digits 1..5 bits)."""
+    """A sweep over random small configurations (tokens 1..40, lanes 1..16, score widths 1..12, digits
+    1..5 bits)."""
     rng = random.Random(seed)
     frames, height, width = rng.randint(1, 2), rng.randint(1, 5), rng.randint(1, 4)
-    cfg = FocusConfig(frames=frames, height=height, width=width, tile_frames=1,
-                      score_width=rng.randint(1, 12), sec_radix_bits=rng.randint(1, 5))
+    cfg = FocusConfig(frames=frames, height=height, width=width, tile_frames=1, cols=rng.randint(1, 16),
+                      scatter_lanes=1, score_width=rng.randint(1, 12), sec_radix_bits=rng.randint(1, 5))
     cases = mixed_cases(cfg, rng, randoms=4)
     got, _, _ = drive_jobs(cfg, cases, seed=seed, idle=rng.choice([0.0, 0.3]),
                                               stall=rng.choice([0.0, 0.5]), name=f"sec_sweep_{seed}")
@@ -220,10 +235,36 @@ def test_invalid_k_consumes_the_job_and_answers_at_once():
     assert [c.status for c in cases] == [BAD_K, OK, BAD_K, OK]
     got, job_edges, status_edges = drive_jobs(cfg, cases, seed=3, name="sec_invalid_k")
     check_results(cfg, cases, got)
-    assert status_edges[0] - job_edges[0] == 2 * cfg.tokens + 1
+    assert status_edges[0] - job_edges[0] == 2 * cfg.sec_words + 1
+
+
+def verilog_ports(text, module):
+    """{port: (direction, width)} declared in ``module`` of Verilog ``text`` as Yosys writes it."""
+    body = text[text.index(f"module {module}("):]
+    body = body[:body.index("endmodule")]
+    ports = {}
+    for direction, msb, name in re.findall(r"^\s*(input|output)\s+(?:wire\s+|reg\s+)?(?:\[(\d+):0\]\s+)?(\w+)\s*;",
+                                           body, re.M):
+        ports[name] = (direction, int(msb or 0) + 1)
+    return ports
 
 
 @pytest.mark.parametrize("name", CONFIGS)
-def test_converts_to_verilog(name):
-    text = verilog.convert(SemanticConcentrator(CONFIGS[name]), name="sec", emit_src=False)
-    assert "module sec" in text
+def test_verilog_lints_clean(name):
+    """The generated Verilog passes Verilator's lint (-Wall, the documented waivers)."""
+    result = lint(cached_verilog(CONFIGS[name], "sec"))
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_verilog_ports_match_the_signature(name):
+    """The generated Verilog's ports are exactly the component's: each stream member as
+    ``<port>__<member>`` with the signature's direction and width, plus ``clk`` and ``rst``."""
+    cfg = CONFIGS[name]
+    dut = SemanticConcentrator(cfg)
+    want = {"clk": ("input", 1), "rst": ("input", 1)}
+    for member_path, member, _ in dut.signature.flatten(dut):
+        want["__".join(member_path)] = ("input" if member.flow == In else "output", Shape.cast(member.shape).width)
+    text = verilog.convert(dut, name="sec", emit_src=False)                  # as focus.gen.elaborate does
+    assert verilog_ports(text, "sec") == want
+    assert want["scores__payload"] == ("input", cfg.sec_lanes * cfg.score_width + 1)   # a word of scores and last

@@ -6,15 +6,20 @@ import pytest
 from focus import FocusConfig
 from focus.sim import minilm
 from focus.sim.sec import schedule
-from focus.tb.runner import SIMULATORS, run_cocotb
+from focus.tb.runner import run_cocotb
+
+from simulators import SIMULATORS
 
 CONFIGS = {
-    # The default configuration: 256 tokens, 16-bit scores, four 4-bit digits (fewer random jobs:
-    # each takes ~2000 cycles).
-    "default": (FocusConfig(), {"heads": 2, "text": 2, "randoms": 1}),
-    # 30 tokens, 7-bit scores in digits of 3, 3 and 1 bits.
+    # The default configuration: 256 tokens in 32 words of 8 lanes, 16-bit scores, four 4-bit digits
+    # (fewer random jobs: each takes ~350 cycles).
+    "default": (FocusConfig(), {"heads": 2, "text": 2, "randoms": 2}),
+    # 30 tokens in 4 words of 8 lanes, the last with 6 live lanes; 7-bit scores in digits of 3, 3 and 1 bits.
     "t30-w7-r3": (FocusConfig(frames=2, height=3, width=5, tile_frames=1, score_width=7, sec_radix_bits=3),
                   {"heads": 2, "text": 3, "randoms": 6}),
+    # 12 tokens, one lane (cols = 1): one score per beat and one token per mask beat.
+    "t12-w5-r2-l1": (FocusConfig(frames=1, height=3, width=4, tile_frames=1, score_width=5, sec_radix_bits=2,
+                                 cols=1, scatter_lanes=1), {"heads": 2, "text": 2, "randoms": 4}),
 }
 
 

@@ -10,13 +10,15 @@ import numpy as np
 import pytest
 
 from focus import FocusConfig
+from focus.framing import end_codes, end_fields
 from focus.hdl.sic import SimilarityConcentrator
 from focus.hdl.similarity import SimilarityComparator
-from focus.hdl.window import DelayLine, WindowHistory, candidate_offsets
+from focus.hdl.window import DelayLine, WindowHistory
 from focus.sim.sic import concentrate
-from focus.sim.sic_cycles import sic_cycles, unique_per_tile_chunk
+from focus.sim.sic_cycles import sic_cycles
+from focus.sim.synthetic import planted_tokens
 from focus.tb.amaranth_sim import HandshakeEdges, WithReset, check_stream_rules, get, put, simulate
-from focus.tb.sic_jobs import planted_tokens
+from focus.tb.sic_jobs import sic_beats, stream_vectors
 
 # ------------------------------------------------------------------------------------------ helpers
 
@@ -48,38 +50,20 @@ def setting_cases(configs, names=tuple(SETTINGS)):
     return [(name, setting) for name, cfg in configs.items() for setting in distinct_settings(cfg, names)]
 
 
-def stream_order(cfg, X):
-    """Vectors of ``X`` in the order SIC takes them: tile-major, chunk-minor, raster order."""
-    V, N = cfg.vector_size, cfg.tile_tokens
-    return [(k, c, t) for k in range(cfg.tiles) for c in range(cfg.chunks) for t in range(k * N, (k + 1) * N)], \
-        [X[t, c * V:(c + 1) * V].tolist() for k in range(cfg.tiles) for c in range(cfg.chunks)
-         for t in range(k * N, (k + 1) * N)]
+OUTPUTS = ("map", "counters", "representatives")
 
 
 def expected_outputs(cfg, X):
-    """(map, counters, representatives) beats of one job, from the golden model."""
-    res = concentrate(cfg, X)
-    N = cfg.tile_tokens
-    maps, counters, reps = [], [], []
-    base = [0] * cfg.chunks
-    for k in range(cfg.tiles):
-        for c in range(cfg.chunks):
-            index = res.unique_index[c, k * N:(k + 1) * N]
-            maps += [(int(i), int(n == N - 1)) for n, i in enumerate(index)]
-            unique = len(set(index[index >= 0].tolist()))
-            counters.append((unique, int((res.best[c, k * N:(k + 1) * N] > 0).sum()), int((index < 0).sum()), base[c]))
-            reps += [(r.tolist(), int(i == unique - 1))
-                     for i, r in enumerate(res.representatives[c][base[c]:base[c] + unique])]
-            base[c] += unique
-    return maps, counters, reps
+    """The beats of one job, from the golden model (focus.tb.sic_jobs, shared with the cocotb bench)."""
+    return sic_beats(cfg, X, concentrate(cfg, X))
 
 
 def decode(port, beat, cfg):
     if port == "map":
-        return (int(beat.index), int(beat.last))
+        return (int(beat.index), beat.end.as_bits())
     if port == "counters":
-        return (int(beat.unique), int(beat.similar), int(beat.zero), int(beat.base))
-    return ([int(beat.vector[i]) for i in range(cfg.vector_size)], int(beat.last))
+        return (int(beat.unique), int(beat.similar), int(beat.zero), int(beat.base), beat.end.as_bits())
+    return ([int(beat.data[i]) for i in range(cfg.vector_size)], beat.end.as_bits())
 
 
 def run_concentrator(cfg, jobs, *, seed=0, idle=0.3, stall=0.3, name="sic"):
@@ -87,12 +71,12 @@ def run_concentrator(cfg, jobs, *, seed=0, idle=0.3, stall=0.3, name="sic"):
     dut = SimilarityConcentrator(cfg)
     rng = random.Random(seed)
     want = [expected_outputs(cfg, X) for X in jobs]
-    counts = {port: sum(len(w[i]) for w in want) for i, port in enumerate(("map", "counters", "representatives"))}
+    counts = {port: sum(len(getattr(w, port)) for w in want) for port in OUTPUTS}
     got = {}
 
     async def producer(ctx):
-        for X in jobs:
-            await put(ctx, dut.vectors, stream_order(cfg, X)[1], rng, idle)
+        for w in want:
+            await put(ctx, dut.vectors, w.vectors, rng, idle)
 
     def consumer(port):
         async def bench(ctx):
@@ -105,7 +89,7 @@ def run_concentrator(cfg, jobs, *, seed=0, idle=0.3, stall=0.3, name="sic"):
 
     simulate(dut, [producer, *(consumer(p) for p in counts)],
              [partial(check_stream_rules, port=getattr(dut, p)) for p in counts], name=name, timeout_cycles=300_000)
-    return got, {port: [e for w in want for e in w[i]] for i, port in enumerate(counts)}
+    return got, {port: [e for w in want for e in getattr(w, port)] for port in OUTPUTS}
 
 
 # ------------------------------------------------------------------------------------------ comparator
@@ -115,9 +99,10 @@ def run_comparator(cfg, vectors, *, seed=0, idle=0.3, stall=0.3):
     dut = SimilarityComparator(cfg)
     rng = random.Random(seed)
     got = []
+    ends = end_codes([cfg.tile_tokens] * (len(vectors) // cfg.tile_tokens), 1)
 
     async def producer(ctx):
-        await put(ctx, dut.vectors, vectors, rng, idle)
+        await put(ctx, dut.vectors, [{"data": v, "end": end_fields(e)} for v, e in zip(vectors, ends)], rng, idle)
 
     async def consumer(ctx):
         beats = await get(ctx, dut.results, len(vectors), rng, stall)
@@ -211,8 +196,8 @@ def test_comparator_is_exact_at_the_widest_values(setting):
 @pytest.mark.parametrize("setting", SETTINGS)
 def test_comparator_best_equals_golden_on_planted_tiles(setting):
     cfg = with_setting(FocusConfig(frames=4, height=3, width=4, hidden=4, vector_size=4, rows=4, tile_frames=2), setting)
-    X = planted_tokens(cfg, seed=3)
-    _, vectors = stream_order(cfg, X)
+    X = planted_tokens(cfg, 3)
+    vectors = [beat["data"] for beat in stream_vectors(cfg, X)]
     got = run_comparator(cfg, vectors, seed=1, idle=0.4, stall=0.5)
     res = concentrate(cfg, X)
     assert [b for b, _ in got] == res.best[0].tolist()
@@ -247,7 +232,7 @@ def test_delay_line_output_is_the_input_length_steps_ago(length):
 def test_window_history_taps_are_the_candidates_records(window, height, width):
     cfg = FocusConfig(frames=2, height=height, width=width, tile_frames=2, window=window)
     dut = WindowHistory(cfg, 10)
-    offsets = candidate_offsets(cfg)
+    offsets = cfg.candidate_offsets
     records = list(range(1, 3 * cfg.frame_tokens + 8))
 
     async def bench(ctx):
@@ -307,9 +292,9 @@ def test_reset_mid_tile_leaves_next_job_exact(setting):
     dut = SimilarityConcentrator(cfg)
     top = WithReset(dut)
     rng = random.Random(9)
-    _, first_beats = stream_order(cfg, first)
-    _, second_beats = stream_order(cfg, second)
+    first_beats = stream_vectors(cfg, first)
     want = expected_outputs(cfg, second)
+    second_beats = want.vectors
     reset_done = []
     got = {}
 
@@ -335,9 +320,8 @@ def test_reset_mid_tile_leaves_next_job_exact(setting):
             got[port] = [decode(port, b, cfg) for b in await get(ctx, getattr(dut, port), count, rng, 0.3)]
         return bench
 
-    simulate(top, [producer, *(consumer(p, len(w)) for p, w in zip(("map", "counters", "representatives"), want))],
-             name=f"sic_reset_{setting}")
-    assert (got["map"], got["counters"], got["representatives"]) == want
+    simulate(top, [producer, *(consumer(p, len(getattr(want, p))) for p in OUTPUTS)], name=f"sic_reset_{setting}")
+    assert (got["map"], got["counters"], got["representatives"]) == (want.map, want.counters, want.representatives)
 
 
 @pytest.mark.parametrize("name,setting", setting_cases({n: SMALL[n] for n in ("2x2x2-v4", "1x2x2-v2-root",
@@ -349,10 +333,10 @@ def test_handshake_cycles_equal_cycle_model(name, setting, tokens):
     cfg = with_setting(SMALL[name], setting)
     X = planted_tokens(cfg, 6) if tokens == "planted" else \
         np.random.default_rng(7).integers(cfg.data_min, cfg.data_max + 1, (cfg.tokens, cfg.hidden))
-    _, beats = stream_order(cfg, X)
+    want = expected_outputs(cfg, X)
+    beats = want.vectors
     dut = SimilarityConcentrator(cfg)
     ports = {"inputs": dut.vectors, "map": dut.map, "counters": dut.counters, "representatives": dut.representatives}
-    want = expected_outputs(cfg, X)
     seen = HandshakeEdges(**ports)
 
     async def producer(ctx):
@@ -363,12 +347,11 @@ def test_handshake_cycles_equal_cycle_model(name, setting, tokens):
             ctx.set(dut.vectors.valid, 1)
             await ctx.tick().until(dut.vectors.ready)
         ctx.set(dut.vectors.valid, 0)
-        while len(seen["representatives"]) < len(want[2]) or len(seen["counters"]) < len(want[1]) \
-                or len(seen["map"]) < len(want[0]):
+        while any(len(seen[port]) < len(getattr(want, port)) for port in OUTPUTS):
             await ctx.tick()
 
     simulate(dut, [producer], [seen.process], name=f"sic_cycles_{name}_{setting}")
-    model = sic_cycles(cfg, unique_per_tile_chunk(cfg, concentrate(cfg, X)))
+    model = sic_cycles(cfg, want.unique)
     start = seen["inputs"][0]
     for name in ports:
         assert [c - start for c in seen[name]] == getattr(model, name), name

@@ -17,8 +17,10 @@ import pytest
 
 from focus import FocusConfig
 from focus.files import build_root
-from focus.tb.runner import SIMULATORS, run_cocotb
+from focus.tb.runner import run_cocotb
 from focus.tb.sic_jobs import export_clip, export_planted
+
+from simulators import SIMULATORS
 
 
 def exports(cfg, name, sources):

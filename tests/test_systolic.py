@@ -7,14 +7,15 @@ from functools import partial
 
 import numpy as np
 import pytest
-from amaranth.sim import DomainReset
 
 from focus import FocusConfig
+from focus.framing import END_CHUNK, end_fields
 from focus.hdl.gemm import GemmSequencer
 from focus.hdl.systolic import SystolicArray
 from focus.sim.array_model import array_cycles, gemm_cycles
 from focus.sim.gemm_streams import gemm_reference, gemm_streams, random_operands
-from focus.tb.amaranth_sim import HandshakeEdges, WithReset, check_stream_rules, get, put, simulate
+from focus.tb.amaranth_sim import (HandshakeEdges, WithReset, across_reset, check_stream_rules, get, put,
+                                   put_across_reset, simulate)
 
 
 def config(rows, cols, data_width=8, acc_width=32):
@@ -43,13 +44,15 @@ def random_passes(cfg, rng, nprng, lengths):
         X[0, 0], W[0, 0] = lo, lo                                   # an extreme product in each pass
         Y = gemm_reference(X, W, cfg.acc_width)
         tiles += W.tolist()
-        acts += [{"data": row, "last": int(i == length - 1)} for i, row in enumerate(X.tolist())]
-        expected += [(row, int(i == length - 1)) for i, row in enumerate(Y.tolist())]
+        ends = [END_CHUNK if i == length - 1 else 0 for i in range(length)]
+        acts += [{"data": row, "end": end_fields(end)} for row, end in zip(X.tolist(), ends)]
+        expected += list(zip(Y.tolist(), ends))
     return tiles, acts, expected
 
 
 def as_rows(beats):
-    return [([int(x) for x in beat.data], int(beat.last)) for beat in beats]
+    """(row, framing code) of each result beat."""
+    return [([int(x) for x in beat.data], beat.end.as_bits()) for beat in beats]
 
 
 @pytest.mark.parametrize("name", CONFIGS)
@@ -121,22 +124,11 @@ def test_array_reset_mid_pass_leaves_next_passes_exact():
     early, got = [], []
 
     async def driver(ctx, port, first, second):
-        # No idle cycles before the reset, so every wait of put() is a ready wait, which raises
-        # DomainReset when the reset comes; then the driver drops its beat.
-        try:
-            await put(ctx, port, first, rng, 0.0)
-        except DomainReset:
-            ctx.set(port.valid, 0)
-        while not state["reset"]:
-            await ctx.tick()
-        await put(ctx, port, second, rng, 0.3)
+        await put_across_reset(ctx, port, first, second, rng, lambda: state["reset"])
 
     async def controller(ctx):
         early.extend(await get(ctx, dut.results, 11, rng, 0.3))     # into the third pass
-        ctx.set(top.cd.rst, 1)
-        await ctx.tick()
-        ctx.set(top.cd.rst, 0)
-        assert not ctx.get(dut.results.valid), "a result survived the reset"
+        await top.pulse(ctx, dut.results)
         state["reset"] = True
         got.extend(await get(ctx, dut.results, len(expected), rng, 0.3))
         for _ in range(30):
@@ -201,13 +193,14 @@ def gemm_drivers(dut, jobs, rng, idle, commands=None):
         await put(ctx, dut.weights, [r for j in jobs for r in j.weights.tolist()], rng, idle)
 
     async def activations(ctx):
-        await put(ctx, dut.activations, [r for j in jobs for r in j.activations.tolist()], rng, idle)
+        await put(ctx, dut.activations, [{"data": r, "end": end_fields(e)} for j in jobs
+                                         for r, e in zip(j.activations.tolist(), j.activation_ends)], rng, idle)
 
     return [command, weights, activations]
 
 
 def expected_gemm(jobs):
-    return [(row, int(i == len(j.results) - 1)) for j in jobs for i, row in enumerate(j.results.tolist())]
+    return [(row, end) for j in jobs for row, end in zip(j.results.tolist(), j.result_ends)]
 
 
 @pytest.mark.parametrize("name", CONFIGS)
@@ -218,7 +211,7 @@ def test_gemm_equals_numpy_under_backpressure(name, idle, stall):
     dut = GemmSequencer(cfg)
     jobs = gemm_jobs(cfg, np.random.default_rng(rng.getrandbits(32)))
     # an empty job between the first two: accepted, no results
-    commands = [jobs[0].command, {"rows": 0, "k_chunks": 2, "n_tiles": 1}] + [j.command for j in jobs[1:]]
+    commands = [jobs[0].command, {"m": 0, "k_chunks": 2, "n_tiles": 1}] + [j.command for j in jobs[1:]]
     expected = expected_gemm(jobs)
     got = []
 
@@ -251,20 +244,11 @@ def test_gemm_reset_mid_job_leaves_next_job_exact():
     second = gemm_drivers(dut, jobs, rng, 0.2)
 
     async def driver(ctx, index, port):
-        try:
-            await first[index](ctx)
-        except DomainReset:
-            ctx.set(port.valid, 0)
-        while not state["reset"]:
-            await ctx.tick()
-        await second[index](ctx)
+        await across_reset(ctx, port, first[index], second[index], lambda: state["reset"])
 
     async def controller(ctx):
         early.extend(await get(ctx, dut.results, 5, rng, 0.3))
-        ctx.set(top.cd.rst, 1)
-        await ctx.tick()
-        ctx.set(top.cd.rst, 0)
-        assert not ctx.get(dut.results.valid), "a result survived the reset"
+        await top.pulse(ctx, dut.results)
         state["reset"] = True
         got.extend(await get(ctx, dut.results, len(expected_gemm(jobs)), rng, 0.3))
         for _ in range(40):

@@ -5,7 +5,9 @@ a job, and cycle for cycle against the cycle model."""
 import pytest
 
 from focus import FocusConfig
-from focus.tb.runner import SIMULATORS, run_cocotb
+from focus.tb.runner import run_cocotb
+
+from simulators import SIMULATORS
 
 
 def array_config(rows, cols, data_width=8, acc_width=32, height=8, width=8):

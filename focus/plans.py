@@ -1,0 +1,106 @@
+"""Structural plans: what the hardware instantiates for a configuration.
+
+Both the gateware (``focus.hdl``) and the cycle models (``focus.sim``) import these, so the RTL is
+built from the plan and the cycle model predicts from the same plan what the RTL must do; the
+cycle-exact tests then check the RTL's real timing against that prediction. Nothing here depends
+on Amaranth or NumPy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .config import FocusConfig
+
+__all__ = ["ComparatorPlan", "comparator_plan", "comparator_latency", "comparator_depth", "MIN_DEPTH",
+           "emit_steps", "MAP_DEPTH", "REPRESENTATIVE_DEPTH", "array_fifo_depth", "PASS_QUEUE_DEPTH", "lane_rows",
+           "SCATTER_QUEUE_DEPTH"]
+
+#: Entries of SIC's map output queue.
+MAP_DEPTH = 4
+#: Entries of SIC's representatives output queue (covers the emitter's pipeline at one beat a cycle).
+REPRESENTATIVE_DEPTH = 6
+
+
+#: Entries of each of the pass buffer's output queues (a memory read, then the queue: three items
+#: in flight at one a cycle, plus one).
+PASS_QUEUE_DEPTH = 4
+
+
+def lane_rows(tile_tokens: int, lanes: int) -> int:
+    """Tokens (accumulator rows) per scatter lane: ``ceil(tile_tokens / lanes)``; lane ``l`` holds
+    token ``t`` with ``t mod lanes == l`` in row ``t // lanes``."""
+    return -(-tile_tokens // lanes)
+
+
+#: Entries of the scatter accumulator's results queue: an emission read reaches it two edges after
+#: it is issued (the registered accumulator read, then the queue), so three items are in flight at
+#: one a cycle (see focus.sim.scatter_cycles).
+SCATTER_QUEUE_DEPTH = 3
+
+
+def array_fifo_depth(cfg: FocusConfig) -> int:
+    """Entries of the systolic array's result FIFO, which is also the number of vectors it admits
+    before a result is taken: ``rows + cols + 4`` (its ``rows + cols + 3`` edge latency, plus one)."""
+    return cfg.rows + cfg.cols + 4
+
+
+#: Fewest vectors the comparator admits (sequencer, post-processing, output queue).
+MIN_DEPTH = 4
+@dataclass(frozen=True)
+class ComparatorPlan:
+    """How :class:`focus.hdl.similarity.SimilarityComparator` is built for a configuration.
+
+    ``engines`` dot-product engines of ``width`` multipliers each work on ``engines`` of the
+    vector's ``sic_slots`` dot products (its own norm, then the candidates in index order) at a
+    time, ``sub_cycles = vector_size / width`` cycles per dot product, ``groups = sic_slots /
+    engines`` groups per vector. ``by_address``: element-serial (one engine), the history is one
+    memory read once per candidate; otherwise window taps and registered products. ``entries``
+    candidates are ranked per group, by a tournament of ``levels`` registered levels.
+    """
+
+    engines: int
+    width: int
+    sub_cycles: int
+    groups: int
+    by_address: bool
+    entries: int
+    levels: int
+
+    @property
+    def interval(self) -> int:
+        return self.groups * self.sub_cycles
+
+
+def comparator_plan(cfg: FocusConfig) -> ComparatorPlan:
+    """The comparator's structure for ``cfg.sic_lanes`` multipliers (see :class:`ComparatorPlan`)."""
+    engines = cfg.sic_engines
+    width = cfg.sic_lanes // engines
+    groups = cfg.sic_slots // engines
+    entries = engines if groups > 1 else engines - 1      # full rate: engine 0 only has the norm
+    return ComparatorPlan(engines=engines, width=width, sub_cycles=cfg.vector_size // width, groups=groups,
+                          by_address=engines == 1, entries=entries, levels=(entries - 1).bit_length())
+
+
+def comparator_latency(cfg: FocusConfig) -> int:
+    """Cycles from a vector's input handshake to its verdict being offered, comparator idle.
+
+    The sequencer's ``II`` cycles, the dot product (element-serial: accumulated as the elements
+    are multiplied, 1 cycle; engines: products, then their sum, 2 cycles), two threshold stages
+    (``dot^2`` and ``na*nb``; the test), one per tournament level, and the output queue.
+    """
+    plan = comparator_plan(cfg)
+    return plan.interval + (1 if plan.by_address else 2) + 2 + plan.levels + 1
+
+
+def comparator_depth(cfg: FocusConfig) -> int:
+    """Vectors the comparator admits before its output is taken (its credit limit): enough for
+    the input never to wait on the credit while the output is ready (``(L + 1) / II``), one spare,
+    and at least :data:`MIN_DEPTH`."""
+    ii, latency = cfg.sic_interval, comparator_latency(cfg)
+    return max(MIN_DEPTH, -(-(latency + 1) // ii) + 1)
+
+
+def emit_steps(cfg: FocusConfig) -> int:
+    """Bank reads (cycles) per representative."""
+    return cfg.vector_size // cfg.sic_mean_lanes if cfg.representative == "mean" else 1

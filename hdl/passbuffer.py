@@ -1,0 +1,286 @@
+"""The pass buffer: one tile's concentrated form (representatives and map), replayed once per N-tile.
+
+Between SIC and the array/scatter pair. It holds, per bank, one whole tile's compressed form:
+for every K-chunk the representatives and the map, split into the scatter's lanes. While the array
+and the scatter work through bank ``n mod 2`` (tile ``n``), SIC fills the other bank with tile
+``n + 1``.
+
+See :class:`PassBuffer` for the contract; docs/accelerator.md for why the loop order keeps a tile's
+compressed form rather than a tile x N accumulator.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Array, Module, Mux, Signal
+from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..config import FocusConfig
+from ..plans import PASS_QUEUE_DEPTH, lane_rows
+from .scatter import MemberBeat
+from .sic import TileCounters
+from .streams import CreditQueue, Framing, MapBeat, Vector, VectorBeat, index_shape
+from .util import equals, index_range
+
+__all__ = ["PassBuffer", "N_TILES_WIDTH"]
+
+#: Width of the ``n_tiles`` input: up to 65535 N-tiles (passes over each tile-chunk) per job.
+N_TILES_WIDTH = 16
+
+
+class PassBuffer(wiring.Component):
+    """Two banks of a tile's concentrated form; each tile replayed as ``n_tiles x chunks`` passes.
+
+    ``C = cfg.chunks``, ``T = cfg.tile_tokens``, ``L = cfg.scatter_lane_count`` lanes, ``D =
+    ceil(T / L)`` tokens per lane.
+
+    Inputs (from SIC, or in dense mode from :class:`DenseBypass`), a tile's K-chunks in order
+      ``counters``         :func:`~focus.hdl.sic.TileCounters`, one per tile-chunk: ``unique`` (how
+                           many ``representatives`` beats belong to it) and ``base`` (the unique
+                           index of its first root); ``end.tile`` ends the tile.
+      ``representatives``  :func:`~focus.hdl.streams.VectorBeat`: per tile-chunk its ``unique``
+                           vectors in unique order (none when ``unique = 0``); counted by
+                           ``counters``, so its framing is not used. They may come before their
+                           tile-chunk's counters beat (the dense bypass), at most ``T`` of them.
+      ``map``              :func:`~focus.hdl.streams.MapBeat`: one per token of the tile-chunk in
+                           raster order, ``end.chunk`` on its last, ``end.tile``/``end.job`` as on
+                           the tile's last chunk.
+      ``n_tiles``          In, the job's N-tiles ``P = ceil(N / cols)``; held while a job runs.
+    Outputs, per tile ``for nt in range(P): for c in range(C):`` one **pass**
+      ``activations``  :func:`~focus.hdl.streams.VectorBeat` to the array: the tile-chunk's
+                       ``U = unique`` representatives in unique order (one zero vector when
+                       ``U = 0``); ``end.chunk`` on the pass's last, ``end.tile`` also when ``c =
+                       C-1``, ``end.job`` also when ``nt = P-1`` of the job's last tile.
+      ``members``      :func:`~focus.hdl.scatter.MemberBeat` to the scatter: the tile-chunk's map
+                       split into lanes (lane ``l``: the non-zero tokens ``t = l mod L`` in raster
+                       order, slot ``row = t // L``, ``group = index - base``),
+                       ``max(1, max_l Z_l)`` beats with the same ``end`` on the last: exactly
+                       :func:`focus.sim.scatter.member_beats`.
+    Storage
+      Representatives: one memory of ``2 * C * T`` vectors (bank, chunk, unique index). Lanes:
+      ``L`` memories of ``2 * C * D`` entries (``row``, ``index``), each lane's list written in
+      order. Per bank and chunk in flip-flops: ``U``, ``base``, the lane lengths and the pass's
+      beat count. A bank is written by two independent writers (map side; counters and
+      representatives side), is full when both have seen ``end.tile``, and is replayed by two
+      independent readers (activations, members); it is free again when both have finished.
+    Timing
+      Each reader issues one beat per cycle into a :class:`~focus.hdl.streams.CreditQueue` of
+      ``PASS_QUEUE_DEPTH`` (memory read, then queue): passes follow each other without a gap, and a
+      tile's first beat leaves 3 cycles after its bank is full (or after the previous tile's last
+      issue). The writers take one beat per cycle.
+    Reset
+      Synchronous; empties both banks and forgets the tile in progress.
+    """
+
+    def __init__(self, cfg: FocusConfig):
+        self.cfg = cfg
+        self.lanes = cfg.scatter_lane_count
+        self.lane_rows = lane_rows(cfg.tile_tokens, self.lanes)
+        super().__init__({
+            "counters": In(stream.Signature(TileCounters(cfg))),
+            "representatives": In(stream.Signature(VectorBeat(cfg))),
+            "map": In(stream.Signature(MapBeat(cfg))),
+            "n_tiles": In(N_TILES_WIDTH),
+            "activations": Out(stream.Signature(VectorBeat(cfg))),
+            "members": Out(stream.Signature(MemberBeat(cfg))),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self.cfg
+        C, T, L, D = cfg.chunks, cfg.tile_tokens, self.lanes, self.lane_rows
+        count_shape = range(T + 1)
+        len_shape = range(D + 1)
+
+        # per bank: written by the map side / the representatives side, read by each reader
+        map_done = Signal(2)
+        reps_done = Signal(2)
+        acts_done = Signal(2)
+        members_done = Signal(2)
+        job_last = Signal(2)                 # the bank's tile is the job's last
+        full = Signal(2)
+        m.d.comb += full.eq(map_done & reps_done)
+
+        # per bank and chunk, in flip-flops
+        def table(shape, name):
+            return Array(Array(Signal(shape, name=f"{name}_{b}_{c}") for c in range(C)) for b in range(2))
+        unique_t = table(count_shape, "unique")
+        base_t = table(range(cfg.tokens + 1), "base")
+        beats_t = table(range(D + 1), "beats")
+        lens_t = table(data.ArrayLayout(len_shape, L), "lens")
+
+        # ---------------------------------------------------------------- map writer
+        m_bank = Signal()
+        m_chunk = Signal(index_range(C))
+        lane = Signal(index_range(L))
+        row = Signal(index_range(D))
+        lens = Signal(data.ArrayLayout(len_shape, L))
+        longest = Signal(len_shape)
+        entry = data.StructLayout({"row": index_range(D), "index": index_shape(cfg)})
+        lane_mems = []
+        for l in range(L):
+            mem = memory.Memory(shape=entry, depth=max(2 * C * D, 2), init=[])
+            m.submodules[f"lane{l}"] = mem
+            lane_mems.append(mem)
+        lane_writes = [mem.write_port() for mem in lane_mems]
+
+        mp = self.map
+        m.d.comb += mp.ready.eq(~map_done.bit_select(m_bank, 1))
+        take = mp.valid & mp.ready
+        live = take & (mp.payload.index != -1)
+        lens_next = Signal.like(lens)
+        for l in range(L):
+            mine = live & (lane == l)
+            m.d.comb += [
+                lens_next[l].eq(lens[l] + mine),
+                lane_writes[l].addr.eq((m_bank * C + m_chunk) * D + lens[l]),
+                lane_writes[l].data.row.eq(row),
+                lane_writes[l].data.index.eq(mp.payload.index),
+                lane_writes[l].en.eq(mine),
+            ]
+        own_len = Signal(len_shape)
+        m.d.comb += own_len.eq(Array(lens_next)[lane])
+        longest_next = Signal(len_shape)
+        m.d.comb += longest_next.eq(Mux(live & (own_len > longest), own_len, longest))
+        with m.If(take):
+            m.d.sync += [lens.eq(lens_next), longest.eq(longest_next)]
+            with m.If(equals(lane, L - 1)):
+                m.d.sync += [lane.eq(0), row.eq(row + 1)]
+            with m.Else():
+                m.d.sync += lane.eq(lane + 1)
+            with m.If(mp.payload.end.chunk):
+                m.d.sync += [
+                    lens_t[m_bank][m_chunk].eq(lens_next),
+                    beats_t[m_bank][m_chunk].eq(Mux(longest_next.any(), longest_next, 1)),
+                    lens.eq(0), longest.eq(0), lane.eq(0), row.eq(0), m_chunk.eq(m_chunk + 1),
+                ]
+                with m.If(mp.payload.end.tile):
+                    m.d.sync += [m_chunk.eq(0), m_bank.eq(~m_bank)]
+                    for b in range(2):
+                        with m.If(m_bank == b):
+                            m.d.sync += [map_done[b].eq(1), job_last[b].eq(mp.payload.end.job)]
+
+        # ---------------------------------------------------------------- counters + representatives writer
+        # Representatives are written at (bank, chunk, u) as they come; the tile-chunk is complete
+        # once its counters beat has been taken and ``unique`` representatives have arrived. SIC
+        # sends the counters first; the dense bypass sends them with the last vector, after the
+        # representatives: a tile-chunk takes at most ``T`` representatives before its counters.
+        r_bank = Signal()
+        r_chunk = Signal(index_range(C))
+        seen = Signal()                       # the current tile-chunk's counters beat was taken
+        r_u = Signal(range(T + 1))
+        r_unique = Signal(count_shape)
+        r_end_tile = Signal()
+        m.submodules.reps = reps = memory.Memory(shape=Vector(cfg), depth=2 * C * T, init=[])
+        reps_write = reps.write_port()
+        counters, rep_in = self.counters, self.representatives
+        writable = ~reps_done.bit_select(r_bank, 1)
+        complete = Signal()
+        m.d.comb += [
+            complete.eq(seen & (r_u == r_unique)),
+            counters.ready.eq(writable & ~seen),
+            rep_in.ready.eq(writable & ~complete & Mux(seen, r_u < r_unique, r_u < T)),
+            reps_write.addr.eq((r_bank * C + r_chunk) * T + r_u),
+            reps_write.data.eq(rep_in.payload.data),
+            reps_write.en.eq(rep_in.valid & rep_in.ready),
+        ]
+        with m.If(counters.valid & counters.ready):
+            c = counters.payload
+            m.d.sync += [unique_t[r_bank][r_chunk].eq(c.unique), base_t[r_bank][r_chunk].eq(c.base),
+                         r_unique.eq(c.unique), r_end_tile.eq(c.end.tile), seen.eq(1)]
+        with m.If(rep_in.valid & rep_in.ready):
+            m.d.sync += r_u.eq(r_u + 1)
+        with m.If(complete):
+            m.d.sync += [seen.eq(0), r_u.eq(0), r_chunk.eq(r_chunk + 1)]
+            with m.If(r_end_tile):
+                m.d.sync += [r_chunk.eq(0), r_bank.eq(~r_bank)]
+                for b in range(2):
+                    with m.If(r_bank == b):
+                        m.d.sync += reps_done[b].eq(1)
+
+        # ---------------------------------------------------------------- readers
+        def pass_counters(name, bank):
+            """A reader's position: N-tile, chunk, and whether it is replaying ``bank``."""
+            active = Signal(name=f"{name}_active")
+            nt = Signal(N_TILES_WIDTH, name=f"{name}_nt")
+            chunk = Signal(index_range(C), name=f"{name}_chunk")
+            return active, nt, chunk
+
+        def advance(name, bank, active, nt, chunk, issue, last_in_pass, done):
+            """Step a reader after issuing its pass's beat; at the tile's last, mark ``done``."""
+            last_chunk = equals(chunk, C - 1)
+            last_nt = nt == self.n_tiles - 1
+            with m.If(issue & last_in_pass):
+                m.d.sync += chunk.eq(chunk + 1)
+                with m.If(last_chunk):
+                    m.d.sync += [chunk.eq(0), nt.eq(nt + 1)]
+                    with m.If(last_nt):
+                        m.d.sync += [nt.eq(0), active.eq(0), bank.eq(~bank)]
+                        for b in range(2):
+                            with m.If(bank == b):
+                                m.d.sync += done[b].eq(1)
+            with m.If(~active & full.bit_select(bank, 1) & ~done.bit_select(bank, 1)):
+                m.d.sync += active.eq(1)
+            end = Signal(Framing, name=f"{name}_end")
+            m.d.comb += [end.chunk.eq(last_in_pass), end.tile.eq(last_in_pass & last_chunk),
+                         end.job.eq(last_in_pass & last_chunk & last_nt & job_last.bit_select(bank, 1))]
+            return end
+
+        # activations: representatives of (bank, chunk), one zero vector for an empty tile-chunk
+        a_bank = Signal()
+        a_active, a_nt, a_chunk = pass_counters("acts", a_bank)
+        a_u = Signal(index_range(T))
+        m.submodules.acts_queue = a_queue = CreditQueue(VectorBeat(cfg), PASS_QUEUE_DEPTH)
+        a_unique = Signal(count_shape)
+        m.d.comb += a_unique.eq(unique_t[a_bank][a_chunk])
+        a_issue, a_last = Signal(), Signal()
+        m.d.comb += [a_issue.eq(a_active & a_queue.admit),
+                     a_last.eq((a_u == a_unique - 1) | ~a_unique.any()),
+                     a_queue.start.eq(a_issue)]
+        reps_read = reps.read_port()
+        m.d.comb += [reps_read.addr.eq((a_bank * C + a_chunk) * T + a_u), reps_read.en.eq(a_issue)]
+        a_end = advance("acts", a_bank, a_active, a_nt, a_chunk, a_issue, a_last, acts_done)
+        with m.If(a_issue):
+            m.d.sync += a_u.eq(Mux(a_last, 0, a_u + 1))
+        a1_valid, a1_zero, a1_end = Signal(), Signal(), Signal(Framing)
+        m.d.sync += [a1_valid.eq(a_issue), a1_zero.eq(~a_unique.any()), a1_end.eq(a_end)]
+        m.d.comb += [
+            a_queue.w_stream.valid.eq(a1_valid),
+            a_queue.w_stream.payload.data.eq(Mux(a1_zero, 0, reps_read.data)),
+            a_queue.w_stream.payload.end.eq(a1_end),
+        ]
+        wiring.connect(m, a_queue.r_stream, wiring.flipped(self.activations))
+
+        # members: lane lists of (bank, chunk), max(1, longest) beats
+        s_bank = Signal()
+        s_active, s_nt, s_chunk = pass_counters("members", s_bank)
+        s_j = Signal(index_range(D + 1))
+        m.submodules.members_queue = s_queue = CreditQueue(MemberBeat(cfg), PASS_QUEUE_DEPTH)
+        s_issue, s_last = Signal(), Signal()
+        m.d.comb += [s_issue.eq(s_active & s_queue.admit),
+                     s_last.eq(s_j == beats_t[s_bank][s_chunk] - 1),
+                     s_queue.start.eq(s_issue)]
+        s_end = advance("members", s_bank, s_active, s_nt, s_chunk, s_issue, s_last, members_done)
+        with m.If(s_issue):
+            m.d.sync += s_j.eq(Mux(s_last, 0, s_j + 1))
+        s1_valid, s1_end = Signal(), Signal(Framing)
+        s1_slot_valid = Signal(L)
+        s1_base = Signal(range(cfg.tokens + 1))
+        lens_now = lens_t[s_bank][s_chunk]
+        m.d.sync += [s1_valid.eq(s_issue), s1_end.eq(s_end), s1_base.eq(base_t[s_bank][s_chunk])]
+        m.d.sync += [s1_slot_valid[l].eq(s_j < lens_now[l]) for l in range(L)]
+        beat = s_queue.w_stream.payload
+        for l in range(L):
+            read = lane_mems[l].read_port()
+            m.d.comb += [read.addr.eq((s_bank * C + s_chunk) * D + s_j), read.en.eq(s_issue),
+                         beat.slots[l].valid.eq(s1_slot_valid[l]),
+                         beat.slots[l].row.eq(read.data.row),
+                         beat.slots[l].group.eq(read.data.index - s1_base)]
+        m.d.comb += [s_queue.w_stream.valid.eq(s1_valid), beat.end.eq(s1_end)]
+        wiring.connect(m, s_queue.r_stream, wiring.flipped(self.members))
+
+        # ---------------------------------------------------------------- release
+        for b in range(2):
+            with m.If(acts_done[b] & members_done[b]):
+                m.d.sync += [map_done[b].eq(0), reps_done[b].eq(0), acts_done[b].eq(0), members_done[b].eq(0)]
+        return m
