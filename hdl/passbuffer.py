@@ -61,13 +61,15 @@ class PassBuffer(wiring.Component):
       ``L`` memories of ``2 * C * D`` entries (``row``, ``index``), each lane's list written in
       order. Per bank and chunk in flip-flops: ``U``, ``base``, the lane lengths and the pass's
       beat count. A bank is written by two independent writers (map side; counters and
-      representatives side), is full when both have seen ``end.tile``, and is replayed by two
-      independent readers (activations, members); it is free again when both have finished.
+      representatives side) and replayed by two independent readers (activations, members); a
+      tile-chunk may be replayed for the first N-tile as soon as both writers have finished it (so
+      the first N-tile overlaps SIC's work on the tile's later chunks), the later N-tiles once the
+      whole tile is written; the bank is free again when both readers have finished.
     Timing
       Each reader issues one beat per cycle into a :class:`~focus.hdl.streams.CreditQueue` of
       ``PASS_QUEUE_DEPTH`` (memory read, then queue): passes follow each other without a gap, and a
-      tile's first beat leaves 3 cycles after its bank is full (or after the previous tile's last
-      issue). The writers take one beat per cycle.
+      tile's first beat leaves 3 cycles after its first tile-chunk is written (or after the previous
+      tile's last issue). The writers take one beat per cycle.
     Reset
       Synchronous; empties both banks and forgets the tile in progress.
     """
@@ -98,8 +100,13 @@ class PassBuffer(wiring.Component):
         acts_done = Signal(2)
         members_done = Signal(2)
         job_last = Signal(2)                 # the bank's tile is the job's last
-        full = Signal(2)
-        m.d.comb += full.eq(map_done & reps_done)
+        # chunks of each bank written by both sides: the first N-tile's passes over a tile may start
+        # on its first chunks while SIC is still concentrating the later ones
+        map_chunks = [Signal(range(C + 1), name=f"map_chunks{b}") for b in range(2)]
+        reps_chunks = [Signal(range(C + 1), name=f"reps_chunks{b}") for b in range(2)]
+        ready_chunks = Array(Signal(range(C + 1), name=f"ready_chunks{b}") for b in range(2))
+        for b in range(2):
+            m.d.comb += ready_chunks[b].eq(Mux(map_chunks[b] < reps_chunks[b], map_chunks[b], reps_chunks[b]))
 
         # per bank and chunk, in flip-flops
         def table(shape, name):
@@ -149,6 +156,9 @@ class PassBuffer(wiring.Component):
             with m.Else():
                 m.d.sync += lane.eq(lane + 1)
             with m.If(mp.payload.end.chunk):
+                for b in range(2):
+                    with m.If(m_bank == b):
+                        m.d.sync += map_chunks[b].eq(map_chunks[b] + 1)
                 m.d.sync += [
                     lens_t[m_bank][m_chunk].eq(lens_next),
                     beats_t[m_bank][m_chunk].eq(Mux(longest_next.any(), longest_next, 1)),
@@ -192,6 +202,9 @@ class PassBuffer(wiring.Component):
             m.d.sync += r_u.eq(r_u + 1)
         with m.If(complete):
             m.d.sync += [seen.eq(0), r_u.eq(0), r_chunk.eq(r_chunk + 1)]
+            for b in range(2):
+                with m.If(r_bank == b):
+                    m.d.sync += reps_chunks[b].eq(reps_chunks[b] + 1)
             with m.If(r_end_tile):
                 m.d.sync += [r_chunk.eq(0), r_bank.eq(~r_bank)]
                 for b in range(2):
@@ -219,7 +232,7 @@ class PassBuffer(wiring.Component):
                         for b in range(2):
                             with m.If(bank == b):
                                 m.d.sync += done[b].eq(1)
-            with m.If(~active & full.bit_select(bank, 1) & ~done.bit_select(bank, 1)):
+            with m.If(~active & ready_chunks[bank].any() & ~done.bit_select(bank, 1)):
                 m.d.sync += active.eq(1)
             end = Signal(Framing, name=f"{name}_end")
             m.d.comb += [end.chunk.eq(last_in_pass), end.tile.eq(last_in_pass & last_chunk),
@@ -234,7 +247,7 @@ class PassBuffer(wiring.Component):
         a_unique = Signal(count_shape)
         m.d.comb += a_unique.eq(unique_t[a_bank][a_chunk])
         a_issue, a_last = Signal(), Signal()
-        m.d.comb += [a_issue.eq(a_active & a_queue.admit),
+        m.d.comb += [a_issue.eq(a_active & a_queue.admit & (a_nt.any() | (a_chunk < ready_chunks[a_bank]))),
                      a_last.eq((a_u == a_unique - 1) | ~a_unique.any()),
                      a_queue.start.eq(a_issue)]
         reps_read = reps.read_port()
@@ -257,7 +270,7 @@ class PassBuffer(wiring.Component):
         s_j = Signal(index_range(D + 1))
         m.submodules.members_queue = s_queue = CreditQueue(MemberBeat(cfg), PASS_QUEUE_DEPTH)
         s_issue, s_last = Signal(), Signal()
-        m.d.comb += [s_issue.eq(s_active & s_queue.admit),
+        m.d.comb += [s_issue.eq(s_active & s_queue.admit & (s_nt.any() | (s_chunk < ready_chunks[s_bank]))),
                      s_last.eq(s_j == beats_t[s_bank][s_chunk] - 1),
                      s_queue.start.eq(s_issue)]
         s_end = advance("members", s_bank, s_active, s_nt, s_chunk, s_issue, s_last, members_done)
@@ -282,5 +295,6 @@ class PassBuffer(wiring.Component):
         # ---------------------------------------------------------------- release
         for b in range(2):
             with m.If(acts_done[b] & members_done[b]):
-                m.d.sync += [map_done[b].eq(0), reps_done[b].eq(0), acts_done[b].eq(0), members_done[b].eq(0)]
+                m.d.sync += [map_done[b].eq(0), reps_done[b].eq(0), acts_done[b].eq(0), members_done[b].eq(0),
+                             map_chunks[b].eq(0), reps_chunks[b].eq(0)]
         return m
