@@ -40,9 +40,11 @@ from focus.sim.accelerator import AcceleratorStreams, accelerator_streams
 from focus.sim.job import run_job
 from focus.tb.lanes import pack_lanes, unpack_lanes
 from focus.tb.runner import tb_context
-from focus.tb.streams import StreamSink, StreamSource, make_rng, pack, reset_dut, start_clock, unpack
+from focus.tb.streams import (StreamSink, StreamSource, make_rng, pack, port_signals, reset_dut, start_clock,
+                              unpack)
 
-__all__ = ["AcceleratorBench", "cycle_budget", "RUN_TEST"]
+__all__ = ["AcceleratorBench", "cycle_budget", "run_full_rate", "input_beats", "decode_results", "decode_masks",
+           "decode_dones", "RUN_TEST"]
 
 INPUTS = ("command", "scores", "tokens", "weights")
 OUTPUTS = ("results", "mask", "done")
@@ -68,6 +70,74 @@ class Done:
     """A received done beat."""
     status: JobStatus
     counters: dict
+
+
+def decode_results(cfg, beats: list[int]) -> tuple[np.ndarray, list[int]]:
+    """Result rows (beats x cols, int64) and their framing codes."""
+    rows = unpack_lanes(beats, cfg.cols, cfg.acc_width) if beats else np.zeros((0, cfg.cols), np.int64)
+    return rows, [beat >> (cfg.cols * cfg.acc_width) for beat in beats]
+
+
+def decode_masks(cfg, beats: list[int]) -> tuple[np.ndarray, list[int]]:
+    """Mask words (words x cols, 0/1 per token) and their ``last`` bits."""
+    cols = cfg.cols
+    bits = np.array([[beat >> i & 1 for i in range(cols)] for beat in beats], dtype=np.int64).reshape(-1, cols)
+    return bits, [beat >> cols & 1 for beat in beats]
+
+
+def decode_dones(beats: list[int]) -> list[Done]:
+    out = []
+    for beat in beats:
+        value = unpack(JobDone, beat)
+        out.append(Done(value.status, {name: int(getattr(value.counters, name)) for name in COUNTER_NAMES}))
+    return out
+
+
+def input_beats(cfg, s: AcceleratorStreams) -> dict[str, list[int]]:
+    """The payload integers of job ``s`` on every input stream."""
+    return {"command": [pack(JobCommand(cfg), s.command)],
+            "scores": pack_lanes(s.scores, cfg.score_width, s.score_last) if len(s.scores) else [],
+            "tokens": pack_lanes(s.tokens, cfg.data_width, s.token_ends),
+            "weights": pack_lanes(s.weights, cfg.data_width)}
+
+
+async def run_full_rate(dut, inputs: dict[str, list[int]], budget_cycles: int) -> dict[str, list[int]]:
+    """Drive one job with every input offering its next beat in every cycle and every output always
+    ready, from one coroutine (a few times faster than a driver and a sink per stream); returns the
+    beats of every output up to and including the first done beat. Call it out of reset, with the
+    clock running and nothing else driving the ports. Fails after ``budget_cycles`` without a done beat."""
+    sources = {port: (port_signals(dut, port), beats) for port, beats in inputs.items()}
+    sinks = [(port, *port_signals(dut, port)) for port in OUTPUTS]
+    got = {port: [] for port in OUTPUTS}
+    position = dict.fromkeys(inputs, 0)
+    active = []
+    for port, ((valid, _, payload), beats) in sources.items():
+        if beats:
+            payload.value, valid.value = beats[0], 1
+            active.append(port)
+        else:
+            valid.value = 0
+    for _, _, ready, _ in sinks:
+        ready.value = 1
+    edge = RisingEdge(dut.clk)
+    for _ in range(budget_cycles):
+        await edge
+        for port in list(active):
+            (valid, ready, payload), beats = sources[port]
+            if ready.value:                          # our valid was high: the beat moved at this edge
+                position[port] += 1
+                if position[port] < len(beats):
+                    payload.value = beats[position[port]]
+                else:
+                    valid.value = 0
+                    active.remove(port)
+        for port, valid, _, payload in sinks:
+            if valid.value:
+                got[port].append(int(payload.value))
+        if got["done"]:
+            return got
+    raise AssertionError(f"hang: no done beat after {budget_cycles} cycles; results so far {len(got['results'])}, "
+                         f"inputs taken {position}")
 
 
 class AcceleratorBench:
@@ -110,12 +180,8 @@ class AcceleratorBench:
 
     def send(self, s: AcceleratorStreams):
         """Queue job ``s`` on every input stream (in one time step, so the drivers start together)."""
-        cfg = self.cfg
-        self.send_command(s.command)
-        if len(s.scores):
-            self.sources["scores"].send(pack_lanes(s.scores, cfg.score_width, s.score_last))
-        self.sources["tokens"].send(pack_lanes(s.tokens, cfg.data_width, s.token_ends))
-        self.sources["weights"].send(pack_lanes(s.weights, cfg.data_width))
+        for port, beats in input_beats(self.cfg, s).items():
+            self.sources[port].send(beats)
 
     def clear(self):
         """Forget queued input beats and received output beats (after a reset)."""
@@ -127,25 +193,14 @@ class AcceleratorBench:
     # ------------------------------------------------------------------ receiving
     def results(self) -> tuple[np.ndarray, list[int]]:
         """Result rows received so far (beats x cols, int64) and their framing codes."""
-        cfg = self.cfg
-        beats = self.sinks["results"].beats
-        data_bits = cfg.cols * cfg.acc_width
-        rows = unpack_lanes(beats, cfg.cols, cfg.acc_width) if beats else np.zeros((0, cfg.cols), np.int64)
-        return rows, [beat >> data_bits for beat in beats]
+        return decode_results(self.cfg, self.sinks["results"].beats)
 
     def masks(self) -> tuple[np.ndarray, list[int]]:
         """Mask words received so far (words x cols, 0/1 per token) and their ``last`` bits."""
-        cols = self.cfg.cols
-        beats = self.sinks["mask"].beats
-        bits = np.array([[beat >> i & 1 for i in range(cols)] for beat in beats], dtype=np.int64).reshape(-1, cols)
-        return bits, [beat >> cols & 1 for beat in beats]
+        return decode_masks(self.cfg, self.sinks["mask"].beats)
 
     def dones(self) -> list[Done]:
-        out = []
-        for beat in self.sinks["done"].beats:
-            value = unpack(JobDone, beat)
-            out.append(Done(value.status, {name: int(getattr(value.counters, name)) for name in COUNTER_NAMES}))
-        return out
+        return decode_dones(self.sinks["done"].beats)
 
     async def wait_done(self, count: int, budget_cycles: int):
         """Wait for ``count`` done beats in total, at most ``budget_cycles`` cycles."""
@@ -326,22 +381,25 @@ def _run_params() -> dict | None:
 @cocotb.skipif(_run_params() is None, reason="focus-run's entry: needs the 'run' parameter")
 @cocotb.test(timeout_time=60_000, timeout_unit="ms")
 async def run_one_job(dut):
-    """One job, no idle or stall cycles; writes what came out to ``run["out"]`` (an ``.npz``:
-    ``results`` beats x cols and ``result_ends``, ``mask`` words x cols of 0/1, ``status`` (name),
-    ``counters`` (JSON), ``sim_time_ns``, ``wall_s``: seconds this test took). Checks nothing but that the job ended: focus-run compares."""
+    """One job at full rate (:func:`run_full_rate`: no idle or stall cycles); writes what came out
+    to ``run["out"]`` (an ``.npz``: ``results`` beats x cols and ``result_ends``, ``mask`` words x
+    cols of 0/1, ``status`` (name), ``counters`` (JSON), ``sim_time_ns``, ``wall_s``: seconds this
+    test took, ``cpu_s``: CPU seconds of the simulator process so far). Checks nothing but that the job ended: focus-run compares."""
     started = time.perf_counter()
-    tb = AcceleratorBench(dut)
-    run = tb.params["run"]
-    s = tb.streams(run["path"], run["mode"])
+    cfg, params = tb_context()
+    run = params["run"]
+    s = accelerator_streams(cfg, export.read(run["path"]), run["mode"])
+    inputs = input_beats(cfg, s)
+    start_clock(dut, CLOCK_NS)
+    for port in INPUTS:
+        port_signals(dut, port)[0].value = 0
     await reset_dut(dut)
-    tb.send(s)
-    await tb.wait_done(1, cycle_budget(tb.cfg, s))
-    await ClockCycles(dut.clk, 2)
-    rows, ends = tb.results()
-    bits, _ = tb.masks()
-    (done,) = tb.dones()
+    got = await run_full_rate(dut, inputs, cycle_budget(cfg, s))
+    rows, ends = decode_results(cfg, got["results"])
+    bits, _ = decode_masks(cfg, got["mask"])
+    (done,) = decode_dones(got["done"])
     with atomic_open(run["out"], "wb") as fh:
         np.savez(fh, results=rows, result_ends=np.asarray(ends, np.int64), mask=bits,
                  status=np.array(done.status.name), counters=np.array(json.dumps(done.counters)),
-                 sim_time_ns=np.array(int(get_sim_time("ns"))), wall_s=np.array(time.perf_counter() - started))
-    tb.log([s])
+                 sim_time_ns=np.array(int(get_sim_time("ns"))), wall_s=np.array(time.perf_counter() - started), cpu_s=np.array(time.process_time()))
+    cocotb.log.info(", ".join(f"{name} {done.counters[name]}" for name in COUNTER_NAMES))

@@ -132,6 +132,7 @@ class RtlRun:
     counters: dict
     wall_s: float                   # seconds of simulation (the cocotb test)
     raw: Path                       # the testbench's output file
+    cpu_s: float = 0.0              # CPU seconds of the simulator process (start-up included)
 
 
 @contextlib.contextmanager
@@ -159,6 +160,14 @@ def _output_to(log: Path | None):
             os.close(saved[1])
 
 
+def _failed_tests(test_dir: Path) -> list[str]:
+    """Names of the failed tests in cocotb's results files under ``test_dir``."""
+    from xml.etree import ElementTree
+    return [case.get("name", "?") for xml in Path(test_dir).glob("*.xml")
+            for case in ElementTree.parse(xml).getroot().iter("testcase")
+            if case.find("failure") is not None or case.find("error") is not None]
+
+
 def run_job_rtl(path: str | os.PathLike, job, mode: str, *, log: Path | None = None) -> RtlRun:
     """Run ``job`` (read from ``path``) in ``mode`` on the accelerator's Verilog (Verilator) with no
     idle or stall cycles. The Verilog and the simulator build are cached. Raises :class:`RunError`
@@ -173,23 +182,28 @@ def run_job_rtl(path: str | os.PathLike, job, mode: str, *, log: Path | None = N
     raw = folder / f"{Path(path).stem}-{mode}-{cfg.digest()}.raw.npz"
     raw.unlink(missing_ok=True)
     params = {"run": {"path": str(Path(path).resolve()), "mode": mode, "out": str(raw)}}
+    where = f"; build and simulator output in {log}" if log else ""
     try:
         with _output_to(log):
-            run_cocotb("accelerator", "focus.tb.cocotb_accelerator", cfg, params=params, testcase=RUN_TEST)
+            test_dir = run_cocotb("accelerator", "focus.tb.cocotb_accelerator", cfg, params=params, testcase=RUN_TEST)
     except SimulatorUnavailable as err:
         raise RunError(f"no simulator: {err}", 2) from None
     except AssertionError as err:
-        where = f"; build and simulator output in {log}" if log else ""
         raise RunError(f"the simulation failed: {str(err).splitlines()[0]}{where}", 1) from None
+    # Outside pytest cocotb's runner does not fail on a failed test: read its results file.
+    failed = _failed_tests(test_dir)
+    if failed or not raw.exists():
+        raise RunError(f"the simulation failed ({', '.join(failed) or 'no output'}); results in {test_dir}{where}", 1)
     with np.load(raw, allow_pickle=False) as f:
         rows, ends, mask = f["results"], f["result_ends"].tolist(), f["mask"]
         status, counters, wall = str(f["status"]), json.loads(str(f["counters"])), float(f["wall_s"])
+        cpu = float(f["cpu_s"])
     N = job.weights.shape[1]
     try:
         outputs = outputs_from_results(cfg, rows, N)
     except ValueError as err:
         raise RunError(f"{mode}: {err} (raw output in {raw})", 1) from None
-    return RtlRun(mode, streams, outputs, ends, mask, status, counters, wall, raw)
+    return RtlRun(mode, streams, outputs, ends, mask, status, counters, wall, raw, cpu)
 
 
 def check_run(run: RtlRun, job) -> None:
@@ -302,6 +316,8 @@ def main(argv: list[str] | None = None) -> int:
         cached_verilog(job.cfg, "accelerator")
         bar.update()
         log = None if args.verbose else build_root() / "run" / f"{Path(args.job).stem}.log"
+        if log is not None:
+            log.unlink(missing_ok=True)                # this run's output only
         runs = {}
         for mode in modes:
             bar.set_description(f"build and simulate ({mode})")
@@ -319,7 +335,8 @@ def main(argv: list[str] | None = None) -> int:
             dense, source = dense_estimate(job.cfg, run.streams), "estimate: array cycle model"
         summary = {"cycles": cycles, "dense_cycles": dense, "dense_source": source,
                    "speedup": dense / max(cycles, 1), "utilisation": run.counters["array_busy"] / max(cycles, 1),
-                   "simulation_s": round(run.wall_s, 3), "build_and_simulation_s": round(total, 3)}
+                   "simulation_s": round(run.wall_s, 3), "simulation_cpu_s": round(run.cpu_s, 3),
+                   "build_and_simulation_s": round(total, 3)}
         bar.set_description("write")
         write_result(Path(args.out), job, run, str(args.job), summary)
         bar.update()
@@ -332,8 +349,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.job}: {cfg.tokens} tokens, hidden {cfg.hidden}, N {job.weights.shape[1]}, mode {args.mode}"
               f"{', SEC keeps ' + str(run.streams.command['k']) if run.streams.command['k'] else ''}: outputs match")
         print(table(run, summary))
-        print(f"simulation {run.wall_s:.1f} s ({cycles / max(run.wall_s, 1e-9):,.0f} cycles/s); "
-              f"with elaboration and build {total:.1f} s")
+        print(f"simulation {run.wall_s:.1f} s ({cycles / max(run.wall_s, 1e-9):,.0f} cycles/s; simulator process "
+              f"{run.cpu_s:.1f} s CPU); with elaboration and build {total:.1f} s")
     print(args.out)
     return 0
 
