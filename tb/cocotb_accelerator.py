@@ -19,6 +19,11 @@ Every job must end with a done beat of status OK whose counters satisfy
 the SEC phase in ``cycles`` and ``sec_cycles`` only, so for a job without SEC this is the sum
 without ``sec_cycles``), ``sec_cycles > 0`` exactly when SEC ran, and nothing more may come out.
 Each wait is bounded by :func:`cycle_budget`, and every test by ``timeout_time``: a hang fails.
+
+The tests drive the inputs with :class:`~focus.tb.streams.StreamSource` and take the outputs with
+:class:`~focus.tb.streams.StreamSink` (which also checks the handshake rules); :func:`run_one_job`,
+focus-run's entry, drives one job at full rate from a single coroutine (:func:`run_full_rate`),
+which leaves the simulation's time to the model.
 """
 
 from __future__ import annotations
