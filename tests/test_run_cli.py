@@ -144,3 +144,19 @@ def test_focus_forwards_to_the_tools(sec_export):
     assert done.returncode == 0 and "1024" not in done.stdout and "256 tokens" in done.stdout
     done = focus("gen", "--list")
     assert done.returncode == 0 and "accelerator" in done.stdout
+
+
+def test_a_failed_cocotb_test_is_found_in_this_runs_results_only(tmp_path):
+    # Outside pytest cocotb's runner does not raise on a failed test; focus-run reads the results
+    # files itself, ignoring those of earlier runs in the same folder.
+    import os
+    import time
+    from focus.tb.run import _failed_tests
+    case = '<testsuites><testsuite><testcase name="run_one_job">{}</testcase></testsuite></testsuites>'
+    stale = tmp_path / "results.xml"
+    stale.write_text(case.format('<failure message="hang: no done beat" />'))
+    os.utime(stale, (time.time() - 100, time.time() - 100))
+    since = time.time() - 10
+    assert _failed_tests(tmp_path, since) == []
+    (tmp_path / "now.result.xml").write_text(case.format('<failure message="hang: no done beat after 50 cycles" />'))
+    assert _failed_tests(tmp_path, since) == ["run_one_job: hang: no done beat after 50 cycles"]
