@@ -27,8 +27,18 @@ def test_wheel_holds_only_the_focus_namespace(tmp_path):
     top_level = {n.split("/")[0] for n in names}
     assert {t for t in top_level if not t.endswith(".dist-info")} == {"focus"}
     for sub in ["focus/hdl/mac.py", "focus/sim/__init__.py", "focus/gen/cli.py", "focus/tb/runner.py",
-                "focus/fpga/__init__.py", "focus/config.py", "focus/cli.py", "focus/gen/resources.py"]:
+                "focus/fpga/__init__.py", "focus/config.py", "focus/cli.py", "focus/gen/resources.py",
+                "focus/tb/run.py", "focus/tb/cocotb_accelerator.py", "focus/fpga/cli.py"]:
         assert sub in names
+
+
+def test_console_scripts_point_at_their_mains():
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    for name, target in {"focus": "focus.fpga.cli:main", "focus-gen": "focus.gen.cli:main",
+                         "focus-sim": "focus.sim.cli:main", "focus-run": "focus.tb.run:main"}.items():
+        assert scripts.get(name) == target, name
+        module, _, function = target.partition(":")
+        assert callable(getattr(__import__(module, fromlist=[function]), function))
 
 
 def test_installed_project_adds_no_generic_top_level_module(tmp_path):

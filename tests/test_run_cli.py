@@ -1,0 +1,162 @@
+"""focus-run end to end on a small export (the default configuration, whose build
+tests/test_accelerator_rtl.py shares), its refusals, and the `focus` umbrella command."""
+
+import json
+import subprocess
+import sys
+import zipfile
+
+import numpy as np
+import pytest
+
+from focus import FocusConfig
+from focus.files import build_root
+from focus.hdl.accelerator import COUNTER_NAMES
+from focus.sim import export
+from focus.tb.run import CYCLE_PARTS, RESULT_FORMAT
+from focus.tb.sic_jobs import export_clip
+
+CFG = FocusConfig()
+
+
+def focus_run(*args):
+    return subprocess.run([sys.executable, "-m", "focus.tb.run", *map(str, args)], capture_output=True, text=True,
+                          timeout=900)
+
+
+def focus(*args):
+    return subprocess.run([sys.executable, "-m", "focus.fpga.cli", *map(str, args)], capture_output=True, text=True,
+                          timeout=300)
+
+
+@pytest.fixture(scope="module")
+def sec_export():
+    """bikes, SEC (random scores) pruning to 2/5 of the tokens in the top."""
+    return export_clip(CFG, "bikes", build_root() / "export" / "run-cli" / f"bikes-sec-{CFG.digest()}.npz",
+                       keep_ratio="2/5")
+
+
+@pytest.mark.rtl
+def test_focus_run_writes_outputs_counters_and_kept_tokens(sec_export, tmp_path):
+    out = tmp_path / "result.npz"
+    # --set equal to the file's configuration is accepted
+    done = focus_run(sec_export, "--out", out, "--compare-dense", "--set", "threshold=9/10", "--quiet")
+    assert done.returncode == 0, done.stderr
+    job = export.read(sec_export)
+    with np.load(out, allow_pickle=False) as f:
+        assert {"outputs", "kept", "counters", "mode", "config", "format", "format_version", "summary"} <= set(f.files)
+        assert str(f["format"]) == RESULT_FORMAT and int(f["format_version"]) == 1
+        assert f["outputs"].dtype == np.int64 and np.array_equal(f["outputs"], job.outputs)
+        assert f["kept"].dtype == np.int64 and np.array_equal(f["kept"], job.kept)
+        assert str(f["mode"]) == "focus"
+        assert FocusConfig.from_json(str(f["config"])) == CFG
+        counters = json.loads(str(f["counters"]))
+        summary = json.loads(str(f["summary"]))
+    assert set(COUNTER_NAMES) <= set(counters)
+    for key in ("unique", "similar", "zero"):
+        assert counters[key] == job.counters[key], key
+    assert sum(counters[name] for name in CYCLE_PARTS) == counters["cycles"]
+    assert summary["dense_source"] == "dense run on the RTL" and summary["dense_cycles"] > 0
+    assert summary["speedup"] == pytest.approx(summary["dense_cycles"] / counters["cycles"])
+
+
+@pytest.mark.rtl
+def test_focus_run_dense_mode_equals_outputs_dense_and_prints_the_table(sec_export, tmp_path):
+    out = tmp_path / "dense.npz"
+    done = focus_run(sec_export, "--out", out, "--mode", "dense")
+    assert done.returncode == 0, done.stderr
+    for word in ("cycles", "dense cycles", "speed-up", "array utilisation", "wait_sic", "drain"):
+        assert word in done.stdout
+    with np.load(out, allow_pickle=False) as f:
+        assert np.array_equal(f["outputs"], export.read(sec_export).outputs_dense)
+        assert str(f["mode"]) == "dense"
+
+
+def _refused(done, out, *words):
+    assert done.returncode == 2, (done.returncode, done.stderr)
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("focus-run: error:"), done.stderr
+    for word in words:
+        assert word in lines[0], lines[0]
+    assert not out.exists()
+
+
+def _rewrite(src, dst, **changes):
+    with np.load(src, allow_pickle=False) as f:
+        arrays = {k: f[k] for k in f.files}
+    arrays.update(changes)
+    np.savez(dst, **arrays)
+    return dst
+
+
+def test_focus_run_refuses_a_missing_file(tmp_path):
+    out = tmp_path / "r.npz"
+    _refused(focus_run(tmp_path / "nothing.npz", "--out", out), out, "no such file")
+
+
+def test_focus_run_refuses_corrupt_files(sec_export, tmp_path):
+    out = tmp_path / "r.npz"
+    junk = tmp_path / "junk.npz"
+    junk.write_bytes(b"not an archive at all" * 10)
+    _refused(focus_run(junk, "--out", out), out, "junk.npz")
+    cut = tmp_path / "cut.npz"
+    cut.write_bytes(sec_export.read_bytes()[:2000])
+    _refused(focus_run(cut, "--out", out), out, "cut.npz")
+    assert zipfile.is_zipfile(sec_export)
+
+
+def test_focus_run_refuses_another_format_version(sec_export, tmp_path):
+    out = tmp_path / "r.npz"
+    old = _rewrite(sec_export, tmp_path / "v2.npz", format_version=np.array(2))
+    _refused(focus_run(old, "--out", out), out, "format_version 2")
+
+
+def test_focus_run_refuses_an_inconsistent_file(sec_export, tmp_path):
+    out = tmp_path / "r.npz"
+    with np.load(sec_export, allow_pickle=False) as f:
+        outputs = f["outputs"].copy()
+    outputs[5, 3] += 1
+    bad = _rewrite(sec_export, tmp_path / "bad.npz", outputs=outputs)
+    _refused(focus_run(bad, "--out", out), out, "inconsistent", "outputs[5, 3]")
+
+
+def test_focus_run_refuses_a_configuration_that_differs_from_the_file(sec_export, tmp_path):
+    out = tmp_path / "r.npz"
+    _refused(focus_run(sec_export, "--out", out, "--set", "frames=8"), out, "frames=8", "file: 4")
+    config = tmp_path / "cfg.json"
+    config.write_text(CFG.replace(threshold="4/5").to_json())
+    _refused(focus_run(sec_export, "--out", out, "--config", config), out, "threshold")
+
+
+def test_focus_help_lists_the_subcommands():
+    done = focus("--help")
+    assert done.returncode == 0
+    for name in ("gen", "sim", "run", "demo"):
+        assert f"\n  {name} " in done.stdout
+    assert focus().returncode == 2
+    assert focus("nonsense").returncode == 2
+
+
+def test_focus_forwards_to_the_tools(sec_export):
+    done = focus("run", "--help")
+    assert done.returncode == 0 and "focus-run" in done.stdout and "--compare-dense" in done.stdout
+    done = focus("sim", "show", sec_export)
+    assert done.returncode == 0 and "1024" not in done.stdout and "256 tokens" in done.stdout
+    done = focus("gen", "--list")
+    assert done.returncode == 0 and "accelerator" in done.stdout
+
+
+def test_a_failed_cocotb_test_is_found_in_this_runs_results_only(tmp_path):
+    # Outside pytest cocotb's runner does not raise on a failed test; focus-run reads the results
+    # files itself, ignoring those of earlier runs in the same folder.
+    import os
+    import time
+    from focus.tb.run import _failed_tests
+    case = '<testsuites><testsuite><testcase name="run_one_job">{}</testcase></testsuite></testsuites>'
+    stale = tmp_path / "results.xml"
+    stale.write_text(case.format('<failure message="hang: no done beat" />'))
+    os.utime(stale, (time.time() - 100, time.time() - 100))
+    since = time.time() - 10
+    assert _failed_tests(tmp_path, since) == []
+    (tmp_path / "now.result.xml").write_text(case.format('<failure message="hang: no done beat after 50 cycles" />'))
+    assert _failed_tests(tmp_path, since) == ["run_one_job: hang: no done beat after 50 cycles"]
