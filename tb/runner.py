@@ -116,23 +116,31 @@ def _run_once(*, verilog: Path, top: str, test_module: str, cfg: FocusConfig, pa
     run_name = re.sub(r"[^\w.-]+", "_", f"{test_module}-{testcase or 'all'}-{json.dumps(params, sort_keys=True)}")[:120]
     test_dir = build_dir / "runs" / run_name
     env = {_ENV_CONFIG: cfg.to_json(), _ENV_PARAMS: json.dumps(params)}
+    for stale in test_dir.glob("*.xml"):     # the folder is reused: judge this run's results only
+        stale.unlink()
     try:
         runner.test(hdl_toplevel=top, test_module=test_module, build_dir=build_dir, test_dir=test_dir,
                     seed=seed, testcase=testcase, extra_env=env, waves=waves,
                     timescale=("1ns", "1ps"))
     except SystemExit:      # cocotb's runner exits when a test failed or the simulator crashed
         return test_dir, False
-    return test_dir, True
+    # Outside pytest cocotb's runner does not check the results itself: a failed test returns
+    # normally. Judge the results file in every case.
+    return test_dir, not _failures(test_dir)
 
 
 def _failures(test_dir: Path) -> list[str]:
+    """``"name: first line of the message"`` of every failed test in the run's results files."""
     from xml.etree import ElementTree
-    names = []
+    failed = []
     for xml in test_dir.glob("*.xml"):
         for case in ElementTree.parse(xml).getroot().iter("testcase"):
-            if case.find("failure") is not None or case.find("error") is not None:
-                names.append(case.get("name", "?"))
-    return names
+            problem = case.find("failure") if case.find("failure") is not None else case.find("error")
+            if problem is not None:
+                lines = (problem.get("message") or problem.text or "").strip().splitlines()
+                name = case.get("name", "?")
+                failed.append(f"{name}: {lines[0][:300]}" if lines else name)
+    return failed
 
 
 def _count_tests(test_dir: Path) -> int:
