@@ -135,7 +135,7 @@ def cycles_plot(runs: dict[str, dict], title: str = "Where the cycles go") -> by
     """PNG: one horizontal stacked bar per run (label -> counters), cycles by cause (:data:`CAUSES`)."""
     plt = _pyplot()
     labels = list(runs)
-    fig, ax = plt.subplots(figsize=(8.5, 1.2 + 0.55 * len(labels)), layout="constrained")
+    fig, ax = plt.subplots(figsize=(8.5, 1.6 + 0.5 * len(labels)), layout="constrained")
     left = np.zeros(len(labels))
     for cause in CAUSES:
         values = np.array([runs[label].get(cause, 0) for label in labels], dtype=float)
@@ -149,8 +149,7 @@ def cycles_plot(runs: dict[str, dict], title: str = "Where the cycles go") -> by
     ax.set_xlabel("clock cycles")
     ax.set_xlim(0, left.max() * 1.15 if left.max() else 1)
     ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.35 if len(labels) < 4 else -0.15), ncol=3,
-              frameon=False)
+    fig.legend(fontsize=7, loc="outside lower center", ncol=3, frameon=False)
     return _png(fig)
 
 
