@@ -298,9 +298,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="focus demo", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clip", default="bikes", choices=CLIPS, help="video clip (default %(default)s)")
-    parser.add_argument("--frames", type=int, default=4, help="frames (default %(default)s)")
-    parser.add_argument("--height", type=int, default=8, help="token rows per frame (default %(default)s)")
-    parser.add_argument("--width", type=int, default=8, help="token columns per frame (default %(default)s)")
+    parser.add_argument("--frames", type=int, default=4, help="frames (default %(default)s; with --config, the file's)")
+    parser.add_argument("--height", type=int, default=8, help="token rows per frame (default %(default)s; with --config, the file's)")
+    parser.add_argument("--width", type=int, default=8, help="token columns per frame (default %(default)s; with --config, the file's)")
     parser.add_argument("--keep-ratio", default="2/5", metavar="ALPHA",
                         help="SEC keeps this fraction of the tokens (default %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="weights and fallback scores (default %(default)s)")
@@ -309,10 +309,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     try:
-        cfg = demo_config(args.frames, args.height, args.width, args.set)
         if args.config:
             from ..cli import load_config
             cfg = load_config(args.config, args.set)
+        else:
+            cfg = demo_config(args.frames, args.height, args.width, args.set)
         keep_ratio = Fraction(args.keep_ratio)
         if not 0 < keep_ratio <= 1:
             raise ConfigError("--keep-ratio", args.keep_ratio, "a fraction in (0, 1]")
