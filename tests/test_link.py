@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """The host link's pieces in Amaranth's simulator and in plain Python: the CRC, the UART (loopback,
 mid-bit sampling, glitches, framing errors), the frame parser (every error answer, timeouts, garbage,
 busy, reset) and the transmitter (result, mask and done frames in order), and the host library's
