@@ -200,8 +200,8 @@ def _cocotb_tests():
                 transport.write(noise + encode_frame(Command.IDENTIFY) + noise + encode_frame(Command.IDENTIFY))
                 seen = answers(f"{round_}: noise")
                 assert [f.command for f in seen] == [Reply.IDENTIFY] * 2, seen
-                # random bytes with sync bytes: whatever the answers, the link recovers
-                transport.write(bytes(rng.randrange(256) for _ in range(rng.randrange(1, 200))))
+                # random bytes, sync bytes and short lengths among them: whatever the answers, the link recovers
+                transport.write(bytes(rng.choice([0xA5, 0, 1, 2, rng.randrange(256)]) for _ in range(rng.randrange(1, 200))))
                 answers(f"{round_}: random")
                 link.resync()
             # the next good job is exact

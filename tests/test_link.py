@@ -344,6 +344,16 @@ def test_link_refuses_oversized_limits_and_mismatched_layouts():
         HostLink(CFG, clk_freq=100_000_000, baud=12_500_000, divisor=8, max_payload=4)
 
 
+def test_board_top_requests_the_uart_and_leds_on_an_amaranth_boards_platform():
+    from amaranth_boards.icebreaker import ICEBreakerPlatform
+
+    from focus.fpga.top import BoardTop
+    platform = ICEBreakerPlatform()
+    plan = platform.build(BoardTop(CFG, clk_freq=int(platform.default_clk_frequency), baud=115_200), do_build=False)
+    pins = plan.files["top.pcf"]
+    assert "uart_0__rx__io" in pins and "uart_0__tx__io" in pins and "led_0__io" in pins
+
+
 # ------------------------------------------------------------------------------------------- host
 
 class ScriptedTransport:
