@@ -118,10 +118,16 @@ class FocusLink:
         self.transport.write(frame)
         self.bytes_sent += len(frame)
 
+    def _read_some(self) -> bytes:
+        """What the transport has (a pyserial port: what is waiting, else wait for one byte up to its
+        read timeout, so no read waits for a full buffer)."""
+        waiting = getattr(self.transport, "in_waiting", None)
+        return bytes(self.transport.read(max(1, waiting) if isinstance(waiting, int) else 4096))
+
     def _poll(self, deadline_from: float) -> bool:
         """Read what is there; True when something came. Raises LinkTimeout after ``timeout``
         seconds since ``deadline_from`` without a byte."""
-        data = self.transport.read(4096)
+        data = self._read_some()
         if data:
             self.bytes_received += len(data)
             self.frames.extend(self.decoder.feed(bytes(data)))
@@ -162,7 +168,7 @@ class FocusLink:
         seen = []
         last = self.clock()
         while self.clock() - last <= quiet:
-            data = self.transport.read(4096)
+            data = self._read_some()
             if data:
                 self.bytes_received += len(data)
                 seen += self.decoder.feed(bytes(data))
