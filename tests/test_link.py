@@ -339,7 +339,15 @@ def test_results_mask_and_done_leave_as_frames_in_order():
                       + [(Reply.DONE, done.to_bytes(sizes.bytes["done"], "little"))])
 
 
-def test_link_refuses_oversized_limits_and_mismatched_layouts():
+@pytest.mark.parametrize("cfg", [FocusConfig(), CFG, FocusConfig(data_width=4, acc_width=12, hidden=16, vector_size=4,
+                                                                   rows=4, cols=4, frames=2, height=3, width=5,
+                                                                   tile_frames=1, score_width=7)])
+def test_protocol_beat_sizes_equal_the_stream_layouts(cfg):
+    link = HostLink(cfg, clk_freq=48_000_000, baud=115_200, divisor=417)     # raises when they differ
+    assert link.sizes.bytes["done"] == 53 and link.identity.digest == cfg.digest()
+
+
+def test_link_refuses_a_limit_below_one_beat():
     with pytest.raises(ValueError, match="max_payload"):
         HostLink(CFG, clk_freq=100_000_000, baud=12_500_000, divisor=8, max_payload=4)
 
