@@ -19,7 +19,7 @@ from focus.tb.sic_jobs import export_clip, planted_tokens
 
 SMALL = FocusConfig(rows=4, vector_size=4, cols=4, hidden=8, out_features=8, frames=2, height=4, width=4,
                     tile_frames=1)
-MEDIUM = FocusConfig(rows=8, vector_size=8, cols=8, hidden=16, out_features=16, frames=2, height=8, width=8,
+MEDIUM = FocusConfig(rows=8, vector_size=8, cols=8, hidden=16, out_features=16, frames=3, height=8, width=8,
                      tile_frames=1)
 
 
@@ -77,7 +77,7 @@ def test_link_fuzz_gets_error_answers_and_the_next_job_is_exact(tmp_path):
 @pytest.mark.slow
 @pytest.mark.skipif(os.environ.get("FOCUS_SLOW") != "all",
                     reason="about 5 minutes of simulation each: FOCUS_SLOW=all runs them")
-@pytest.mark.parametrize("seed", [11, 12, 13])
+@pytest.mark.parametrize("seed", [11, 12])
 def test_medium_grid_jobs_and_a_longer_fuzz(seed, tmp_path):
     clip = export_clip(MEDIUM, "carphone_pristine", tmp_path / "clip.npz", keep_ratio="3/5", seed=seed)
     log, out = tmp_path / "fuzz.json", tmp_path / "job.npz"
