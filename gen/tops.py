@@ -37,6 +37,8 @@ TOPS: dict[str, Top] = {
                        "the Focus accelerator: SEC, SIC (or dense), pass buffer, systolic array and scatter accumulator"),
     "scatter": Top("focus.hdl.scatter:ScatterAccumulator",
                    "scatter accumulator: adds each pass's partial rows into its groups' member tokens, L lanes, emits N-tile blocks"),
+    "board": Top("focus.fpga.top:BoardTop",
+                 "board top: the accelerator behind the UART host link (fpga/link.py, docs/link.md)"),
     "sec": Top("focus.hdl.sec:SemanticConcentrator",
                "semantic concentrator: token importance by max over attention scores, exact top-k mask by radix select"),
 }

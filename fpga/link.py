@@ -1,0 +1,402 @@
+"""The host link's protocol engine: frames of bytes in from the UART, accelerator streams out, and
+the accelerator's mask, results and done beats back as frames (format: :mod:`focus.fpga.protocol`,
+docs/link.md).
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
+from amaranth.lib import data, fifo, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..config import FocusConfig
+from ..hdl.accelerator import JobCommand, JobDone, JobMode
+from ..hdl.passbuffer import N_TILES_WIDTH
+from ..hdl.sec import SecMask, SecScore
+from ..hdl.streams import ResultBeat, VectorBeat, WeightRow
+from .protocol import (DEFAULT_MAX_PAYLOAD, JOB_BYTES, SYNC, VERSION, Command, ErrorCode, Identity, Reply,
+                       beat_sizes, identify_payload)
+
+__all__ = ["HostLink", "crc16_step", "default_frame_timeout"]
+
+# A response waiting for the transmitter: what kind of frame, the command it answers, an error code.
+_ACK, _ERROR, _IDENTIFY = 0, 1, 2
+_Response = data.StructLayout({"kind": 2, "command": 8, "code": 8})
+
+
+def _crc16_python_step(crc: int, byte: int) -> int:
+    crc ^= byte << 8
+    for _ in range(8):
+        crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else crc << 1
+        crc &= 0xFFFF
+    return crc
+
+
+#: For each bit of the next CRC, the bits of (crc, byte) (crc bits 0..15, byte bits 16..23) whose
+#: XOR it is: one CRC-16/CCITT step is linear over GF(2).
+_CRC16_TAPS = [[i for i in range(24) if _crc16_python_step((1 << i) & 0xFFFF, (1 << i) >> 16) >> bit & 1]
+               for bit in range(16)]
+
+
+def crc16_step(crc, byte):
+    """CRC-16/CCITT-FALSE after one more byte: Amaranth values in (16 and 8 bits), a 16-bit value out,
+    one XOR of a few inputs per bit (no chain of eight conditional steps)."""
+    inputs = Cat(crc[:16], byte[:8])
+    bits = []
+    for taps in _CRC16_TAPS:
+        value = inputs[taps[0]]
+        for tap in taps[1:]:
+            value = value ^ inputs[tap]
+        bits.append(value)
+    return Cat(*bits)
+
+
+def default_frame_timeout(clk_freq: int, divisor: int) -> int:
+    """Clock cycles without a byte after which a partial frame is dropped: 20 ms, and at least 64
+    byte times (so a frame whose bytes come back to back never trips it)."""
+    return max(int(clk_freq) // 50, 64 * 10 * divisor)
+
+
+class HostLink(wiring.Component):
+    """Frames from the host become beats on the accelerator's input streams; the accelerator's
+    output beats become frames to the host.
+
+    ``rx``/``tx`` are byte streams (to and from :class:`~focus.fpga.uart.UartRx`/``UartTx``);
+    ``command``, ``scores``, ``tokens``, ``weights`` go to the accelerator's inputs, ``mask``,
+    ``results``, ``done`` come from its outputs; ``accel_reset`` is high for one cycle when a RESET
+    frame arrives (the board top resets the accelerator with it).
+
+    Receiving
+      A parser takes one byte a cycle (``rx.ready`` is always high): it skips bytes until the sync
+      byte, then reads command, length, payload (into a ``max_payload``-byte buffer) and CRC. A
+      length above ``max_payload`` is an error at once; a gap of ``frame_timeout`` cycles between
+      two bytes of a frame drops it (TIMEOUT). After the CRC: a bad CRC, a wrong length, an unknown
+      command or a JOB field out of range is answered with an ERROR frame and the frame is dropped;
+      IDENTIFY is answered at once; RESET pulses ``accel_reset``, abandons a delivery in progress
+      and is acknowledged; JOB, SCORES, TOKENS and WEIGHTS start the delivery of their beats to the
+      accelerator, and only when the last beat was taken is the frame acknowledged (ACK). A frame
+      other than IDENTIFY and RESET that arrives during a delivery is refused (BUSY). Nothing
+      the host sends can stop the parser: it is back hunting for a sync byte after every frame,
+      error or timeout.
+    Sending
+      One frame at a time, whole, in the order: responses (ACK, ERROR, IDENTIFY), mask beats,
+      result beats, done beats; a beat of ``mask``, ``results`` or ``done`` is taken when its frame
+      starts, so a job's done frame follows its last result frame. Responses wait in small queues;
+      when they are full (an error flood) further error responses are dropped, never the parser.
+    Reset
+      Synchronous; forgets every frame in progress.
+    """
+
+    def __init__(self, cfg: FocusConfig, *, clk_freq: int, baud: int, divisor: int,
+                 max_payload: int = DEFAULT_MAX_PAYLOAD, frame_timeout: int | None = None):
+        self.cfg = cfg
+        self.sizes = beat_sizes(cfg)
+        layouts = {"scores": SecScore(cfg), "tokens": VectorBeat(cfg), "weights": WeightRow(cfg),
+                   "results": ResultBeat(cfg), "mask": SecMask(cfg), "done": JobDone}
+        for name, layout in layouts.items():
+            if layout.size != self.sizes.bits[name]:
+                raise ValueError(f"the {name} layout has {layout.size} bits, focus.fpga.protocol says "
+                                 f"{self.sizes.bits[name]}")
+        self.upload_bytes = {Command.SCORES: self.sizes.bytes["scores"], Command.TOKENS: self.sizes.bytes["tokens"],
+                             Command.WEIGHTS: self.sizes.bytes["weights"]}
+        need = max(*self.upload_bytes.values(), JOB_BYTES)
+        if not need <= max_payload <= 0xFFFF:
+            raise ValueError(f"max_payload={max_payload} is not allowed: {need} .. 65535 (a whole beat must fit)")
+        self.max_payload = max_payload
+        self.frame_timeout = frame_timeout or default_frame_timeout(clk_freq, divisor)
+        self.identity = Identity(version=VERSION, max_payload=max_payload, clk_freq=int(clk_freq), baud=int(baud),
+                                 frame_timeout=self.frame_timeout, digest=cfg.digest())
+        super().__init__({
+            "rx": In(stream.Signature(8)),
+            "tx": Out(stream.Signature(8)),
+            "command": Out(stream.Signature(JobCommand(cfg))),
+            "scores": Out(stream.Signature(SecScore(cfg))),
+            "tokens": Out(stream.Signature(VectorBeat(cfg))),
+            "weights": Out(stream.Signature(WeightRow(cfg))),
+            "mask": In(stream.Signature(SecMask(cfg))),
+            "results": In(stream.Signature(ResultBeat(cfg))),
+            "done": In(stream.Signature(JobDone)),
+            "accel_reset": Out(1),
+            "busy": Out(1),
+            "error": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self.cfg
+        max_bb = max(*self.upload_bytes.values(), JOB_BYTES)
+
+        # ---------------------------------------------------------------- response queues
+        m.submodules.parser_responses = presp = fifo.SyncFIFO(width=_Response.size, depth=4)
+        m.submodules.drain_responses = dresp = fifo.SyncFIFO(width=_Response.size, depth=2)
+        p_entry = Signal(_Response)
+        d_entry = Signal(_Response)
+        m.d.comb += [presp.w_data.eq(p_entry), dresp.w_data.eq(d_entry)]
+
+        def respond(kind, command, code=0):
+            m.d.comb += [p_entry.kind.eq(kind), p_entry.command.eq(command), p_entry.code.eq(code),
+                         presp.w_en.eq(1)]
+            if kind == _ERROR:
+                m.d.comb += self.error.eq(1)
+
+        # ---------------------------------------------------------------- receive buffer
+        m.submodules.buffer = buf = memory.Memory(shape=8, depth=self.max_payload, init=[])
+        wp = buf.write_port()
+        rp = buf.read_port()
+
+        # ---------------------------------------------------------------- parser
+        rx = self.rx
+        m.d.comb += rx.ready.eq(1)
+        got = rx.valid
+        byte = rx.payload
+        cmd = Signal(8)
+        length = Signal(16)
+        count = Signal(16)
+        crc = Signal(16, init=0xFFFF)
+        crc_lo = Signal(8)
+        phase = Signal(range(max_bb))
+        writable = Signal()                       # this frame's payload goes into the buffer
+        timer = Signal(range(self.frame_timeout + 1))
+        drain_busy = Signal()
+        start_drain = Signal()
+        abort = Signal()
+
+        beat_bytes = Signal(range(max_bb + 1))    # of the frame's command (1 for the others)
+        m.d.comb += beat_bytes.eq(1)
+        for command, size in self.upload_bytes.items():
+            with m.If(cmd == command):
+                m.d.comb += beat_bytes.eq(size)
+
+        with m.FSM(name="parser_state"):
+            def byte_or_timeout(state_body):
+                """Run ``state_body`` when a byte arrives; else count towards the frame timeout."""
+                with m.If(got):
+                    m.d.sync += timer.eq(0)
+                    state_body()
+                with m.Elif(timer == self.frame_timeout):
+                    respond(_ERROR, cmd, ErrorCode.TIMEOUT)
+                    m.next = "HUNT"
+                with m.Else():
+                    m.d.sync += timer.eq(timer + 1)
+
+            with m.State("HUNT"):
+                m.d.sync += [timer.eq(0), cmd.eq(0)]
+                with m.If(got & (byte == SYNC)):
+                    m.d.sync += crc.eq(0xFFFF)
+                    m.next = "CMD"
+
+            with m.State("CMD"):
+                def body():
+                    m.d.sync += [cmd.eq(byte), crc.eq(crc16_step(crc, byte))]
+                    m.next = "LEN0"
+                byte_or_timeout(body)
+
+            with m.State("LEN0"):
+                def body():
+                    m.d.sync += [length[:8].eq(byte), crc.eq(crc16_step(crc, byte))]
+                    m.next = "LEN1"
+                byte_or_timeout(body)
+
+            with m.State("LEN1"):
+                def body():
+                    full = Cat(length[:8], byte)
+                    m.d.sync += [length[8:].eq(byte), crc.eq(crc16_step(crc, byte)), count.eq(0), phase.eq(0),
+                                 writable.eq(~drain_busy)]
+                    with m.If(full > self.max_payload):
+                        respond(_ERROR, cmd, ErrorCode.BAD_LENGTH)
+                        m.next = "HUNT"
+                    with m.Elif(full == 0):
+                        m.next = "CRC0"
+                    with m.Else():
+                        m.next = "PAYLOAD"
+                byte_or_timeout(body)
+
+            with m.State("PAYLOAD"):
+                def body():
+                    m.d.comb += [wp.addr.eq(count), wp.data.eq(byte), wp.en.eq(writable)]
+                    m.d.sync += [crc.eq(crc16_step(crc, byte)), count.eq(count + 1),
+                                 phase.eq(Mux(phase == beat_bytes - 1, 0, phase + 1))]
+                    with m.If(count + 1 == length):
+                        m.next = "CRC0"
+                byte_or_timeout(body)
+
+            with m.State("CRC0"):
+                def body():
+                    m.d.sync += crc_lo.eq(byte)
+                    m.next = "CRC1"
+                byte_or_timeout(body)
+
+            with m.State("CRC1"):
+                def body():
+                    m.next = "HUNT"
+                    is_upload = (cmd == Command.SCORES) | (cmd == Command.TOKENS) | (cmd == Command.WEIGHTS)
+                    with m.If(Cat(crc_lo, byte) != crc):
+                        respond(_ERROR, cmd, ErrorCode.BAD_CRC)
+                    with m.Elif(cmd == Command.IDENTIFY):
+                        with m.If(length == 0):
+                            respond(_IDENTIFY, cmd)
+                        with m.Else():
+                            respond(_ERROR, cmd, ErrorCode.BAD_LENGTH)
+                    with m.Elif(cmd == Command.RESET):
+                        with m.If(length == 0):
+                            m.d.comb += [abort.eq(1), self.accel_reset.eq(1)]
+                            respond(_ACK, cmd)
+                        with m.Else():
+                            respond(_ERROR, cmd, ErrorCode.BAD_LENGTH)
+                    with m.Elif((cmd == Command.JOB) | is_upload):
+                        with m.If(~writable | drain_busy):
+                            respond(_ERROR, cmd, ErrorCode.BUSY)
+                        with m.Elif((cmd == Command.JOB) & (length != JOB_BYTES)):
+                            respond(_ERROR, cmd, ErrorCode.BAD_LENGTH)
+                        with m.Elif(is_upload & ((length == 0) | (phase != 0))):
+                            respond(_ERROR, cmd, ErrorCode.BAD_LENGTH)
+                        with m.Else():
+                            m.d.comb += start_drain.eq(1)
+                    with m.Else():
+                        respond(_ERROR, cmd, ErrorCode.UNKNOWN)
+                byte_or_timeout(body)
+
+        # ---------------------------------------------------------------- delivery of a frame's beats
+        d_cmd = Signal(8)
+        d_len = Signal(16)
+        addr = Signal(16)
+        d_phase = Signal(range(max_bb))
+        d_bytes = Signal(range(max_bb + 1))
+        word = Signal(max_bb * 8)
+        m.d.comb += [rp.addr.eq(addr), rp.en.eq(1), self.busy.eq(drain_busy)]
+        m.d.comb += d_bytes.eq(JOB_BYTES)
+        for command, size in self.upload_bytes.items():
+            with m.If(d_cmd == command):
+                m.d.comb += d_bytes.eq(size)
+
+        targets = {Command.JOB: self.command, Command.SCORES: self.scores, Command.TOKENS: self.tokens,
+                   Command.WEIGHTS: self.weights}
+        job_k, job_tiles, job_mode = word[0:32], word[32:48], word[48:56]
+        k_width = JobCommand(cfg).members["k"].width
+        job_ok = ((job_k >> k_width) == 0) & ((job_tiles >> N_TILES_WIDTH) == 0) & (job_tiles != 0) & (job_mode <= 1)
+        command_payload = Signal(JobCommand(cfg))
+        m.d.comb += [command_payload.k.eq(job_k), command_payload.n_tiles.eq(job_tiles),
+                     command_payload.mode.eq(Mux(job_mode[0], JobMode.DENSE, JobMode.FOCUS))]
+        for command, port in targets.items():
+            if command == Command.JOB:
+                m.d.comb += port.payload.eq(command_payload)
+            else:
+                m.d.comb += port.payload.eq(word[:port.payload.shape().size])
+
+        with m.FSM(name="delivery_state"):
+            with m.State("IDLE"):
+                with m.If(start_drain):
+                    m.d.sync += [d_cmd.eq(cmd), d_len.eq(length), addr.eq(0), d_phase.eq(0), word.eq(0)]
+                    m.next = "READ"
+            with m.State("READ"):                 # the buffer's read port has addr now
+                m.d.comb += drain_busy.eq(1)
+                with m.If(abort):
+                    m.next = "IDLE"
+                with m.Else():
+                    m.next = "LATCH"
+            with m.State("LATCH"):
+                m.d.comb += drain_busy.eq(1)
+                m.d.sync += [word.word_select(d_phase, 8).eq(rp.data), addr.eq(addr + 1)]
+                with m.If(abort):
+                    m.next = "IDLE"
+                with m.Elif(d_phase == d_bytes - 1):
+                    m.d.sync += d_phase.eq(0)
+                    m.next = "PUSH"
+                with m.Else():
+                    m.d.sync += d_phase.eq(d_phase + 1)
+                    m.next = "READ"
+            with m.State("PUSH"):
+                m.d.comb += drain_busy.eq(1)
+                with m.If(abort):
+                    m.next = "IDLE"
+                with m.Elif((d_cmd == Command.JOB) & ~job_ok):
+                    m.next = "BAD_VALUE"
+                with m.Else():
+                    for command, port in targets.items():
+                        with m.If(d_cmd == command):
+                            m.d.comb += port.valid.eq(1)
+                            with m.If(port.ready):
+                                with m.If(addr == d_len):
+                                    m.next = "ACK"
+                                with m.Else():
+                                    m.next = "READ"
+            for state, kind, code in (("ACK", _ACK, 0), ("BAD_VALUE", _ERROR, ErrorCode.BAD_VALUE)):
+                with m.State(state):
+                    m.d.comb += drain_busy.eq(1)
+                    m.d.comb += [d_entry.kind.eq(kind), d_entry.command.eq(d_cmd), d_entry.code.eq(code),
+                                 dresp.w_en.eq(1)]
+                    if kind == _ERROR:
+                        m.d.comb += self.error.eq(1)
+                    with m.If(abort | dresp.w_rdy):
+                        m.next = "IDLE"
+
+        # ---------------------------------------------------------------- transmitter
+        sizes = self.sizes.bytes
+        ident = identify_payload(self.identity)
+        tx_bytes = max(len(ident), sizes["mask"], sizes["results"], sizes["done"], 2)
+        tx_cmd = Signal(8)
+        tx_len = Signal(16)
+        tx_data = Signal(tx_bytes * 8)
+        tx_count = Signal(16)
+        tx_crc = Signal(16, init=0xFFFF)
+        tx = self.tx
+        ident_const = Const(int.from_bytes(ident, "little"), len(ident) * 8)
+
+        def load_response(entry):
+            with m.Switch(entry.kind):
+                with m.Case(_ACK):
+                    m.d.sync += [tx_cmd.eq(Reply.ACK), tx_len.eq(1), tx_data.eq(entry.command)]
+                with m.Case(_ERROR):
+                    m.d.sync += [tx_cmd.eq(Reply.ERROR), tx_len.eq(2), tx_data.eq(Cat(entry.code, entry.command))]
+                with m.Default():
+                    m.d.sync += [tx_cmd.eq(Reply.IDENTIFY), tx_len.eq(len(ident)), tx_data.eq(ident_const)]
+
+        with m.FSM(name="tx_state"):
+            with m.State("IDLE"):
+                m.d.sync += [tx_crc.eq(0xFFFF), tx_count.eq(0)]
+                p_head, d_head = Signal(_Response), Signal(_Response)
+                m.d.comb += [p_head.eq(presp.r_data), d_head.eq(dresp.r_data)]
+                with m.If(presp.r_rdy):
+                    m.d.comb += presp.r_en.eq(1)
+                    load_response(p_head)
+                    m.next = "SYNC"
+                with m.Elif(dresp.r_rdy):
+                    m.d.comb += dresp.r_en.eq(1)
+                    load_response(d_head)
+                    m.next = "SYNC"
+                with m.Elif(self.mask.valid):
+                    m.d.comb += self.mask.ready.eq(1)
+                    m.d.sync += [tx_cmd.eq(Reply.MASK), tx_len.eq(sizes["mask"]), tx_data.eq(self.mask.payload)]
+                    m.next = "SYNC"
+                with m.Elif(self.results.valid):
+                    m.d.comb += self.results.ready.eq(1)
+                    m.d.sync += [tx_cmd.eq(Reply.RESULT), tx_len.eq(sizes["results"]),
+                                 tx_data.eq(self.results.payload)]
+                    m.next = "SYNC"
+                with m.Elif(self.done.valid):
+                    m.d.comb += self.done.ready.eq(1)
+                    m.d.sync += [tx_cmd.eq(Reply.DONE), tx_len.eq(sizes["done"]), tx_data.eq(self.done.payload)]
+                    m.next = "SYNC"
+            sequence = [("SYNC", Const(SYNC, 8), "CMD", False), ("CMD", tx_cmd, "LEN0", True),
+                        ("LEN0", tx_len[:8], "LEN1", True), ("LEN1", tx_len[8:], "PAYLOAD", True)]
+            for state, value, following, counted in sequence:
+                with m.State(state):
+                    m.d.comb += [tx.valid.eq(1), tx.payload.eq(value)]
+                    with m.If(tx.ready):
+                        if counted:
+                            m.d.sync += tx_crc.eq(crc16_step(tx_crc, value))
+                        m.next = following
+            with m.State("PAYLOAD"):
+                with m.If(tx_count == tx_len):
+                    m.next = "CRC0"
+                with m.Else():
+                    m.d.comb += [tx.valid.eq(1), tx.payload.eq(tx_data[:8])]
+                    with m.If(tx.ready):
+                        m.d.sync += [tx_crc.eq(crc16_step(tx_crc, tx_data[:8])), tx_data.eq(tx_data >> 8),
+                                     tx_count.eq(tx_count + 1)]
+            for state, value, following in (("CRC0", tx_crc[:8], "CRC1"), ("CRC1", tx_crc[8:], "IDLE")):
+                with m.State(state):
+                    m.d.comb += [tx.valid.eq(1), tx.payload.eq(value)]
+                    with m.If(tx.ready):
+                        m.next = following
+        return m

@@ -1,0 +1,96 @@
+"""The board top: the Focus accelerator behind a UART host link.
+
+::
+
+    uart_rx ─► UartRx ─► HostLink ─► command, scores, tokens, weights ─► FocusAccelerator
+    uart_tx ◄─ UartTx ◄─ HostLink ◄─ mask, results, done ◄──────────────┘
+                              └─ accel_reset (RESET frames) ─► the accelerator's reset
+
+One clock domain, ``sync``. In simulation (no platform, or a platform without a ``uart``
+resource) the UART lines are the ports ``uart_rx`` and ``uart_tx``, the LEDs ``leds``. On an
+amaranth-boards platform the top requests ``uart`` 0 and up to two ``led`` pins (``dir="-"``,
+wrapped in ``io.Buffer``) and takes the platform's default clock; ``clk_freq`` must then be that
+clock's frequency (a PLL in front is the board build's business).
+"""
+
+from __future__ import annotations
+
+from amaranth.build import ResourceError
+from amaranth.hdl import Module, ResetInserter, Signal
+from amaranth.lib import io, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..config import FocusConfig
+from ..hdl.accelerator import FocusAccelerator
+from .link import HostLink
+from .protocol import DEFAULT_MAX_PAYLOAD
+from .uart import UartRx, UartTx, uart_divisor
+
+__all__ = ["BoardTop", "DEFAULT_BAUD", "DEFAULT_CLK_FREQ"]
+
+DEFAULT_CLK_FREQ = 48_000_000
+DEFAULT_BAUD = 115_200
+
+
+class BoardTop(wiring.Component):
+    """The accelerator, its host link and a UART at ``baud`` on a ``clk_freq`` clock.
+
+    Ports (simulation): ``uart_rx`` In(1) (idle high), ``uart_tx`` Out(1), ``leds`` Out(2): bit 0
+    lights while the link delivers an upload to the accelerator, bit 1 for about 0.1 s after an
+    error response. ``frame_timeout`` (clock cycles; default 20 ms, at least 64 byte times) and
+    ``max_payload`` (bytes) go to :class:`~focus.fpga.link.HostLink`.
+    """
+
+    def __init__(self, cfg: FocusConfig, *, clk_freq: int = DEFAULT_CLK_FREQ, baud: int = DEFAULT_BAUD,
+                 max_payload: int = DEFAULT_MAX_PAYLOAD, frame_timeout: int | None = None):
+        self.cfg = cfg
+        self.clk_freq, self.baud = int(clk_freq), int(baud)
+        self.divisor = uart_divisor(self.clk_freq, self.baud)
+        self.max_payload, self.frame_timeout = max_payload, frame_timeout
+        super().__init__({"uart_rx": In(1, init=1), "uart_tx": Out(1, init=1), "leds": Out(2)})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.uart_rx = rx = UartRx(self.divisor)
+        m.submodules.uart_tx = tx = UartTx(self.divisor)
+        m.submodules.link = link = HostLink(self.cfg, clk_freq=self.clk_freq, baud=self.baud, divisor=self.divisor,
+                                            max_payload=self.max_payload, frame_timeout=self.frame_timeout)
+        accel_reset = Signal()
+        m.submodules.accelerator = accel = ResetInserter(accel_reset)(FocusAccelerator(self.cfg))
+        m.d.comb += accel_reset.eq(link.accel_reset)
+        wiring.connect(m, rx.bytes, link.rx)
+        wiring.connect(m, link.tx, tx.bytes)
+        for name in ("command", "scores", "tokens", "weights"):
+            wiring.connect(m, getattr(link, name), getattr(accel, name))
+        for name in ("mask", "results", "done"):
+            wiring.connect(m, getattr(accel, name), getattr(link, name))
+
+        light_cycles = max(self.clk_freq // 10, 2)
+        error_light = Signal(range(light_cycles))
+        with m.If(link.error):
+            m.d.sync += error_light.eq(light_cycles - 1)
+        with m.Elif(error_light != 0):
+            m.d.sync += error_light.eq(error_light - 1)
+        leds = Signal(2)
+        m.d.comb += [leds[0].eq(link.busy), leds[1].eq(error_light != 0)]
+
+        pins = None
+        if platform is not None:
+            try:
+                pins = platform.request("uart", 0, dir="-")
+            except (ResourceError, AttributeError):
+                pins = None
+        if pins is None:
+            m.d.comb += [rx.rx.eq(self.uart_rx), self.uart_tx.eq(tx.tx), self.leds.eq(leds)]
+            return m
+        m.submodules.uart_rx_buffer = rx_buffer = io.Buffer("i", pins.rx)
+        m.submodules.uart_tx_buffer = tx_buffer = io.Buffer("o", pins.tx)
+        m.d.comb += [rx.rx.eq(rx_buffer.i), tx_buffer.o.eq(tx.tx)]
+        for index in range(2):
+            try:
+                led = platform.request("led", index, dir="-")
+            except ResourceError:
+                break
+            m.submodules[f"led_{index}_buffer"] = buffer = io.Buffer("o", led)
+            m.d.comb += buffer.o.eq(leds[index])
+        return m
