@@ -28,7 +28,8 @@ def test_wheel_holds_only_the_focus_namespace(tmp_path):
     assert {t for t in top_level if not t.endswith(".dist-info")} == {"focus"}
     for sub in ["focus/hdl/mac.py", "focus/sim/__init__.py", "focus/gen/cli.py", "focus/tb/runner.py",
                 "focus/fpga/__init__.py", "focus/config.py", "focus/cli.py", "focus/gen/resources.py",
-                "focus/tb/run.py", "focus/tb/cocotb_accelerator.py", "focus/fpga/cli.py"]:
+                "focus/tb/run.py", "focus/tb/cocotb_accelerator.py", "focus/fpga/cli.py", "focus/fpga/commands.py",
+                "focus/plans.py", "focus/framing.py", "focus/hdl/accelerator.py", "focus/hdl/passbuffer.py"]:
         assert sub in names
 
 
