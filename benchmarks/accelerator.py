@@ -620,8 +620,9 @@ def analyse(doc: dict) -> dict:
                      "tile_tokens);")
         if after:
             t.append(f"from L = {after[0]['lanes']} SIC alone sets the pace and more lanes buy almost nothing "
-                     f"({by[after[0]['lanes']]['speedup']:.2f}x); ours stops being scatter-bound at L = 8 = P / II, "
-                     "which is the rule `scatter_lanes = 0` applies (1 / (1 - sic_pace_sparsity)). "
+                     f"({by[after[0]['lanes']]['speedup']:.2f}x): ours stops being scatter-bound at L = P / II = 8 here, "
+                     "the lane count the automatic rule (`scatter_lanes = 0`: 1 / (1 - sic_pace_sparsity)) also "
+                     "picks. "
                      "What is left of `wait_scatter` at L = 16 is within a tile: passes of fewer vectors than the "
                      "lanes' longest list wait on the scatter, hidden behind SIC's pace for the whole tile.")
         t.append("Speed-up by L: " + ", ".join(f"L = {p['lanes']}: {p['speedup']:.2f}x" for p in lanes) + ".")
