@@ -94,6 +94,10 @@ def test_fpga_run_refuses_bad_input(tmp_path, capsys):
     assert "junk.npz" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main([str(tmp_path / "junk.npz"), "--out", str(tmp_path / "r.npz")])      # --port or --sim is required
+    job = planted_job(SMALL, 1, tmp_path / "job.npz")
+    assert main([str(job), "--port", str(tmp_path / "no-such-port"), "--out", str(tmp_path / "r.npz")]) == 2
+    assert "no-such-port" in capsys.readouterr().err
+    assert not (tmp_path / "r.npz").exists()
 
 
 @pytest.mark.rtl
