@@ -119,7 +119,7 @@ def _cocotb_tests():
     from ..sim.export import read as read_job
     from ..tb.runner import tb_context
     from .host import DeviceError, FocusLink
-    from .protocol import Command, ErrorCode, Reply, encode_frame, job_payload
+    from .protocol import Command, ErrorCode, Reply, beat_sizes, encode_frame, job_payload
 
     @cocotb.test()
     async def run_jobs(dut):
@@ -204,10 +204,15 @@ def _cocotb_tests():
                 transport.write(bytes(rng.choice([0xA5, 0, 1, 2, rng.randrange(256)]) for _ in range(rng.randrange(1, 200))))
                 answers(f"{round_}: random")
                 link.resync()
-            # the next good job is exact
+            # a job abandoned after a few tokens (run_job resets the accelerator first) ...
+            n_tiles = -(-job.weights.shape[1] // job.cfg.cols)
+            link.request(Command.JOB, job_payload(0, n_tiles, 0))
+            link.request(Command.TOKENS, bytes(3 * beat_sizes(job.cfg).bytes["tokens"]))
+            log.append({"case": "abandoned job", "answers": []})
+            # ... and the next good job is exact
             run = link.run_job(job.cfg, job, params["mode"])
             _save_run(params["out_job"], run, identity)
-            try:                        # a well-formed upload while no job runs: the link still answers
+            try:                        # and the link still answers
                 link.request(Command.IDENTIFY)
             except DeviceError:
                 raise AssertionError("IDENTIFY refused after the job") from None

@@ -379,6 +379,10 @@ class ScriptedTransport:
             if frame.command == Command.IDENTIFY:
                 self.pending += encode_frame(Reply.IDENTIFY, identify_payload(self.identity))
 
+    @property
+    def in_waiting(self):                         # as a pyserial port has it
+        return len(self.pending)
+
     def read(self, n):
         self.now += 0.1
         out, self.pending = bytes(self.pending[:n]), self.pending[n:]
@@ -396,6 +400,7 @@ def test_host_refuses_a_job_for_another_configuration_before_sending_it():
     link = FocusLink(transport, timeout=1.0)
     with pytest.raises(ConfigMismatch, match=other.digest()):
         link.run_job(other, job, "focus")
+    assert link.identity.digest == CFG.digest() and link.identity.clk_freq == 48_000_000
     commands = [f.command for f in FrameDecoder().feed(bytes(transport.written))]
     assert commands == [Command.IDENTIFY]
 
