@@ -62,7 +62,8 @@ from focus.sim import sec
 from focus.sim.job import run_job
 from focus.sim.sec_cycles import job_cycles as sec_job_cycles
 from focus.sim.video import clip_tokens
-from focus.tb.demo import CAUSE_COLOURS, CAUSE_TEXT, CAUSES, cycle_bound, cycles_plot, run_rtl, tile_chunk_stats
+from focus.sim.accelerator import cycle_bound, tile_chunk_counts
+from focus.tb.demo import CAUSE_COLOURS, CAUSE_TEXT, CAUSES, cycles_plot, run_rtl
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIPS = ("bikes", "bigbuckbunny", "carphone_pristine", "carphone_distorted")
@@ -224,7 +225,7 @@ def point(cfg: FocusConfig, focus_job, dense_job, label: dict, bar=None, dense: 
     dc, fc = dense["counters"], focus["counters"]
     sec_model = (sec_job_cycles(cfg, focus_job.scores.shape[0] * focus_job.scores.shape[1])
                  if focus_job.pruned else 0)
-    bound = cycle_bound(cfg, focus_job, n, "focus") + sec_model
+    bound = cycle_bound(cfg, focus_job, "focus", n) + sec_model
     M, K = cfg.tokens, cfg.hidden
     ideal_dense = M * n * K / (cfg.rows * cfg.cols)
     dense_run = dc["cycles"] - dc["sec_cycles"]
@@ -245,7 +246,7 @@ def point(cfg: FocusConfig, focus_job, dense_job, label: dict, bar=None, dense: 
         "fill": cfg.chunks * cfg.tile_tokens * cfg.sic_interval,
         "bound_fill_ratio": (bound + cfg.chunks * cfg.tile_tokens * cfg.sic_interval) / fc["cycles"],
         "dense_fill_fraction": 1 / (cfg.tiles * ceil(n / cfg.cols)),
-        "bound_dense": cycle_bound(cfg, dense_job, n, "dense"),
+        "bound_dense": cycle_bound(cfg, dense_job, "dense", n),
         "ideal_dense": ideal_dense, "dense_utilisation": ideal_dense / dense_run,
         "energy": {"dense": e_dense, "focus": e_focus,
                    "ratio_compute": e_dense["compute_pj"] / e_focus["compute_pj"],
@@ -258,7 +259,7 @@ def bound_terms(cfg: FocusConfig, job, n_out: int) -> dict:
     """Per tile-chunk, which term of the bound is the largest: how many tile-chunks are array-,
     scatter- or SIC-bound (a tie counts for each term that reaches the maximum)."""
     P, L, II = ceil(n_out / cfg.cols), cfg.scatter_lane_count, cfg.sic_interval
-    U, Z = tile_chunk_stats(cfg, job)
+    U, Z = tile_chunk_counts(cfg, job)
     out = {"array": 0, "scatter": 0, "sic": 0, "tile_chunks": len(U)}
     for u, z in zip(U.tolist(), Z.tolist()):
         terms = {"array": P * max(u, 1), "scatter": -(-(P * z) // L), "sic": II * cfg.tile_tokens}

@@ -131,30 +131,36 @@ def outputs_from_results(cfg: FocusConfig, rows: np.ndarray, n: int) -> np.ndarr
 
 
 def tile_chunk_counts(cfg: FocusConfig, job: Job, mode: str = "focus") -> tuple[np.ndarray, np.ndarray]:
-    """``(U, Z)``, each ``(tiles, chunks)``: unique and non-zero vectors of every tile-chunk as the
-    top processes them (dense: every vector its own group, ``U = Z = tile_tokens``)."""
-    TT = cfg.tile_tokens
+    """``(U, Z)``: unique and non-zero vectors of every tile-chunk as the top processes them, in
+    stream order (tile-major, chunk-minor). Dense mode: every vector its own group,
+    ``U = Z = tile_tokens``."""
+    TT, C = cfg.tile_tokens, cfg.chunks
     if mode == "dense":
-        full = np.full((cfg.tiles, cfg.chunks), TT, dtype=np.int64)
+        full = np.full(cfg.tiles * C, TT, dtype=np.int64)
         return full, full.copy()
-    index = np.asarray(job.unique_index, dtype=np.int64).reshape(cfg.chunks, cfg.tiles, TT)
-    Z = (index >= 0).sum(axis=2).T
-    U = np.array([[len(np.unique(index[c, k][index[c, k] >= 0])) for c in range(cfg.chunks)]
-                  for k in range(cfg.tiles)], dtype=np.int64)
-    return U, Z
+    U, Z = [], []
+    for k in range(cfg.tiles):
+        for c in range(C):
+            index = np.asarray(job.unique_index[c, k * TT:(k + 1) * TT])
+            live = index[index >= 0]
+            U.append(len(np.unique(live)))
+            Z.append(len(live))
+    return np.array(U, dtype=np.int64), np.array(Z, dtype=np.int64)
 
 
-def cycle_bound(cfg: FocusConfig, job: Job, mode: str = "focus") -> int:
+def cycle_bound(cfg: FocusConfig, job: Job, mode: str = "focus", n_out: int | None = None) -> int:
     """The throughput bound of the top on ``job`` (SEC excluded): the sum over tile-chunks of
-    ``max(P*U, ceil(P*Z/L), II*tile_tokens)``, ``P = ceil(N / cols)`` passes, ``U`` unique and ``Z``
-    non-zero vectors, ``L`` scatter lanes, ``II`` SIC's cycles per vector (dense: no SIC term).
-    No real run is faster: the array takes one vector a cycle, the scatter ``L`` rows a cycle and
-    SIC one vector every ``II`` cycles."""
-    P = ceil(np.asarray(job.weights).shape[1] / cfg.cols)
-    U, Z = tile_chunk_counts(cfg, job, mode)
+    ``max(P * max(U, 1), ceil(P * Z / L), II * tile_tokens)``, ``P = ceil(N / cols)`` passes
+    (``N = n_out``, default the job's weight columns), ``U`` unique and ``Z`` non-zero vectors,
+    ``L`` scatter lanes, ``II`` SIC's cycles per vector (dense: 1, the bypass takes a vector a
+    cycle). No run is faster: the array takes one vector a cycle (an empty pass still sends one),
+    the scatter ``L`` rows a cycle, SIC one vector every ``II`` cycles."""
+    n_out = np.asarray(job.weights).shape[1] if n_out is None else n_out
+    P = ceil(n_out / cfg.cols)
     L = cfg.scatter_lane_count
-    sic = 0 if mode == "dense" else cfg.sic_interval * cfg.tile_tokens
-    return int(sum(max(P * u, -(-P * z // L), sic) for u, z in zip(U.ravel(), Z.ravel())))
+    II = 1 if mode == "dense" else cfg.sic_interval
+    U, Z = tile_chunk_counts(cfg, job, mode)
+    return int(sum(max(P * max(int(u), 1), -(-(P * int(z)) // L), II * cfg.tile_tokens) for u, z in zip(U, Z)))
 
 
 def dense_ideal_cycles(cfg: FocusConfig, job: Job) -> int:

@@ -33,8 +33,9 @@ import numpy as np
 
 from ..config import ConfigError, FocusConfig
 from ..files import build_root, write_atomic
+from ..sim.accelerator import cycle_bound
 
-__all__ = ["main", "CAUSES", "tile_chunk_stats", "cycle_bound", "cycles_plot", "merge_plot", "run_rtl",
+__all__ = ["main", "CAUSES", "cycles_plot", "merge_plot", "run_rtl",
            "demo_config"]
 
 #: The partition of a job's cycles (docs/accelerator.md, "Counters"), in plotting order.
@@ -55,34 +56,6 @@ PROMPT = "What are the people in the video doing?"
 
 
 # ------------------------------------------------------------------------------------------ analysis
-
-def tile_chunk_stats(cfg: FocusConfig, job, mode: str = "focus") -> tuple[np.ndarray, np.ndarray]:
-    """``(U, Z)``: unique and non-zero vectors of every tile-chunk, in stream order (tile-major,
-    chunk-minor). Dense mode: every vector its own group, ``U = Z = tile_tokens``."""
-    TT, C = cfg.tile_tokens, cfg.chunks
-    if mode == "dense":
-        full = np.full(cfg.tiles * C, TT, dtype=np.int64)
-        return full, full.copy()
-    U, Z = [], []
-    for k in range(cfg.tiles):
-        for c in range(C):
-            ui = np.asarray(job.unique_index[c, k * TT:(k + 1) * TT])
-            live = ui[ui >= 0]
-            U.append(len(np.unique(live)))
-            Z.append(len(live))
-    return np.array(U, dtype=np.int64), np.array(Z, dtype=np.int64)
-
-
-def cycle_bound(cfg: FocusConfig, job, n_out: int, mode: str = "focus") -> int:
-    """``sum over tile-chunks of max(P * max(U, 1), ceil(P * Z / L), II * tile_tokens)`` with
-    ``P = ceil(n_out / cols)``, ``L = scatter_lane_count``, ``II = sic_interval`` (1 in dense mode:
-    the bypass takes a vector a cycle). SEC's time is not included."""
-    P = -(-n_out // cfg.cols)
-    L = cfg.scatter_lane_count
-    II = 1 if mode == "dense" else cfg.sic_interval
-    U, Z = tile_chunk_stats(cfg, job, mode)
-    return int(sum(max(P * max(int(u), 1), -(-(P * int(z)) // L), II * cfg.tile_tokens) for u, z in zip(U, Z)))
-
 
 def run_rtl(cfg: FocusConfig, job, mode: str, *, folder: Path | None = None) -> dict:
     """One job on the Verilated accelerator (:func:`focus.tb.run.run_job_rtl`, inputs always valid,
@@ -373,8 +346,8 @@ def main(argv: list[str] | None = None) -> int:
                  (("dense", dense), ("focus", focus))},
         "speedup": dense["counters"]["cycles"] / focus["counters"]["cycles"],
         "mac_reduction": job.counters["compression"] * 1.0,
-        "bound": cycle_bound(cfg, job, n) + focus["counters"]["sec_cycles"],
-        "bound_dense": cycle_bound(cfg, dense_job, n, "dense"),
+        "bound": cycle_bound(cfg, job, "focus", n) + focus["counters"]["sec_cycles"],
+        "bound_dense": cycle_bound(cfg, dense_job, "dense", n),
         "fill": cfg.chunks * cfg.tile_tokens * cfg.sic_interval,
         "sparsity": job.counters["sparsity"],
         "bit_exact": dense["exact"] and focus["exact"],
