@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Iterator
 
-__all__ = ["atomic_open", "write_atomic", "build_root"]
+__all__ = ["output_to", "atomic_open", "write_atomic", "build_root"]
 
 
 def build_root() -> Path:
@@ -50,3 +50,28 @@ def write_atomic(path: str | Path, data: str | bytes) -> None:
     """Write ``data`` (text or bytes) to ``path`` atomically."""
     with atomic_open(path, "w" if isinstance(data, str) else "wb") as handle:
         handle.write(data)
+
+
+@contextmanager
+def output_to(log: Path | None) -> Iterator[None]:
+    """Send this process's stdout and stderr, and so its children's (a build, a simulator), to the
+    end of ``log`` while the block runs; with ``None`` leave them alone."""
+    import sys
+    if log is None:
+        yield
+        return
+    log.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with open(log, "ab") as fh:
+        os.dup2(fh.fileno(), 1)
+        os.dup2(fh.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            for fd, target in zip(saved, (1, 2)):
+                os.dup2(fd, target)
+                os.close(fd)

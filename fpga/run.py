@@ -22,13 +22,13 @@ a bitstream built for another configuration).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import os
 import sys
 from pathlib import Path
 
 import numpy as np
+
+from ..files import output_to
 
 __all__ = ["main", "check_outputs", "dense_estimate", "focus_estimate", "RESULT_FORMAT", "RESULT_VERSION"]
 
@@ -148,30 +148,6 @@ def _on_board(args, job) -> dict:
                                                "baud": identity.baud}}
 
 
-@contextlib.contextmanager
-def _output_to(log: Path | None):
-    """Send this process's stdout and stderr (the simulator's output included) to ``log``."""
-    if log is None:
-        yield
-        return
-    log.parent.mkdir(parents=True, exist_ok=True)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = [os.dup(1), os.dup(2)]
-    with open(log, "w") as fh:
-        os.dup2(fh.fileno(), 1)
-        os.dup2(fh.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            for fd in saved:
-                os.close(fd)
-
-
 def _in_simulation(args, job) -> dict:
     from ..files import build_root
     from .sim import simulate_job
@@ -180,7 +156,7 @@ def _in_simulation(args, job) -> dict:
         print(f"building and simulating the board top for configuration {job.cfg.digest()} "
               f"(output in {log}) ...", file=sys.stderr)
     try:
-        with _output_to(log):
+        with output_to(log):
             got = simulate_job(args.job, job, args.mode)
     except AssertionError as err:
         raise _Failure(f"simulation: {err}", 1) from None

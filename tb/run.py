@@ -22,7 +22,6 @@ Examples:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import sys
@@ -37,7 +36,7 @@ import numpy as np
 
 from ..cli import add_config_arguments, load_config
 from ..config import ConfigError, FocusConfig
-from ..files import atomic_open, build_root
+from ..files import atomic_open, build_root, output_to
 from ..sim import export
 from ..sim.accelerator import AcceleratorStreams, accelerator_streams, outputs_from_results
 from ..sim.checks import InputError
@@ -135,31 +134,6 @@ class RtlRun:
     cpu_s: float = 0.0              # CPU seconds of the simulator process (start-up included)
 
 
-@contextlib.contextmanager
-def _output_to(log: Path | None):
-    """Send this process's stdout and stderr (and its children's: the build and the simulator) to
-    ``log``, unless None."""
-    if log is None:
-        yield
-        return
-    log.parent.mkdir(parents=True, exist_ok=True)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = os.dup(1), os.dup(2)
-    with open(log, "ab") as fh:
-        os.dup2(fh.fileno(), 1)
-        os.dup2(fh.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            os.close(saved[0])
-            os.close(saved[1])
-
-
 def run_job_rtl(path: str | os.PathLike, job, mode: str, *, log: Path | None = None) -> RtlRun:
     """Run ``job`` (read from ``path``) in ``mode`` on the accelerator's Verilog (Verilator) with no
     idle or stall cycles. The Verilog and the simulator build are cached. Raises :class:`RunError`
@@ -176,7 +150,7 @@ def run_job_rtl(path: str | os.PathLike, job, mode: str, *, log: Path | None = N
     params = {"run": {"path": str(Path(path).resolve()), "mode": mode, "out": str(raw)}}
     where = f"; build and simulator output in {log}" if log else ""
     try:
-        with _output_to(log):
+        with output_to(log):
             test_dir = run_cocotb("accelerator", "focus.tb.cocotb_accelerator", cfg, params=params, testcase=RUN_TEST)
     except SimulatorUnavailable as err:
         raise RunError(f"no simulator: {err}", 2) from None
