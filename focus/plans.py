@@ -34,8 +34,8 @@ def lane_rows(tile_tokens: int, lanes: int) -> int:
 
 def array_fifo_depth(cfg: FocusConfig) -> int:
     """Entries of the systolic array's result FIFO, which is also the number of vectors it admits
-    before a result is taken: ``rows + cols + 4`` (its ``rows + cols + 3`` edge latency, plus one)."""
-    return cfg.rows + cfg.cols + 4
+    before a result is taken: ``rows + cols + 5`` (its ``rows + cols + 4`` edge latency, plus one)."""
+    return cfg.rows + cfg.cols + 5
 
 
 #: Fewest vectors the comparator admits (sequencer, post-processing, output queue).
