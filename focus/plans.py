@@ -49,7 +49,8 @@ class ComparatorPlan:
     time, ``sub_cycles = vector_size / width`` cycles per dot product, ``groups = sic_slots /
     engines`` groups per vector. ``by_address``: element-serial (one engine), the history is one
     memory read once per candidate; otherwise window taps and registered products. ``entries``
-    candidates are ranked per group, by a tournament of ``levels`` registered levels.
+    candidates are ranked per group, by a tournament of ``levels`` levels of two register stages
+    each; two group winners by one more level (:attr:`group_levels`), more by a running best.
     """
 
     engines: int
@@ -59,6 +60,12 @@ class ComparatorPlan:
     by_address: bool
     entries: int
     levels: int
+
+    @property
+    def group_levels(self) -> int:
+        """Levels of the tournament over the group winners: 1 for two groups; 0 for one group and
+        for more than two (a running best, in the last group's cycle)."""
+        return 1 if self.groups == 2 else 0
 
     @property
     def interval(self) -> int:
@@ -80,10 +87,11 @@ def comparator_latency(cfg: FocusConfig) -> int:
 
     The sequencer's ``II`` cycles, the dot product (element-serial: accumulated as the elements
     are multiplied, 1 cycle; engines: products, then their sum, 2 cycles), two threshold stages
-    (``dot^2`` and ``na*nb``; the test), one per tournament level, and the output queue.
+    (``dot^2`` and ``na*nb``; the test), two per tournament level (cross products; compare and
+    select) of the group tournament and of the tournament over the groups, and the output queue.
     """
     plan = comparator_plan(cfg)
-    return plan.interval + (1 if plan.by_address else 2) + 2 + plan.levels + 1
+    return plan.interval + (1 if plan.by_address else 2) + 2 + 2 * (plan.levels + plan.group_levels) + 1
 
 
 def comparator_depth(cfg: FocusConfig) -> int:

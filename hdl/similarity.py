@@ -29,9 +29,13 @@ element-serial (``P = 1``, ``W = M`` divides ``V``)
     norm is known and read once per candidate.
 
 Behind the engines, ``P`` threshold units (2 stages) test the group's candidates, a registered
-tournament in index order picks the group's best (the left, lower index, keeps a tie) and a
-running best carries it across the groups (the earlier groups' best keeps a tie): the comparison is
-an exact total preorder, so this equals the in-order scan, within a cycle and across cycles.
+tournament in index order picks the group's best (the left, lower index, keeps a tie); with
+``G = 2`` groups one more tournament level between the held first winner and the second picks the
+vector's, with ``G > 2`` a running best carries it across the groups (the earlier group keeps a
+tie): the comparison is an exact total preorder, so this equals the in-order scan, within a cycle
+and across cycles. Each tournament level takes two cycles: the cross products ``sq * nb`` (wide
+multipliers), then their compare and the selection; 100 MHz on ECP5 needs the register between
+them. (The running best of the slow ``G > 2`` settings still compares in one cycle.)
 
 Presence of each candidate (image edge, earlier tile) comes from the comparator's own position
 counters: it counts ``width``, ``height`` and ``tile_frames``, so its input must be whole
@@ -76,6 +80,46 @@ def ComparatorResult(cfg: FocusConfig) -> data.StructLayout:
 
 def _verdict_layout():
     return data.StructLayout({"best": range(8), "zero": 1})
+
+
+def _tournament(m, entries, flags, prefix):
+    """Best of ``entries`` (dicts of ``pass``, ``index``, ``sq``, ``nb`` signals) in index order: a
+    tree of pairs where the right (higher index) wins only if it passes and the left does not, or
+    ``sq_r * nb_l > sq_l * nb_r`` (the left keeps a tie). Each level is two register stages: the
+    two cross products (wide: DSP blocks and their adders), then the compare and the selection.
+    ``flags`` are delayed alongside. Returns the winner and the delayed flags, ``2 *
+    ceil(log2(len(entries)))`` cycles later."""
+    level = 0
+    while len(entries) > 1:
+        level += 1
+        nxt = []
+        for i in range(0, len(entries), 2):
+            pair = entries[i:i + 2]
+            name = f"{prefix}{level}"
+            out = {key: Signal.like(value, name=f"{name}_{key}_{i // 2}") for key, value in pair[0].items()}
+            if len(pair) == 1:
+                stage = {key: Signal.like(value, name=f"{name}_hold_{key}_{i // 2}") for key, value in out.items()}
+                m.d.sync += [stage[key].eq(pair[0][key]) for key in out]
+                m.d.sync += [out[key].eq(stage[key]) for key in out]
+            else:
+                left, right = ({key: Signal.like(value, name=f"{name}_{side}_{key}_{i // 2}")
+                                for key, value in entry.items()} for side, entry in zip("lr", pair))
+                m.d.sync += [left[key].eq(pair[0][key]) for key in left]
+                m.d.sync += [right[key].eq(pair[1][key]) for key in right]
+                cross_r = Signal(unsigned(len(pair[1]["sq"]) + len(pair[0]["nb"])), name=f"{name}_cross_r_{i // 2}")
+                cross_l = Signal.like(cross_r, name=f"{name}_cross_l_{i // 2}")
+                m.d.sync += [cross_r.eq(pair[1]["sq"] * pair[0]["nb"]), cross_l.eq(pair[0]["sq"] * pair[1]["nb"])]
+                right_wins = Signal(name=f"{name}_right_wins_{i // 2}")
+                m.d.comb += right_wins.eq(right["pass"] & (~left["pass"] | (cross_r > cross_l)))
+                m.d.sync += out["pass"].eq(left["pass"] | right["pass"])
+                m.d.sync += [out[key].eq(Mux(right_wins, right[key], left[key])) for key in ("index", "sq", "nb")]
+            nxt.append(out)
+        entries = nxt
+        for stage in range(2):
+            delayed = tuple(Signal.like(f, name=f"{prefix}{level}_{stage}_flag{n}") for n, f in enumerate(flags))
+            m.d.sync += [d.eq(f) for d, f in zip(delayed, flags)]
+            flags = delayed
+    return entries[0], flags
 
 
 def _square_if_positive(m, dot, name):
@@ -358,36 +402,22 @@ class SimilarityComparator(wiring.Component):
         m.d.sync += [valid.eq(q1_valid), first.eq(q1_first), last.eq(q1_last), zero.eq(q1_zero)]
 
         # ---------------------------------------------------------------- best of the group
-        # tournament: pairs in index order, the left (lower index) keeps a tie; one level a cycle
-        level = 0
-        while len(entries) > 1:
-            level += 1
-            nxt = []
-            for i in range(0, len(entries), 2):
-                pair = entries[i:i + 2]
-                out = {key: Signal.like(value, name=f"t{level}_{key}_{i // 2}") for key, value in pair[0].items()}
-                if len(pair) == 1:
-                    m.d.sync += [out[key].eq(pair[0][key]) for key in out]
-                else:
-                    left, right = pair
-                    right_wins = Signal(name=f"t{level}_right_wins_{i // 2}")
-                    m.d.comb += right_wins.eq(right["pass"] & (~left["pass"] |
-                                              (right["sq"] * left["nb"] > left["sq"] * right["nb"])))
-                    m.d.sync += out["pass"].eq(left["pass"] | right["pass"])
-                    m.d.sync += [out[key].eq(Mux(right_wins, right[key], left[key])) for key in ("index", "sq", "nb")]
-                nxt.append(out)
-            entries = nxt
-            flags = [Signal(name=f"t{level}_{n}") for n in ("valid", "first", "last", "zero")]
-            m.d.sync += [f.eq(v) for f, v in zip(flags, (valid, first, last, zero))]
-            valid, first, last, zero = flags
-        winner = entries[0]
+        winner, (valid, first, last, zero) = _tournament(m, entries, (valid, first, last, zero), "t")
 
         # ---------------------------------------------------------------- best of the vector
         verdict = Signal(_verdict_layout())
-        if G == 1:
+        if G == 2:
+            # two groups (the default setting): the first group's winner is held, then one more
+            # tournament level (two stages) between it and the second's; the earlier keeps a tie
+            held = {key: Signal.like(value, name=f"group_best_{key}") for key, value in winner.items()}
+            with m.If(valid):
+                m.d.sync += [held[key].eq(winner[key]) for key in held]
+            winner, (valid, zero) = _tournament(m, [held, winner], (valid & last, zero), "g")
+        if G <= 2:
             m.d.comb += [verdict.best.eq(Mux(winner["pass"], winner["index"], 0)), bq.w_stream.valid.eq(valid)]
         else:
-            # running best over the groups, in index order: an earlier group keeps a tie
+            # more groups (slow settings, one group a cycle or slower): a running best over the
+            # groups, in index order (an earlier group keeps a tie), compared in one cycle
             best, best_sq, best_nb = Signal(range(8)), Signal.like(winner["sq"]), Signal(nshape)
             takes, new_best = Signal(), Signal(range(8))
             m.d.comb += [
