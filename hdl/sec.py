@@ -5,7 +5,7 @@ architecture, stream contracts and cycle formula are in docs/sec.md; the cycle m
 ``focus.sim.sec_cycles``.
 """
 
-from amaranth.hdl import Array, Cat, Module, Mux, Signal, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -277,7 +277,10 @@ class SemanticConcentrator(wiring.Component):
             with m.State("SCAN"):
                 # Bins from the top; the first bin where the running count reaches k_rem holds
                 # the k-th largest candidate: its digit joins V, the bins above it are kept whole.
-                total = running + Array(hist)[bin_]
+                # The bins shift up one a cycle, so bin bin_ is always in the top register (no
+                # B-way multiplexer in this loop: 100 MHz on ECP5 needs it short).
+                total = running + hist[B - 1]
+                m.d.sync += [hist[n].eq(hist[n - 1]) for n in range(1, B)]
                 hit = ~found & (total >= k_rem)
                 pick = Mux(hit, bin_, chosen_bin)
                 m.d.sync += [running.eq(total), bin_.eq(bin_ - 1)]
