@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from .config import FocusConfig
 
-__all__ = ["ComparatorPlan", "comparator_plan", "comparator_latency", "comparator_depth", "MIN_DEPTH",
+__all__ = ["ComparatorPlan", "comparator_plan", "comparator_latency", "comparator_depth", "MIN_DEPTH", "THRESHOLD_STAGES",
            "emit_steps", "MAP_DEPTH", "REPRESENTATIVE_DEPTH", "array_fifo_depth", "PASS_QUEUE_DEPTH", "lane_rows"]
 
 #: Entries of SIC's map output queue.
@@ -37,6 +37,10 @@ def array_fifo_depth(cfg: FocusConfig) -> int:
     before a result is taken: ``rows + cols + 5`` (its ``rows + cols + 4`` edge latency, plus one)."""
     return cfg.rows + cfg.cols + 5
 
+
+#: Register stages of each SIC threshold unit (operands, the two products, their constant
+#: multiples, the test).
+THRESHOLD_STAGES = 4
 
 #: Fewest vectors the comparator admits (sequencer, post-processing, output queue).
 MIN_DEPTH = 4
@@ -86,12 +90,15 @@ def comparator_latency(cfg: FocusConfig) -> int:
     """Cycles from a vector's input handshake to its verdict being offered, comparator idle.
 
     The sequencer's ``II`` cycles, the dot product (element-serial: accumulated as the elements
-    are multiplied, 1 cycle; engines: products, then their sum, 2 cycles), two threshold stages
-    (``dot^2`` and ``na*nb``; the test), two per tournament level (cross products; compare and
-    select) of the group tournament and of the tournament over the groups, and the output queue.
+    are multiplied, 1 cycle; engines: registered operands, products, their sum, 3 cycles), four
+    threshold stages (operands; ``dot^2`` and ``na*nb``; their constant multiples; the test), two
+    per tournament level (cross products; compare and select) of the group tournament and of the
+    tournament over the groups, and the output queue. (The registers are what 100 MHz on ECP5
+    needs: every multiplier has registers on both sides, every wide compare its own stage.)
     """
     plan = comparator_plan(cfg)
-    return plan.interval + (1 if plan.by_address else 2) + 2 + 2 * (plan.levels + plan.group_levels) + 1
+    return (plan.interval + (1 if plan.by_address else 3) + THRESHOLD_STAGES
+            + 2 * (plan.levels + plan.group_levels) + 1)
 
 
 def comparator_depth(cfg: FocusConfig) -> int:

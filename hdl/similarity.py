@@ -28,8 +28,8 @@ element-serial (``P = 1``, ``W = M`` divides ``V``)
     each. The history is one memory of ``H*W + W + 1`` records (vector and norm), written once the
     norm is known and read once per candidate.
 
-Behind the engines, ``P`` threshold units (2 stages) test the group's candidates, a registered
-tournament in index order picks the group's best (the left, lower index, keeps a tie); with
+Behind the engines, ``P`` threshold units (4 stages: operands, products, constant multiples, the
+test) test the group's candidates, a registered tournament in index order picks the group's best (the left, lower index, keeps a tie); with
 ``G = 2`` groups one more tournament level between the held first winner and the second picks the
 vector's, with ``G > 2`` a running best carries it across the groups (the earlier group keeps a
 tie): the comparison is an exact total preorder, so this equals the in-order scan, within a cycle
@@ -120,13 +120,6 @@ def _tournament(m, entries, flags, prefix):
             m.d.sync += [d.eq(f) for d, f in zip(delayed, flags)]
             flags = delayed
     return entries[0], flags
-
-
-def _square_if_positive(m, dot, name):
-    """``dot**2`` when ``dot > 0``, else 0 (the pass test ignores it then)."""
-    magnitude = Signal(unsigned(len(dot) - 1), name=f"{name}_mag")
-    m.d.comb += magnitude.eq(Mux(dot > 0, dot.as_unsigned()[:len(dot) - 1], 0))
-    return magnitude * magnitude
 
 
 class _Position:
@@ -346,10 +339,15 @@ class SimilarityComparator(wiring.Component):
             products = [[Signal(signed(2 * cfg.data_width), name=f"product_{p}_{i}") for i in range(V)]
                         for p in range(P)]
             dots = [Signal(dot_shape(cfg), name=f"dot_{p}") for p in range(P)]
-            meta_b, dv = Signal(meta), Signal(meta)
-            m.d.sync += [meta_b.eq(meta_a), dv.eq(meta_b)]
+            # the multipliers' operands are registered first (the group's multiplexer sits in front
+            # of these registers, not of the multipliers), then products, then their sum
+            x_reg = Signal(vec, name="x_reg")
+            operand_reg = [Signal(vec, name=f"operand_reg_{p}") for p in range(P)]
+            m.d.sync += [x_reg.eq(cur_x)] + [r.eq(o) for r, o in zip(operand_reg, operand)]
+            meta_o, meta_b, dv = Signal(meta), Signal(meta), Signal(meta)
+            m.d.sync += [meta_o.eq(meta_a), meta_b.eq(meta_o), dv.eq(meta_b)]
             for p in range(P):
-                m.d.sync += [products[p][i].eq(cur_x[i] * operand[p][i]) for i in range(V)]
+                m.d.sync += [products[p][i].eq(x_reg[i] * operand_reg[p][i]) for i in range(V)]
                 m.d.sync += dots[p].eq(sum(products[p]))
 
         # ---------------------------------------------------------------- norms at the dot stage
@@ -378,28 +376,46 @@ class SimilarityComparator(wiring.Component):
             by_group(dv.group, lane_nb)
 
         # ---------------------------------------------------------------- threshold units
+        # Four register stages, each short enough for 100 MHz on ECP5: the operands (the norms'
+        # multiplexers, the positive magnitude of the dot product); the two 18x18 products
+        # (registers on both sides of the multipliers); the constant products Q^2 * dot^2 and
+        # T^2 * na * nb; their compare.
         lanes = range(P) if G > 1 else range(1, P)        # full rate: engine 0 only ever has the norm
-        q1_valid, q1_first, q1_last, q1_zero = Signal(), Signal(), Signal(), Signal()
-        m.d.sync += [q1_valid.eq(dv.valid), q1_first.eq(dv.first), q1_last.eq(dv.last), q1_zero.eq(equals(na, 0))]
+        flags = (dv.valid, dv.first, dv.last, equals(na, 0))
+        stages = []
+        for stage in range(4):
+            regs = tuple(Signal(name=f"q{stage}_{n}") for n in ("valid", "first", "last", "zero"))
+            m.d.sync += [r.eq(f) for r, f in zip(regs, flags)]
+            stages.append(regs)
+            flags = regs
         entries = []
         for p in lanes:
-            pos = Signal(name=f"q1_pos_{p}")
-            sq = Signal(unsigned(2 * nbits), name=f"q1_sq_{p}")
-            nn = Signal(unsigned(2 * nbits), name=f"q1_nn_{p}")
-            nb1 = Signal(nshape, name=f"q1_nb_{p}")
-            index1 = Signal(range(8), name=f"q1_index_{p}")
+            def reg(shape, name):
+                return Signal(shape, name=f"{name}_{p}")
+            # stage 0: operands
+            pos0, mag0 = reg(1, "q0_pos"), reg(unsigned(len(dots[p]) - 1), "q0_mag")
+            na0, nb0, index0 = reg(nshape, "q0_na"), reg(nshape, "q0_nb"), reg(range(8), "q0_index")
             m.d.sync += [
-                pos.eq(dv.cand[p] & dv.present[p] & (dots[p] > 0)),
-                sq.eq(_square_if_positive(m, dots[p], f"dot_{p}")),
-                nn.eq(na * nb[p]), nb1.eq(nb[p]), index1.eq(dv.index[p]),
+                pos0.eq(dv.cand[p] & dv.present[p] & (dots[p] > 0)),
+                mag0.eq(Mux(dots[p] > 0, dots[p].as_unsigned()[:len(dots[p]) - 1], 0)),
+                na0.eq(na), nb0.eq(nb[p]), index0.eq(dv.index[p]),
             ]
-            entry = {"pass": Signal(name=f"q2_pass_{p}"), "index": Signal(range(8), name=f"q2_index_{p}"),
-                     "sq": Signal.like(sq, name=f"q2_sq_{p}"), "nb": Signal(nshape, name=f"q2_nb_{p}")}
-            m.d.sync += [entry["pass"].eq(pos & (sq * qq > nn * tq)),
-                         entry["index"].eq(index1), entry["sq"].eq(sq), entry["nb"].eq(nb1)]
+            # stage 1: dot^2 (0 unless dot > 0) and na * nb
+            pos1, sq1, nn1 = reg(1, "q1_pos"), reg(unsigned(2 * nbits), "q1_sq"), reg(unsigned(2 * nbits), "q1_nn")
+            nb1, index1 = reg(nshape, "q1_nb"), reg(range(8), "q1_index")
+            m.d.sync += [pos1.eq(pos0), sq1.eq(mag0 * mag0), nn1.eq(na0 * nb0), nb1.eq(nb0), index1.eq(index0)]
+            # stage 2: the constant products
+            lhs2 = reg(unsigned(2 * nbits + qq.bit_length()), "q2_lhs")
+            rhs2 = reg(unsigned(2 * nbits + tq.bit_length()), "q2_rhs")
+            pos2, sq2, nb2, index2 = reg(1, "q2_pos"), Signal.like(sq1, name=f"q2_sq_{p}"), reg(nshape, "q2_nb"), reg(range(8), "q2_index")
+            m.d.sync += [lhs2.eq(sq1 * qq), rhs2.eq(nn1 * tq), pos2.eq(pos1), sq2.eq(sq1), nb2.eq(nb1), index2.eq(index1)]
+            # stage 3: the test
+            entry = {"pass": Signal(name=f"q3_pass_{p}"), "index": Signal(range(8), name=f"q3_index_{p}"),
+                     "sq": Signal.like(sq1, name=f"q3_sq_{p}"), "nb": Signal(nshape, name=f"q3_nb_{p}")}
+            m.d.sync += [entry["pass"].eq(pos2 & (lhs2 > rhs2)),
+                         entry["index"].eq(index2), entry["sq"].eq(sq2), entry["nb"].eq(nb2)]
             entries.append(entry)
-        valid, first, last, zero = (Signal(name=f"q2_{n}") for n in ("valid", "first", "last", "zero"))
-        m.d.sync += [valid.eq(q1_valid), first.eq(q1_first), last.eq(q1_last), zero.eq(q1_zero)]
+        valid, first, last, zero = stages[-1]
 
         # ---------------------------------------------------------------- best of the group
         winner, (valid, first, last, zero) = _tournament(m, entries, (valid, first, last, zero), "t")
