@@ -261,13 +261,10 @@ def build(board: Board | str, cfg: FocusConfig | None = None, out_dir: str | Pat
     env = tool_environment(work)
 
     platform = board.make_platform()
-    overrides = {}
-    if board.family == "ecp5":
-        overrides["nextpnr_opts"] = f"--report report.json --timing-allow-fail --seed {seed}"
-    elif board.family == "ice40":
-        overrides["nextpnr_opts"] = f"--report report.json --timing-allow-fail --seed {seed}"
-    elif board.family == "gowin":
-        overrides["nextpnr_opts"] = f"--report report.json --timing-allow-fail --seed {seed}"
+    # the clock constraint: ECP5 and iCE40 from Amaranth's constraint files, Gowin's CST has none
+    overrides = {"nextpnr_opts": f"--report report.json --timing-allow-fail --seed {seed}"}
+    if board.family == "gowin":
+        overrides["nextpnr_opts"] += f" --freq {board.target_mhz:g}"
     say(f"{board.name}: elaborating ({cfg.digest()})")
     started = time.time()
     plan = platform.build(top, name="top", do_build=False, **overrides)
