@@ -159,7 +159,7 @@ class SemanticConcentrator(wiring.Component):
         # Histogram and its scan.
         hist = [Signal(range(T + 1), name=f"hist_{n}") for n in range(B)]
         bin_ = Signal(range(B), init=B - 1)
-        running = Signal(range(T + 1))        # candidates in the bins above bin_
+        need = Signal(range(T + 1))           # k_rem less the candidates in the bins above bin_
         found = Signal()
         chosen_bin = Signal(r)
 
@@ -211,7 +211,7 @@ class SemanticConcentrator(wiring.Component):
 
         def clear_histogram():
             m.d.sync += [h.eq(0) for h in hist]
-            m.d.sync += [running.eq(0), found.eq(0), bin_.eq(B - 1)]
+            m.d.sync += [found.eq(0), bin_.eq(B - 1)]
 
         with m.FSM(name="sec_state"):
             with m.State("IDLE"):
@@ -261,7 +261,7 @@ class SemanticConcentrator(wiring.Component):
                 # Three stages: read word `index` (0 .. N-1); count the word read one cycle earlier;
                 # add the counts of the word before into the bins. Word 0 was read in the previous
                 # cycle unless this is the first pass.
-                m.d.sync += [rd_valid.eq(index < N), rd_word.eq(index)]
+                m.d.sync += [rd_valid.eq(index < N), rd_word.eq(index), need.eq(k_rem)]
                 with m.If(index < N):
                     m.d.sync += index.eq(index + 1)
                 m.d.sync += [count_valid.eq(rd_valid), count_last.eq(rd_word == N - 1)]
@@ -278,14 +278,15 @@ class SemanticConcentrator(wiring.Component):
                 # Bins from the top; the first bin where the running count reaches k_rem holds
                 # the k-th largest candidate: its digit joins V, the bins above it are kept whole.
                 # The bins shift up one a cycle, so bin bin_ is always in the top register (no
-                # B-way multiplexer in this loop: 100 MHz on ECP5 needs it short).
-                total = running + hist[B - 1]
+                # B-way multiplexer in this loop), and ``need`` (k_rem less the bins above) is
+                # compared with it directly (no adder before the compare): 100 MHz on ECP5.
+                top = hist[B - 1]
                 m.d.sync += [hist[n].eq(hist[n - 1]) for n in range(1, B)]
-                hit = ~found & (total >= k_rem)
+                hit = ~found & (top >= need)
                 pick = Mux(hit, bin_, chosen_bin)
-                m.d.sync += [running.eq(total), bin_.eq(bin_ - 1)]
+                m.d.sync += [need.eq(need - top), bin_.eq(bin_ - 1)]
                 with m.If(hit):
-                    m.d.sync += [found.eq(1), chosen_bin.eq(bin_), k_rem.eq(k_rem - running)]
+                    m.d.sync += [found.eq(1), chosen_bin.eq(bin_), k_rem.eq(need)]
                 with m.If(bin_ == 0):
                     with m.Switch(digit_pass):
                         for p in range(P):
