@@ -39,8 +39,8 @@ def array_fifo_depth(cfg: FocusConfig) -> int:
 
 
 #: Register stages of each SIC threshold unit (operands, the two products, their constant
-#: multiples, the test).
-THRESHOLD_STAGES = 4
+#: multiples in two stages, the test).
+THRESHOLD_STAGES = 5
 
 #: Fewest vectors the comparator admits (sequencer, post-processing, output queue).
 MIN_DEPTH = 4
@@ -53,7 +53,7 @@ class ComparatorPlan:
     time, ``sub_cycles = vector_size / width`` cycles per dot product, ``groups = sic_slots /
     engines`` groups per vector. ``by_address``: element-serial (one engine), the history is one
     memory read once per candidate; otherwise window taps and registered products. ``entries``
-    candidates are ranked per group, by a tournament of ``levels`` levels of two register stages
+    candidates are ranked per group, by a tournament of ``levels`` levels of three register stages
     each; two group winners by one more level (:attr:`group_levels`), more by a running best.
     """
 
@@ -90,15 +90,15 @@ def comparator_latency(cfg: FocusConfig) -> int:
     """Cycles from a vector's input handshake to its verdict being offered, comparator idle.
 
     The sequencer's ``II`` cycles, the dot product (element-serial: accumulated as the elements
-    are multiplied, 1 cycle; engines: registered operands, products, their sum, 3 cycles), four
-    threshold stages (operands; ``dot^2`` and ``na*nb``; their constant multiples; the test), two
-    per tournament level (cross products; compare and select) of the group tournament and of the
-    tournament over the groups, and the output queue. (The registers are what 100 MHz on ECP5
+    are multiplied, 1 cycle; engines: registered operands, products, their sum, 3 cycles), five
+    threshold stages (operands; ``dot^2`` and ``na*nb``; their constant multiples, two; the test),
+    three per tournament level (cross products, two; compare and select) of the group tournament
+    and of the tournament over the groups, and the output queue. (The registers are what 100 MHz on ECP5
     needs: every multiplier has registers on both sides, every wide compare its own stage.)
     """
     plan = comparator_plan(cfg)
     return (plan.interval + (1 if plan.by_address else 3) + THRESHOLD_STAGES
-            + 2 * (plan.levels + plan.group_levels) + 1)
+            + 3 * (plan.levels + plan.group_levels) + 1)
 
 
 def comparator_depth(cfg: FocusConfig) -> int:

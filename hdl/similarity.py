@@ -28,14 +28,14 @@ element-serial (``P = 1``, ``W = M`` divides ``V``)
     each. The history is one memory of ``H*W + W + 1`` records (vector and norm), written once the
     norm is known and read once per candidate.
 
-Behind the engines, ``P`` threshold units (4 stages: operands, products, constant multiples, the
-test) test the group's candidates, a registered tournament in index order picks the group's best (the left, lower index, keeps a tie); with
+Behind the engines, ``P`` threshold units (5 stages: operands, products, constant multiples in
+two, the test) test the group's candidates, a registered tournament in index order picks the group's best (the left, lower index, keeps a tie); with
 ``G = 2`` groups one more tournament level between the held first winner and the second picks the
 vector's, with ``G > 2`` a running best carries it across the groups (the earlier group keeps a
 tie): the comparison is an exact total preorder, so this equals the in-order scan, within a cycle
-and across cycles. Each tournament level takes two cycles: the cross products ``sq * nb`` (wide
-multipliers), then their compare and the selection; 100 MHz on ECP5 needs the register between
-them. (The running best of the slow ``G > 2`` settings still compares in one cycle.)
+and across cycles. Each tournament level takes three cycles: the cross products ``sq * nb`` (18-bit
+chunks of ``sq`` times ``nb``, then their sum), then the compare and the selection: 100 MHz on
+ECP5 needs the registers between them. (The running best of the slow ``G > 2`` settings still compares in one cycle.)
 
 Presence of each candidate (image edge, earlier tile) comes from the comparator's own position
 counters: it counts ``width``, ``height`` and ``tile_frames``, so its input must be whole
@@ -49,7 +49,7 @@ from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import FocusConfig
-from ..plans import comparator_depth, comparator_plan
+from ..plans import THRESHOLD_STAGES, comparator_depth, comparator_plan
 from .streams import CreditQueue, Framing, Vector, VectorBeat
 from .util import equals, index_range
 from .window import WindowHistory
@@ -82,12 +82,32 @@ def _verdict_layout():
     return data.StructLayout({"best": range(8), "zero": 1})
 
 
+#: Width of the chunks a wide product is cut into (an ECP5 DSP block multiplies 18 x 18 bits).
+_CHUNK = 18
+
+
+def _wide_product(m, a, b, name):
+    """``a * b`` (unsigned; ``b`` a signal or an integer) in two register stages: the products of
+    ``a``'s 18-bit chunks with ``b`` (one DSP block each, registered), then their sum. A product
+    wider than one DSP block is otherwise two blocks and an adder in one cycle."""
+    b_width = b.bit_length() if isinstance(b, int) else len(b)
+    parts = []
+    for k, lo in enumerate(range(0, len(a), _CHUNK)):
+        chunk = a[lo:lo + _CHUNK]
+        part = Signal(unsigned(len(chunk) + b_width), name=f"{name}_part{k}")
+        m.d.sync += part.eq(chunk * b)
+        parts.append(part)
+    out = Signal(unsigned(len(a) + b_width), name=name)
+    m.d.sync += out.eq(sum(part << (_CHUNK * k) for k, part in enumerate(parts)))
+    return out
+
+
 def _tournament(m, entries, flags, prefix):
     """Best of ``entries`` (dicts of ``pass``, ``index``, ``sq``, ``nb`` signals) in index order: a
     tree of pairs where the right (higher index) wins only if it passes and the left does not, or
-    ``sq_r * nb_l > sq_l * nb_r`` (the left keeps a tie). Each level is two register stages: the
-    two cross products (wide: DSP blocks and their adders), then the compare and the selection.
-    ``flags`` are delayed alongside. Returns the winner and the delayed flags, ``2 *
+    ``sq_r * nb_l > sq_l * nb_r`` (the left keeps a tie). Each level is three register stages: the
+    two cross products (:func:`_wide_product`, two stages), then the compare and the selection.
+    ``flags`` are delayed alongside. Returns the winner and the delayed flags, ``3 *
     ceil(log2(len(entries)))`` cycles later."""
     level = 0
     while len(entries) > 1:
@@ -97,28 +117,30 @@ def _tournament(m, entries, flags, prefix):
             pair = entries[i:i + 2]
             name = f"{prefix}{level}"
             out = {key: Signal.like(value, name=f"{name}_{key}_{i // 2}") for key, value in pair[0].items()}
+            def delayed(entry, side, stages):
+                for stage in range(stages):
+                    copy = {key: Signal.like(value, name=f"{name}_{side}{stage}_{key}_{i // 2}")
+                            for key, value in entry.items()}
+                    m.d.sync += [copy[key].eq(entry[key]) for key in copy]
+                    entry = copy
+                return entry
             if len(pair) == 1:
-                stage = {key: Signal.like(value, name=f"{name}_hold_{key}_{i // 2}") for key, value in out.items()}
-                m.d.sync += [stage[key].eq(pair[0][key]) for key in out]
-                m.d.sync += [out[key].eq(stage[key]) for key in out]
+                held = delayed(pair[0], "h", 2)
+                m.d.sync += [out[key].eq(held[key]) for key in out]
             else:
-                left, right = ({key: Signal.like(value, name=f"{name}_{side}_{key}_{i // 2}")
-                                for key, value in entry.items()} for side, entry in zip("lr", pair))
-                m.d.sync += [left[key].eq(pair[0][key]) for key in left]
-                m.d.sync += [right[key].eq(pair[1][key]) for key in right]
-                cross_r = Signal(unsigned(len(pair[1]["sq"]) + len(pair[0]["nb"])), name=f"{name}_cross_r_{i // 2}")
-                cross_l = Signal.like(cross_r, name=f"{name}_cross_l_{i // 2}")
-                m.d.sync += [cross_r.eq(pair[1]["sq"] * pair[0]["nb"]), cross_l.eq(pair[0]["sq"] * pair[1]["nb"])]
+                left, right = delayed(pair[0], "l", 2), delayed(pair[1], "r", 2)
+                cross_r = _wide_product(m, pair[1]["sq"], pair[0]["nb"], f"{name}_cross_r_{i // 2}")
+                cross_l = _wide_product(m, pair[0]["sq"], pair[1]["nb"], f"{name}_cross_l_{i // 2}")
                 right_wins = Signal(name=f"{name}_right_wins_{i // 2}")
                 m.d.comb += right_wins.eq(right["pass"] & (~left["pass"] | (cross_r > cross_l)))
                 m.d.sync += out["pass"].eq(left["pass"] | right["pass"])
                 m.d.sync += [out[key].eq(Mux(right_wins, right[key], left[key])) for key in ("index", "sq", "nb")]
             nxt.append(out)
         entries = nxt
-        for stage in range(2):
-            delayed = tuple(Signal.like(f, name=f"{prefix}{level}_{stage}_flag{n}") for n, f in enumerate(flags))
-            m.d.sync += [d.eq(f) for d, f in zip(delayed, flags)]
-            flags = delayed
+        for stage in range(3):
+            copies = tuple(Signal.like(f, name=f"{prefix}{level}_{stage}_flag{n}") for n, f in enumerate(flags))
+            m.d.sync += [d.eq(f) for d, f in zip(copies, flags)]
+            flags = copies
     return entries[0], flags
 
 
@@ -376,14 +398,14 @@ class SimilarityComparator(wiring.Component):
             by_group(dv.group, lane_nb)
 
         # ---------------------------------------------------------------- threshold units
-        # Four register stages, each short enough for 100 MHz on ECP5: the operands (the norms'
-        # multiplexers, the positive magnitude of the dot product); the two 18x18 products
-        # (registers on both sides of the multipliers); the constant products Q^2 * dot^2 and
-        # T^2 * na * nb; their compare.
+        # THRESHOLD_STAGES (5) register stages, each short enough for 100 MHz on ECP5: the
+        # operands (the norms' multiplexers, the positive magnitude of the dot product); the two
+        # 18x18 products (registers on both sides of the multipliers); the constant products
+        # Q^2 * dot^2 and T^2 * na * nb (two stages, _wide_product); their compare.
         lanes = range(P) if G > 1 else range(1, P)        # full rate: engine 0 only ever has the norm
         flags = (dv.valid, dv.first, dv.last, equals(na, 0))
         stages = []
-        for stage in range(4):
+        for stage in range(THRESHOLD_STAGES):
             regs = tuple(Signal(name=f"q{stage}_{n}") for n in ("valid", "first", "last", "zero"))
             m.d.sync += [r.eq(f) for r, f in zip(regs, flags)]
             stages.append(regs)
@@ -404,14 +426,18 @@ class SimilarityComparator(wiring.Component):
             pos1, sq1, nn1 = reg(1, "q1_pos"), reg(unsigned(2 * nbits), "q1_sq"), reg(unsigned(2 * nbits), "q1_nn")
             nb1, index1 = reg(nshape, "q1_nb"), reg(range(8), "q1_index")
             m.d.sync += [pos1.eq(pos0), sq1.eq(mag0 * mag0), nn1.eq(na0 * nb0), nb1.eq(nb0), index1.eq(index0)]
-            # stage 2: the constant products
-            lhs2 = reg(unsigned(2 * nbits + qq.bit_length()), "q2_lhs")
-            rhs2 = reg(unsigned(2 * nbits + tq.bit_length()), "q2_rhs")
-            pos2, sq2, nb2, index2 = reg(1, "q2_pos"), Signal.like(sq1, name=f"q2_sq_{p}"), reg(nshape, "q2_nb"), reg(range(8), "q2_index")
-            m.d.sync += [lhs2.eq(sq1 * qq), rhs2.eq(nn1 * tq), pos2.eq(pos1), sq2.eq(sq1), nb2.eq(nb1), index2.eq(index1)]
-            # stage 3: the test
-            entry = {"pass": Signal(name=f"q3_pass_{p}"), "index": Signal(range(8), name=f"q3_index_{p}"),
-                     "sq": Signal.like(sq1, name=f"q3_sq_{p}"), "nb": Signal(nshape, name=f"q3_nb_{p}")}
+            # stages 2 and 3: the constant products (chunked: see _wide_product)
+            lhs2 = _wide_product(m, sq1, qq, f"q2_lhs_{p}")
+            rhs2 = _wide_product(m, nn1, tq, f"q2_rhs_{p}")
+            pos2, sq2, nb2, index2 = pos1, sq1, nb1, index1
+            for stage in (2, 3):
+                regs = (reg(1, f"q{stage}_pos"), Signal.like(sq1, name=f"q{stage}_sq_{p}"),
+                        reg(nshape, f"q{stage}_nb"), reg(range(8), f"q{stage}_index"))
+                m.d.sync += [r.eq(v) for r, v in zip(regs, (pos2, sq2, nb2, index2))]
+                pos2, sq2, nb2, index2 = regs
+            # stage 4: the test
+            entry = {"pass": Signal(name=f"q4_pass_{p}"), "index": Signal(range(8), name=f"q4_index_{p}"),
+                     "sq": Signal.like(sq1, name=f"q4_sq_{p}"), "nb": Signal(nshape, name=f"q4_nb_{p}")}
             m.d.sync += [entry["pass"].eq(pos2 & (lhs2 > rhs2)),
                          entry["index"].eq(index2), entry["sq"].eq(sq2), entry["nb"].eq(nb2)]
             entries.append(entry)
