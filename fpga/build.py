@@ -226,12 +226,14 @@ def _resources(family: str, report: dict) -> dict[str, int]:
                 bram=sum(n for c, n in used.items() if c.startswith(("BSRAM", "SDPB", "DPB", "SP"))))
 
 
-def _fmax(report: dict) -> float | None:
+def _fmax(report: dict, target_mhz: float) -> float | None:
+    """Achieved MHz of the clock constrained nearest ``target_mhz`` (the ``sync`` clock: the PLL
+    output, or the board clock when it runs at the target)."""
     fmax = report.get("fmax", {})
     if not fmax:
         return None
-    # the sync clock is the PLL output (or the board clock); take the slowest clock reported
-    return round(min(v["achieved"] for v in fmax.values()), 2)
+    clock = min(fmax.values(), key=lambda v: abs(v.get("constraint", 0) - target_mhz))
+    return round(clock["achieved"], 2)
 
 
 def build(board: Board | str, cfg: FocusConfig | None = None, out_dir: str | Path | None = None, *,
@@ -282,7 +284,7 @@ def build(board: Board | str, cfg: FocusConfig | None = None, out_dir: str | Pat
         for line in (work / "tool_times.txt").read_text().splitlines():
             name, start, end = line.split()
             times[name] = round(times.get(name, 0.0) + float(end) - float(start), 1)
-    fmax = _fmax(pnr)
+    fmax = _fmax(pnr, board.target_mhz)
     report = {
         "board": board.name, "device": board.device, "config_digest": cfg.digest(), "digest": digest,
         "top": type(top).__qualname__, "bitstream": bitstream, "fmax_mhz": fmax,
