@@ -33,6 +33,8 @@ def main(argv=None):
     parser.add_argument("--boards", default=",".join(BOARDS), help="boards to build (default: %(default)s; '' for none)")
     parser.add_argument("--out", help="output folder (default: docs/benchmarks/, or build/benchmarks/ with --quick)")
     parser.add_argument("--quick", action="store_true", help="the mac block only, no board build, written under build/")
+    parser.add_argument("--reuse", action="store_true",
+                        help="take each board's newest finished build under build/fpga/ instead of building")
     args = parser.parse_args(argv)
     blocks = ["mac"] if args.quick else [b for b in args.blocks.split(",") if b]
     boards = [] if args.quick else [b for b in args.boards.split(",") if b]
@@ -50,6 +52,11 @@ def main(argv=None):
     if boards:
         from focus.fpga.build import BoardTooSmall, build
         for name in boards:
+            if args.reuse:
+                done = sorted((build_root() / "fpga").glob(f"{name}-*/report.json"), key=lambda p: p.stat().st_mtime)
+                if done:
+                    board_rows.append(json.loads(done[-1].read_text()))
+                    continue
             try:
                 report = build(name, progress=lambda m: print(m, file=sys.stderr, flush=True))
             except BoardTooSmall as err:
