@@ -264,7 +264,9 @@ def build(board: Board | str, cfg: FocusConfig | None = None, out_dir: str | Pat
 
     platform = board.make_platform()
     # the clock constraint: ECP5 and iCE40 from Amaranth's constraint files, Gowin's CST has none
-    overrides = {"nextpnr_opts": f"--report report.json --timing-allow-fail --seed {seed}"}
+    # router2: nextpnr's default router1 needs most of an hour for the 85F default design here
+    overrides = {"nextpnr_opts": f"--report report.json --timing-allow-fail --seed {seed}"
+                                 + (" --router router2" if board.family == "ecp5" else "")}
     if board.family == "gowin":
         overrides["nextpnr_opts"] += f" --freq {board.target_mhz:g}"
     say(f"{board.name}: elaborating ({cfg.digest()})")
