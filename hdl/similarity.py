@@ -361,16 +361,24 @@ class SimilarityComparator(wiring.Component):
             products = [[Signal(signed(2 * cfg.data_width), name=f"product_{p}_{i}") for i in range(V)]
                         for p in range(P)]
             dots = [Signal(dot_shape(cfg), name=f"dot_{p}") for p in range(P)]
-            # the multipliers' operands are registered first (the group's multiplexer sits in front
-            # of these registers, not of the multipliers), then products, then their sum
+            # the multipliers' operands are registered twice (the group's multiplexer sits in front
+            # of the first registers; the second, one per multiplier, can sit beside its DSP block),
+            # then the products, registered twice the same way, then their sum
             x_reg = Signal(vec, name="x_reg")
             operand_reg = [Signal(vec, name=f"operand_reg_{p}") for p in range(P)]
             m.d.sync += [x_reg.eq(cur_x)] + [r.eq(o) for r, o in zip(operand_reg, operand)]
-            meta_o, meta_b, dv = Signal(meta), Signal(meta), Signal(meta)
-            m.d.sync += [meta_o.eq(meta_a), meta_b.eq(meta_o), dv.eq(meta_b)]
+            x_dsp = [Signal(vec, name=f"x_dsp_{p}") for p in range(P)]
+            operand_dsp = [Signal(vec, name=f"operand_dsp_{p}") for p in range(P)]
+            m.d.sync += [r.eq(x_reg) for r in x_dsp] + [r.eq(o) for r, o in zip(operand_dsp, operand_reg)]
+            products_out = [[Signal(signed(2 * cfg.data_width), name=f"product_out_{p}_{i}") for i in range(V)]
+                            for p in range(P)]
+            metas = [Signal(meta, name=f"meta_{n}") for n in range(4)]
+            dv = Signal(meta)
+            m.d.sync += [metas[0].eq(meta_a)] + [metas[n].eq(metas[n - 1]) for n in range(1, 4)] + [dv.eq(metas[3])]
             for p in range(P):
-                m.d.sync += [products[p][i].eq(x_reg[i] * operand_reg[p][i]) for i in range(V)]
-                m.d.sync += dots[p].eq(sum(products[p]))
+                m.d.sync += [products[p][i].eq(x_dsp[p][i] * operand_dsp[p][i]) for i in range(V)]
+                m.d.sync += [products_out[p][i].eq(products[p][i]) for i in range(V)]
+                m.d.sync += dots[p].eq(sum(products_out[p]))
 
         # ---------------------------------------------------------------- norms at the dot stage
         # dv: the group's dot products are in ``dots``; in group 0, engine 0's is the own norm
