@@ -189,7 +189,7 @@ def check_fits(board: Board, cfg: FocusConfig) -> None:
         muls = count_multipliers(cfg)
         raise BoardTooSmall(
             f"{board.name}: the design needs {muls} multipliers and the {board.device} has "
-            f"{available['dsp']} DSPs: short by {muls - available['dsp']} DSPs (preset {cfg.digest()}, "
+            f"{available['dsp']} DSPs: short by {muls - available['dsp']} DSPs (config {cfg.digest()}, "
             f"a {cfg.rows}x{cfg.cols} array); use a ULX3S-85F or ECPIX-5")
 
 
