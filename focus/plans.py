@@ -12,14 +12,14 @@ from dataclasses import dataclass
 
 from .config import FocusConfig
 
-__all__ = ["ComparatorPlan", "comparator_plan", "comparator_latency", "comparator_depth", "MIN_DEPTH",
+__all__ = ["ComparatorPlan", "comparator_plan", "comparator_latency", "comparator_depth", "MIN_DEPTH", "THRESHOLD_STAGES",
            "emit_steps", "MAP_DEPTH", "REPRESENTATIVE_DEPTH", "array_fifo_depth", "PASS_QUEUE_DEPTH", "lane_rows",
            "SCATTER_QUEUE_DEPTH"]
 
 #: Entries of SIC's map output queue.
 MAP_DEPTH = 4
 #: Entries of SIC's representatives output queue (covers the emitter's pipeline at one beat a cycle).
-REPRESENTATIVE_DEPTH = 6
+REPRESENTATIVE_DEPTH = 7
 
 
 #: Entries of each of the pass buffer's output queues (a memory read, then the queue: three items
@@ -41,9 +41,13 @@ SCATTER_QUEUE_DEPTH = 3
 
 def array_fifo_depth(cfg: FocusConfig) -> int:
     """Entries of the systolic array's result FIFO, which is also the number of vectors it admits
-    before a result is taken: ``rows + cols + 4`` (its ``rows + cols + 3`` edge latency, plus one)."""
-    return cfg.rows + cfg.cols + 4
+    before a result is taken: ``rows + cols + 5`` (its ``rows + cols + 4`` edge latency, plus one)."""
+    return cfg.rows + cfg.cols + 5
 
+
+#: Register stages of each SIC threshold unit (operands, the two products, their constant
+#: multiples in two stages, the test).
+THRESHOLD_STAGES = 5
 
 #: Fewest vectors the comparator admits (sequencer, post-processing, output queue).
 MIN_DEPTH = 4
@@ -56,7 +60,8 @@ class ComparatorPlan:
     time, ``sub_cycles = vector_size / width`` cycles per dot product, ``groups = sic_slots /
     engines`` groups per vector. ``by_address``: element-serial (one engine), the history is one
     memory read once per candidate; otherwise window taps and registered products. ``entries``
-    candidates are ranked per group, by a tournament of ``levels`` registered levels.
+    candidates are ranked per group, by a tournament of ``levels`` levels of three register stages
+    each; two group winners by one more level (:attr:`group_levels`), more by a running best.
     """
 
     engines: int
@@ -66,6 +71,12 @@ class ComparatorPlan:
     by_address: bool
     entries: int
     levels: int
+
+    @property
+    def group_levels(self) -> int:
+        """Levels of the tournament over the group winners: 1 for two groups; 0 for one group and
+        for more than two (a running best, in the last group's cycle)."""
+        return 1 if self.groups == 2 else 0
 
     @property
     def interval(self) -> int:
@@ -86,11 +97,16 @@ def comparator_latency(cfg: FocusConfig) -> int:
     """Cycles from a vector's input handshake to its verdict being offered, comparator idle.
 
     The sequencer's ``II`` cycles, the dot product (element-serial: accumulated as the elements
-    are multiplied, 1 cycle; engines: products, then their sum, 2 cycles), two threshold stages
-    (``dot^2`` and ``na*nb``; the test), one per tournament level, and the output queue.
+    are multiplied, 1 cycle; engines: operands registered twice, products registered twice, their
+    sum, 5 cycles), five
+    threshold stages (operands; ``dot^2`` and ``na*nb``; their constant multiples, two; the test),
+    three per tournament level (cross products, two; compare and select) of the group tournament
+    and of the tournament over the groups, and the output queue. (The registers are what 100 MHz on ECP5
+    needs: every multiplier has registers on both sides, every wide compare its own stage.)
     """
     plan = comparator_plan(cfg)
-    return plan.interval + (1 if plan.by_address else 2) + 2 + plan.levels + 1
+    return (plan.interval + (1 if plan.by_address else 5) + THRESHOLD_STAGES
+            + 3 * (plan.levels + plan.group_levels) + 1)
 
 
 def comparator_depth(cfg: FocusConfig) -> int:

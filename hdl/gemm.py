@@ -63,7 +63,7 @@ class GemmSequencer(wiring.Component):
     Timing (no backpressure, every source valid)
       Initiation interval 1: passes run back to back when ``M >= max(R, R + C - 2)``
       (:mod:`focus.sim.array_model` gives the exact cycle count for any shape). A result beat is
-      delivered ``R + C + 5`` edges after the handshake of the last activation it depends on.
+      delivered ``R + C + 6`` edges after the handshake of the last activation it depends on.
       Between jobs the array drains (the next command waits for the last result).
 
     Backpressure
@@ -78,7 +78,7 @@ class GemmSequencer(wiring.Component):
     def __init__(self, cfg: FocusConfig):
         self.cfg = cfg
         #: Edges from the handshake of a job's last activation to the handshake of its last result.
-        self.result_latency = cfg.rows + cfg.cols + 5
+        self.result_latency = cfg.rows + cfg.cols + 6
         super().__init__({
             "command": In(stream.Signature(GemmCommand(cfg))),
             "weights": In(stream.Signature(WeightRow(cfg))),

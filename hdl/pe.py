@@ -16,6 +16,7 @@ class PECell:
     """The registers of one processing element (none is reset)."""
     a: Signal          # activation, forwarded to the right
     bank: Signal       # weight bank of that activation, forwarded with it
+    weight: Signal     # the weight of bank ``bank_in``, registered beside ``a`` (the multiplier's input)
     product: Signal
     psum: Signal       # partial sum, to the PE below
     staged: Signal     # staging register of the weight shift chain, to the PE above
@@ -28,6 +29,7 @@ class PECell:
         return cls(
             a=Signal(data, name=f"{name}_a", reset_less=True),
             bank=Signal(name=f"{name}_bank", reset_less=True),
+            weight=Signal(data, name=f"{name}_weight", reset_less=True),
             product=Signal(signed(2 * cfg.data_width), name=f"{name}_product", reset_less=True),
             psum=Signal(acc, name=f"{name}_psum", reset_less=True),
             staged=Signal(data, name=f"{name}_staged", reset_less=True),
@@ -48,7 +50,8 @@ def pe_cell(m: Module, cell: PECell, *, a_in: Value, bank_in: Value, psum_in: Va
     m.d.sync += [
         cell.a.eq(a_in),
         cell.bank.eq(bank_in),
-        cell.product.eq(a_in * Mux(bank_in, cell.bank1, cell.bank0)),
+        cell.weight.eq(Mux(bank_in, cell.bank1, cell.bank0)),
+        cell.product.eq(cell.a * cell.weight),
         cell.psum.eq(psum_in + cell.product),
     ]
     with m.If(w_shift):
@@ -68,13 +71,14 @@ class ProcessingElement(wiring.Component):
 
     Data path (``a``: signed ``cfg.data_width``; ``psum``: signed ``cfg.acc_width``)
       ``a_in``/``bank_in`` during cycle ``c`` are registered to ``a_out``/``bank_out`` (seen by the
-      right-hand neighbour in cycle ``c + 1``) and multiplied by weight bank ``bank_in`` into the
-      product register (cycle ``c + 1``). The PE below must present the matching ``psum_in`` in
-      cycle ``c + 1``; ``psum_out = psum_in + product`` is registered for cycle ``c + 2``, wrapping
-      modulo ``2**acc_width``. So a PE adds 1 cycle of latency to ``a`` and, given the 1-cycle
-      skew between rows, a partial sum moves down one row per cycle. The product register maps onto
-      the multiplier output register of an FPGA DSP block, the psum register onto its accumulator
-      register.
+      right-hand neighbour in cycle ``c + 1``); weight bank ``bank_in`` is read in cycle ``c`` into
+      the weight register beside ``a``. The two registers feed the multiplier, whose product is
+      registered for cycle ``c + 2``. The PE below must present the matching ``psum_in`` in cycle
+      ``c + 2``; ``psum_out = psum_in + product`` is registered for cycle ``c + 3``, wrapping modulo
+      ``2**acc_width``. So a PE adds 1 cycle of latency to ``a`` and, given the 1-cycle skew between
+      rows, a partial sum moves down one row per cycle. The multiplier has registers on both sides
+      (the bank select is in front of the weight register, not of the multiplier: 100 MHz on ECP5
+      needs it, see docs/fpga.md); the psum register is the accumulator.
     Weights
       ``w_out`` is the staging register, one link of a shift chain per column: while ``w_shift`` is
       high it loads ``w_in`` (the staging register of the PE below, or the weight port for the

@@ -388,16 +388,21 @@ class GroupTable(wiring.Component):
         with m.If(e1.valid & equals(e1.g, 0)):
             m.d.sync += members.eq(e1_count)
 
-        # E2: x = 2*(s + n*2^(d-1)) + n (offset binary, never negative), times m[n]
+        # E2: x = 2*(s + n*2^(d-1)) + n (offset binary, never negative), registered with m[n] (the
+        # block RAM's output is slow: registered before it reaches a multiplier); E2b: x * m[n]
         x_width = (tile_tokens * ((1 << (d + 1)) - 1)).bit_length()
         bias = 1 << (d - 1)
+        e2b = Signal(data.StructLayout({"valid": 1, "g": index_range(steps), "last_g": 1, "end": Framing,
+                                        "x": data.ArrayLayout(unsigned(x_width), lanes),
+                                        "reciprocal": unsigned(shift)}))
+        m.d.sync += [e2b.valid.eq(e2.valid), e2b.g.eq(e2.g), e2b.last_g.eq(e2.last_g), e2b.end.eq(e2.end),
+                     e2b.reciprocal.eq(rom.data)]
+        m.d.sync += [e2b.x[i].eq((((e2.sums[i] + members * bias) << 1) + members).as_unsigned())
+                     for i in range(lanes)]
         e3 = Signal(data.StructLayout({"valid": 1, "g": index_range(steps), "last_g": 1, "end": Framing,
                                        "products": data.ArrayLayout(unsigned(x_width + shift), lanes)}))
-        m.d.sync += [e3.valid.eq(e2.valid), e3.g.eq(e2.g), e3.last_g.eq(e2.last_g), e3.end.eq(e2.end)]
-        for i in range(lanes):
-            x = Signal(unsigned(x_width), name=f"x_{i}")
-            m.d.comb += x.eq((((e2.sums[i] + members * bias) << 1) + members).as_unsigned())
-            m.d.sync += e3.products[i].eq(x * rom.data)
+        m.d.sync += [e3.valid.eq(e2b.valid), e3.g.eq(e2b.g), e3.last_g.eq(e2b.last_g), e3.end.eq(e2b.end)]
+        m.d.sync += [e3.products[i].eq(e2b.x[i] * e2b.reciprocal) for i in range(lanes)]
 
         # E3: r = (x*m[n] >> S) - 2^(d-1) into the vector being assembled; E4: queue it
         assembly = Signal(Vector(cfg))

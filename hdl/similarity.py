@@ -28,10 +28,14 @@ element-serial (``P = 1``, ``W = M`` divides ``V``)
     each. The history is one memory of ``H*W + W + 1`` records (vector and norm), written once the
     norm is known and read once per candidate.
 
-Behind the engines, ``P`` threshold units (2 stages) test the group's candidates, a registered
-tournament in index order picks the group's best (the left, lower index, keeps a tie) and a
-running best carries it across the groups (the earlier groups' best keeps a tie): the comparison is
-an exact total preorder, so this equals the in-order scan, within a cycle and across cycles.
+Behind the engines, ``P`` threshold units (5 stages: operands, products, constant multiples in
+two, the test) test the group's candidates, a registered tournament in index order picks the group's best (the left, lower index, keeps a tie); with
+``G = 2`` groups one more tournament level between the held first winner and the second picks the
+vector's, with ``G > 2`` a running best carries it across the groups (the earlier group keeps a
+tie): the comparison is an exact total preorder, so this equals the in-order scan, within a cycle
+and across cycles. Each tournament level takes three cycles: the cross products ``sq * nb`` (18-bit
+chunks of ``sq`` times ``nb``, then their sum), then the compare and the selection: 100 MHz on
+ECP5 needs the registers between them. (The running best of the slow ``G > 2`` settings still compares in one cycle.)
 
 Presence of each candidate (image edge, earlier tile) comes from the comparator's own position
 counters: it counts ``width``, ``height`` and ``tile_frames``, so its input must be whole
@@ -45,7 +49,7 @@ from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import FocusConfig
-from ..plans import comparator_depth, comparator_plan
+from ..plans import THRESHOLD_STAGES, comparator_depth, comparator_plan
 from .streams import CreditQueue, Framing, Vector, VectorBeat
 from .util import equals, index_range
 from .window import WindowHistory
@@ -78,11 +82,66 @@ def _verdict_layout():
     return data.StructLayout({"best": range(8), "zero": 1})
 
 
-def _square_if_positive(m, dot, name):
-    """``dot**2`` when ``dot > 0``, else 0 (the pass test ignores it then)."""
-    magnitude = Signal(unsigned(len(dot) - 1), name=f"{name}_mag")
-    m.d.comb += magnitude.eq(Mux(dot > 0, dot.as_unsigned()[:len(dot) - 1], 0))
-    return magnitude * magnitude
+#: Width of the chunks a wide product is cut into (an ECP5 DSP block multiplies 18 x 18 bits).
+_CHUNK = 18
+
+
+def _wide_product(m, a, b, name):
+    """``a * b`` (unsigned; ``b`` a signal or an integer) in two register stages: the products of
+    ``a``'s 18-bit chunks with ``b`` (one DSP block each, registered), then their sum. A product
+    wider than one DSP block is otherwise two blocks and an adder in one cycle."""
+    b_width = b.bit_length() if isinstance(b, int) else len(b)
+    parts = []
+    for k, lo in enumerate(range(0, len(a), _CHUNK)):
+        chunk = a[lo:lo + _CHUNK]
+        part = Signal(unsigned(len(chunk) + b_width), name=f"{name}_part{k}")
+        m.d.sync += part.eq(chunk * b)
+        parts.append(part)
+    out = Signal(unsigned(len(a) + b_width), name=name)
+    m.d.sync += out.eq(sum(part << (_CHUNK * k) for k, part in enumerate(parts)))
+    return out
+
+
+def _tournament(m, entries, flags, prefix):
+    """Best of ``entries`` (dicts of ``pass``, ``index``, ``sq``, ``nb`` signals) in index order: a
+    tree of pairs where the right (higher index) wins only if it passes and the left does not, or
+    ``sq_r * nb_l > sq_l * nb_r`` (the left keeps a tie). Each level is three register stages: the
+    two cross products (:func:`_wide_product`, two stages), then the compare and the selection.
+    ``flags`` are delayed alongside. Returns the winner and the delayed flags, ``3 *
+    ceil(log2(len(entries)))`` cycles later."""
+    level = 0
+    while len(entries) > 1:
+        level += 1
+        nxt = []
+        for i in range(0, len(entries), 2):
+            pair = entries[i:i + 2]
+            name = f"{prefix}{level}"
+            out = {key: Signal.like(value, name=f"{name}_{key}_{i // 2}") for key, value in pair[0].items()}
+            def delayed(entry, side, stages):
+                for stage in range(stages):
+                    copy = {key: Signal.like(value, name=f"{name}_{side}{stage}_{key}_{i // 2}")
+                            for key, value in entry.items()}
+                    m.d.sync += [copy[key].eq(entry[key]) for key in copy]
+                    entry = copy
+                return entry
+            if len(pair) == 1:
+                held = delayed(pair[0], "h", 2)
+                m.d.sync += [out[key].eq(held[key]) for key in out]
+            else:
+                left, right = delayed(pair[0], "l", 2), delayed(pair[1], "r", 2)
+                cross_r = _wide_product(m, pair[1]["sq"], pair[0]["nb"], f"{name}_cross_r_{i // 2}")
+                cross_l = _wide_product(m, pair[0]["sq"], pair[1]["nb"], f"{name}_cross_l_{i // 2}")
+                right_wins = Signal(name=f"{name}_right_wins_{i // 2}")
+                m.d.comb += right_wins.eq(right["pass"] & (~left["pass"] | (cross_r > cross_l)))
+                m.d.sync += out["pass"].eq(left["pass"] | right["pass"])
+                m.d.sync += [out[key].eq(Mux(right_wins, right[key], left[key])) for key in ("index", "sq", "nb")]
+            nxt.append(out)
+        entries = nxt
+        for stage in range(3):
+            copies = tuple(Signal.like(f, name=f"{prefix}{level}_{stage}_flag{n}") for n, f in enumerate(flags))
+            m.d.sync += [d.eq(f) for d, f in zip(copies, flags)]
+            flags = copies
+    return entries[0], flags
 
 
 class _Position:
@@ -302,11 +361,24 @@ class SimilarityComparator(wiring.Component):
             products = [[Signal(signed(2 * cfg.data_width), name=f"product_{p}_{i}") for i in range(V)]
                         for p in range(P)]
             dots = [Signal(dot_shape(cfg), name=f"dot_{p}") for p in range(P)]
-            meta_b, dv = Signal(meta), Signal(meta)
-            m.d.sync += [meta_b.eq(meta_a), dv.eq(meta_b)]
+            # the multipliers' operands are registered twice (the group's multiplexer sits in front
+            # of the first registers; the second, one per multiplier, can sit beside its DSP block),
+            # then the products, registered twice the same way, then their sum
+            x_reg = Signal(vec, name="x_reg")
+            operand_reg = [Signal(vec, name=f"operand_reg_{p}") for p in range(P)]
+            m.d.sync += [x_reg.eq(cur_x)] + [r.eq(o) for r, o in zip(operand_reg, operand)]
+            x_dsp = [Signal(vec, name=f"x_dsp_{p}") for p in range(P)]
+            operand_dsp = [Signal(vec, name=f"operand_dsp_{p}") for p in range(P)]
+            m.d.sync += [r.eq(x_reg) for r in x_dsp] + [r.eq(o) for r, o in zip(operand_dsp, operand_reg)]
+            products_out = [[Signal(signed(2 * cfg.data_width), name=f"product_out_{p}_{i}") for i in range(V)]
+                            for p in range(P)]
+            metas = [Signal(meta, name=f"meta_{n}") for n in range(4)]
+            dv = Signal(meta)
+            m.d.sync += [metas[0].eq(meta_a)] + [metas[n].eq(metas[n - 1]) for n in range(1, 4)] + [dv.eq(metas[3])]
             for p in range(P):
-                m.d.sync += [products[p][i].eq(cur_x[i] * operand[p][i]) for i in range(V)]
-                m.d.sync += dots[p].eq(sum(products[p]))
+                m.d.sync += [products[p][i].eq(x_dsp[p][i] * operand_dsp[p][i]) for i in range(V)]
+                m.d.sync += [products_out[p][i].eq(products[p][i]) for i in range(V)]
+                m.d.sync += dots[p].eq(sum(products_out[p]))
 
         # ---------------------------------------------------------------- norms at the dot stage
         # dv: the group's dot products are in ``dots``; in group 0, engine 0's is the own norm
@@ -334,60 +406,68 @@ class SimilarityComparator(wiring.Component):
             by_group(dv.group, lane_nb)
 
         # ---------------------------------------------------------------- threshold units
+        # THRESHOLD_STAGES (5) register stages, each short enough for 100 MHz on ECP5: the
+        # operands (the norms' multiplexers, the positive magnitude of the dot product); the two
+        # 18x18 products (registers on both sides of the multipliers); the constant products
+        # Q^2 * dot^2 and T^2 * na * nb (two stages, _wide_product); their compare.
         lanes = range(P) if G > 1 else range(1, P)        # full rate: engine 0 only ever has the norm
-        q1_valid, q1_first, q1_last, q1_zero = Signal(), Signal(), Signal(), Signal()
-        m.d.sync += [q1_valid.eq(dv.valid), q1_first.eq(dv.first), q1_last.eq(dv.last), q1_zero.eq(equals(na, 0))]
+        flags = (dv.valid, dv.first, dv.last, equals(na, 0))
+        stages = []
+        for stage in range(THRESHOLD_STAGES):
+            regs = tuple(Signal(name=f"q{stage}_{n}") for n in ("valid", "first", "last", "zero"))
+            m.d.sync += [r.eq(f) for r, f in zip(regs, flags)]
+            stages.append(regs)
+            flags = regs
         entries = []
         for p in lanes:
-            pos = Signal(name=f"q1_pos_{p}")
-            sq = Signal(unsigned(2 * nbits), name=f"q1_sq_{p}")
-            nn = Signal(unsigned(2 * nbits), name=f"q1_nn_{p}")
-            nb1 = Signal(nshape, name=f"q1_nb_{p}")
-            index1 = Signal(range(8), name=f"q1_index_{p}")
+            def reg(shape, name):
+                return Signal(shape, name=f"{name}_{p}")
+            # stage 0: operands
+            pos0, mag0 = reg(1, "q0_pos"), reg(unsigned(len(dots[p]) - 1), "q0_mag")
+            na0, nb0, index0 = reg(nshape, "q0_na"), reg(nshape, "q0_nb"), reg(range(8), "q0_index")
             m.d.sync += [
-                pos.eq(dv.cand[p] & dv.present[p] & (dots[p] > 0)),
-                sq.eq(_square_if_positive(m, dots[p], f"dot_{p}")),
-                nn.eq(na * nb[p]), nb1.eq(nb[p]), index1.eq(dv.index[p]),
+                pos0.eq(dv.cand[p] & dv.present[p] & (dots[p] > 0)),
+                mag0.eq(Mux(dots[p] > 0, dots[p].as_unsigned()[:len(dots[p]) - 1], 0)),
+                na0.eq(na), nb0.eq(nb[p]), index0.eq(dv.index[p]),
             ]
-            entry = {"pass": Signal(name=f"q2_pass_{p}"), "index": Signal(range(8), name=f"q2_index_{p}"),
-                     "sq": Signal.like(sq, name=f"q2_sq_{p}"), "nb": Signal(nshape, name=f"q2_nb_{p}")}
-            m.d.sync += [entry["pass"].eq(pos & (sq * qq > nn * tq)),
-                         entry["index"].eq(index1), entry["sq"].eq(sq), entry["nb"].eq(nb1)]
+            # stage 1: dot^2 (0 unless dot > 0) and na * nb
+            pos1, sq1, nn1 = reg(1, "q1_pos"), reg(unsigned(2 * nbits), "q1_sq"), reg(unsigned(2 * nbits), "q1_nn")
+            nb1, index1 = reg(nshape, "q1_nb"), reg(range(8), "q1_index")
+            m.d.sync += [pos1.eq(pos0), sq1.eq(mag0 * mag0), nn1.eq(na0 * nb0), nb1.eq(nb0), index1.eq(index0)]
+            # stages 2 and 3: the constant products (chunked: see _wide_product)
+            lhs2 = _wide_product(m, sq1, qq, f"q2_lhs_{p}")
+            rhs2 = _wide_product(m, nn1, tq, f"q2_rhs_{p}")
+            pos2, sq2, nb2, index2 = pos1, sq1, nb1, index1
+            for stage in (2, 3):
+                regs = (reg(1, f"q{stage}_pos"), Signal.like(sq1, name=f"q{stage}_sq_{p}"),
+                        reg(nshape, f"q{stage}_nb"), reg(range(8), f"q{stage}_index"))
+                m.d.sync += [r.eq(v) for r, v in zip(regs, (pos2, sq2, nb2, index2))]
+                pos2, sq2, nb2, index2 = regs
+            # stage 4: the test
+            entry = {"pass": Signal(name=f"q4_pass_{p}"), "index": Signal(range(8), name=f"q4_index_{p}"),
+                     "sq": Signal.like(sq1, name=f"q4_sq_{p}"), "nb": Signal(nshape, name=f"q4_nb_{p}")}
+            m.d.sync += [entry["pass"].eq(pos2 & (lhs2 > rhs2)),
+                         entry["index"].eq(index2), entry["sq"].eq(sq2), entry["nb"].eq(nb2)]
             entries.append(entry)
-        valid, first, last, zero = (Signal(name=f"q2_{n}") for n in ("valid", "first", "last", "zero"))
-        m.d.sync += [valid.eq(q1_valid), first.eq(q1_first), last.eq(q1_last), zero.eq(q1_zero)]
+        valid, first, last, zero = stages[-1]
 
         # ---------------------------------------------------------------- best of the group
-        # tournament: pairs in index order, the left (lower index) keeps a tie; one level a cycle
-        level = 0
-        while len(entries) > 1:
-            level += 1
-            nxt = []
-            for i in range(0, len(entries), 2):
-                pair = entries[i:i + 2]
-                out = {key: Signal.like(value, name=f"t{level}_{key}_{i // 2}") for key, value in pair[0].items()}
-                if len(pair) == 1:
-                    m.d.sync += [out[key].eq(pair[0][key]) for key in out]
-                else:
-                    left, right = pair
-                    right_wins = Signal(name=f"t{level}_right_wins_{i // 2}")
-                    m.d.comb += right_wins.eq(right["pass"] & (~left["pass"] |
-                                              (right["sq"] * left["nb"] > left["sq"] * right["nb"])))
-                    m.d.sync += out["pass"].eq(left["pass"] | right["pass"])
-                    m.d.sync += [out[key].eq(Mux(right_wins, right[key], left[key])) for key in ("index", "sq", "nb")]
-                nxt.append(out)
-            entries = nxt
-            flags = [Signal(name=f"t{level}_{n}") for n in ("valid", "first", "last", "zero")]
-            m.d.sync += [f.eq(v) for f, v in zip(flags, (valid, first, last, zero))]
-            valid, first, last, zero = flags
-        winner = entries[0]
+        winner, (valid, first, last, zero) = _tournament(m, entries, (valid, first, last, zero), "t")
 
         # ---------------------------------------------------------------- best of the vector
         verdict = Signal(_verdict_layout())
-        if G == 1:
+        if G == 2:
+            # two groups (the default setting): the first group's winner is held, then one more
+            # tournament level (two stages) between it and the second's; the earlier keeps a tie
+            held = {key: Signal.like(value, name=f"group_best_{key}") for key, value in winner.items()}
+            with m.If(valid):
+                m.d.sync += [held[key].eq(winner[key]) for key in held]
+            winner, (valid, zero) = _tournament(m, [held, winner], (valid & last, zero), "g")
+        if G <= 2:
             m.d.comb += [verdict.best.eq(Mux(winner["pass"], winner["index"], 0)), bq.w_stream.valid.eq(valid)]
         else:
-            # running best over the groups, in index order: an earlier group keeps a tie
+            # more groups (slow settings, one group a cycle or slower): a running best over the
+            # groups, in index order (an earlier group keeps a tie), compared in one cycle
             best, best_sq, best_nb = Signal(range(8)), Signal.like(winner["sq"]), Signal(nshape)
             takes, new_best = Signal(), Signal(range(8))
             m.d.comb += [

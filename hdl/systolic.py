@@ -39,7 +39,7 @@ class SystolicArray(wiring.Component):
       with :func:`~focus.hdl.pe.pe_cell` into this one flat module). Activations enter row ``k``
       skewed by ``k`` cycles (:class:`~focus.hdl.skew.InputSkew`) and move right one PE per cycle; partial sums move down one row per cycle; column ``n`` leaves the bottom row ``n``
       cycles after column 0 and is realigned by :class:`~focus.hdl.skew.OutputDeskew`. The grid is
-      free-running (no enable): a valid bit and ``end`` travel in a separate ``rows + cols + 1``
+      free-running (no enable): a valid bit and ``end`` travel in a separate ``rows + cols + 2``
       stage pipeline beside it.
 
     Weights: staging plus two banks
@@ -59,12 +59,12 @@ class SystolicArray(wiring.Component):
     Timing (edges counted from the activation handshake, no backpressure)
       The first vector of a pass is accepted at the earliest on the edge its tile is committed,
       which is at the earliest the edge after the tile's last weight beat. A result beat enters the
-      output FIFO ``rows + cols + 1`` edges after its vector's handshake and can be taken from
-      ``results`` ``rows + cols + 3`` edges after it (:attr:`result_latency`). Initiation interval 1.
+      output FIFO ``rows + cols + 2`` edges after its vector's handshake and can be taken from
+      ``results`` ``rows + cols + 4`` edges after it (:attr:`result_latency`). Initiation interval 1.
 
     Backpressure
       The grid never stalls. Results go through a :class:`~focus.hdl.streams.CreditQueue` of
-      :attr:`fifo_depth` ``= rows + cols + 4`` entries (:func:`focus.plans.array_fifo_depth`); an
+      :attr:`fifo_depth` ``= rows + cols + 5`` entries (:func:`focus.plans.array_fifo_depth`); an
       activation is accepted only while fewer than that many accepted vectors have not left
       through ``results``, so a full queue stops ``activations.ready`` instead of losing a result,
       and with ``results.ready`` held high the credit never limits throughput.
@@ -77,7 +77,7 @@ class SystolicArray(wiring.Component):
     def __init__(self, cfg: FocusConfig):
         self.cfg = cfg
         #: Edges from an activation handshake to the earliest handshake of its result on ``results``.
-        self.result_latency = cfg.rows + cfg.cols + 3
+        self.result_latency = cfg.rows + cfg.cols + 4
         #: Output FIFO entries, which is also the number of vectors that may be in flight.
         self.fifo_depth = array_fifo_depth(cfg)
         super().__init__({
@@ -164,10 +164,11 @@ class SystolicArray(wiring.Component):
             m.d.comb += deskew.skewed[n].eq(grid[R - 1][n].psum)
 
         # A vector accepted at edge e is in the input register in cycle e, in PE (k, n) in cycle
-        # e + k + n, its column n sum leaves the bottom row in cycle e + R + n + 1 and the de-skew in
-        # cycle e + R + C: the valid/end pipeline has R + C + 1 stages.
+        # e + k + n, its column n sum leaves the bottom row in cycle e + R + n + 2 (weight and
+        # product registers, then the psum) and the de-skew in cycle e + R + C + 1: the valid/end
+        # pipeline has R + C + 2 stages.
         valid, end = a_take, acts.payload.end
-        for stage in range(R + C + 1):
+        for stage in range(R + C + 2):
             valid_r = Signal(name=f"valid_d{stage}")
             end_r = Signal(Framing, name=f"end_d{stage}")
             m.d.sync += [valid_r.eq(valid), end_r.eq(end)]

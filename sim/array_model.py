@@ -14,8 +14,8 @@ What the model encodes (each rule is a sentence of the RTL's docstrings), with `
 * Pass ``t`` takes its ``M_t`` vectors on consecutive edges ``S[t] .. E[t] = S[t] + M_t - 1``, where
   ``S[0] = c[0]`` and ``S[t] = max(E[t-1] + 1, c[t])`` (a vector may be taken on the commit edge of
   its tile).
-* A result leaves the array ``R + C + 3`` edges after its vector's handshake, and the GEMM
-  sequencer ``R + C + 5`` edges after (its accumulator adds two register stages).
+* A result leaves the array ``R + C + 4`` edges after its vector's handshake, and the GEMM
+  sequencer ``R + C + 6`` edges after (its accumulator adds two register stages).
 
 So passes run back to back exactly when every pass after the first two has at least
 ``max(R, R + C - 2)`` vectors.
@@ -37,12 +37,12 @@ __all__ = ["ArraySchedule", "array_schedule", "array_cycles", "gemm_cycles", "ge
 
 def ARRAY_RESULT_LATENCY(rows: int, cols: int) -> int:
     """Edges from a vector's handshake to its result's handshake on the array's ``results``."""
-    return rows + cols + 3
+    return rows + cols + 4
 
 
 def GEMM_RESULT_LATENCY(rows: int, cols: int) -> int:
     """Edges from a vector's handshake to its result's handshake on the GEMM sequencer's ``results``."""
-    return rows + cols + 5
+    return rows + cols + 6
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,9 @@ With ``N = cfg.sec_words = ceil(cfg.tokens / cfg.sec_lanes)`` words of ``sec_lan
 ``P = cfg.sec_passes``, ``B = 2**cfg.sec_digit_bits``, ``R`` rows:
 
 * accumulation: ``R * N`` cycles, one beat of ``sec_lanes`` scores per cycle;
-* selection (valid job): ``P * (N + 1 + B) + 1`` (per digit a histogram pass over the importance
-  buffer, a word per cycle, one cycle to count the last word and one to add it, then a ``B``-cycle
+* selection (valid job): ``P * (N + 2 + B) + 1`` (per digit a histogram pass over the importance
+  buffer, a word per cycle, one cycle to register the last word's candidates and digits, one to
+  count them and one to add them, then a ``B``-cycle
   scan of the bins; every pass but the first reads its first word in the previous scan's last
   cycle) ``+ N + 2`` (the emit pass: one mask beat per word behind two pipeline stages, compare and
   mask register; its first word is also read in the last scan cycle) ``+ 1`` (the status beat);
@@ -29,11 +30,11 @@ __all__ = ["selection_cycles", "job_cycles", "job_interval"]
 
 def selection_cycles(cfg: FocusConfig, valid: bool = True) -> int:
     """Clock edges from the one that takes a job's last score beat to the one that takes its status
-    beat: ``P * (N + 1 + B) + N + 4`` for a valid job, 1 for an invalid one."""
+    beat: ``P * (N + 2 + B) + N + 4`` for a valid job, 1 for an invalid one."""
     if not valid:
         return 1
     n, b = cfg.sec_words, 1 << cfg.sec_digit_bits
-    return cfg.sec_passes * (n + 1 + b) + n + 4
+    return cfg.sec_passes * (n + 2 + b) + n + 4
 
 
 def job_cycles(cfg: FocusConfig, rows: int, valid: bool = True) -> int:

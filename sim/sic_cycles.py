@@ -50,7 +50,7 @@ __all__ = ["FULL_DELAY", "EMIT_DELAY", "SicTiming", "sic_cycles", "unique_per_ti
 #: the group table's ``steps`` (``mean``: the last step's read-modify-write; ``root``: one write).
 FULL_DELAY = {"mean": 2, "root": 1}
 #: Cycles from a representative's last bank read until it leaves the output queue.
-EMIT_DELAY = {"mean": 5, "root": 2}
+EMIT_DELAY = {"mean": 6, "root": 2}
 
 
 @dataclass

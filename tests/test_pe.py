@@ -30,19 +30,20 @@ class PEContract:
 
     def __init__(self, cfg):
         self.cfg = cfg
-        self.a = self.bank = self.product = self.psum = self.staged = None
+        self.a = self.bank = self.weight = self.product = self.psum = self.staged = None
         self.banks = [None, None]
-        self.product_of_extremes = self.psum_of_extremes = False
+        self.weight_of_extremes = self.product_of_extremes = self.psum_of_extremes = False
 
     def edge(self, a_in, bank_in, psum_in, w_in, w_shift, commit):
         weight = self.banks[bank_in]
-        product = None if weight is None else a_in * weight
+        product = None if self.weight is None or self.a is None else self.a * self.weight
         psum = None if self.product is None else wrap(psum_in + self.product, self.cfg.acc_width)
         banks = [self.staged if commit >> b & 1 else self.banks[b] for b in range(2)]
         extremes = {self.cfg.data_min, self.cfg.data_max}
         self.psum_of_extremes = self.product_of_extremes
-        self.product_of_extremes = weight is not None and {a_in, weight} <= extremes
-        self.a, self.bank, self.product, self.psum = a_in, bank_in, product, psum
+        self.product_of_extremes = self.weight_of_extremes
+        self.weight_of_extremes = weight is not None and {a_in, weight} <= extremes
+        self.a, self.bank, self.weight, self.product, self.psum = a_in, bank_in, weight, product, psum
         self.staged = w_in if w_shift else self.staged
         self.banks = banks
 
@@ -82,7 +83,7 @@ def test_pe_follows_its_register_contract_on_random_inputs(name):
     assert checked["product_extremes"] > 30, checked      # and on the widest products
 
 
-def test_psum_out_is_psum_in_plus_product_two_cycles_after_a_in():
+def test_psum_out_is_psum_in_plus_product_three_cycles_after_a_in():
     cfg = CONFIGS["int8-acc32"]
     dut = ProcessingElement(cfg)
 
@@ -97,11 +98,12 @@ def test_psum_out_is_psum_in_plus_product_two_cycles_after_a_in():
         ctx.set(dut.a_in, -128)                   # cycle c: a_in
         ctx.set(dut.bank_in, 0)
         await ctx.tick()
-        assert ctx.get(dut.a_out) == -128         # cycle c + 1: forwarded to the right
+        assert ctx.get(dut.a_out) == -128         # cycle c + 1: forwarded to the right, weight read
         ctx.set(dut.a_in, 0)
-        ctx.set(dut.psum_in, 1000)                # cycle c + 1: psum from the PE above
+        await ctx.tick()                          # cycle c + 2: the product
+        ctx.set(dut.psum_in, 1000)                # cycle c + 2: psum from the PE above
         await ctx.tick()
-        assert ctx.get(dut.psum_out) == 1000 + 16384   # cycle c + 2
+        assert ctx.get(dut.psum_out) == 1000 + 16384   # cycle c + 3
 
     simulate(dut, [bench], name="pe_latency")
 
@@ -120,13 +122,14 @@ def test_bank_in_selects_the_bank_and_a_commit_is_seen_from_the_next_cycle():
         ctx.set(dut.commit, 0)
 
     async def product_of(ctx, a, bank, commit=0):
-        """psum_out two cycles after presenting a with psum_in = 0 (commit set in the first cycle)."""
+        """psum_out three cycles after presenting a with psum_in = 0 (commit set in the first cycle)."""
         ctx.set(dut.a_in, a)
         ctx.set(dut.bank_in, bank)
         ctx.set(dut.commit, commit)
         ctx.set(dut.psum_in, 0)
         await ctx.tick()
         ctx.set(dut.commit, 0)
+        await ctx.tick()
         await ctx.tick()
         return ctx.get(dut.psum_out)
 

@@ -143,8 +143,8 @@ def test_reset_mid_job_leaves_next_job_exact(phase):
     # Edges after the descriptor at which to reset (cycle model: docs/sec.md): half-way through the
     # scores, the second digit's histogram pass, the first scan, with a mask beat held, with the
     # status beat held.
-    at = {"accumulate": rows * N // 2, "histogram": rows * N + (N + 2 + B) + 1 + N // 2,
-          "scan": rows * N + N + 2 + 2, "emit": rows * N + P * (N + 1 + B) + 6,
+    at = {"accumulate": rows * N // 2, "histogram": rows * N + (N + 3 + B) + 1 + N // 2,
+          "scan": rows * N + N + 3 + 2, "emit": rows * N + P * (N + 2 + B) + 6,
           "status": job_cycles(cfg, rows) + 3}[phase]
     dut = SemanticConcentrator(cfg)
     top = WithReset(dut)

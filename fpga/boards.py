@@ -1,0 +1,96 @@
+"""Board presets for FPGA builds: platform, the configuration that fits, the target clock.
+
+Every board is an amaranth-boards platform class plus what the Focus build needs to know about it:
+``config``, the :class:`~focus.FocusConfig` overrides of the largest configuration that fits the
+device (the default configuration where it fits); ``target_mhz``, the clock the accelerator runs
+at, made by a PLL from the board's oscillator (see :mod:`focus.fpga.clocks`); and, for devices the
+design cannot fit at all, ``refuse``, checked before place and route (see
+:func:`focus.fpga.build.build`).
+
+Sizes, from the vendors' data sheets: LFE5U-12F 12K LUTs / 28 DSP (18x18) / 32 block RAMs,
+25F 24K / 28 / 56, 45F 44K / 72 / 108, 85F 84K / 156 / 208; LFE5UM5G-85F as the 85F; GW2A-18 20K
+LUTs / 48 multipliers (18x18) / 46 block RAMs; iCE40UP5K 5280 cells / 8 DSPs (16x16) / 30 block RAMs.
+The default configuration needs 64 multipliers in the array, 32 in SIC's engines plus SIC's
+threshold and ranking products (docs/sic.md), so only the 85F parts take it whole.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import import_module
+
+from ..config import FocusConfig
+
+__all__ = ["Board", "BOARDS", "get_board", "board_config"]
+
+
+@dataclass(frozen=True)
+class Board:
+    name: str
+    platform: str                 # "amaranth_boards.module:Class"
+    family: str                   # "ecp5", "ice40", "gowin": which toolchain builds it
+    device: str
+    oscillator_mhz: float
+    target_mhz: float
+    description: str
+    config: dict = field(default_factory=dict)   # FocusConfig overrides of the preset
+    flash_board: str = ""         # openFPGALoader's -b name
+    refuse: str | None = None     # why the design cannot fit, when it cannot
+
+    def platform_class(self):
+        module, _, name = self.platform.partition(":")
+        return getattr(import_module(module), name)
+
+    def make_platform(self, **kwargs):
+        """An instance of the platform class, with the project's toolchain fix-ups
+        (:func:`focus.fpga.build.prepare_platform`)."""
+        from .build import prepare_platform
+        return prepare_platform(self, self.platform_class()(**kwargs))
+
+
+# A small job shape for boards whose memories or multipliers cannot take the default 4x8x8 grid
+# of 64-wide tokens: 4x4 arrays on 4-element vectors (the SIC window and the contract unchanged).
+_SMALL = dict(rows=4, cols=4, vector_size=4, hidden=32, out_features=96, frames=4, height=8, width=8,
+              tile_frames=2, sic_multipliers=4, score_width=8)
+
+BOARDS: dict[str, Board] = {b.name: b for b in [
+    Board("ulx3s-12f", "amaranth_boards.ulx3s:ULX3S_12F_Platform", "ecp5", "LFE5U-12F", 25, 100,
+          "Radiona ULX3S with the LFE5U-12F: a 4x4 array, element-serial SIC (28 DSPs)",
+          config=_SMALL, flash_board="ulx3s"),
+    Board("ulx3s-25f", "amaranth_boards.ulx3s:ULX3S_25F_Platform", "ecp5", "LFE5U-25F", 25, 100,
+          "Radiona ULX3S with the LFE5U-25F: a 4x4 array, element-serial SIC (28 DSPs, more LUTs and RAM)",
+          config=dict(_SMALL, score_width=16), flash_board="ulx3s"),
+    Board("ulx3s-45f", "amaranth_boards.ulx3s:ULX3S_45F_Platform", "ecp5", "LFE5U-45F", 25, 100,
+          "Radiona ULX3S with the LFE5U-45F: the default 8x8 array with an element-serial SIC (72 DSPs)",
+          config=dict(sic_multipliers=8), flash_board="ulx3s"),
+    Board("ulx3s-85f", "amaranth_boards.ulx3s:ULX3S_85F_Platform", "ecp5", "LFE5U-85F", 25, 100,
+          "Radiona ULX3S with the LFE5U-85F: the default configuration (8x8 array, 4-engine SIC)",
+          flash_board="ulx3s"),
+    Board("ecpix5-85f", "amaranth_boards.ecpix5:ECPIX585Platform", "ecp5", "LFE5UM5G-85F", 100, 100,
+          "LambdaConcept ECPIX-5 with the LFE5UM5G-85F: the default configuration, from its 100 MHz oscillator",
+          flash_board="ecpix5"),
+    Board("tang-primer-20k", "amaranth_boards.tang_primer_20k:TangPrimer20kDockPlatform", "gowin",
+          "GW2A-LV18PG256C8/I7", 27, 100,
+          "Sipeed Tang Primer 20K (dock): a 4x4 array, element-serial SIC (48 multipliers), rPLL 27 -> 100 MHz",
+          config=_SMALL, flash_board="tangprimer20k"),
+    Board("icebreaker", "amaranth_boards.icebreaker:ICEBreakerPlatform", "ice40", "iCE40UP5K", 12, 12,
+          "1BitSquared iCEBreaker (iCE40UP5K): too small for any Focus configuration; the build stops "
+          "before place and route and says what is short",
+          config=dict(_SMALL, rows=2, cols=2, vector_size=2, hidden=16, out_features=32, frames=2,
+                      height=4, width=4, sic_multipliers=1),
+          flash_board="icebreaker",
+          refuse="ice40"),
+]}
+
+
+def get_board(name: str) -> Board:
+    try:
+        return BOARDS[name]
+    except KeyError:
+        raise KeyError(f"unknown board {name!r}; known boards: {', '.join(BOARDS)}") from None
+
+
+def board_config(board: Board | str, **overrides) -> FocusConfig:
+    """The preset configuration of ``board``, with ``overrides`` (FocusConfig fields) on top."""
+    board = get_board(board) if isinstance(board, str) else board
+    return FocusConfig(**{**board.config, **overrides})

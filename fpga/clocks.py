@@ -1,0 +1,83 @@
+"""The ``sync`` clock domain of a board top: the board oscillator through a PLL to the target clock.
+
+:func:`add_sync_domain` is what every board top calls: it requests the platform's default clock,
+multiplies it to ``target_mhz`` with the family's PLL (ECP5 ``EHXPLLL``, Gowin ``rPLL``; none when
+the oscillator already runs at the target) and holds ``sync`` in reset until the PLL has locked
+and 16 more cycles have passed. The PLL settings are those YoWASP's ``ecppll`` and Apycula's
+``gowin_pll`` compute for the pair of frequencies (kept in :data:`PLLS`, so building needs neither).
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import ClockDomain, ClockSignal, Instance, Module, Signal
+from amaranth.lib import io
+
+__all__ = ["PLLS", "add_sync_domain", "pll_output_mhz"]
+
+#: (family, oscillator MHz, target MHz) -> PLL parameters.
+PLLS = {
+    # yowasp-ecppll -i 25 -o 100: VCO 600 MHz, exact
+    ("ecp5", 25, 100): dict(CLKI_DIV=1, CLKFB_DIV=4, CLKOP_DIV=6, CLKOP_CPHASE=2),
+    # gowin_pll -d "GW2A-18 C8/I7" -i 27 -o 100: VCO 802.3 MHz, 100.29 MHz
+    ("gowin", 27, 100): dict(IDIV_SEL=6, FBDIV_SEL=25, ODIV_SEL=8),
+}
+
+
+def pll_output_mhz(family: str, oscillator_mhz: float, target_mhz: float) -> float:
+    """The frequency the PLL really makes (Gowin: 100.29 MHz for 100 from 27)."""
+    if oscillator_mhz == target_mhz:
+        return target_mhz
+    p = PLLS[(family, oscillator_mhz, target_mhz)]
+    if family == "ecp5":
+        return oscillator_mhz / p["CLKI_DIV"] * p["CLKFB_DIV"]
+    return oscillator_mhz * (p["FBDIV_SEL"] + 1) / (p["IDIV_SEL"] + 1)
+
+
+def add_sync_domain(m: Module, platform, family: str, oscillator_mhz: float, target_mhz: float) -> None:
+    """Add ``sync`` at ``target_mhz`` to ``m`` (see the module docstring)."""
+    m.domains.sync = sync = ClockDomain("sync")
+    clk_pin = platform.request(platform.default_clk, dir="-")
+    m.submodules.clk_buffer = clk_buffer = io.Buffer("i", clk_pin)
+    osc = clk_buffer.i
+    locked = Signal()
+    if oscillator_mhz == target_mhz:
+        m.d.comb += [ClockSignal("sync").eq(osc), locked.eq(1)]
+    else:
+        key = (family, oscillator_mhz, target_mhz)
+        if key not in PLLS:
+            raise ValueError(f"no PLL settings for {family} from {oscillator_mhz} MHz to {target_mhz} MHz; "
+                             f"known: {sorted(PLLS)}")
+        p = PLLS[key]
+        clk_out = Signal()
+        if family == "ecp5":
+            m.submodules.pll = Instance(
+                "EHXPLLL",
+                a_FREQUENCY_PIN_CLKI=str(oscillator_mhz), a_FREQUENCY_PIN_CLKOP=str(target_mhz),
+                a_ICP_CURRENT="12", a_LPF_RESISTOR="8", a_MFG_ENABLE_FILTEROPAMP="1", a_MFG_GMCREF_SEL="2",
+                p_PLLRST_ENA="DISABLED", p_INTFB_WAKE="DISABLED", p_STDBY_ENABLE="DISABLED",
+                p_DPHASE_SOURCE="DISABLED", p_OUTDIVIDER_MUXA="DIVA", p_CLKOP_ENABLE="ENABLED",
+                p_CLKI_DIV=p["CLKI_DIV"], p_CLKOP_DIV=p["CLKOP_DIV"], p_CLKOP_CPHASE=p["CLKOP_CPHASE"],
+                p_CLKOP_FPHASE=0, p_FEEDBK_PATH="CLKOP", p_CLKFB_DIV=p["CLKFB_DIV"],
+                i_RST=0, i_STDBY=0, i_CLKI=osc, o_CLKOP=clk_out, i_CLKFB=clk_out,
+                i_PHASESEL0=0, i_PHASESEL1=0, i_PHASEDIR=1, i_PHASESTEP=1, i_PHASELOADREG=1,
+                i_PLLWAKESYNC=0, i_ENCLKOP=0, o_LOCK=locked)
+        elif family == "gowin":
+            m.submodules.pll = Instance(
+                "rPLL",
+                p_FCLKIN=f"{oscillator_mhz:.1f}", p_IDIV_SEL=p["IDIV_SEL"], p_FBDIV_SEL=p["FBDIV_SEL"],
+                p_ODIV_SEL=p["ODIV_SEL"],
+                i_CLKIN=osc, o_CLKOUT=clk_out, o_LOCK=locked, i_RESET=0, i_RESET_P=0, i_CLKFB=0,
+                i_FBDSEL=0, i_IDSEL=0, i_ODSEL=0, i_PSDA=0, i_DUTYDA=0, i_FDLY=0)
+        else:
+            raise ValueError(f"family={family!r}: no PLL for this family")
+        m.d.comb += ClockSignal("sync").eq(clk_out)
+        platform.add_clock_constraint(clk_out, pll_output_mhz(family, oscillator_mhz, target_mhz) * 1e6)
+    # reset: held until the PLL locks, then 16 cycles (a counter in the new domain)
+    m.domains.por = ClockDomain("por", reset_less=True)
+    m.d.comb += ClockSignal("por").eq(ClockSignal("sync"))
+    count = Signal(5)
+    with m.If(~locked):
+        m.d.por += count.eq(0)
+    with m.Elif(~count[4]):
+        m.d.por += count.eq(count + 1)
+    m.d.comb += sync.rst.eq(~count[4])

@@ -1,0 +1,105 @@
+"""Board builds (focus.fpga.boards, focus.fpga.build, focus.fpga.cli_build).
+
+Every board's platform prepares its build plan without a toolchain (``do_build=False``), the
+iCEBreaker is refused before place and route with a one-line reason, the report has its keys. One
+real ULX3S-85F build (yosys, nextpnr-ecp5, ecppack: about ten minutes on two cores) runs in the slow
+tier when ``FOCUS_SLOW=all`` or ``FOCUS_FPGA_BUILD=1``.
+"""
+
+import json
+import os
+
+import pytest
+
+from focus import FocusConfig
+from focus.fpga import boards as boards_mod
+from focus.fpga.boards import BOARDS, board_config, get_board
+from focus.fpga.build import BoardTooSmall, check_fits, default_top, prepare_platform, tool_environment
+from focus.fpga.cli_build import main
+
+BOARD_NAMES = ["ulx3s-12f", "ulx3s-25f", "ulx3s-45f", "ulx3s-85f", "ecpix5-85f", "tang-primer-20k", "icebreaker"]
+REPORT_KEYS = {"board", "config_digest", "bitstream", "fmax_mhz", "target_mhz", "resources", "tool_seconds"}
+
+
+def test_every_board_of_the_brief_is_listed_with_a_valid_preset():
+    assert list(BOARDS) == BOARD_NAMES
+    for board in BOARDS.values():
+        cfg = board_config(board)
+        assert isinstance(cfg, FocusConfig)
+        assert board.description and "\n" not in board.description
+        assert board.platform_class().__name__ in board.platform
+    assert board_config("ulx3s-85f") == FocusConfig()              # the 85F takes the default whole
+    assert get_board("ulx3s-85f").target_mhz == 100 and get_board("ulx3s-85f").oscillator_mhz == 25
+
+
+def test_presets_shrink_with_the_device():
+    small, large = board_config("ulx3s-12f"), board_config("ulx3s-85f")
+    assert small.rows * small.cols < large.rows * large.cols
+
+
+def test_board_config_applies_overrides_on_the_preset():
+    assert board_config("ulx3s-12f", threshold="4/5").rows == 4
+    with pytest.raises(KeyError, match="known boards"):
+        get_board("nexys")
+
+
+@pytest.mark.parametrize("name", BOARD_NAMES)
+def test_platform_prepares_the_build_without_a_toolchain(name):
+    board = BOARDS[name]
+    platform = board.make_platform()
+    assert "openFPGALoader" not in platform.required_tools
+    plan = platform.build(default_top(board_config(board), board), name="top", do_build=False)
+    assert "build_top.sh" in plan.files and "top.il" in plan.files
+    script = plan.files["build_top.sh"]
+    if board.family == "gowin":
+        assert "NEXTPNR_HIMBAECHEL" in script and "--vopt family=" in script
+    if board.family == "ecp5":
+        lpf = plan.files["top.lpf"]
+        assert "FREQUENCY" in lpf and "led_0__" in lpf
+
+
+def test_tool_environment_points_amaranth_at_the_yowasp_tools(tmp_path):
+    env = tool_environment(tmp_path)
+    for var in ("YOSYS", "NEXTPNR_ECP5", "ECPPACK"):
+        wrapper = env[var]
+        assert os.access(wrapper, os.X_OK)
+        assert "yowasp" in open(wrapper).read()
+
+
+def test_icebreaker_is_refused_before_place_and_route_in_one_line():
+    board = get_board("icebreaker")
+    with pytest.raises(BoardTooSmall) as err:
+        check_fits(board, board_config(board))
+    message = str(err.value)
+    assert "\n" not in message
+    assert "icebreaker" in message and "DSPs" in message and "short by" in message
+
+
+def test_cli_lists_boards(capsys):
+    assert main(["boards"]) == 0
+    out = capsys.readouterr().out
+    for name in BOARD_NAMES:
+        assert f"{name}:" in out
+
+
+def test_cli_build_refuses_icebreaker_with_exit_1(capsys):
+    assert main(["build", "--board", "icebreaker"]) == 1
+    assert "short by" in capsys.readouterr().err
+
+
+def test_cli_rejects_a_bad_override():
+    with pytest.raises(SystemExit) as err:
+        main(["build", "--board", "ulx3s-85f", "--set", "rows=3"])
+    assert err.value.code == 2
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.environ.get("FOCUS_SLOW") != "all" and os.environ.get("FOCUS_FPGA_BUILD") != "1",
+                    reason="a real bitstream build takes minutes: FOCUS_SLOW=all or FOCUS_FPGA_BUILD=1")
+def test_ulx3s_85f_builds_a_bitstream_with_a_report(tmp_path):
+    from focus.fpga.build import build
+    report = build("ulx3s-85f")
+    assert REPORT_KEYS <= set(report)
+    assert report["board"] == "ulx3s-85f" and report["config_digest"] == FocusConfig().digest()
+    assert report["fmax_mhz"] > 0 and report["resources"]["dsp"] > 0
+    assert report["resources"]["lut"] <= report["resources_available"]["lut"]
