@@ -36,6 +36,8 @@ import time
 from importlib import metadata
 from pathlib import Path
 
+from amaranth.hdl import Elaboratable, Module
+
 from ..config import FocusConfig
 from ..files import build_root, write_atomic
 from .boards import Board, board_config, get_board
@@ -151,16 +153,29 @@ def prepare_platform(board: Board, platform):
     return platform
 
 
+class BoardBuild(Elaboratable):
+    """What a board's bitstream holds: the ``sync`` domain at the board's target clock (a PLL from
+    its oscillator, :func:`focus.fpga.clocks.add_sync_domain`) driving :class:`focus.fpga.top.BoardTop`
+    (the accelerator behind the UART host link, which requests the board's UART and LEDs)."""
+
+    def __init__(self, cfg: FocusConfig, board: Board):
+        self.cfg, self.board = cfg, board
+
+    def elaborate(self, platform):
+        from .clocks import add_sync_domain
+        from .top import BoardTop
+        board = self.board
+        m = Module()
+        if platform is not None:
+            add_sync_domain(m, platform, board.family, board.oscillator_mhz, board.target_mhz)
+        m.submodules.board = BoardTop(self.cfg, clk_freq=round(board.target_mhz * 1e6))
+        return m
+
+
 def default_top(cfg: FocusConfig, board: Board):
-    """The board top used when none is given: the real :class:`focus.fpga.top.BoardTop` when it
-    exists, else the private LFSR stimulus top."""
-    try:
-        from .top import BoardTop          # written with the host link
-    except ImportError:
-        from ._stimulus import StimulusTop
-        return StimulusTop(cfg, family=board.family, oscillator_mhz=board.oscillator_mhz,
-                           target_mhz=board.target_mhz)
-    return BoardTop(cfg, board=board)
+    """The board top used when none is given: :class:`BoardBuild` (the accelerator and the host link
+    on the board's clock)."""
+    return BoardBuild(cfg, board)
 
 
 def count_multipliers(cfg: FocusConfig) -> int:

@@ -55,7 +55,7 @@ def test_platform_prepares_the_build_without_a_toolchain(name):
         assert "NEXTPNR_HIMBAECHEL" in script and "--vopt family=" in script
     if board.family == "ecp5":
         lpf = plan.files["top.lpf"]
-        assert "FREQUENCY" in lpf and "led_0__" in lpf
+        assert "FREQUENCY" in lpf and "uart_0__tx__io" in lpf and "uart_0__rx__io" in lpf   # the host link's pins
 
 
 def test_tool_environment_points_amaranth_at_the_yowasp_tools(tmp_path):
