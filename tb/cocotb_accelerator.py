@@ -45,7 +45,7 @@ from focus.sim.accelerator import AcceleratorStreams, accelerator_streams
 from focus.sim.job import run_job
 from focus.tb.lanes import pack_lanes, unpack_lanes
 from focus.tb.runner import tb_context
-from focus.tb.streams import (StreamSink, StreamSource, make_rng, pack, port_signals, reset_dut, start_clock,
+from focus.tb.streams import (StreamSink, StreamSource, first_difference, make_rng, pack, port_signals, reset_dut, start_clock,
                               unpack)
 
 __all__ = ["AcceleratorBench", "cycle_budget", "run_full_rate", "input_beats", "decode_results", "decode_masks",
@@ -230,14 +230,14 @@ class AcceleratorBench:
             job, first = _job_of(jobs, "results", beat)
             raise AssertionError(f"{len(bad)} wrong sums; first in result beat {beat} (job {job}, its beat "
                                  f"{beat - first}) column {col}: got {rows[beat, col]}, expected {want[beat, col]}")
-        assert ends == want_ends, _first_difference("result framing", ends, want_ends)
+        assert ends == want_ends, first_difference("result framing", ends, want_ends)
 
         bits, last = self.masks()
         want_bits = np.concatenate([s.mask for s in jobs]).reshape(-1, self.cfg.cols)
         want_last = [int(i == len(s.mask) - 1) for s in jobs for i in range(len(s.mask))]
         assert bits.shape == want_bits.shape, f"got {len(bits)} mask words, expected {len(want_bits)}"
         assert (bits == want_bits).all(), f"SEC keep mask differs in word {np.argwhere(bits != want_bits)[0][0]}"
-        assert last == want_last, _first_difference("mask last", last, want_last)
+        assert last == want_last, first_difference("mask last", last, want_last)
 
         dones = self.dones()
         statuses = statuses or [JobStatus.OK] * len(jobs)
@@ -284,13 +284,6 @@ def _job_of(jobs, field, index):
             return i, first
         first += n
     return len(jobs), first
-
-
-def _first_difference(name, got, want):
-    for i, (g, w) in enumerate(zip(got, want)):
-        if g != w:
-            return f"{name}[{i}]: got {g}, expected {w} ({len(got)} beats, {len(want)} expected)"
-    return f"{name}: got {len(got)} beats, expected {len(want)}"
 
 
 @cocotb.test(timeout_time=2000, timeout_unit="ms")

@@ -19,7 +19,8 @@ from focus.hdl.streams import MapBeat, VectorBeat
 from focus.sim.sic_cycles import sic_cycles
 from focus.tb.runner import tb_context
 from focus.tb.sic_jobs import SicBeats, export_beats
-from focus.tb.streams import StreamMonitor, StreamSink, StreamSource, make_rng, pack, reset_dut, start_clock, unpack
+from focus.tb.streams import (StreamMonitor, StreamSink, StreamSource, first_difference, make_rng, pack, reset_dut,
+                             start_clock, unpack)
 
 
 class SicBench:
@@ -64,9 +65,9 @@ class SicBench:
         want_maps = [e for job in jobs for e in job.map]
         want_counters = [e for job in jobs for e in job.counters]
         want_reps = [e for job in jobs for e in job.representatives]
-        assert counters == want_counters, _first_difference("counters", counters, want_counters)
-        assert maps == want_maps, _first_difference("map", maps, want_maps)
-        assert reps == want_reps, _first_difference("representatives", reps, want_reps)
+        assert counters == want_counters, first_difference("counters", counters, want_counters)
+        assert maps == want_maps, first_difference("map", maps, want_maps)
+        assert reps == want_reps, first_difference("representatives", reps, want_reps)
 
     async def expect_nothing_more(self, cycles=100):
         await gather(*(sink.expect_nothing_more(cycles) for sink in self.sinks.values()))
@@ -78,13 +79,6 @@ class SicBench:
         await self.collect(jobs)
         self.check(jobs)
         await self.expect_nothing_more()
-
-
-def _first_difference(name, got, want):
-    for i, (g, w) in enumerate(zip(got, want)):
-        if g != w:
-            return f"{name}[{i}]: got {g}, expected {w} ({len(got)} beats, {len(want)} expected)"
-    return f"{name}: got {len(got)} beats, expected {len(want)}"
 
 
 @cocotb.test(timeout_time=400, timeout_unit="ms")
@@ -131,7 +125,7 @@ async def handshake_cycles_equal_cycle_model(dut):
     for name, field in ports.items():
         got = [c - start for c in seen[name]]
         want = getattr(model, field)
-        assert got == want, _first_difference(f"{name} handshake cycle", got, want)
+        assert got == want, first_difference(f"{name} handshake cycle", got, want)
     last = max(seen["map"][-1], seen["counters"][-1], *seen["representatives"][-1:]) - start
     measured = {"vectors": len(seen["vectors"]), "cycles": last + 1,
                 "cycles_per_vector": (last + 1) / len(seen["vectors"]),

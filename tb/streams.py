@@ -26,7 +26,7 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, RisingEdge
 from cocotb.utils import get_sim_time
 
-__all__ = ["pack", "unpack", "port_signals", "StreamSource", "StreamMonitor", "StreamSink", "start_clock",
+__all__ = ["first_difference", "pack", "unpack", "port_signals", "StreamSource", "StreamMonitor", "StreamSink", "start_clock",
            "reset_dut", "make_rng"]
 
 
@@ -51,6 +51,14 @@ def port_signals(dut, port: str):
     """The ``valid``, ``ready`` and ``payload`` handles of stream ``port`` of ``dut``."""
     return tuple(getattr(dut, f"{port}__{name}") for name in ("valid", "ready", "payload"))
 
+
+
+def first_difference(name: str, got: list, want: list) -> str:
+    """Assertion message naming the first beat where ``got`` and ``want`` differ, or their counts."""
+    for i, (g, w) in enumerate(zip(got, want)):
+        if g != w:
+            return f"{name}[{i}]: got {g}, expected {w} ({len(got)} beats, {len(want)} expected)"
+    return f"{name}: got {len(got)} beats, expected {len(want)}"
 
 def make_rng() -> random.Random:
     """Random generator seeded from cocotb's seed (``seed=`` in the runner), so runs replay."""
