@@ -31,7 +31,7 @@ import numpy as np
 from ..config import FocusConfig
 from ..files import atomic_open, build_root
 
-__all__ = ["SIM_CLK_FREQ", "SIM_DIVISOR", "SIM_BAUD", "SIM_FRAME_TIMEOUT", "SIM_HOST_TIMEOUT", "SimTransport",
+__all__ = ["read_link_result", "SIM_CLK_FREQ", "SIM_DIVISOR", "SIM_BAUD", "SIM_FRAME_TIMEOUT", "SIM_HOST_TIMEOUT", "SimTransport",
            "run_board", "simulate_job", "board_params"]
 
 SIM_CLK_PERIOD_NS = 10
@@ -246,7 +246,13 @@ def simulate_job(path: str | os.PathLike, job, mode: str, *, out_dir: Path | Non
     out = Path(out_dir) / f"{Path(path).stem}-{mode}-{job.cfg.digest()}.link.npz"
     out.unlink(missing_ok=True)
     run_board(job.cfg, "run_jobs", {"jobs": [[str(Path(path).resolve()), mode, str(out)]]})
-    with np.load(out, allow_pickle=False) as f:
+    return read_link_result(out)
+
+
+def read_link_result(path: str | os.PathLike) -> dict:
+    """What one simulated job brought back over the link, as :func:`simulate_job` returns it, from the
+    file the ``run_jobs`` test wrote."""
+    with np.load(path, allow_pickle=False) as f:
         result = {key: f[key] for key in f.files}
     result["status"] = str(result["status"])
     result["counters"] = json.loads(str(result["counters"]))

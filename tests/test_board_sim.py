@@ -11,7 +11,7 @@ import pytest
 
 from focus import FocusConfig
 from focus.fpga.run import check_outputs
-from focus.fpga.sim import run_board
+from focus.fpga.sim import read_link_result, run_board
 from focus.sim import export
 from focus.sim.accelerator import accelerator_streams
 from focus.sim.job import run_job
@@ -29,18 +29,9 @@ def planted_job(cfg, seed, path, n=None):
     return export.write(path, run_job(cfg, planted_tokens(cfg, seed), weights))
 
 
-def load(path):
-    with np.load(path, allow_pickle=False) as f:
-        got = {key: f[key] for key in f.files}
-    got["status"] = str(got["status"])
-    got["counters"] = json.loads(str(got["counters"]))
-    got["link"] = json.loads(str(got["link"]))
-    return got
-
-
 def check(path, mode, out):
     job = export.read(path)
-    got = load(out)
+    got = read_link_result(out)
     check_outputs(job, mode, accelerator_streams(job.cfg, job, mode), got)
     return job, got
 
@@ -57,7 +48,7 @@ def test_real_clip_with_sec_and_back_to_back_jobs_through_the_uart_equal_the_gol
         if job.pruned:
             assert np.array_equal(got["kept"], job.kept)
         assert got["link"]["frames"]["TOKENS"] >= SMALL.tiles
-    assert load(runs[0][2])["counters"]["sec_cycles"] > 0
+    assert read_link_result(runs[0][2])["counters"]["sec_cycles"] > 0
 
 
 @pytest.mark.rtl
