@@ -13,8 +13,9 @@ Default tier, one build of the default configuration (4 frames of 8 x 8 tokens, 
   ``tokens @ weights`` here, and the RTL against ``outputs_dense`` in the bench;
 * robustness: jobs that change ``k`` and the mode back to back, an all-zero job, a command with
   ``k > tokens`` (status BAD_K, then the next job runs), a reset in the middle of a job;
-* all-MiniLM-L6-v2's QKV and FFN-up GEMMs (layer 1, the first 20 of their output columns) with SEC
-  scores from its text-to-image attention, pruned in the top.
+* all-MiniLM-L6-v2's QKV and FFN-up GEMMs (layer 1) with SEC scores from its text-to-image
+  attention, pruned in the top: the first 20 output columns in the default tier, every column (1152
+  and 1536) in the slow tier (which CI's subset runs: about 3 minutes).
 
 ``slow``: more clips (the first two, which CI's subset runs, on the default build), thresholds and
 configurations (other grids, the root representative, other SIC and scatter throughput settings,
@@ -60,16 +61,17 @@ def clip_exports(cfg, name, clips=("bikes",), *, planted=True):
     return exports
 
 
-def minilm_exports(cfg):
-    """MiniLM's QKV and FFN-up GEMMs at layer 1 on bikes, SEC scores from its attention, pruned."""
+def minilm_exports(cfg, columns=MINILM_COLUMNS):
+    """MiniLM's QKV and FFN-up GEMMs at layer 1 on bikes (their first ``columns`` output columns, None:
+    all), SEC scores from its attention, pruned."""
     from focus.sim import minilm
-    out = folder(cfg, "minilm")
+    out = folder(cfg, "minilm" if columns == MINILM_COLUMNS else f"minilm-{columns or 'all'}")
     scores = minilm.attention_scores(cfg, "bikes", layer=1)
     keep = sec.keep_count(cfg.tokens, Fraction(2, 5))
     exports = []
     for site in ("qkv", "ffn_up"):
         tokens, weights, scale = minilm.gemm_inputs(cfg, "bikes", layer=1, site=site)
-        job = run_job(cfg, tokens, weights[:, :MINILM_COLUMNS], scores=scores, keep=keep, prune=True,
+        job = run_job(cfg, tokens, weights[:, :columns], scores=scores, keep=keep, prune=True,
                       meta={"tool": "tests/test_accelerator_rtl.py", "source": "minilm", "gemm": site, "layer": 1,
                             "clip": "bikes", "scale": scale, "keep": keep})
         exports.append({"path": str(export.write(out / f"{site}.npz", job)), "modes": ["focus", "dense"]})
@@ -126,6 +128,15 @@ def test_reset_mid_job_leaves_next_jobs_exact():
 @pytest.mark.rtl
 def test_minilm_gemms_with_sec_equal_golden_model():
     exports = minilm_exports(MINILM)
+    check_dense_is_numpy_matmul(exports)
+    run(MINILM, exports, "exports_back_to_back_exact")
+
+
+@pytest.mark.slow
+@pytest.mark.rtl
+def test_whole_minilm_gemms_with_sec_equal_golden_model():
+    """Every output column of the QKV (1152) and FFN-up (1536) GEMMs, focus and dense."""
+    exports = minilm_exports(MINILM, columns=None)
     check_dense_is_numpy_matmul(exports)
     run(MINILM, exports, "exports_back_to_back_exact")
 
