@@ -67,9 +67,11 @@ class PassBuffer(wiring.Component):
       whole tile is written; the bank is free again when both readers have finished.
     Timing
       Each reader issues one beat per cycle into a :class:`~focus.hdl.streams.CreditQueue` of
-      ``PASS_QUEUE_DEPTH`` (memory read, then queue): passes follow each other without a gap, and a
-      tile's first beat leaves 3 cycles after its first tile-chunk is written (or after the previous
-      tile's last issue). The writers take one beat per cycle.
+      ``PASS_QUEUE_DEPTH`` (activations: memory read, then queue; members: memory read, read
+      data registered, then queue): passes follow each other without a gap, and a
+      tile-chunk's map is closed (its lengths written into the tables) the cycle after its last map
+      beat; a tile's first beat leaves 4 cycles after its first tile-chunk is complete on both sides
+      (or 3 after the previous tile's last issue). The writers take one beat per cycle.
     Reset
       Synchronous; empties both banks and forgets the tile in progress.
     """
@@ -111,9 +113,10 @@ class PassBuffer(wiring.Component):
         # per bank and chunk, in flip-flops
         def table(shape, name):
             return Array(Array(Signal(shape, name=f"{name}_{b}_{c}") for c in range(C)) for b in range(2))
-        unique_t = table(count_shape, "unique")
+        last_u_t = table(index_range(T), "last_u")       # max(U, 1) - 1: the activations' last index
+        empty_t = table(1, "empty")                      # U = 0: the pass is one zero vector
         base_t = table(range(cfg.tokens + 1), "base")
-        beats_t = table(range(D + 1), "beats")
+        last_beat_t = table(index_range(D), "last_beat")
         lens_t = table(data.ArrayLayout(len_shape, L), "lens")
 
         # ---------------------------------------------------------------- map writer
@@ -123,6 +126,9 @@ class PassBuffer(wiring.Component):
         row = Signal(index_range(D))
         lens = Signal(data.ArrayLayout(len_shape, L))
         longest = Signal(len_shape)
+        # at_top[l]: lane l's list is as long as the longest; a live token in such a lane makes the
+        # longest grow by one (no L-way compare of lengths in the take's cycle)
+        at_top = Signal(L, init=(1 << L) - 1)
         entry = data.StructLayout({"row": index_range(D), "index": index_shape(cfg)})
         lane_mems = []
         for l in range(L):
@@ -135,40 +141,52 @@ class PassBuffer(wiring.Component):
         m.d.comb += mp.ready.eq(~map_done.bit_select(m_bank, 1))
         take = mp.valid & mp.ready
         live = take & (mp.payload.index != -1)
+        grow = Signal()
+        m.d.comb += grow.eq(live & at_top.bit_select(lane, 1))
         lens_next = Signal.like(lens)
+        at_top_next = Signal.like(at_top)
+        longest_next = Signal(len_shape)
+        m.d.comb += longest_next.eq(longest + grow)
         for l in range(L):
             mine = live & (lane == l)
             m.d.comb += [
                 lens_next[l].eq(lens[l] + mine),
+                at_top_next[l].eq(Mux(grow, lane == l, Mux(mine, lens[l] + 1 == longest, at_top[l]))),
                 lane_writes[l].addr.eq((m_bank * C + m_chunk) * D + lens[l]),
                 lane_writes[l].data.row.eq(row),
                 lane_writes[l].data.index.eq(mp.payload.index),
                 lane_writes[l].en.eq(mine),
             ]
-        own_len = Signal(len_shape)
-        m.d.comb += own_len.eq(Array(lens_next)[lane])
-        longest_next = Signal(len_shape)
-        m.d.comb += longest_next.eq(Mux(live & (own_len > longest), own_len, longest))
+        # a finished tile-chunk's lengths go into the tables one cycle after its last map beat
+        # (the "close"), and only then may the readers replay it
+        close = Signal(data.StructLayout({"valid": 1, "bank": 1, "chunk": index_range(C),
+                                          "lens": data.ArrayLayout(len_shape, L), "longest": len_shape}))
+        m.d.sync += close.valid.eq(take & mp.payload.end.chunk)
         with m.If(take):
-            m.d.sync += [lens.eq(lens_next), longest.eq(longest_next)]
+            m.d.sync += [lens.eq(lens_next), longest.eq(longest_next), at_top.eq(at_top_next)]
             with m.If(equals(lane, L - 1)):
                 m.d.sync += [lane.eq(0), row.eq(row + 1)]
             with m.Else():
                 m.d.sync += lane.eq(lane + 1)
             with m.If(mp.payload.end.chunk):
-                for b in range(2):
-                    with m.If(m_bank == b):
-                        m.d.sync += map_chunks[b].eq(map_chunks[b] + 1)
                 m.d.sync += [
-                    lens_t[m_bank][m_chunk].eq(lens_next),
-                    beats_t[m_bank][m_chunk].eq(Mux(longest_next.any(), longest_next, 1)),
-                    lens.eq(0), longest.eq(0), lane.eq(0), row.eq(0), m_chunk.eq(m_chunk + 1),
+                    close.bank.eq(m_bank), close.chunk.eq(m_chunk), close.lens.eq(lens_next),
+                    close.longest.eq(longest_next),
+                    lens.eq(0), longest.eq(0), at_top.eq((1 << L) - 1), lane.eq(0), row.eq(0),
+                    m_chunk.eq(m_chunk + 1),
                 ]
                 with m.If(mp.payload.end.tile):
                     m.d.sync += [m_chunk.eq(0), m_bank.eq(~m_bank)]
                     for b in range(2):
                         with m.If(m_bank == b):
                             m.d.sync += [map_done[b].eq(1), job_last[b].eq(mp.payload.end.job)]
+        with m.If(close.valid):
+            # the members reader's last beat index: max(1, longest) - 1
+            m.d.sync += [lens_t[close.bank][close.chunk].eq(close.lens),
+                         last_beat_t[close.bank][close.chunk].eq(Mux(close.longest.any(), close.longest - 1, 0))]
+            for b in range(2):
+                with m.If(close.bank == b):
+                    m.d.sync += map_chunks[b].eq(map_chunks[b] + 1)
 
         # ---------------------------------------------------------------- counters + representatives writer
         # Representatives are written at (bank, chunk, u) as they come; the tile-chunk is complete
@@ -196,7 +214,8 @@ class PassBuffer(wiring.Component):
         ]
         with m.If(counters.valid & counters.ready):
             c = counters.payload
-            m.d.sync += [unique_t[r_bank][r_chunk].eq(c.unique), base_t[r_bank][r_chunk].eq(c.base),
+            m.d.sync += [last_u_t[r_bank][r_chunk].eq(Mux(c.unique.any(), c.unique - 1, 0)),
+                         empty_t[r_bank][r_chunk].eq(~c.unique.any()), base_t[r_bank][r_chunk].eq(c.base),
                          r_unique.eq(c.unique), r_end_tile.eq(c.end.tile), seen.eq(1)]
         with m.If(rep_in.valid & rep_in.ready):
             m.d.sync += r_u.eq(r_u + 1)
@@ -212,6 +231,9 @@ class PassBuffer(wiring.Component):
                         m.d.sync += reps_done[b].eq(1)
 
         # ---------------------------------------------------------------- readers
+        # P - 1, registered: n_tiles is held while a job runs and first read a tile-chunk later
+        last_n_tile = Signal(N_TILES_WIDTH)
+        m.d.sync += last_n_tile.eq(self.n_tiles - 1)
         def pass_counters(name, bank):
             """A reader's position: N-tile, chunk, and whether it is replaying ``bank``."""
             active = Signal(name=f"{name}_active")
@@ -222,7 +244,7 @@ class PassBuffer(wiring.Component):
         def advance(name, bank, active, nt, chunk, issue, last_in_pass, done):
             """Step a reader after issuing its pass's beat; at the tile's last, mark ``done``."""
             last_chunk = equals(chunk, C - 1)
-            last_nt = nt == self.n_tiles - 1
+            last_nt = nt == last_n_tile
             with m.If(issue & last_in_pass):
                 m.d.sync += chunk.eq(chunk + 1)
                 with m.If(last_chunk):
@@ -244,11 +266,11 @@ class PassBuffer(wiring.Component):
         a_active, a_nt, a_chunk = pass_counters("acts", a_bank)
         a_u = Signal(index_range(T))
         m.submodules.acts_queue = a_queue = CreditQueue(VectorBeat(cfg), PASS_QUEUE_DEPTH)
-        a_unique = Signal(count_shape)
-        m.d.comb += a_unique.eq(unique_t[a_bank][a_chunk])
+        a_empty = Signal()
+        m.d.comb += a_empty.eq(empty_t[a_bank][a_chunk])
         a_issue, a_last = Signal(), Signal()
         m.d.comb += [a_issue.eq(a_active & a_queue.admit & (a_nt.any() | (a_chunk < ready_chunks[a_bank]))),
-                     a_last.eq((a_u == a_unique - 1) | ~a_unique.any()),
+                     a_last.eq(a_u == last_u_t[a_bank][a_chunk]),
                      a_queue.start.eq(a_issue)]
         reps_read = reps.read_port()
         m.d.comb += [reps_read.addr.eq((a_bank * C + a_chunk) * T + a_u), reps_read.en.eq(a_issue)]
@@ -256,7 +278,7 @@ class PassBuffer(wiring.Component):
         with m.If(a_issue):
             m.d.sync += a_u.eq(Mux(a_last, 0, a_u + 1))
         a1_valid, a1_zero, a1_end = Signal(), Signal(), Signal(Framing)
-        m.d.sync += [a1_valid.eq(a_issue), a1_zero.eq(~a_unique.any()), a1_end.eq(a_end)]
+        m.d.sync += [a1_valid.eq(a_issue), a1_zero.eq(a_empty), a1_end.eq(a_end)]
         m.d.comb += [
             a_queue.w_stream.valid.eq(a1_valid),
             a_queue.w_stream.payload.data.eq(Mux(a1_zero, 0, reps_read.data)),
@@ -271,25 +293,31 @@ class PassBuffer(wiring.Component):
         m.submodules.members_queue = s_queue = CreditQueue(MemberBeat(cfg), PASS_QUEUE_DEPTH)
         s_issue, s_last = Signal(), Signal()
         m.d.comb += [s_issue.eq(s_active & s_queue.admit & (s_nt.any() | (s_chunk < ready_chunks[s_bank]))),
-                     s_last.eq(s_j == beats_t[s_bank][s_chunk] - 1),
+                     s_last.eq(s_j == last_beat_t[s_bank][s_chunk]),
                      s_queue.start.eq(s_issue)]
         s_end = advance("members", s_bank, s_active, s_nt, s_chunk, s_issue, s_last, members_done)
         with m.If(s_issue):
             m.d.sync += s_j.eq(Mux(s_last, 0, s_j + 1))
         s1_valid, s1_end = Signal(), Signal(Framing)
-        s1_slot_valid = Signal(L)
+        s1_lens = Signal(data.ArrayLayout(len_shape, L))
+        s1_j = Signal.like(s_j)
         s1_base = Signal(range(cfg.tokens + 1))
-        lens_now = lens_t[s_bank][s_chunk]
-        m.d.sync += [s1_valid.eq(s_issue), s1_end.eq(s_end), s1_base.eq(base_t[s_bank][s_chunk])]
-        m.d.sync += [s1_slot_valid[l].eq(s_j < lens_now[l]) for l in range(L)]
+        m.d.sync += [s1_valid.eq(s_issue), s1_end.eq(s_end), s1_base.eq(base_t[s_bank][s_chunk]),
+                     s1_lens.eq(lens_t[s_bank][s_chunk]), s1_j.eq(s_j)]
+        # s2: the lane lists' read data registered before the subtraction of the base
+        s2 = Signal(data.StructLayout({"valid": 1, "end": Framing, "slot_valid": L, "base": range(cfg.tokens + 1),
+                                       "entries": data.ArrayLayout(entry, L)}))
+        m.d.sync += [s2.valid.eq(s1_valid), s2.end.eq(s1_end), s2.base.eq(s1_base)]
+        m.d.sync += [s2.slot_valid[l].eq(s1_j < s1_lens[l]) for l in range(L)]
         beat = s_queue.w_stream.payload
         for l in range(L):
             read = lane_mems[l].read_port()
-            m.d.comb += [read.addr.eq((s_bank * C + s_chunk) * D + s_j), read.en.eq(s_issue),
-                         beat.slots[l].valid.eq(s1_slot_valid[l]),
-                         beat.slots[l].row.eq(read.data.row),
-                         beat.slots[l].group.eq(read.data.index - s1_base)]
-        m.d.comb += [s_queue.w_stream.valid.eq(s1_valid), beat.end.eq(s1_end)]
+            m.d.comb += [read.addr.eq((s_bank * C + s_chunk) * D + s_j), read.en.eq(s_issue)]
+            m.d.sync += s2.entries[l].eq(read.data)
+            m.d.comb += [beat.slots[l].valid.eq(s2.slot_valid[l]),
+                         beat.slots[l].row.eq(s2.entries[l].row),
+                         beat.slots[l].group.eq(s2.entries[l].index - s2.base)]
+        m.d.comb += [s_queue.w_stream.valid.eq(s2.valid), beat.end.eq(s2.end)]
         wiring.connect(m, s_queue.r_stream, wiring.flipped(self.members))
 
         # ---------------------------------------------------------------- release
