@@ -112,11 +112,12 @@ class ScatterAccumulator(wiring.Component):
     Lanes
       A members beat is taken when its pass is complete in its partial half and its accumulator set
       is not holding an unemitted block. Edge ``n`` (the handshake): each valid slot reads its
-      partial row (read port ``l``) and its accumulator row in both sets, and registers the row's
-      touched bit; edge ``n + 1``: the sum ``(touched ? acc : 0) + partial`` (one adder per lane,
-      shared by the sets) is written and the row marked touched. The read port's transparency, and
-      forwarding into the registered touched bit, make updates of one row on consecutive beats
-      (across passes) add up. One beat per cycle, ``L`` read-modify-writes.
+      partial row (read port ``l``); edge ``n + 1``: the partial row (block-RAM read data) is
+      registered, the slot reads its accumulator row in both sets and registers the row's touched
+      bit; edge ``n + 2``: the sum ``(touched ? acc : 0) + partial`` (one adder per lane, shared by
+      the sets) is written and the row marked touched. The read port's transparency, and forwarding
+      into the registered touched bit, make updates of one row on consecutive beats (across passes)
+      add up. One beat per cycle, ``L`` read-modify-writes.
     Emission
       A block is complete ``DONE_DELAY`` edges after its ``end.tile`` members beat. Then one
       accumulator row per cycle is read (``T`` reads, token order: lane ``t mod L``, row ``t // L``)
@@ -187,6 +188,7 @@ class ScatterAccumulator(wiring.Component):
                 acc_reads[s][l] = acc.read_port(transparent_for=(acc_writes[s][l],))
         held = [Signal(name=f"held{s}") for s in range(2)]            # set s holds a block not yet emitted
         held_job = [Signal(name=f"held_job{s}") for s in range(2)]    # ... which ends the job
+        complete = [Signal(name=f"complete{s}") for s in range(2)]    # ... whose last beat has written
         aset = Signal()                                                # set the lanes accumulate into
 
         # ---------------------------------------------------------------- lanes: stage 0 (reads)
@@ -209,38 +211,56 @@ class ScatterAccumulator(wiring.Component):
             with m.If(p_take & partials.payload.end.chunk & (wbank == b)):
                 m.d.sync += full[b].eq(1)
 
-        # ---------------------------------------------------------------- lanes: stage 1 (add, write)
+        # ---------------------------------------------------------------- lanes: stage 1 (accumulator reads)
         s1 = Signal(data.StructLayout({"valid": 1, "set": 1, "end": Framing,
                                        "slots": data.ArrayLayout(data.StructLayout(
-                                           {"valid": 1, "row": index_range(R), "touched": 1}), L)}))
+                                           {"valid": 1, "row": index_range(R)}), L)}))
         m.d.sync += [s1.valid.eq(m_take), s1.set.eq(aset), s1.end.eq(members.payload.end)]
         m.d.sync += [s1.slots[l].valid.eq(slots[l].valid & m_take) for l in range(L)]
         m.d.sync += [s1.slots[l].row.eq(slots[l].row) for l in range(L)]
-        # The touched bit is looked up in stage 0 and registered (one flop per lane gates the adder
-        # input; a look-up in stage 1 gets copied into every bit's logic by synthesis), with the
-        # row stage 1 marks in the same cycle forwarded.
+
+        # ---------------------------------------------------------------- lanes: stage 2 (add, write)
+        # The partial banks' block-RAM read data is registered before the adder; the accumulator row
+        # is read in stage 1 (the read port is transparent to stage 2's write of the same edge).
+        s2 = Signal(data.StructLayout({"valid": 1, "set": 1, "end": Framing,
+                                       "slots": data.ArrayLayout(data.StructLayout(
+                                           {"valid": 1, "row": index_range(R), "touched": 1}), L),
+                                       "partials": data.ArrayLayout(PartialRow(cfg), L)}))
+        m.d.sync += [s2.valid.eq(s1.valid), s2.set.eq(s1.set), s2.end.eq(s1.end)]
+        m.d.sync += [s2.slots[l].valid.eq(s1.slots[l].valid) for l in range(L)]
+        m.d.sync += [s2.slots[l].row.eq(s1.slots[l].row) for l in range(L)]
+        m.d.sync += [s2.partials[l].eq(bank_reads[l].data) for l in range(L)]
+        # The touched bit is looked up in stage 1 and registered (one flop per lane gates the adder
+        # input; a look-up in stage 2 gets copied into every bit's logic by synthesis), with the
+        # row stage 2 marks in the same cycle forwarded.
         for l in range(L):
-            marking = s1.slots[l].valid & (s1.set == aset) & (s1.slots[l].row == slots[l].row)
-            m.d.sync += s1.slots[l].touched.eq(
-                Mux(aset, touched[1][l], touched[0][l]).bit_select(slots[l].row, 1) | marking)
+            marking = s2.slots[l].valid & (s2.set == s1.set) & (s2.slots[l].row == s1.slots[l].row)
+            m.d.sync += s2.slots[l].touched.eq(
+                Mux(s1.set, touched[1][l], touched[0][l]).bit_select(s1.slots[l].row, 1) | marking)
         # One adder per lane, shared by the two sets: the lane's row of the set it writes, or 0.
         for l in range(L):
-            partial = bank_reads[l].data
+            partial = s2.partials[l]
             old = Signal(acc_row, name=f"lane_old{l}")
             total = Signal(acc_row, name=f"lane_sum{l}")
-            m.d.comb += old.eq(Mux(s1.set, acc_reads[1][l].data.as_value(), acc_reads[0][l].data.as_value()))
-            m.d.comb += [total[i].eq(Mux(s1.slots[l].touched, old[i], 0) + partial[i]) for i in range(cols)]
+            m.d.comb += old.eq(Mux(s2.set, acc_reads[1][l].data.as_value(), acc_reads[0][l].data.as_value()))
+            m.d.comb += [total[i].eq(Mux(s2.slots[l].touched, old[i], 0) + partial[i]) for i in range(cols)]
             for s in range(2):
                 write = acc_writes[s][l]
                 m.d.comb += [
-                    write.addr.eq(s1.slots[l].row),
-                    write.en.eq(s1.slots[l].valid & (s1.set == s)),
+                    write.addr.eq(s2.slots[l].row),
+                    write.en.eq(s2.slots[l].valid & (s2.set == s)),
                     write.data.eq(total),
                 ]
+        # a set holds a block from stage 1 of its end.tile beat (no beat of the next block may enter
+        # it), and the block is complete (may be emitted) once that beat has written, in stage 2
         with m.If(s1.valid & s1.end.tile):
             for s in range(2):
                 with m.If(s1.set == s):
                     m.d.sync += [held[s].eq(1), held_job[s].eq(s1.end.job)]
+        with m.If(s2.valid & s2.end.tile):
+            for s in range(2):
+                with m.If(s2.set == s):
+                    m.d.sync += complete[s].eq(1)
 
         # ---------------------------------------------------------------- emission
         m.submodules.queue = queue = CreditQueue(ResultBeat(cfg), SCATTER_QUEUE_DEPTH)
@@ -251,7 +271,7 @@ class ScatterAccumulator(wiring.Component):
         e_row = Signal(index_range(R))
         issue, e_last = Signal(), Signal()
         m.d.comb += [
-            issue.eq(Mux(eset, held[1], held[0]) & queue.admit),
+            issue.eq(Mux(eset, complete[1], complete[0]) & queue.admit),
             e_last.eq(equals(e_token, T - 1)),
             queue.start.eq(issue),
         ]
@@ -260,7 +280,7 @@ class ScatterAccumulator(wiring.Component):
                 m.d.sync += [e_token.eq(0), e_lane.eq(0), e_row.eq(0), eset.eq(~eset)]
                 for s in range(2):
                     with m.If(eset == s):
-                        m.d.sync += [held[s].eq(0), *(touched[s][l].eq(0) for l in range(L))]
+                        m.d.sync += [held[s].eq(0), complete[s].eq(0), *(touched[s][l].eq(0) for l in range(L))]
             with m.Else():
                 m.d.sync += e_token.eq(e_token + 1)
                 with m.If(equals(e_lane, L - 1)):
@@ -272,13 +292,13 @@ class ScatterAccumulator(wiring.Component):
         # the other set survives; the same set is never written and cleared in one cycle).
         for s in range(2):
             for l in range(L):
-                with m.If(s1.slots[l].valid & (s1.set == s)):
-                    m.d.sync += touched[s][l].bit_select(s1.slots[l].row, 1).eq(1)
+                with m.If(s2.slots[l].valid & (s2.set == s)):
+                    m.d.sync += touched[s][l].bit_select(s2.slots[l].row, 1).eq(1)
 
         # accumulator read addresses: the emission owns a held set, the lanes the other
         for s in range(2):
             for l in range(L):
-                m.d.comb += acc_reads[s][l].addr.eq(Mux(held[s], e_row, slots[l].row))
+                m.d.comb += acc_reads[s][l].addr.eq(Mux(held[s], e_row, s1.slots[l].row))
 
         e1 = Signal(data.StructLayout({"valid": 1, "set": 1, "lane": index_range(L), "touched": 1,
                                        "last": 1, "job": 1}))

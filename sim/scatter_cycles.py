@@ -34,8 +34,8 @@ __all__ = ["RESULT_DELAY", "DONE_DELAY", "ScatterTiming", "scatter_cycles"]
 #: read (1), then the output queue (1).
 RESULT_DELAY = 2
 #: Edges from the members handshake with ``end.tile`` to the block's first emission read: the
-#: beat's read-modify-write (1), then the set reads as complete (1).
-DONE_DELAY = 2
+#: beat's accumulator read (1), its registered add and write (1), then the set reads as complete (1).
+DONE_DELAY = 3
 
 
 @dataclass(frozen=True)

@@ -36,12 +36,13 @@ CONFIGS = {
     "L3-10tok": config(3, 2, 5, cols=2, n_tiles=3),
     "L8auto-20tok": config(0, 2, 5, tile_frames=2, chunks=2, vector_size=4, cols=4, data_width=8),
     "L8-6tok": config(8, 2, 3, chunks=4, cols=2),                    # more lanes than tokens: one row a lane
+    "L4-1chunk": config(4, 2, 3, chunks=1, cols=2),                   # one-pass blocks: sets alternate every pass
 }
 
 
 def test_configs_cover_the_lane_counts_and_uneven_tiles():
     lanes = {name: cfg.scatter_lane_count for name, cfg in CONFIGS.items()}
-    assert lanes == {"L1-12tok": 1, "L2-15tok": 2, "L3-10tok": 3, "L8auto-20tok": 8, "L8-6tok": 8}
+    assert lanes == {"L1-12tok": 1, "L2-15tok": 2, "L3-10tok": 3, "L8auto-20tok": 8, "L8-6tok": 8, "L4-1chunk": 4}
     assert all(cfg.tile_tokens % cfg.scatter_lane_count for name, cfg in CONFIGS.items() if name != "L1-12tok")
 
 
