@@ -33,10 +33,10 @@ def lane_rows(tile_tokens: int, lanes: int) -> int:
     return -(-tile_tokens // lanes)
 
 
-#: Entries of the scatter accumulator's results queue: an emission read reaches it two edges after
-#: it is issued (the registered accumulator read, then the queue), so three items are in flight at
-#: one a cycle (see focus.sim.scatter_cycles).
-SCATTER_QUEUE_DEPTH = 3
+#: Entries of the scatter accumulator's results queue: an emission read reaches it three edges after
+#: it is issued (the registered accumulator read, the registered lane selection, then the queue), so
+#: four items are in flight at one a cycle (see focus.sim.scatter_cycles).
+SCATTER_QUEUE_DEPTH = 4
 
 
 def array_fifo_depth(cfg: FocusConfig) -> int:

@@ -121,10 +121,10 @@ class ScatterAccumulator(wiring.Component):
     Emission
       A block is complete ``DONE_DELAY`` edges after its ``end.tile`` members beat. Then one
       accumulator row per cycle is read (``T`` reads, token order: lane ``t mod L``, row ``t // L``)
-      while the lanes accumulate the
-      next block into the other set; each read reaches ``results`` ``RESULT_DELAY`` edges later
-      through a queue of ``focus.plans.SCATTER_QUEUE_DEPTH`` with credit, so backpressure on ``results`` stalls
-      the reads, never loses a row. The lanes stall only when both sets hold blocks. Exact timing:
+      while the lanes accumulate the next block into the other set; each read reaches ``results``
+      ``RESULT_DELAY`` edges later (the read, each set's row of the read's lane registered, then
+      the set's row into the queue) through a queue of ``focus.plans.SCATTER_QUEUE_DEPTH`` with
+      credit, so backpressure on ``results`` stalls the reads, never loses a row. The lanes stall only when both sets hold blocks. Exact timing:
       :mod:`focus.sim.scatter_cycles`.
     Reset
       Synchronous: forgets every partial, members beat, touched bit, block and queued result and
@@ -307,14 +307,21 @@ class ScatterAccumulator(wiring.Component):
                                  .bit_select(e_row, 1))
         m.d.sync += [e1.valid.eq(issue), e1.set.eq(eset), e1.lane.eq(e_lane), e1.touched.eq(e_touched),
                      e1.last.eq(e_last), e1.job.eq(Mux(eset, held_job[1], held_job[0]))]
-        selected = Signal(acc_row)
+        # e2: each set's row of lane e1.lane, registered (an L-way multiplexer per set); then the set's
+        # row, or 0 for an untouched row, into the queue
+        e2 = Signal(data.StructLayout({"valid": 1, "set": 1, "touched": 1, "last": 1, "job": 1}))
+        e2_rows = Signal(data.ArrayLayout(acc_row, 2))
         rows = [[acc_reads[s][l].data.as_value() for l in range(L)] for s in range(2)]
+        m.d.sync += [e2.valid.eq(e1.valid), e2.set.eq(e1.set), e2.touched.eq(e1.touched),
+                     e2.last.eq(e1.last), e2.job.eq(e1.job)]
+        m.d.sync += [e2_rows[s].eq(Array(rows[s])[e1.lane]) for s in range(2)]
+        selected = Signal(acc_row)
         beat = Signal(ResultBeat(cfg))
-        m.d.comb += [beat.data[i].eq(Mux(e1.touched, selected[i], 0)) for i in range(cols)]   # sign-extends
+        m.d.comb += selected.eq(Mux(e2.set, e2_rows[1].as_value(), e2_rows[0].as_value()))
+        m.d.comb += [beat.data[i].eq(Mux(e2.touched, selected[i], 0)) for i in range(cols)]   # sign-extends
         m.d.comb += [
-            selected.eq(Array(row for set_rows in rows for row in set_rows)[e1.set * L + e1.lane]),
-            beat.end.chunk.eq(e1.last), beat.end.tile.eq(e1.last), beat.end.job.eq(e1.last & e1.job),
-            queue.w_stream.valid.eq(e1.valid),
+            beat.end.chunk.eq(e2.last), beat.end.tile.eq(e2.last), beat.end.job.eq(e2.last & e2.job),
+            queue.w_stream.valid.eq(e2.valid),
             queue.w_stream.payload.eq(beat),
         ]
 
