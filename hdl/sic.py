@@ -214,16 +214,19 @@ class GroupTable(wiring.Component):
     ``update`` (In stream of :func:`GroupUpdate`, one beat per vector in stream order) writes the
     vector's group into bank ``bank``: a root creates its entry, a member adds to it, a zero vector
     changes nothing. ``mean``: per group the element sums and the member count; a vector is written
-    ``steps = vector_size / cfg.sic_mean_lanes`` lanes at a time, one step per cycle, each a
-    read-modify-write (read in the step's cycle, written in the next; with one step the read port is
-    transparent, so members of one group on consecutive cycles add up), and ``update.ready`` is low
-    during a vector's steps but the last. ``root``: the root's vector, one cycle, always ready.
+    ``steps = vector_size / cfg.sic_mean_lanes`` lanes at a time, one step per cycle, and
+    ``update.ready`` is low during a vector's steps but the last. Each step is a read-modify-write
+    over three cycles: the bank word (and at the first step the count) is read in the step's cycle,
+    registered in the next, and the sum written in the one after; a step whose word one of the two
+    steps ahead of it is still writing takes that step's sum instead of the stale read, so members of
+    one group on consecutive vectors add up for every ``steps``. ``root``: the root's vector, one
+    cycle, always ready.
 
-    After an update with ``end.chunk`` the bank holds a complete tile-chunk of ``unique`` groups and
-    the emitter reads it out, in unique order, onto ``representatives``
-    (:func:`~focus.hdl.streams.VectorBeat`, the update's ``end`` on the final one), one bank read per
-    cycle: ``mean`` computes
-    ``((2*(s + n*2^(d-1)) + n) * m[n]) >> S`` minus ``2^(d-1)`` per element with ``m`` a ROM of
+    After an update with ``end.chunk`` the bank holds a complete tile-chunk of ``unique`` groups
+    (``mean``: it reads FULL from the cycle the last step writes, so the emitter's first read, a
+    cycle later at the earliest, sees every sum) and the emitter reads it out, in unique order, onto
+    ``representatives`` (:func:`~focus.hdl.streams.VectorBeat`, the update's ``end`` on the final
+    one), one bank read per cycle: ``mean`` computes ``((2*(s + n*2^(d-1)) + n) * m[n]) >> S`` minus ``2^(d-1)`` per element with ``m`` a ROM of
     ``tile_tokens + 1`` reciprocals (docs/semantics.md), ``cfg.sic_mean_lanes`` multipliers,
     ``steps`` cycles per representative, 5 cycles from its last read to the output; ``root`` sends
     the stored vector, one a cycle, 2 cycles. ``free[b]`` is high while bank ``b`` holds nothing: an
@@ -320,17 +323,27 @@ class GroupTable(wiring.Component):
             return self._roots(m, current, busy, state, count, emit_u, issue, emit_bank, e1, queue)
 
         # ---------------------------------------------------------------- mean: sums and counts
+        # A step is a read-modify-write over three cycles: U0 (the sequencer's cycle) reads the bank
+        # word and, at the vector's first step, the group's count; U1 registers what was read (the
+        # block RAM's output is slow: nothing is added to it in its own cycle); U2 adds the lanes
+        # and writes. The read in U0 misses the writes of the two steps ahead of it (in U1 and U2
+        # at the time), so U1 takes the word from the one in U2 (its new value, not yet written) or
+        # from the one written in the previous cycle (``written``) when either is the same word of
+        # the same bank: consecutive members of one group add up for every ``steps``.
         sums_shape = data.ArrayLayout(sum_shape(cfg), lanes)
-        g1 = Signal(data.StructLayout({"valid": 1, "bank": 1, "write": 1, "first_step": 1, "last": 1, "root": 1,
-                                       "addr": range(tile_tokens * steps), "group": index_range(tile_tokens),
-                                       "x": data.ArrayLayout(signed(cfg.data_width), lanes),
-                                       "unique": range(tile_tokens + 1)}))
+        count_shape = range(tile_tokens + 1)
+        step_layout = data.StructLayout({"valid": 1, "bank": 1, "write": 1, "first_step": 1, "last": 1, "root": 1,
+                                         "addr": range(tile_tokens * steps), "group": index_range(tile_tokens),
+                                         "x": data.ArrayLayout(signed(cfg.data_width), lanes),
+                                         "unique": range(tile_tokens + 1)})
+        g1, g2 = Signal(step_layout, name="g1"), Signal(step_layout, name="g2")    # the step in U1, in U2
         addr = Signal(range(tile_tokens * steps))
         m.d.comb += addr.eq(current.group * steps + step)
         m.d.sync += [
             g1.valid.eq(busy), g1.bank.eq(current.bank), g1.write.eq(current.root | current.member),
             g1.first_step.eq(equals(step, 0)), g1.last.eq(current.end.chunk & last_step), g1.root.eq(current.root),
             g1.addr.eq(addr), g1.group.eq(current.group), g1.unique.eq(current.unique),
+            g2.eq(g1),
         ]
         if steps == 1:
             m.d.sync += g1.x.eq(current.vector)
@@ -340,16 +353,25 @@ class GroupTable(wiring.Component):
                     with (m.Case(g) if g < steps - 1 else m.Default()):
                         m.d.sync += [g1.x[i].eq(current.vector[g * lanes + i]) for i in range(lanes)]
 
+        # U2: the step's new sums (and count, at a vector's first step), written to its bank
+        held_sums, new_sums = Signal(sums_shape), Signal(sums_shape)
+        held_count, new_count = Signal(count_shape), Signal(count_shape)
+        m.d.comb += [new_sums[i].eq(Mux(g2.root, g2.x[i], held_sums[i] + g2.x[i])) for i in range(lanes)]
+        m.d.comb += new_count.eq(Mux(g2.root, 1, held_count + 1))
+        writes = Signal()
+        m.d.comb += writes.eq(g2.valid & g2.write)
+        written = Signal(data.StructLayout({"valid": 1, "bank": 1, "addr": range(tile_tokens * steps),
+                                            "sums": sums_shape, "count": count_shape}))   # U2's write, a cycle on
+        m.d.sync += [written.valid.eq(writes), written.bank.eq(g2.bank), written.addr.eq(g2.addr),
+                     written.sums.eq(new_sums), written.count.eq(new_count)]
+
         sum_reads, count_reads = [], []
         for b in range(2):
             sums = memory.Memory(shape=sums_shape, depth=max(tile_tokens * steps, 2), init=[])
-            counts = memory.Memory(shape=range(tile_tokens + 1), depth=max(tile_tokens, 2), init=[])
+            counts = memory.Memory(shape=count_shape, depth=max(tile_tokens, 2), init=[])
             m.submodules[f"sums{b}"], m.submodules[f"counts{b}"] = sums, counts
             sum_write, count_write = sums.write_port(), counts.write_port()
-            # consecutive members of one group only meet in one cycle when a vector is one step
-            transparent = steps == 1
-            sum_read = sums.read_port(transparent_for=(sum_write,) if transparent else ())
-            count_read = counts.read_port(transparent_for=(count_write,) if transparent else ())
+            sum_read, count_read = sums.read_port(), counts.read_port()
             mine = busy & (current.bank == b)
             emitting = issue & (emit_bank == b)
             m.d.comb += [
@@ -357,18 +379,31 @@ class GroupTable(wiring.Component):
                 sum_read.en.eq(mine | emitting),
                 count_read.addr.eq(Mux(mine, current.group, emit_u)),
                 count_read.en.eq((mine & equals(step, 0)) | (emitting & equals(emit_g, 0))),
-                sum_write.addr.eq(g1.addr),
-                sum_write.en.eq(g1.valid & g1.write & (g1.bank == b)),
-                count_write.addr.eq(g1.group),
-                count_write.en.eq(g1.valid & g1.write & g1.first_step & (g1.bank == b)),
-                count_write.data.eq(Mux(g1.root, 1, count_read.data + 1)),
+                sum_write.addr.eq(g2.addr), sum_write.data.eq(new_sums),
+                sum_write.en.eq(writes & (g2.bank == b)),
+                count_write.addr.eq(g2.group), count_write.data.eq(new_count),
+                count_write.en.eq(writes & g2.first_step & (g2.bank == b)),
             ]
-            m.d.comb += [sum_write.data[i].eq(Mux(g1.root, g1.x[i], sum_read.data[i] + g1.x[i]))
-                         for i in range(lanes)]
+            # the emitter's first read of this bank comes a cycle after FULL: after the last write
             with m.If(g1.valid & g1.last & (g1.bank == b)):
                 m.d.sync += [state[b].eq(BankState.FULL), count[b].eq(g1.unique)]
             sum_reads.append(sum_read)
             count_reads.append(count_read)
+
+        # U1: the word as read, or a pending write's (the same word: the same step of the same group,
+        # so at a first step the same count as well)
+        from_u2, from_written = Signal(), Signal()
+        m.d.comb += [
+            from_u2.eq(writes & (g2.bank == g1.bank) & (g2.addr == g1.addr)),
+            from_written.eq(written.valid & (written.bank == g1.bank) & (written.addr == g1.addr)),
+        ]
+        with m.If(from_u2):
+            m.d.sync += [held_sums.eq(new_sums), held_count.eq(new_count)]
+        with m.Elif(from_written):
+            m.d.sync += [held_sums.eq(written.sums), held_count.eq(written.count)]
+        with m.Else():
+            m.d.sync += [held_sums.eq(Mux(g1.bank, sum_reads[1].data, sum_reads[0].data)),
+                         held_count.eq(Mux(g1.bank, count_reads[1].data, count_reads[0].data))]
 
         # ---------------------------------------------------------------- mean: the emitter's arithmetic
         # E1: this step's sums; at a group's first step its count n, and the look-up of m[n]
