@@ -27,8 +27,10 @@ focus.plans.comparator_latency(cfg)`` cycles after the handshake and admits a ve
 vector at a time. ``gate[i]`` is the ping-pong: the first vector of tile-chunk n waits until the
 bank it will fill (bank n mod 2) has been read out for tile-chunk n-2 (``release[n-2] + 1``).
 
-The bank of tile-chunk n is complete ``FULL_DELAY`` cycles after its last vector's ``r``
-(``steps + 2`` for ``mean``: the last step's read-modify-write; 2 for ``root``); the emitter starts
+The bank of tile-chunk n reads as full ``steps + FULL_DELAY`` cycles after its last vector's ``r``
+(``steps + 2`` for ``mean``: the last step reads in cycle ``r + steps``, the read is registered, and
+its write two cycles later is the cycle the bank reads full, a cycle before the emitter's first
+read; 2 for ``root``: one write); the emitter starts
 it at ``s[n] = max(full[n], emitter free)``, issues one bank read per cycle (``steps`` per
 representative), and a representative leaves the queue ``EMIT_DELAY`` cycles after its last read.
 The bank is released at its last read (at ``s[n]`` when it holds no group) and the emitter takes the
@@ -47,7 +49,8 @@ from ..plans import comparator_depth, comparator_latency, emit_steps
 __all__ = ["FULL_DELAY", "EMIT_DELAY", "SicTiming", "sic_cycles", "unique_per_tile_chunk"]
 
 #: Cycles from the resolver taking a tile-chunk's last vector until its bank reads as full, beyond
-#: the group table's ``steps`` (``mean``: the last step's read-modify-write; ``root``: one write).
+#: the group table's ``steps`` (``mean``: the last step's read, registered, then written in the cycle
+#: the bank reads full; ``root``: one write).
 FULL_DELAY = {"mean": 2, "root": 1}
 #: Cycles from a representative's last bank read until it leaves the output queue.
 EMIT_DELAY = {"mean": 6, "root": 2}
