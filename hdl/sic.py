@@ -161,14 +161,27 @@ class SimilarityConcentrator(wiring.Component):
 
         unique_total = Signal(range(tile_tokens + 1))
         m.d.comb += unique_total.eq(unique + is_root)
-        entry = Signal(MapBeat(cfg))
         counts = Signal(TileCounters(cfg))
         m.d.comb += [
-            entry.index.eq(Mux(is_zero, -1, base + group)), entry.end.eq(end),
-            map_queue.w_en.eq(consume), map_queue.w_data.eq(entry),
             counts.unique.eq(unique_total), counts.similar.eq(similar + is_member),
             counts.zero.eq(zero + is_zero), counts.base.eq(base), counts.end.eq(end),
-            counters_queue.w_en.eq(consume & last), counters_queue.w_data.eq(counts),
+        ]
+        # the map entry and the counters beat are queued in the cycle after the verdict is taken,
+        # from registers, so no adder follows the candidates' id multiplexer in the verdict's cycle;
+        # a queue's room counts the beat in the register (map_room, counters_room)
+        resolved = Signal(data.StructLayout({"valid": 1, "last": 1, "zero": 1, "base": base_shape,
+                                             "group": id_width, "end": Framing, "counts": TileCounters(cfg)}))
+        m.d.sync += [resolved.valid.eq(consume), resolved.last.eq(consume & last), resolved.zero.eq(is_zero),
+                     resolved.base.eq(base), resolved.group.eq(group), resolved.end.eq(end),
+                     resolved.counts.eq(counts)]
+        entry = Signal(MapBeat(cfg))
+        map_room, counters_room = Signal(), Signal()
+        m.d.comb += [
+            entry.index.eq(Mux(resolved.zero, -1, resolved.base + resolved.group)), entry.end.eq(resolved.end),
+            map_queue.w_en.eq(resolved.valid), map_queue.w_data.eq(entry),
+            counters_queue.w_en.eq(resolved.last), counters_queue.w_data.eq(resolved.counts),
+            map_room.eq(map_queue.w_level + resolved.valid < MAP_DEPTH),
+            counters_room.eq(counters_queue.w_level + resolved.last < counters_queue.depth),
             base_write.addr.eq(chunk), base_write.data.eq(base + unique_total),
             base_write.en.eq(consume & last),
             base_read.addr.eq(next_chunk), base_read.en.eq(consume & last),
@@ -188,7 +201,7 @@ class SimilarityConcentrator(wiring.Component):
         update = groups.update
         m.d.comb += [
             bank_free.eq(Mux(bank, groups.free[1], groups.free[0])),
-            others_ready.eq(map_queue.w_rdy & (~last | counters_queue.w_rdy) & (~first | bank_free)),
+            others_ready.eq(map_room & (~last | counters_room) & (~first | bank_free)),
             update.valid.eq(result.valid & others_ready),
             result.ready.eq(others_ready & update.ready),
             update.payload.bank.eq(bank), update.payload.root.eq(is_root), update.payload.member.eq(is_member),

@@ -11,8 +11,9 @@ predicts from the same plan, and from the two delays below, when every beat must
 cycle-exact tests check the RTL against that prediction:
 
 ``a[i]``  input handshake of vector i (stream order over the job).
-``r[i]``  the resolver takes vector i's verdict from the comparator (also: its map entry is queued;
-          the map beat leaves one cycle later).
+``r[i]``  the resolver takes vector i's verdict from the comparator (its map entry, and after a
+          tile-chunk's last vector the counters beat, are registered, queued one cycle later and
+          leave two cycles later: :data:`QUEUE_DELAY`).
 
 The comparator (:func:`focus.plans.comparator_plan`) holds a vector for ``II = cfg.sic_interval`` cycles, takes
 the next straight from the input in the last of them, offers its verdict ``L =
@@ -46,7 +47,11 @@ import numpy as np
 from ..config import FocusConfig
 from ..plans import comparator_depth, comparator_latency, emit_steps
 
-__all__ = ["FULL_DELAY", "EMIT_DELAY", "SicTiming", "sic_cycles", "unique_per_tile_chunk"]
+__all__ = ["FULL_DELAY", "EMIT_DELAY", "QUEUE_DELAY", "SicTiming", "sic_cycles", "unique_per_tile_chunk"]
+
+#: Cycles from the resolver taking a vector's verdict until its map beat (and, for a tile-chunk's
+#: last vector, the counters beat) leaves: a register, then the output queue.
+QUEUE_DELAY = 2
 
 #: Cycles from the resolver taking a tile-chunk's last vector until its bank reads as full, beyond
 #: the group table's ``steps`` (``mean``: the last step's read, registered, then written in the cycle
@@ -137,6 +142,6 @@ def sic_cycles(cfg: FocusConfig, unique: list[int]) -> SicTiming:
             r[i] = max(r[i], release[n - 2] + 1)
     emit_until(n_chunks)
 
-    return SicTiming(inputs=a, map=[x + 1 for x in r],
-                     counters=[r[(n + 1) * TT - 1] + 1 for n in range(n_chunks)],
+    return SicTiming(inputs=a, map=[x + QUEUE_DELAY for x in r],
+                     counters=[r[(n + 1) * TT - 1] + QUEUE_DELAY for n in range(n_chunks)],
                      representatives=reps)
