@@ -98,14 +98,14 @@ def comparator_latency(cfg: FocusConfig) -> int:
 
     The sequencer's ``II`` cycles, the dot product (element-serial: accumulated as the elements
     are multiplied, 1 cycle; engines: operands registered twice, products registered twice, their
-    sum, 5 cycles), five
+    sum in two stages, 6 cycles), five
     threshold stages (operands; ``dot^2`` and ``na*nb``; their constant multiples, two; the test),
     three per tournament level (cross products, two; compare and select) of the group tournament
     and of the tournament over the groups, and the output queue. (The registers are what 100 MHz on ECP5
     needs: every multiplier has registers on both sides, every wide compare its own stage.)
     """
     plan = comparator_plan(cfg)
-    return (plan.interval + (1 if plan.by_address else 5) + THRESHOLD_STAGES
+    return (plan.interval + (1 if plan.by_address else 6) + THRESHOLD_STAGES
             + 3 * (plan.levels + plan.group_levels) + 1)
 
 

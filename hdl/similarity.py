@@ -22,7 +22,7 @@ engines (``P >= 2``, ``W = V``, ``E = 1``; ``P = S`` is full rate)
     when a vector leaves the sequencer, so all K candidates' vectors are flop outputs while it is
     there; each engine picks its slot's with a ``G``-way multiplexer) and one of norms (advanced
     when a vector's norm comes out of engine 0, its taps then being the candidates' norms, held for
-    the later groups). Products are registered, then summed.
+    the later groups). Products are registered, then summed in two stages.
 element-serial (``P = 1``, ``W = M`` divides ``V``)
     ``M`` multipliers and an accumulator visit the norm, then candidates 1..K, ``V / M`` cycles
     each. The history is one memory of ``H*W + W + 1`` records (vector and norm), written once the
@@ -363,7 +363,8 @@ class SimilarityComparator(wiring.Component):
             dots = [Signal(dot_shape(cfg), name=f"dot_{p}") for p in range(P)]
             # the multipliers' operands are registered twice (the group's multiplexer sits in front
             # of the first registers; the second, one per multiplier, can sit beside its DSP block),
-            # then the products, registered twice the same way, then their sum
+            # then the products, registered twice the same way, then their sum in two stages: sums
+            # of ``part`` products (half the adder tree's levels, rounded up), then their total
             x_reg = Signal(vec, name="x_reg")
             operand_reg = [Signal(vec, name=f"operand_reg_{p}") for p in range(P)]
             m.d.sync += [x_reg.eq(cur_x)] + [r.eq(o) for r, o in zip(operand_reg, operand)]
@@ -372,13 +373,18 @@ class SimilarityComparator(wiring.Component):
             m.d.sync += [r.eq(x_reg) for r in x_dsp] + [r.eq(o) for r, o in zip(operand_dsp, operand_reg)]
             products_out = [[Signal(signed(2 * cfg.data_width), name=f"product_out_{p}_{i}") for i in range(V)]
                             for p in range(P)]
-            metas = [Signal(meta, name=f"meta_{n}") for n in range(4)]
+            part = 1 << ((V - 1).bit_length() + 1) // 2
+            partials = [[Signal(dot_shape(cfg), name=f"partial_{p}_{j}") for j in range(-(-V // part))]
+                        for p in range(P)]
+            metas = [Signal(meta, name=f"meta_{n}") for n in range(5)]
             dv = Signal(meta)
-            m.d.sync += [metas[0].eq(meta_a)] + [metas[n].eq(metas[n - 1]) for n in range(1, 4)] + [dv.eq(metas[3])]
+            m.d.sync += [metas[0].eq(meta_a)] + [metas[n].eq(metas[n - 1]) for n in range(1, 5)] + [dv.eq(metas[4])]
             for p in range(P):
                 m.d.sync += [products[p][i].eq(x_dsp[p][i] * operand_dsp[p][i]) for i in range(V)]
                 m.d.sync += [products_out[p][i].eq(products[p][i]) for i in range(V)]
-                m.d.sync += dots[p].eq(sum(products_out[p]))
+                m.d.sync += [partial.eq(sum(products_out[p][j * part:(j + 1) * part]))
+                             for j, partial in enumerate(partials[p])]
+                m.d.sync += dots[p].eq(sum(partials[p]))
 
         # ---------------------------------------------------------------- norms at the dot stage
         # dv: the group's dot products are in ``dots``; in group 0, engine 0's is the own norm
