@@ -19,7 +19,7 @@ __all__ = ["ComparatorPlan", "comparator_plan", "comparator_latency", "comparato
 #: Entries of SIC's map output queue.
 MAP_DEPTH = 4
 #: Entries of SIC's representatives output queue (covers the emitter's pipeline at one beat a cycle).
-REPRESENTATIVE_DEPTH = 7
+REPRESENTATIVE_DEPTH = 8
 
 
 #: Entries of each of the pass buffer's output queues (a memory read, then the queue: three items

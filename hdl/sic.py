@@ -21,7 +21,7 @@ from amaranth.lib.wiring import In, Out
 from ..config import FocusConfig
 from ..sim.sic import mean_reciprocals, mean_shift
 from ..plans import MAP_DEPTH, REPRESENTATIVE_DEPTH, emit_steps
-from .similarity import SimilarityComparator
+from .similarity import SimilarityComparator, wide_product
 from .streams import CreditQueue, Framing, MapBeat, Vector, VectorBeat
 from .util import equals, index_range
 from .window import WindowHistory
@@ -239,12 +239,14 @@ class GroupTable(wiring.Component):
     (``mean``: it reads FULL from the cycle the last step writes, so the emitter's first read, a
     cycle later at the earliest, sees every sum) and the emitter reads it out, in unique order, onto
     ``representatives`` (:func:`~focus.hdl.streams.VectorBeat`, the update's ``end`` on the final
-    one), one bank read per cycle: ``mean`` computes ``((2*(s + n*2^(d-1)) + n) * m[n]) >> S`` minus ``2^(d-1)`` per element with ``m`` a ROM of
-    ``tile_tokens + 1`` reciprocals (docs/semantics.md), ``cfg.sic_mean_lanes`` multipliers,
-    ``steps`` cycles per representative, 5 cycles from its last read to the output; ``root`` sends
-    the stored vector, one a cycle, 2 cycles. ``free[b]`` is high while bank ``b`` holds nothing: an
-    update with ``first`` may only go to a free bank (the resolver checks). A bank is free again in
-    the cycle after its last entry was read. Exact timing: :mod:`focus.sim.sic_cycles`.
+    one), one bank read per cycle: ``mean`` computes ``((2*(s + n*2^(d-1)) + n) * m[n]) >> S``
+    minus ``2^(d-1)`` per element with ``m`` a ROM of ``tile_tokens + 1`` reciprocals
+    (docs/semantics.md), ``cfg.sic_mean_lanes`` multipliers (each product as DSP-wide chunk
+    products, registered, then their sum), ``steps`` cycles per representative, 6 cycles from its
+    last read to the output; ``root`` sends the stored vector, one a cycle, 2 cycles. ``free[b]`` is
+    high while bank ``b`` holds nothing: an update with ``first`` may only go to a free bank (the
+    resolver checks). A bank is free again in the cycle after its last entry was read. Exact
+    timing: :mod:`focus.sim.sic_cycles`.
     """
 
     def __init__(self, cfg: FocusConfig):
@@ -437,7 +439,8 @@ class GroupTable(wiring.Component):
             m.d.sync += members.eq(e1_count)
 
         # E2: x = 2*(s + n*2^(d-1)) + n (offset binary, never negative), registered with m[n] (the
-        # block RAM's output is slow: registered before it reaches a multiplier); E2b: x * m[n]
+        # block RAM's output is slow: registered before it reaches a multiplier); E2b: x * m[n] as
+        # products of m[n]'s 18-bit chunks (one DSP block each), registered; E2c: their sum
         x_width = (tile_tokens * ((1 << (d + 1)) - 1)).bit_length()
         bias = 1 << (d - 1)
         e2b = Signal(data.StructLayout({"valid": 1, "g": index_range(steps), "last_g": 1, "end": Framing,
@@ -447,10 +450,11 @@ class GroupTable(wiring.Component):
                      e2b.reciprocal.eq(rom.data)]
         m.d.sync += [e2b.x[i].eq((((e2.sums[i] + members * bias) << 1) + members).as_unsigned())
                      for i in range(lanes)]
-        e3 = Signal(data.StructLayout({"valid": 1, "g": index_range(steps), "last_g": 1, "end": Framing,
-                                       "products": data.ArrayLayout(unsigned(x_width + shift), lanes)}))
-        m.d.sync += [e3.valid.eq(e2b.valid), e3.g.eq(e2b.g), e3.last_g.eq(e2b.last_g), e3.end.eq(e2b.end)]
-        m.d.sync += [e3.products[i].eq(e2b.x[i] * e2b.reciprocal) for i in range(lanes)]
+        products = [wide_product(m, e2b.reciprocal, e2b.x[i], f"product_{i}") for i in range(lanes)]
+        step_meta = data.StructLayout({"valid": 1, "g": index_range(steps), "last_g": 1, "end": Framing})
+        e2c, e3 = Signal(step_meta, name="e2c"), Signal(step_meta, name="e3")
+        m.d.sync += [e2c.valid.eq(e2b.valid), e2c.g.eq(e2b.g), e2c.last_g.eq(e2b.last_g), e2c.end.eq(e2b.end),
+                     e3.eq(e2c)]
 
         # E3: r = (x*m[n] >> S) - 2^(d-1) into the vector being assembled; E4: queue it
         assembly = Signal(Vector(cfg))
@@ -458,7 +462,7 @@ class GroupTable(wiring.Component):
         m.d.sync += [e4_valid.eq(e3.valid & e3.last_g), e4_end.eq(e3.end)]
         for g in range(steps):
             with m.If(e3.valid & equals(e3.g, g)):
-                m.d.sync += [assembly[g * lanes + i].eq((e3.products[i] >> shift) - bias) for i in range(lanes)]
+                m.d.sync += [assembly[g * lanes + i].eq((products[i] >> shift) - bias) for i in range(lanes)]
         m.d.comb += [queue.w_stream.payload.data.eq(assembly), queue.w_stream.payload.end.eq(e4_end),
                      queue.w_stream.valid.eq(e4_valid)]
         return m

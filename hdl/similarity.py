@@ -54,7 +54,7 @@ from .streams import CreditQueue, Framing, Vector, VectorBeat
 from .util import equals, index_range
 from .window import WindowHistory
 
-__all__ = ["ComparatorResult", "SimilarityComparator", "norm_shape", "dot_shape"]
+__all__ = ["ComparatorResult", "SimilarityComparator", "norm_shape", "dot_shape", "wide_product"]
 
 
 def norm_shape(cfg: FocusConfig):
@@ -86,7 +86,7 @@ def _verdict_layout():
 _CHUNK = 18
 
 
-def _wide_product(m, a, b, name):
+def wide_product(m, a, b, name):
     """``a * b`` (unsigned; ``b`` a signal or an integer) in two register stages: the products of
     ``a``'s 18-bit chunks with ``b`` (one DSP block each, registered), then their sum. A product
     wider than one DSP block is otherwise two blocks and an adder in one cycle."""
@@ -106,7 +106,7 @@ def _tournament(m, entries, flags, prefix):
     """Best of ``entries`` (dicts of ``pass``, ``index``, ``sq``, ``nb`` signals) in index order: a
     tree of pairs where the right (higher index) wins only if it passes and the left does not, or
     ``sq_r * nb_l > sq_l * nb_r`` (the left keeps a tie). Each level is three register stages: the
-    two cross products (:func:`_wide_product`, two stages), then the compare and the selection.
+    two cross products (:func:`wide_product`, two stages), then the compare and the selection.
     ``flags`` are delayed alongside. Returns the winner and the delayed flags, ``3 *
     ceil(log2(len(entries)))`` cycles later."""
     level = 0
@@ -129,8 +129,8 @@ def _tournament(m, entries, flags, prefix):
                 m.d.sync += [out[key].eq(held[key]) for key in out]
             else:
                 left, right = delayed(pair[0], "l", 2), delayed(pair[1], "r", 2)
-                cross_r = _wide_product(m, pair[1]["sq"], pair[0]["nb"], f"{name}_cross_r_{i // 2}")
-                cross_l = _wide_product(m, pair[0]["sq"], pair[1]["nb"], f"{name}_cross_l_{i // 2}")
+                cross_r = wide_product(m, pair[1]["sq"], pair[0]["nb"], f"{name}_cross_r_{i // 2}")
+                cross_l = wide_product(m, pair[0]["sq"], pair[1]["nb"], f"{name}_cross_l_{i // 2}")
                 right_wins = Signal(name=f"{name}_right_wins_{i // 2}")
                 m.d.comb += right_wins.eq(right["pass"] & (~left["pass"] | (cross_r > cross_l)))
                 m.d.sync += out["pass"].eq(left["pass"] | right["pass"])
@@ -415,7 +415,7 @@ class SimilarityComparator(wiring.Component):
         # THRESHOLD_STAGES (5) register stages, each short enough for 100 MHz on ECP5: the
         # operands (the norms' multiplexers, the positive magnitude of the dot product); the two
         # 18x18 products (registers on both sides of the multipliers); the constant products
-        # Q^2 * dot^2 and T^2 * na * nb (two stages, _wide_product); their compare.
+        # Q^2 * dot^2 and T^2 * na * nb (two stages, wide_product); their compare.
         lanes = range(P) if G > 1 else range(1, P)        # full rate: engine 0 only ever has the norm
         flags = (dv.valid, dv.first, dv.last, equals(na, 0))
         stages = []
@@ -440,9 +440,9 @@ class SimilarityComparator(wiring.Component):
             pos1, sq1, nn1 = reg(1, "q1_pos"), reg(unsigned(2 * nbits), "q1_sq"), reg(unsigned(2 * nbits), "q1_nn")
             nb1, index1 = reg(nshape, "q1_nb"), reg(range(8), "q1_index")
             m.d.sync += [pos1.eq(pos0), sq1.eq(mag0 * mag0), nn1.eq(na0 * nb0), nb1.eq(nb0), index1.eq(index0)]
-            # stages 2 and 3: the constant products (chunked: see _wide_product)
-            lhs2 = _wide_product(m, sq1, qq, f"q2_lhs_{p}")
-            rhs2 = _wide_product(m, nn1, tq, f"q2_rhs_{p}")
+            # stages 2 and 3: the constant products (chunked: see wide_product)
+            lhs2 = wide_product(m, sq1, qq, f"q2_lhs_{p}")
+            rhs2 = wide_product(m, nn1, tq, f"q2_rhs_{p}")
             pos2, sq2, nb2, index2 = pos1, sq1, nb1, index1
             for stage in (2, 3):
                 regs = (reg(1, f"q{stage}_pos"), Signal.like(sq1, name=f"q{stage}_sq_{p}"),
