@@ -175,7 +175,7 @@ class SimilarityConcentrator(wiring.Component):
                      resolved.base.eq(base), resolved.group.eq(group), resolved.end.eq(end),
                      resolved.counts.eq(counts)]
         entry = Signal(MapBeat(cfg))
-        map_room, counters_room = Signal(), Signal()
+        map_room, counters_room = Signal(name="map_room"), Signal(name="counters_room")
         m.d.comb += [
             entry.index.eq(Mux(resolved.zero, -1, resolved.base + resolved.group)), entry.end.eq(resolved.end),
             map_queue.w_en.eq(resolved.valid), map_queue.w_data.eq(entry),
@@ -340,11 +340,12 @@ class GroupTable(wiring.Component):
         # ---------------------------------------------------------------- mean: sums and counts
         # A step is a read-modify-write over three cycles: U0 (the sequencer's cycle) reads the bank
         # word and, at the vector's first step, the group's count; U1 registers what was read (the
-        # block RAM's output is slow: nothing is added to it in its own cycle); U2 adds the lanes
-        # and writes. The read in U0 misses the writes of the two steps ahead of it (in U1 and U2
-        # at the time), so U1 takes the word from the one in U2 (its new value, not yet written) or
-        # from the one written in the previous cycle (``written``) when either is the same word of
-        # the same bank: consecutive members of one group add up for every ``steps``.
+        # block RAM's output is slow: only the bank's multiplexer follows it in its own cycle); U2
+        # adds the lanes and writes. The read in U0 misses the writes of the two steps ahead of it
+        # (in U1 and U2 at the time): U1 notes whether either is to the same word of the same bank,
+        # and U2 then adds to that step's sum (``written``, the write of the previous cycle, or
+        # ``written2``, of the one before) instead of the stale read, so consecutive members of one
+        # group add up for every ``steps``.
         sums_shape = data.ArrayLayout(sum_shape(cfg), lanes)
         count_shape = range(tile_tokens + 1)
         step_layout = data.StructLayout({"valid": 1, "bank": 1, "write": 1, "first_step": 1, "last": 1, "root": 1,
@@ -369,16 +370,23 @@ class GroupTable(wiring.Component):
                         m.d.sync += [g1.x[i].eq(current.vector[g * lanes + i]) for i in range(lanes)]
 
         # U2: the step's new sums (and count, at a vector's first step), written to its bank
-        held_sums, new_sums = Signal(sums_shape), Signal(sums_shape)
-        held_count, new_count = Signal(count_shape), Signal(count_shape)
-        m.d.comb += [new_sums[i].eq(Mux(g2.root, g2.x[i], held_sums[i] + g2.x[i])) for i in range(lanes)]
-        m.d.comb += new_count.eq(Mux(g2.root, 1, held_count + 1))
+        read_sums, read_count = Signal(sums_shape, name="read_sums"), Signal(count_shape, name="read_count")
+        from_written, from_written2 = Signal(name="from_written"), Signal(name="from_written2")
+        old_sums, new_sums = Signal(sums_shape, name="old_sums"), Signal(sums_shape, name="new_sums")
+        old_count, new_count = Signal(count_shape, name="old_count"), Signal(count_shape, name="new_count")
         writes = Signal()
         m.d.comb += writes.eq(g2.valid & g2.write)
-        written = Signal(data.StructLayout({"valid": 1, "bank": 1, "addr": range(tile_tokens * steps),
-                                            "sums": sums_shape, "count": count_shape}))   # U2's write, a cycle on
+        written_layout = data.StructLayout({"valid": 1, "bank": 1, "addr": range(tile_tokens * steps),
+                                            "sums": sums_shape, "count": count_shape})
+        written, written2 = Signal(written_layout, name="written"), Signal(written_layout, name="written2")
         m.d.sync += [written.valid.eq(writes), written.bank.eq(g2.bank), written.addr.eq(g2.addr),
-                     written.sums.eq(new_sums), written.count.eq(new_count)]
+                     written.sums.eq(new_sums), written.count.eq(new_count), written2.eq(written)]
+        m.d.comb += [
+            old_sums.eq(Mux(from_written, written.sums, Mux(from_written2, written2.sums, read_sums))),
+            old_count.eq(Mux(from_written, written.count, Mux(from_written2, written2.count, read_count))),
+            new_count.eq(Mux(g2.root, 1, old_count + 1)),
+        ]
+        m.d.comb += [new_sums[i].eq(Mux(g2.root, g2.x[i], old_sums[i] + g2.x[i])) for i in range(lanes)]
 
         sum_reads, count_reads = [], []
         for b in range(2):
@@ -405,20 +413,15 @@ class GroupTable(wiring.Component):
             sum_reads.append(sum_read)
             count_reads.append(count_read)
 
-        # U1: the word as read, or a pending write's (the same word: the same step of the same group,
-        # so at a first step the same count as well)
-        from_u2, from_written = Signal(), Signal()
-        m.d.comb += [
-            from_u2.eq(writes & (g2.bank == g1.bank) & (g2.addr == g1.addr)),
-            from_written.eq(written.valid & (written.bank == g1.bank) & (written.addr == g1.addr)),
+        # U1: the word as read, and whether the step in U2 (written next cycle) or the write of this
+        # cycle is to the same word (the same step of the same group, so at a first step the same
+        # count as well): in U2 those are ``written`` and ``written2``
+        m.d.sync += [
+            read_sums.eq(Mux(g1.bank, sum_reads[1].data, sum_reads[0].data)),
+            read_count.eq(Mux(g1.bank, count_reads[1].data, count_reads[0].data)),
+            from_written.eq(writes & (g2.bank == g1.bank) & (g2.addr == g1.addr)),
+            from_written2.eq(written.valid & (written.bank == g1.bank) & (written.addr == g1.addr)),
         ]
-        with m.If(from_u2):
-            m.d.sync += [held_sums.eq(new_sums), held_count.eq(new_count)]
-        with m.Elif(from_written):
-            m.d.sync += [held_sums.eq(written.sums), held_count.eq(written.count)]
-        with m.Else():
-            m.d.sync += [held_sums.eq(Mux(g1.bank, sum_reads[1].data, sum_reads[0].data)),
-                         held_count.eq(Mux(g1.bank, count_reads[1].data, count_reads[0].data))]
 
         # ---------------------------------------------------------------- mean: the emitter's arithmetic
         # E1: this step's sums; at a group's first step its count n, and the look-up of m[n]
