@@ -45,9 +45,9 @@ def array_fifo_depth(cfg: FocusConfig) -> int:
     return cfg.rows + cfg.cols + 5
 
 
-#: Register stages of each SIC threshold unit (operands, the two products, their constant
-#: multiples in two stages, the test).
-THRESHOLD_STAGES = 5
+#: Register stages of each SIC threshold unit (operands, the operands again beside the DSP
+#: blocks, the two products, their constant multiples in two stages, the test).
+THRESHOLD_STAGES = 6
 
 #: Fewest vectors the comparator admits (sequencer, post-processing, output queue).
 MIN_DEPTH = 4
@@ -98,8 +98,8 @@ def comparator_latency(cfg: FocusConfig) -> int:
 
     The sequencer's ``II`` cycles, the dot product (element-serial: accumulated as the elements
     are multiplied, 1 cycle; engines: operands registered twice, products registered twice, their
-    sum in two stages, 6 cycles), five
-    threshold stages (operands; ``dot^2`` and ``na*nb``; their constant multiples, two; the test),
+    sum in two stages, 6 cycles), six threshold stages (operands; the operands beside the
+    multipliers; ``dot^2`` and ``na*nb``; their constant multiples, two; the test),
     three per tournament level (cross products, two; compare and select) of the group tournament
     and of the tournament over the groups, and the output queue. (The registers are what 100 MHz on ECP5
     needs: every multiplier has registers on both sides, every wide compare its own stage.)

@@ -28,8 +28,8 @@ element-serial (``P = 1``, ``W = M`` divides ``V``)
     each. The history is one memory of ``H*W + W + 1`` records (vector and norm), written once the
     norm is known and read once per candidate.
 
-Behind the engines, ``P`` threshold units (5 stages: operands, products, constant multiples in
-two, the test) test the group's candidates, a registered tournament in index order picks the group's best (the left, lower index, keeps a tie); with
+Behind the engines, ``P`` threshold units (6 stages: operands, the operands beside the DSP
+blocks, products, constant multiples in two, the test) test the group's candidates, a registered tournament in index order picks the group's best (the left, lower index, keeps a tie); with
 ``G = 2`` groups one more tournament level between the held first winner and the second picks the
 vector's, with ``G > 2`` a running best carries it across the groups (the earlier group keeps a
 tie): the comparison is an exact total preorder, so this equals the in-order scan, within a cycle
@@ -412,10 +412,11 @@ class SimilarityComparator(wiring.Component):
             by_group(dv.group, lane_nb)
 
         # ---------------------------------------------------------------- threshold units
-        # THRESHOLD_STAGES (5) register stages, each short enough for 100 MHz on ECP5: the
-        # operands (the norms' multiplexers, the positive magnitude of the dot product); the two
-        # 18x18 products (registers on both sides of the multipliers); the constant products
-        # Q^2 * dot^2 and T^2 * na * nb (two stages, wide_product); their compare.
+        # THRESHOLD_STAGES (6) register stages, each short enough for 100 MHz on ECP5: the
+        # operands (the norms' multiplexers, the positive magnitude of the dot product); the
+        # operands again, one register per multiplier that can sit beside its DSP block; the two
+        # 18x18 products; the constant products Q^2 * dot^2 and T^2 * na * nb (two stages,
+        # wide_product); their compare.
         lanes = range(P) if G > 1 else range(1, P)        # full rate: engine 0 only ever has the norm
         flags = (dv.valid, dv.first, dv.last, equals(na, 0))
         stages = []
@@ -436,24 +437,28 @@ class SimilarityComparator(wiring.Component):
                 mag0.eq(Mux(dots[p] > 0, dots[p].as_unsigned()[:len(dots[p]) - 1], 0)),
                 na0.eq(na), nb0.eq(nb[p]), index0.eq(dv.index[p]),
             ]
-            # stage 1: dot^2 (0 unless dot > 0) and na * nb
-            pos1, sq1, nn1 = reg(1, "q1_pos"), reg(unsigned(2 * nbits), "q1_sq"), reg(unsigned(2 * nbits), "q1_nn")
+            # stage 1: the multipliers' operands (nb also goes on to the tournament)
+            pos1, mag1, na1 = reg(1, "q1_pos"), Signal.like(mag0, name=f"q1_mag_{p}"), reg(nshape, "q1_na")
             nb1, index1 = reg(nshape, "q1_nb"), reg(range(8), "q1_index")
-            m.d.sync += [pos1.eq(pos0), sq1.eq(mag0 * mag0), nn1.eq(na0 * nb0), nb1.eq(nb0), index1.eq(index0)]
-            # stages 2 and 3: the constant products (chunked: see wide_product)
-            lhs2 = wide_product(m, sq1, qq, f"q2_lhs_{p}")
-            rhs2 = wide_product(m, nn1, tq, f"q2_rhs_{p}")
-            pos2, sq2, nb2, index2 = pos1, sq1, nb1, index1
-            for stage in (2, 3):
-                regs = (reg(1, f"q{stage}_pos"), Signal.like(sq1, name=f"q{stage}_sq_{p}"),
+            m.d.sync += [pos1.eq(pos0), mag1.eq(mag0), na1.eq(na0), nb1.eq(nb0), index1.eq(index0)]
+            # stage 2: dot^2 (0 unless dot > 0) and na * nb
+            pos2, sq2, nn2 = reg(1, "q2_pos"), reg(unsigned(2 * nbits), "q2_sq"), reg(unsigned(2 * nbits), "q2_nn")
+            nb2, index2 = reg(nshape, "q2_nb"), reg(range(8), "q2_index")
+            m.d.sync += [pos2.eq(pos1), sq2.eq(mag1 * mag1), nn2.eq(na1 * nb1), nb2.eq(nb1), index2.eq(index1)]
+            # stages 3 and 4: the constant products (chunked: see wide_product)
+            lhs4 = wide_product(m, sq2, qq, f"q3_lhs_{p}")
+            rhs4 = wide_product(m, nn2, tq, f"q3_rhs_{p}")
+            pos4, sq4, nb4, index4 = pos2, sq2, nb2, index2
+            for stage in (3, 4):
+                regs = (reg(1, f"q{stage}_pos"), Signal.like(sq2, name=f"q{stage}_sq_{p}"),
                         reg(nshape, f"q{stage}_nb"), reg(range(8), f"q{stage}_index"))
-                m.d.sync += [r.eq(v) for r, v in zip(regs, (pos2, sq2, nb2, index2))]
-                pos2, sq2, nb2, index2 = regs
-            # stage 4: the test
-            entry = {"pass": Signal(name=f"q4_pass_{p}"), "index": Signal(range(8), name=f"q4_index_{p}"),
-                     "sq": Signal.like(sq1, name=f"q4_sq_{p}"), "nb": Signal(nshape, name=f"q4_nb_{p}")}
-            m.d.sync += [entry["pass"].eq(pos2 & (lhs2 > rhs2)),
-                         entry["index"].eq(index2), entry["sq"].eq(sq2), entry["nb"].eq(nb2)]
+                m.d.sync += [r.eq(v) for r, v in zip(regs, (pos4, sq4, nb4, index4))]
+                pos4, sq4, nb4, index4 = regs
+            # stage 5: the test
+            entry = {"pass": Signal(name=f"q5_pass_{p}"), "index": Signal(range(8), name=f"q5_index_{p}"),
+                     "sq": Signal.like(sq2, name=f"q5_sq_{p}"), "nb": Signal(nshape, name=f"q5_nb_{p}")}
+            m.d.sync += [entry["pass"].eq(pos4 & (lhs4 > rhs4)),
+                         entry["index"].eq(index4), entry["sq"].eq(sq4), entry["nb"].eq(nb4)]
             entries.append(entry)
         valid, first, last, zero = stages[-1]
 
