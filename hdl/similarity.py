@@ -261,7 +261,8 @@ class SimilarityComparator(wiring.Component):
         cur_x, cur_present = Signal(vec), Signal(K)
         last_group, last_sub, at_end, load = Signal(), Signal(), Signal(), Signal()
         m.d.comb += [
-            last_group.eq(equals(group, G - 1)), last_sub.eq(equals(sub, E - 1)),
+            # (constant when there is one group or one sub-cycle: no counter logic before ``ready``)
+            last_group.eq(1 if G == 1 else equals(group, G - 1)), last_sub.eq(1 if E == 1 else equals(sub, E - 1)),
             at_end.eq(busy & last_group & last_sub),
             self.vectors.ready.eq(room & (~busy | at_end)),
             load.eq(self.vectors.valid & self.vectors.ready),
