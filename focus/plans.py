@@ -101,13 +101,12 @@ def comparator_latency(cfg: FocusConfig) -> int:
     sum in two stages, 6 cycles), six threshold stages (operands; the operands beside the
     multipliers; ``dot^2`` and ``na*nb``; their constant multiples, two; the test),
     three per tournament level (cross products, two; compare and select) of the group tournament
-    and of the tournament over the groups, and the output queue (2 cycles: its read data is
-    registered, so the resolver starts from a register). (The registers are what 100 MHz on ECP5
+    and of the tournament over the groups, and the output queue. (The registers are what 100 MHz on ECP5
     needs: every multiplier has registers on both sides, every wide compare its own stage.)
     """
     plan = comparator_plan(cfg)
     return (plan.interval + (1 if plan.by_address else 6) + THRESHOLD_STAGES
-            + 3 * (plan.levels + plan.group_levels) + 2)
+            + 3 * (plan.levels + plan.group_levels) + 1)
 
 
 def comparator_depth(cfg: FocusConfig) -> int:

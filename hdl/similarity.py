@@ -211,8 +211,7 @@ class SimilarityComparator(wiring.Component):
         flight). ``results`` pairs their heads."""
         cfg = self.cfg
         m.submodules.vector_queue = vq = fifo.SyncFIFO(width=VectorBeat(cfg).size, depth=depth)
-        # (registered read data: the resolver's id multiplexer starts from a register)
-        m.submodules.verdict_queue = bq = CreditQueue(_verdict_layout(), depth, buffered=True)
+        m.submodules.verdict_queue = bq = CreditQueue(_verdict_layout(), depth)
         enter, take = Signal(), Signal()
         beat = data.View(VectorBeat(cfg), vq.r_data)
         m.d.comb += [
