@@ -182,7 +182,8 @@ class SimilarityConcentrator(wiring.Component):
             counters_queue.w_en.eq(resolved.last), counters_queue.w_data.eq(resolved.counts),
             map_room.eq(map_queue.w_level + resolved.valid < MAP_DEPTH),
             counters_room.eq(counters_queue.w_level + resolved.last < counters_queue.depth),
-            base_write.addr.eq(chunk), base_write.data.eq(base + unique_total),
+            # (base + unique) + is_root: one carry chain after the verdict, not two
+            base_write.addr.eq(chunk), base_write.data.eq((base + unique) + is_root),
             base_write.en.eq(consume & last),
             base_read.addr.eq(next_chunk), base_read.en.eq(consume & last),
         ]
