@@ -19,7 +19,7 @@ __all__ = ["ComparatorPlan", "comparator_plan", "comparator_latency", "comparato
 #: Entries of SIC's map output queue.
 MAP_DEPTH = 4
 #: Entries of SIC's representatives output queue (covers the emitter's pipeline at one beat a cycle).
-REPRESENTATIVE_DEPTH = 7
+REPRESENTATIVE_DEPTH = 8
 
 
 #: Entries of each of the pass buffer's output queues (a memory read, then the queue: three items
@@ -45,9 +45,9 @@ def array_fifo_depth(cfg: FocusConfig) -> int:
     return cfg.rows + cfg.cols + 5
 
 
-#: Register stages of each SIC threshold unit (operands, the two products, their constant
-#: multiples in two stages, the test).
-THRESHOLD_STAGES = 5
+#: Register stages of each SIC threshold unit (operands, the operands again beside the DSP
+#: blocks, the two products, their constant multiples in two stages, the test).
+THRESHOLD_STAGES = 6
 
 #: Fewest vectors the comparator admits (sequencer, post-processing, output queue).
 MIN_DEPTH = 4
@@ -98,14 +98,14 @@ def comparator_latency(cfg: FocusConfig) -> int:
 
     The sequencer's ``II`` cycles, the dot product (element-serial: accumulated as the elements
     are multiplied, 1 cycle; engines: operands registered twice, products registered twice, their
-    sum, 5 cycles), five
-    threshold stages (operands; ``dot^2`` and ``na*nb``; their constant multiples, two; the test),
+    sum in two stages, 6 cycles), six threshold stages (operands; the operands beside the
+    multipliers; ``dot^2`` and ``na*nb``; their constant multiples, two; the test),
     three per tournament level (cross products, two; compare and select) of the group tournament
     and of the tournament over the groups, and the output queue. (The registers are what 100 MHz on ECP5
     needs: every multiplier has registers on both sides, every wide compare its own stage.)
     """
     plan = comparator_plan(cfg)
-    return (plan.interval + (1 if plan.by_address else 5) + THRESHOLD_STAGES
+    return (plan.interval + (1 if plan.by_address else 6) + THRESHOLD_STAGES
             + 3 * (plan.levels + plan.group_levels) + 1)
 
 

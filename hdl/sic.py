@@ -21,7 +21,7 @@ from amaranth.lib.wiring import In, Out
 from ..config import FocusConfig
 from ..sim.sic import mean_reciprocals, mean_shift
 from ..plans import MAP_DEPTH, REPRESENTATIVE_DEPTH, emit_steps
-from .similarity import SimilarityComparator
+from .similarity import SimilarityComparator, wide_product
 from .streams import CreditQueue, Framing, MapBeat, Vector, VectorBeat
 from .util import equals, index_range
 from .window import WindowHistory
@@ -161,15 +161,29 @@ class SimilarityConcentrator(wiring.Component):
 
         unique_total = Signal(range(tile_tokens + 1))
         m.d.comb += unique_total.eq(unique + is_root)
-        entry = Signal(MapBeat(cfg))
         counts = Signal(TileCounters(cfg))
         m.d.comb += [
-            entry.index.eq(Mux(is_zero, -1, base + group)), entry.end.eq(end),
-            map_queue.w_en.eq(consume), map_queue.w_data.eq(entry),
             counts.unique.eq(unique_total), counts.similar.eq(similar + is_member),
             counts.zero.eq(zero + is_zero), counts.base.eq(base), counts.end.eq(end),
-            counters_queue.w_en.eq(consume & last), counters_queue.w_data.eq(counts),
-            base_write.addr.eq(chunk), base_write.data.eq(base + unique_total),
+        ]
+        # the map entry and the counters beat are queued in the cycle after the verdict is taken,
+        # from registers, so no adder follows the candidates' id multiplexer in the verdict's cycle;
+        # a queue's room counts the beat in the register (map_room, counters_room)
+        resolved = Signal(data.StructLayout({"valid": 1, "last": 1, "zero": 1, "base": base_shape,
+                                             "group": id_width, "end": Framing, "counts": TileCounters(cfg)}))
+        m.d.sync += [resolved.valid.eq(consume), resolved.last.eq(consume & last), resolved.zero.eq(is_zero),
+                     resolved.base.eq(base), resolved.group.eq(group), resolved.end.eq(end),
+                     resolved.counts.eq(counts)]
+        entry = Signal(MapBeat(cfg))
+        map_room, counters_room = Signal(name="map_room"), Signal(name="counters_room")
+        m.d.comb += [
+            entry.index.eq(Mux(resolved.zero, -1, resolved.base + resolved.group)), entry.end.eq(resolved.end),
+            map_queue.w_en.eq(resolved.valid), map_queue.w_data.eq(entry),
+            counters_queue.w_en.eq(resolved.last), counters_queue.w_data.eq(resolved.counts),
+            map_room.eq(map_queue.w_level + resolved.valid < MAP_DEPTH),
+            counters_room.eq(counters_queue.w_level + resolved.last < counters_queue.depth),
+            # (base + unique) + is_root: one carry chain after the verdict, not two
+            base_write.addr.eq(chunk), base_write.data.eq((base + unique) + is_root),
             base_write.en.eq(consume & last),
             base_read.addr.eq(next_chunk), base_read.en.eq(consume & last),
         ]
@@ -188,7 +202,7 @@ class SimilarityConcentrator(wiring.Component):
         update = groups.update
         m.d.comb += [
             bank_free.eq(Mux(bank, groups.free[1], groups.free[0])),
-            others_ready.eq(map_queue.w_rdy & (~last | counters_queue.w_rdy) & (~first | bank_free)),
+            others_ready.eq(map_room & (~last | counters_room) & (~first | bank_free)),
             update.valid.eq(result.valid & others_ready),
             result.ready.eq(others_ready & update.ready),
             update.payload.bank.eq(bank), update.payload.root.eq(is_root), update.payload.member.eq(is_member),
@@ -214,21 +228,26 @@ class GroupTable(wiring.Component):
     ``update`` (In stream of :func:`GroupUpdate`, one beat per vector in stream order) writes the
     vector's group into bank ``bank``: a root creates its entry, a member adds to it, a zero vector
     changes nothing. ``mean``: per group the element sums and the member count; a vector is written
-    ``steps = vector_size / cfg.sic_mean_lanes`` lanes at a time, one step per cycle, each a
-    read-modify-write (read in the step's cycle, written in the next; with one step the read port is
-    transparent, so members of one group on consecutive cycles add up), and ``update.ready`` is low
-    during a vector's steps but the last. ``root``: the root's vector, one cycle, always ready.
+    ``steps = vector_size / cfg.sic_mean_lanes`` lanes at a time, one step per cycle, and
+    ``update.ready`` is low during a vector's steps but the last. Each step is a read-modify-write
+    over three cycles: the bank word (and at the first step the count) is read in the step's cycle,
+    registered in the next, and the sum written in the one after; a step whose word one of the two
+    steps ahead of it is still writing takes that step's sum instead of the stale read, so members of
+    one group on consecutive vectors add up for every ``steps``. ``root``: the root's vector, one
+    cycle, always ready.
 
-    After an update with ``end.chunk`` the bank holds a complete tile-chunk of ``unique`` groups and
-    the emitter reads it out, in unique order, onto ``representatives``
-    (:func:`~focus.hdl.streams.VectorBeat`, the update's ``end`` on the final one), one bank read per
-    cycle: ``mean`` computes
-    ``((2*(s + n*2^(d-1)) + n) * m[n]) >> S`` minus ``2^(d-1)`` per element with ``m`` a ROM of
-    ``tile_tokens + 1`` reciprocals (docs/semantics.md), ``cfg.sic_mean_lanes`` multipliers,
-    ``steps`` cycles per representative, 5 cycles from its last read to the output; ``root`` sends
-    the stored vector, one a cycle, 2 cycles. ``free[b]`` is high while bank ``b`` holds nothing: an
-    update with ``first`` may only go to a free bank (the resolver checks). A bank is free again in
-    the cycle after its last entry was read. Exact timing: :mod:`focus.sim.sic_cycles`.
+    After an update with ``end.chunk`` the bank holds a complete tile-chunk of ``unique`` groups
+    (``mean``: it reads FULL from the cycle the last step writes, so the emitter's first read, a
+    cycle later at the earliest, sees every sum) and the emitter reads it out, in unique order, onto
+    ``representatives`` (:func:`~focus.hdl.streams.VectorBeat`, the update's ``end`` on the final
+    one), one bank read per cycle: ``mean`` computes ``((2*(s + n*2^(d-1)) + n) * m[n]) >> S``
+    minus ``2^(d-1)`` per element with ``m`` a ROM of ``tile_tokens + 1`` reciprocals
+    (docs/semantics.md), ``cfg.sic_mean_lanes`` multipliers (each product as DSP-wide chunk
+    products, registered, then their sum), ``steps`` cycles per representative, 6 cycles from its
+    last read to the output; ``root`` sends the stored vector, one a cycle, 2 cycles. ``free[b]`` is
+    high while bank ``b`` holds nothing: an update with ``first`` may only go to a free bank (the
+    resolver checks). A bank is free again in the cycle after its last entry was read. Exact
+    timing: :mod:`focus.sim.sic_cycles`.
     """
 
     def __init__(self, cfg: FocusConfig):
@@ -320,17 +339,28 @@ class GroupTable(wiring.Component):
             return self._roots(m, current, busy, state, count, emit_u, issue, emit_bank, e1, queue)
 
         # ---------------------------------------------------------------- mean: sums and counts
+        # A step is a read-modify-write over three cycles: U0 (the sequencer's cycle) reads the bank
+        # word and, at the vector's first step, the group's count; U1 registers what was read (the
+        # block RAM's output is slow: only the bank's multiplexer follows it in its own cycle); U2
+        # adds the lanes and writes. The read in U0 misses the writes of the two steps ahead of it
+        # (in U1 and U2 at the time): U1 notes whether either is to the same word of the same bank,
+        # and U2 then adds to that step's sum (``written``, the write of the previous cycle, or
+        # ``written2``, of the one before) instead of the stale read, so consecutive members of one
+        # group add up for every ``steps``.
         sums_shape = data.ArrayLayout(sum_shape(cfg), lanes)
-        g1 = Signal(data.StructLayout({"valid": 1, "bank": 1, "write": 1, "first_step": 1, "last": 1, "root": 1,
-                                       "addr": range(tile_tokens * steps), "group": index_range(tile_tokens),
-                                       "x": data.ArrayLayout(signed(cfg.data_width), lanes),
-                                       "unique": range(tile_tokens + 1)}))
+        count_shape = range(tile_tokens + 1)
+        step_layout = data.StructLayout({"valid": 1, "bank": 1, "write": 1, "first_step": 1, "last": 1, "root": 1,
+                                         "addr": range(tile_tokens * steps), "group": index_range(tile_tokens),
+                                         "x": data.ArrayLayout(signed(cfg.data_width), lanes),
+                                         "unique": range(tile_tokens + 1)})
+        g1, g2 = Signal(step_layout, name="g1"), Signal(step_layout, name="g2")    # the step in U1, in U2
         addr = Signal(range(tile_tokens * steps))
         m.d.comb += addr.eq(current.group * steps + step)
         m.d.sync += [
             g1.valid.eq(busy), g1.bank.eq(current.bank), g1.write.eq(current.root | current.member),
             g1.first_step.eq(equals(step, 0)), g1.last.eq(current.end.chunk & last_step), g1.root.eq(current.root),
             g1.addr.eq(addr), g1.group.eq(current.group), g1.unique.eq(current.unique),
+            g2.eq(g1),
         ]
         if steps == 1:
             m.d.sync += g1.x.eq(current.vector)
@@ -340,16 +370,32 @@ class GroupTable(wiring.Component):
                     with (m.Case(g) if g < steps - 1 else m.Default()):
                         m.d.sync += [g1.x[i].eq(current.vector[g * lanes + i]) for i in range(lanes)]
 
+        # U2: the step's new sums (and count, at a vector's first step), written to its bank
+        read_sums, read_count = Signal(sums_shape, name="read_sums"), Signal(count_shape, name="read_count")
+        from_written, from_written2 = Signal(name="from_written"), Signal(name="from_written2")
+        old_sums, new_sums = Signal(sums_shape, name="old_sums"), Signal(sums_shape, name="new_sums")
+        old_count, new_count = Signal(count_shape, name="old_count"), Signal(count_shape, name="new_count")
+        writes = Signal()
+        m.d.comb += writes.eq(g2.valid & g2.write)
+        written_layout = data.StructLayout({"valid": 1, "bank": 1, "addr": range(tile_tokens * steps),
+                                            "sums": sums_shape, "count": count_shape})
+        written, written2 = Signal(written_layout, name="written"), Signal(written_layout, name="written2")
+        m.d.sync += [written.valid.eq(writes), written.bank.eq(g2.bank), written.addr.eq(g2.addr),
+                     written.sums.eq(new_sums), written.count.eq(new_count), written2.eq(written)]
+        m.d.comb += [
+            old_sums.eq(Mux(from_written, written.sums, Mux(from_written2, written2.sums, read_sums))),
+            old_count.eq(Mux(from_written, written.count, Mux(from_written2, written2.count, read_count))),
+            new_count.eq(Mux(g2.root, 1, old_count + 1)),
+        ]
+        m.d.comb += [new_sums[i].eq(Mux(g2.root, g2.x[i], old_sums[i] + g2.x[i])) for i in range(lanes)]
+
         sum_reads, count_reads = [], []
         for b in range(2):
             sums = memory.Memory(shape=sums_shape, depth=max(tile_tokens * steps, 2), init=[])
-            counts = memory.Memory(shape=range(tile_tokens + 1), depth=max(tile_tokens, 2), init=[])
+            counts = memory.Memory(shape=count_shape, depth=max(tile_tokens, 2), init=[])
             m.submodules[f"sums{b}"], m.submodules[f"counts{b}"] = sums, counts
             sum_write, count_write = sums.write_port(), counts.write_port()
-            # consecutive members of one group only meet in one cycle when a vector is one step
-            transparent = steps == 1
-            sum_read = sums.read_port(transparent_for=(sum_write,) if transparent else ())
-            count_read = counts.read_port(transparent_for=(count_write,) if transparent else ())
+            sum_read, count_read = sums.read_port(), counts.read_port()
             mine = busy & (current.bank == b)
             emitting = issue & (emit_bank == b)
             m.d.comb += [
@@ -357,18 +403,26 @@ class GroupTable(wiring.Component):
                 sum_read.en.eq(mine | emitting),
                 count_read.addr.eq(Mux(mine, current.group, emit_u)),
                 count_read.en.eq((mine & equals(step, 0)) | (emitting & equals(emit_g, 0))),
-                sum_write.addr.eq(g1.addr),
-                sum_write.en.eq(g1.valid & g1.write & (g1.bank == b)),
-                count_write.addr.eq(g1.group),
-                count_write.en.eq(g1.valid & g1.write & g1.first_step & (g1.bank == b)),
-                count_write.data.eq(Mux(g1.root, 1, count_read.data + 1)),
+                sum_write.addr.eq(g2.addr), sum_write.data.eq(new_sums),
+                sum_write.en.eq(writes & (g2.bank == b)),
+                count_write.addr.eq(g2.group), count_write.data.eq(new_count),
+                count_write.en.eq(writes & g2.first_step & (g2.bank == b)),
             ]
-            m.d.comb += [sum_write.data[i].eq(Mux(g1.root, g1.x[i], sum_read.data[i] + g1.x[i]))
-                         for i in range(lanes)]
+            # the emitter's first read of this bank comes a cycle after FULL: after the last write
             with m.If(g1.valid & g1.last & (g1.bank == b)):
                 m.d.sync += [state[b].eq(BankState.FULL), count[b].eq(g1.unique)]
             sum_reads.append(sum_read)
             count_reads.append(count_read)
+
+        # U1: the word as read, and whether the step in U2 (written next cycle) or the write of this
+        # cycle is to the same word (the same step of the same group, so at a first step the same
+        # count as well): in U2 those are ``written`` and ``written2``
+        m.d.sync += [
+            read_sums.eq(Mux(g1.bank, sum_reads[1].data, sum_reads[0].data)),
+            read_count.eq(Mux(g1.bank, count_reads[1].data, count_reads[0].data)),
+            from_written.eq(writes & (g2.bank == g1.bank) & (g2.addr == g1.addr)),
+            from_written2.eq(written.valid & (written.bank == g1.bank) & (written.addr == g1.addr)),
+        ]
 
         # ---------------------------------------------------------------- mean: the emitter's arithmetic
         # E1: this step's sums; at a group's first step its count n, and the look-up of m[n]
@@ -389,7 +443,8 @@ class GroupTable(wiring.Component):
             m.d.sync += members.eq(e1_count)
 
         # E2: x = 2*(s + n*2^(d-1)) + n (offset binary, never negative), registered with m[n] (the
-        # block RAM's output is slow: registered before it reaches a multiplier); E2b: x * m[n]
+        # block RAM's output is slow: registered before it reaches a multiplier); E2b: x * m[n] as
+        # products of m[n]'s 18-bit chunks (one DSP block each), registered; E2c: their sum
         x_width = (tile_tokens * ((1 << (d + 1)) - 1)).bit_length()
         bias = 1 << (d - 1)
         e2b = Signal(data.StructLayout({"valid": 1, "g": index_range(steps), "last_g": 1, "end": Framing,
@@ -399,10 +454,11 @@ class GroupTable(wiring.Component):
                      e2b.reciprocal.eq(rom.data)]
         m.d.sync += [e2b.x[i].eq((((e2.sums[i] + members * bias) << 1) + members).as_unsigned())
                      for i in range(lanes)]
-        e3 = Signal(data.StructLayout({"valid": 1, "g": index_range(steps), "last_g": 1, "end": Framing,
-                                       "products": data.ArrayLayout(unsigned(x_width + shift), lanes)}))
-        m.d.sync += [e3.valid.eq(e2b.valid), e3.g.eq(e2b.g), e3.last_g.eq(e2b.last_g), e3.end.eq(e2b.end)]
-        m.d.sync += [e3.products[i].eq(e2b.x[i] * e2b.reciprocal) for i in range(lanes)]
+        products = [wide_product(m, e2b.reciprocal, e2b.x[i], f"product_{i}") for i in range(lanes)]
+        step_meta = data.StructLayout({"valid": 1, "g": index_range(steps), "last_g": 1, "end": Framing})
+        e2c, e3 = Signal(step_meta, name="e2c"), Signal(step_meta, name="e3")
+        m.d.sync += [e2c.valid.eq(e2b.valid), e2c.g.eq(e2b.g), e2c.last_g.eq(e2b.last_g), e2c.end.eq(e2b.end),
+                     e3.eq(e2c)]
 
         # E3: r = (x*m[n] >> S) - 2^(d-1) into the vector being assembled; E4: queue it
         assembly = Signal(Vector(cfg))
@@ -410,7 +466,7 @@ class GroupTable(wiring.Component):
         m.d.sync += [e4_valid.eq(e3.valid & e3.last_g), e4_end.eq(e3.end)]
         for g in range(steps):
             with m.If(e3.valid & equals(e3.g, g)):
-                m.d.sync += [assembly[g * lanes + i].eq((e3.products[i] >> shift) - bias) for i in range(lanes)]
+                m.d.sync += [assembly[g * lanes + i].eq((products[i] >> shift) - bias) for i in range(lanes)]
         m.d.comb += [queue.w_stream.payload.data.eq(assembly), queue.w_stream.payload.end.eq(e4_end),
                      queue.w_stream.valid.eq(e4_valid)]
         return m

@@ -22,14 +22,14 @@ engines (``P >= 2``, ``W = V``, ``E = 1``; ``P = S`` is full rate)
     when a vector leaves the sequencer, so all K candidates' vectors are flop outputs while it is
     there; each engine picks its slot's with a ``G``-way multiplexer) and one of norms (advanced
     when a vector's norm comes out of engine 0, its taps then being the candidates' norms, held for
-    the later groups). Products are registered, then summed.
+    the later groups). Products are registered, then summed in two stages.
 element-serial (``P = 1``, ``W = M`` divides ``V``)
     ``M`` multipliers and an accumulator visit the norm, then candidates 1..K, ``V / M`` cycles
     each. The history is one memory of ``H*W + W + 1`` records (vector and norm), written once the
     norm is known and read once per candidate.
 
-Behind the engines, ``P`` threshold units (5 stages: operands, products, constant multiples in
-two, the test) test the group's candidates, a registered tournament in index order picks the group's best (the left, lower index, keeps a tie); with
+Behind the engines, ``P`` threshold units (6 stages: operands, the operands beside the DSP
+blocks, products, constant multiples in two, the test) test the group's candidates, a registered tournament in index order picks the group's best (the left, lower index, keeps a tie); with
 ``G = 2`` groups one more tournament level between the held first winner and the second picks the
 vector's, with ``G > 2`` a running best carries it across the groups (the earlier group keeps a
 tie): the comparison is an exact total preorder, so this equals the in-order scan, within a cycle
@@ -54,7 +54,7 @@ from .streams import CreditQueue, Framing, Vector, VectorBeat
 from .util import equals, index_range
 from .window import WindowHistory
 
-__all__ = ["ComparatorResult", "SimilarityComparator", "norm_shape", "dot_shape"]
+__all__ = ["ComparatorResult", "SimilarityComparator", "norm_shape", "dot_shape", "wide_product"]
 
 
 def norm_shape(cfg: FocusConfig):
@@ -86,7 +86,7 @@ def _verdict_layout():
 _CHUNK = 18
 
 
-def _wide_product(m, a, b, name):
+def wide_product(m, a, b, name):
     """``a * b`` (unsigned; ``b`` a signal or an integer) in two register stages: the products of
     ``a``'s 18-bit chunks with ``b`` (one DSP block each, registered), then their sum. A product
     wider than one DSP block is otherwise two blocks and an adder in one cycle."""
@@ -106,7 +106,7 @@ def _tournament(m, entries, flags, prefix):
     """Best of ``entries`` (dicts of ``pass``, ``index``, ``sq``, ``nb`` signals) in index order: a
     tree of pairs where the right (higher index) wins only if it passes and the left does not, or
     ``sq_r * nb_l > sq_l * nb_r`` (the left keeps a tie). Each level is three register stages: the
-    two cross products (:func:`_wide_product`, two stages), then the compare and the selection.
+    two cross products (:func:`wide_product`, two stages), then the compare and the selection.
     ``flags`` are delayed alongside. Returns the winner and the delayed flags, ``3 *
     ceil(log2(len(entries)))`` cycles later."""
     level = 0
@@ -129,8 +129,8 @@ def _tournament(m, entries, flags, prefix):
                 m.d.sync += [out[key].eq(held[key]) for key in out]
             else:
                 left, right = delayed(pair[0], "l", 2), delayed(pair[1], "r", 2)
-                cross_r = _wide_product(m, pair[1]["sq"], pair[0]["nb"], f"{name}_cross_r_{i // 2}")
-                cross_l = _wide_product(m, pair[0]["sq"], pair[1]["nb"], f"{name}_cross_l_{i // 2}")
+                cross_r = wide_product(m, pair[1]["sq"], pair[0]["nb"], f"{name}_cross_r_{i // 2}")
+                cross_l = wide_product(m, pair[0]["sq"], pair[1]["nb"], f"{name}_cross_l_{i // 2}")
                 right_wins = Signal(name=f"{name}_right_wins_{i // 2}")
                 m.d.comb += right_wins.eq(right["pass"] & (~left["pass"] | (cross_r > cross_l)))
                 m.d.sync += out["pass"].eq(left["pass"] | right["pass"])
@@ -261,7 +261,8 @@ class SimilarityComparator(wiring.Component):
         cur_x, cur_present = Signal(vec), Signal(K)
         last_group, last_sub, at_end, load = Signal(), Signal(), Signal(), Signal()
         m.d.comb += [
-            last_group.eq(equals(group, G - 1)), last_sub.eq(equals(sub, E - 1)),
+            # (constant when there is one group or one sub-cycle: no counter logic before ``ready``)
+            last_group.eq(1 if G == 1 else equals(group, G - 1)), last_sub.eq(1 if E == 1 else equals(sub, E - 1)),
             at_end.eq(busy & last_group & last_sub),
             self.vectors.ready.eq(room & (~busy | at_end)),
             load.eq(self.vectors.valid & self.vectors.ready),
@@ -363,7 +364,8 @@ class SimilarityComparator(wiring.Component):
             dots = [Signal(dot_shape(cfg), name=f"dot_{p}") for p in range(P)]
             # the multipliers' operands are registered twice (the group's multiplexer sits in front
             # of the first registers; the second, one per multiplier, can sit beside its DSP block),
-            # then the products, registered twice the same way, then their sum
+            # then the products, registered twice the same way, then their sum in two stages: sums
+            # of ``part`` products (half the adder tree's levels, rounded up), then their total
             x_reg = Signal(vec, name="x_reg")
             operand_reg = [Signal(vec, name=f"operand_reg_{p}") for p in range(P)]
             m.d.sync += [x_reg.eq(cur_x)] + [r.eq(o) for r, o in zip(operand_reg, operand)]
@@ -372,13 +374,18 @@ class SimilarityComparator(wiring.Component):
             m.d.sync += [r.eq(x_reg) for r in x_dsp] + [r.eq(o) for r, o in zip(operand_dsp, operand_reg)]
             products_out = [[Signal(signed(2 * cfg.data_width), name=f"product_out_{p}_{i}") for i in range(V)]
                             for p in range(P)]
-            metas = [Signal(meta, name=f"meta_{n}") for n in range(4)]
+            part = 1 << ((V - 1).bit_length() + 1) // 2
+            partials = [[Signal(dot_shape(cfg), name=f"partial_{p}_{j}") for j in range(-(-V // part))]
+                        for p in range(P)]
+            metas = [Signal(meta, name=f"meta_{n}") for n in range(5)]
             dv = Signal(meta)
-            m.d.sync += [metas[0].eq(meta_a)] + [metas[n].eq(metas[n - 1]) for n in range(1, 4)] + [dv.eq(metas[3])]
+            m.d.sync += [metas[0].eq(meta_a)] + [metas[n].eq(metas[n - 1]) for n in range(1, 5)] + [dv.eq(metas[4])]
             for p in range(P):
                 m.d.sync += [products[p][i].eq(x_dsp[p][i] * operand_dsp[p][i]) for i in range(V)]
                 m.d.sync += [products_out[p][i].eq(products[p][i]) for i in range(V)]
-                m.d.sync += dots[p].eq(sum(products_out[p]))
+                m.d.sync += [partial.eq(sum(products_out[p][j * part:(j + 1) * part]))
+                             for j, partial in enumerate(partials[p])]
+                m.d.sync += dots[p].eq(sum(partials[p]))
 
         # ---------------------------------------------------------------- norms at the dot stage
         # dv: the group's dot products are in ``dots``; in group 0, engine 0's is the own norm
@@ -406,10 +413,11 @@ class SimilarityComparator(wiring.Component):
             by_group(dv.group, lane_nb)
 
         # ---------------------------------------------------------------- threshold units
-        # THRESHOLD_STAGES (5) register stages, each short enough for 100 MHz on ECP5: the
-        # operands (the norms' multiplexers, the positive magnitude of the dot product); the two
-        # 18x18 products (registers on both sides of the multipliers); the constant products
-        # Q^2 * dot^2 and T^2 * na * nb (two stages, _wide_product); their compare.
+        # THRESHOLD_STAGES (6) register stages, each short enough for 100 MHz on ECP5: the
+        # operands (the norms' multiplexers, the positive magnitude of the dot product); the
+        # operands again, one register per multiplier that can sit beside its DSP block; the two
+        # 18x18 products; the constant products Q^2 * dot^2 and T^2 * na * nb (two stages,
+        # wide_product); their compare.
         lanes = range(P) if G > 1 else range(1, P)        # full rate: engine 0 only ever has the norm
         flags = (dv.valid, dv.first, dv.last, equals(na, 0))
         stages = []
@@ -430,24 +438,28 @@ class SimilarityComparator(wiring.Component):
                 mag0.eq(Mux(dots[p] > 0, dots[p].as_unsigned()[:len(dots[p]) - 1], 0)),
                 na0.eq(na), nb0.eq(nb[p]), index0.eq(dv.index[p]),
             ]
-            # stage 1: dot^2 (0 unless dot > 0) and na * nb
-            pos1, sq1, nn1 = reg(1, "q1_pos"), reg(unsigned(2 * nbits), "q1_sq"), reg(unsigned(2 * nbits), "q1_nn")
+            # stage 1: the multipliers' operands (nb also goes on to the tournament)
+            pos1, mag1, na1 = reg(1, "q1_pos"), Signal.like(mag0, name=f"q1_mag_{p}"), reg(nshape, "q1_na")
             nb1, index1 = reg(nshape, "q1_nb"), reg(range(8), "q1_index")
-            m.d.sync += [pos1.eq(pos0), sq1.eq(mag0 * mag0), nn1.eq(na0 * nb0), nb1.eq(nb0), index1.eq(index0)]
-            # stages 2 and 3: the constant products (chunked: see _wide_product)
-            lhs2 = _wide_product(m, sq1, qq, f"q2_lhs_{p}")
-            rhs2 = _wide_product(m, nn1, tq, f"q2_rhs_{p}")
-            pos2, sq2, nb2, index2 = pos1, sq1, nb1, index1
-            for stage in (2, 3):
-                regs = (reg(1, f"q{stage}_pos"), Signal.like(sq1, name=f"q{stage}_sq_{p}"),
+            m.d.sync += [pos1.eq(pos0), mag1.eq(mag0), na1.eq(na0), nb1.eq(nb0), index1.eq(index0)]
+            # stage 2: dot^2 (0 unless dot > 0) and na * nb
+            pos2, sq2, nn2 = reg(1, "q2_pos"), reg(unsigned(2 * nbits), "q2_sq"), reg(unsigned(2 * nbits), "q2_nn")
+            nb2, index2 = reg(nshape, "q2_nb"), reg(range(8), "q2_index")
+            m.d.sync += [pos2.eq(pos1), sq2.eq(mag1 * mag1), nn2.eq(na1 * nb1), nb2.eq(nb1), index2.eq(index1)]
+            # stages 3 and 4: the constant products (chunked: see wide_product)
+            lhs4 = wide_product(m, sq2, qq, f"q3_lhs_{p}")
+            rhs4 = wide_product(m, nn2, tq, f"q3_rhs_{p}")
+            pos4, sq4, nb4, index4 = pos2, sq2, nb2, index2
+            for stage in (3, 4):
+                regs = (reg(1, f"q{stage}_pos"), Signal.like(sq2, name=f"q{stage}_sq_{p}"),
                         reg(nshape, f"q{stage}_nb"), reg(range(8), f"q{stage}_index"))
-                m.d.sync += [r.eq(v) for r, v in zip(regs, (pos2, sq2, nb2, index2))]
-                pos2, sq2, nb2, index2 = regs
-            # stage 4: the test
-            entry = {"pass": Signal(name=f"q4_pass_{p}"), "index": Signal(range(8), name=f"q4_index_{p}"),
-                     "sq": Signal.like(sq1, name=f"q4_sq_{p}"), "nb": Signal(nshape, name=f"q4_nb_{p}")}
-            m.d.sync += [entry["pass"].eq(pos2 & (lhs2 > rhs2)),
-                         entry["index"].eq(index2), entry["sq"].eq(sq2), entry["nb"].eq(nb2)]
+                m.d.sync += [r.eq(v) for r, v in zip(regs, (pos4, sq4, nb4, index4))]
+                pos4, sq4, nb4, index4 = regs
+            # stage 5: the test
+            entry = {"pass": Signal(name=f"q5_pass_{p}"), "index": Signal(range(8), name=f"q5_index_{p}"),
+                     "sq": Signal.like(sq2, name=f"q5_sq_{p}"), "nb": Signal(nshape, name=f"q5_nb_{p}")}
+            m.d.sync += [entry["pass"].eq(pos4 & (lhs4 > rhs4)),
+                         entry["index"].eq(index4), entry["sq"].eq(sq4), entry["nb"].eq(nb4)]
             entries.append(entry)
         valid, first, last, zero = stages[-1]
 

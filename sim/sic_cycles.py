@@ -11,8 +11,9 @@ predicts from the same plan, and from the two delays below, when every beat must
 cycle-exact tests check the RTL against that prediction:
 
 ``a[i]``  input handshake of vector i (stream order over the job).
-``r[i]``  the resolver takes vector i's verdict from the comparator (also: its map entry is queued;
-          the map beat leaves one cycle later).
+``r[i]``  the resolver takes vector i's verdict from the comparator (its map entry, and after a
+          tile-chunk's last vector the counters beat, are registered, queued one cycle later and
+          leave two cycles later: :data:`QUEUE_DELAY`).
 
 The comparator (:func:`focus.plans.comparator_plan`) holds a vector for ``II = cfg.sic_interval`` cycles, takes
 the next straight from the input in the last of them, offers its verdict ``L =
@@ -27,8 +28,10 @@ focus.plans.comparator_latency(cfg)`` cycles after the handshake and admits a ve
 vector at a time. ``gate[i]`` is the ping-pong: the first vector of tile-chunk n waits until the
 bank it will fill (bank n mod 2) has been read out for tile-chunk n-2 (``release[n-2] + 1``).
 
-The bank of tile-chunk n is complete ``FULL_DELAY`` cycles after its last vector's ``r``
-(``steps + 2`` for ``mean``: the last step's read-modify-write; 2 for ``root``); the emitter starts
+The bank of tile-chunk n reads as full ``steps + FULL_DELAY`` cycles after its last vector's ``r``
+(``steps + 2`` for ``mean``: the last step reads in cycle ``r + steps``, the read is registered, and
+its write two cycles later is the cycle the bank reads full, a cycle before the emitter's first
+read; 2 for ``root``: one write); the emitter starts
 it at ``s[n] = max(full[n], emitter free)``, issues one bank read per cycle (``steps`` per
 representative), and a representative leaves the queue ``EMIT_DELAY`` cycles after its last read.
 The bank is released at its last read (at ``s[n]`` when it holds no group) and the emitter takes the
@@ -44,13 +47,18 @@ import numpy as np
 from ..config import FocusConfig
 from ..plans import comparator_depth, comparator_latency, emit_steps
 
-__all__ = ["FULL_DELAY", "EMIT_DELAY", "SicTiming", "sic_cycles", "unique_per_tile_chunk"]
+__all__ = ["FULL_DELAY", "EMIT_DELAY", "QUEUE_DELAY", "SicTiming", "sic_cycles", "unique_per_tile_chunk"]
+
+#: Cycles from the resolver taking a vector's verdict until its map beat (and, for a tile-chunk's
+#: last vector, the counters beat) leaves: a register, then the output queue.
+QUEUE_DELAY = 2
 
 #: Cycles from the resolver taking a tile-chunk's last vector until its bank reads as full, beyond
-#: the group table's ``steps`` (``mean``: the last step's read-modify-write; ``root``: one write).
+#: the group table's ``steps`` (``mean``: the last step's read, registered, then written in the cycle
+#: the bank reads full; ``root``: one write).
 FULL_DELAY = {"mean": 2, "root": 1}
 #: Cycles from a representative's last bank read until it leaves the output queue.
-EMIT_DELAY = {"mean": 6, "root": 2}
+EMIT_DELAY = {"mean": 7, "root": 2}
 
 
 @dataclass
@@ -134,6 +142,6 @@ def sic_cycles(cfg: FocusConfig, unique: list[int]) -> SicTiming:
             r[i] = max(r[i], release[n - 2] + 1)
     emit_until(n_chunks)
 
-    return SicTiming(inputs=a, map=[x + 1 for x in r],
-                     counters=[r[(n + 1) * TT - 1] + 1 for n in range(n_chunks)],
+    return SicTiming(inputs=a, map=[x + QUEUE_DELAY for x in r],
+                     counters=[r[(n + 1) * TT - 1] + QUEUE_DELAY for n in range(n_chunks)],
                      representatives=reps)

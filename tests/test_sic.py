@@ -1,7 +1,7 @@
-"""SIC in Amaranth's simulator: the comparator on hand-made corner cases, the window history, and the
-whole concentrator on small configurations (every window shape, narrow and wide data, one-token
-tiles) against the golden model, under backpressure, across a reset, and cycle-exact against the
-cycle model."""
+"""SIC in Amaranth's simulator: the comparator on hand-made corner cases, the window history, the
+group table on back-to-back updates of one group, and the whole concentrator on small
+configurations (every window shape, narrow and wide data, one-token tiles) against the golden
+model, under backpressure, across a reset, and cycle-exact against the cycle model."""
 
 import random
 from functools import partial
@@ -11,10 +11,11 @@ import pytest
 
 from focus import FocusConfig
 from focus.framing import end_codes, end_fields
-from focus.hdl.sic import SimilarityConcentrator
+from focus.hdl.sic import GroupTable, SimilarityConcentrator
 from focus.hdl.similarity import SimilarityComparator
 from focus.hdl.window import DelayLine, WindowHistory
-from focus.sim.sic import concentrate
+from focus.plans import emit_steps
+from focus.sim.sic import concentrate, rounded_mean
 from focus.sim.sic_cycles import sic_cycles
 from focus.sim.synthetic import planted_tokens
 from focus.tb.amaranth_sim import HandshakeEdges, WithReset, check_stream_rules, get, put, simulate
@@ -283,6 +284,58 @@ def test_identical_extreme_tokens_make_one_full_group_per_tile_chunk(representat
     got, want = run_concentrator(cfg, [X], idle=0.0, stall=0.2, name="sic_extremes")
     assert got == want
     assert [u for u, *_ in got["counters"]] == [1] * (cfg.tiles * cfg.chunks)
+
+
+# Two tile-chunks of group-table updates (24 vectors each): a letter is a vector of that group (its
+# first one the root, letters in order of first appearance), "." a zero vector. Runs of one group,
+# two groups alternating and a group with zero vectors between its members put the same bank word's
+# updates one and two steps apart.
+GROUP_RUNS = ("AAAABABACC.C.CDDEDEEAB.A", "A.AABBBBABCABCABC.CCCAAA")
+
+
+@pytest.mark.parametrize("setting,steps", [("full", 1), ("half", 2), ("engines-2", 4)])
+def test_same_group_on_consecutive_vectors_adds_every_member(setting, steps):
+    """Group-table updates back to back (update.valid always high): each step's read-modify-write
+    takes the sums and count of the previous vectors of its group even when those are still in the
+    pipeline, and a vector still takes ``steps`` cycles."""
+    cfg = with_setting(SMALL["2x2x2-v4"], setting)
+    assert emit_steps(cfg) == steps and cfg.tile_tokens == len(GROUP_RUNS[0])
+    rng = np.random.default_rng(steps)
+    dut = GroupTable(cfg)
+    updates, want = [], []
+    for bank, runs in enumerate(GROUP_RUNS):
+        groups = {}
+        sums = np.zeros((len(set(runs) - {"."}), cfg.vector_size), dtype=np.int64)
+        counts = np.zeros(len(sums), dtype=np.int64)
+        for i, letter in enumerate(runs):
+            vector = rng.integers(cfg.data_min, cfg.data_max + 1, cfg.vector_size) if letter != "." else \
+                np.zeros(cfg.vector_size, dtype=np.int64)
+            root = letter != "." and letter not in groups
+            if root:
+                groups[letter] = len(groups)
+            group = groups.get(letter, 0)
+            if letter != ".":
+                sums[group] += vector
+                counts[group] += 1
+            last = i == len(runs) - 1
+            updates.append({"bank": bank, "first": i == 0, "root": root, "member": letter != "." and not root,
+                            "group": group, "vector": vector.tolist(), "unique": len(groups),
+                            "end": {"chunk": last, "tile": last, "job": last and bank == 1}})
+        means = rounded_mean(sums, counts[:, None]).tolist()
+        want += [(mean, (0b111 if bank else 0b011) if u == len(means) - 1 else 0) for u, mean in enumerate(means)]
+    seen = HandshakeEdges(update=dut.update)
+    got = []
+
+    async def producer(ctx):
+        await put(ctx, dut.update, updates, random.Random(0), idle=0.0)
+
+    async def consumer(ctx):
+        beats = await get(ctx, dut.representatives, len(want), random.Random(1), stall=0.0)
+        got.extend(decode("representatives", beat, cfg) for beat in beats)
+
+    simulate(dut, [producer, consumer], [seen.process], name=f"group_table_runs_{setting}")
+    assert got == want
+    assert np.diff(seen["update"]).tolist() == [steps] * (len(updates) - 1)
 
 
 @pytest.mark.parametrize("setting", ["full", "half", "engines-2", "shared"])
