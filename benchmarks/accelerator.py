@@ -36,8 +36,9 @@ Writes docs/benchmarks/accelerator.md, accelerator.json and PNG plots beside the
 smallest point only (the default 4 x 8 x 8 grid, bikes, 9/10; no lanes, MiniLM or resources) and
 writes to build/benchmarks/ unless --out is given. RTL runs are cached under
 build/benchmarks/accelerator/ by configuration, job and hardware sources. From nothing cached the
-full run took about 25 minutes of RTL simulation and builds plus 8 of synthesis on the shared 2-core
-machine it was written on; cached, about 30 seconds.
+full run (16-tile grids) took 19 minutes on the shared 2-core machine beside another test run, two
+of its RTL runs and two of the default tops' syntheses cached, the 32x32 tops not synthesized
+(they are reported from the cache only); cached, about a minute.
 """
 
 from __future__ import annotations
@@ -393,10 +394,11 @@ def _pct_range(values) -> str:
     return f"{100 * lo:.0f}%" if round(100 * lo) == round(100 * hi) else f"{100 * lo:.0f}% to {100 * hi:.0f}%"
 
 
-def _span(values, fmt: str = ".2f") -> str:
-    """"a to b" of ``values`` in ``fmt``, or one value when both ends print the same."""
+def _span(values, fmt: str = ".2f", unit: str = "") -> str:
+    """"a to b" of ``values`` in ``fmt`` (each followed by ``unit``), or one value when both ends print
+    the same."""
     values = list(values)
-    lo, hi = format(min(values), fmt), format(max(values), fmt)
+    lo, hi = format(min(values), fmt) + unit, format(max(values), fmt) + unit
     return lo if lo == hi else f"{lo} to {hi}"
 
 
@@ -601,7 +603,7 @@ def analyse(doc: dict) -> dict:
         tiles.setdefault(p["tiles"], []).append(_name(p, short=True))
     L, P, II = CLIP_GRID.scatter_lane_count, ceil(CLIP_GRID.out_features / CLIP_GRID.cols), CLIP_GRID.sic_interval
     text = [
-        f"Focus runs {_span(speed)}x faster than dense on the same hardware"
+        f"Focus runs {_span(speed, '.2f', 'x')} faster than dense on the same hardware"
         + (", every run bit-exact." if doc["all_exact"] else "; NOT every run is bit-exact (`exact` in the JSON)."),
         f"**The bound.** bound / measured is {_span(ratios)}: the 0.90 goal is "
         + ("**met at every point**." if not miss else
@@ -624,7 +626,7 @@ def analyse(doc: dict) -> dict:
         f"block's emission), which the bound also leaves out, is {_pct_range(drains)}; the rest is lanes filled "
         "unevenly (a pass takes max_l Z_l members beats, not Z / L) and each tile's start.",
         f"**Where the Focus cycles go.** At {len(busy)} of {len(pts)} points the array is busy at least 60% of the "
-        "cycles" + (f" (all but {names(idle)})" if idle and len(idle) < len(busy) else
+        "cycles" + ("" if not idle else f" (all but {names(idle)})" if len(idle) < len(busy) else
                     f" ({names(busy)})" if busy else "") + ". "
         "When merging leaves the array little work, the other two engines set the pace: per "
         "tile-chunk the scatter needs ceil(P x Z / L) cycles and SIC II x tile_tokens, neither of which shrinks "
@@ -637,7 +639,7 @@ def analyse(doc: dict) -> dict:
         + (f" SEC takes {_pct_range([p['focus']['sec_cycles'] / p['focus']['cycles'] for p in pts if p['focus']['sec_cycles']])}"
            " of the runs it is in: it does not overlap with the GEMM (the keep map must be complete first)."
            if any(p["focus"]["sec_cycles"] for p in pts) else ""),
-        f"**Dense utilisation** is {_pct_range(p['dense_utilisation'] for p in pts)}. The dense bound is the ideal "
+        f"**Dense utilisation** is {_span((100 * p['dense_utilisation'] for p in pts), '.1f', '%')}. The dense bound is the ideal "
         "M x N x K / (rows x cols) when N is a multiple of cols, and the fill model is 0 in dense mode (the bypass "
         "writes a vector a cycle, as fast as the first N-tile's passes take them), so what lies above the ideal is "
         "measured waiting and the drain: " + "; ".join(
@@ -672,10 +674,11 @@ def analyse(doc: dict) -> dict:
                      "II x tile_tokens).")
         if after:
             a, top = after[0], lanes[-1]
+            below = lanes[max(lanes.index(a) - 1, 0)]
             auto = CLIP_GRID.replace(scatter_lanes=0).scatter_lane_count
-            t.append(f"from L = {a['lanes']} no tile-chunk is scatter-bound: SIC or the array sets the pace and more "
-                     f"lanes buy {100 * (top['speedup'] / a['speedup'] - 1):.0f}% (L = {a['lanes']}: "
-                     f"{a['speedup']:.2f}x, L = {top['lanes']}: {top['speedup']:.2f}x). P / II = "
+            t.append(f"From L = {a['lanes']} no tile-chunk is scatter-bound: SIC or the array sets the pace; L = "
+                     f"{top['lanes']} is {100 * (top['speedup'] / below['speedup'] - 1):.1f}% faster than L = "
+                     f"{below['lanes']} ({below['speedup']:.2f}x against {top['speedup']:.2f}x). P / II = "
                      f"{a['passes'] / a['sic_interval']:g} here; the automatic rule (`scatter_lanes = 0`: "
                      f"1 / (1 - sic_pace_sparsity)) picks L = {auto}. What is left of `wait_scatter` at L = "
                      f"{top['lanes']} ({top['focus']['wait_scatter']:,} cycles, "
@@ -697,6 +700,9 @@ def analyse(doc: dict) -> dict:
                 t.append(f"{name}: the array did not synthesize, no shares.")
                 continue
             parts = {k: res[k] for k in ("sic", "sec", "scatter") if k in res and "error" not in res[k]}
+            if not parts:
+                t.append(f"**{name}**: SIC, SEC and the scatter were not synthesized, no shares and no goal check.")
+                continue
             lut = sum(r["LUT"] for r in parts.values())
             dsp = sum(r["DSP"] for r in parts.values())
             ok = lut <= 0.05 * a["LUT"] and dsp <= 0.05 * a["DSP"]
@@ -736,12 +742,31 @@ def analyse(doc: dict) -> dict:
                 f"{d['scatter']['LUT'] / d['systolic']['LUT']:.1f} times the array's LUTs at 8x8 and "
                 f"{big['scatter']['LUT'] / big_array['LUT']:.1f} times at 32x32.")
         except (KeyError, TypeError, ZeroDivisionError):
-            t.append("Where the area goes: not every block synthesized; see the tables.")
+            try:
+                t.append(
+                    "Where the area goes (8x8 only: the 32x32 tops were not synthesized). On ECP5 the array is "
+                    f"almost all DSP blocks and flip-flops ({d['systolic']['LUT']} LUTs and {d['systolic']['FF']} "
+                    f"flip-flops for {d['systolic']['DSP']} PEs), so any LUT logic beside it is a large share of its "
+                    f"LUTs. The scatter has {d['scatter']['LUT'] / d['systolic']['LUT']:.1f} times the array's LUTs "
+                    f"(L lanes x cols x acc_width-bit adders, {d['scatter']['carry']:,} CCU2C carry cells, the partial "
+                    "bank replicated once per lane read port); with L = 2, the paper's, it has "
+                    f"{100 * by_l['2']['LUT'] / by_l['8']['LUT']:.0f}% of L = 8's LUTs. SIC has "
+                    f"{100 * d['sic']['DSP'] / d['systolic']['DSP']:.0f}% of the array's DSPs and "
+                    f"{100 * d['sic']['LUT'] / d['systolic']['LUT']:.0f}% of its LUTs (II {FocusConfig().sic_interval}, "
+                    f"{FocusConfig().sic_lanes} multipliers); SEC {100 * d['sec']['LUT'] / d['systolic']['LUT']:.0f}% "
+                    f"of its LUTs; the pass buffer {d['passbuffer']['BRAM']} block RAMs and {d['passbuffer']['LUT']} "
+                    "LUTs.")
+            except (KeyError, TypeError, ZeroDivisionError):
+                t.append("Where the area goes: not every block synthesized; see the tables.")
         fails = [f"L = {L}" for L, r in doc.get("scatter_by_lanes", {}).items() if "error" in r]
         if fails:
             t.append(f"The scatter alone at {', '.join(fails)} did not synthesize (Yosys under YoWASP stopped with a "
                      "Wasm exception).")
-        t.append(doc["resource_notes"])
+        big_done = [k for k, r in doc["resources"].get("32x32", {}).items() if "error" not in r]
+        t.append(("The 32x32 tops synthesized this run: " + ", ".join(f"`{k}`" for k in big_done) + ". ")
+                 if big_done else "No 32x32 top was synthesized this run (none in the synthesis cache for the "
+                 "current gateware). ")
+        t[-1] += doc["resource_notes"]
         out["resources"] = "\n\n".join(t)
     ratios_on = [p["energy"]["ratio_on_chip"] for p in pts]
     ratios_tot = [p["energy"]["ratio_total"] for p in pts]
@@ -908,10 +933,10 @@ def main(argv: list[str] | None = None) -> int:
 
 #: Filled in from the synthesis results (see the report); kept here so the report says it every run.
 RESOURCE_NOTES = (
-    "The 32x32 tops are the largest synthesized: hidden 128 (4 K-chunks) and a 2 x 8 x 8 grid. The 32x32 array "
-    "(about 60,000 lines of Verilog) took Yosys 172 s and the whole 32x32 accelerator 476 s on a quiet machine "
-    "(a first attempt at the array, starved of CPU by other jobs on the shared 2-core machine, was stopped "
-    "after 23 minutes); by default the benchmark reports the 32x32 tops only from the synthesis cache "
+    "The 32x32 tops are the largest configuration: hidden 128 (4 K-chunks) and a 2 x 8 x 8 grid. When they were "
+    "last synthesized (before the timing pipelining) the 32x32 array (about 60,000 lines of Verilog) took Yosys "
+    "172 s and the whole 32x32 accelerator 476 s on a quiet machine; "
+    "by default the benchmark reports the 32x32 tops only from the synthesis cache "
     "(`--synthesize-all` runs them). A paper-scale hidden of "
     "4096 (128 K-chunks) and grids of hundreds of tokens per frame only deepen memories (the pass buffer's "
     "banks, the scatter's accumulators, SIC's history), which on an FPGA means more block RAM, not more LUTs "
