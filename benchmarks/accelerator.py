@@ -18,8 +18,8 @@ golden model (focus.sim). Points:
             do not), SEC in the top keeping 2/5 of the tokens by the model's own layer-1
             text-to-image attention, threshold 9/10.
   wide      bikes at 9/10 on the clip grid with N = 192 (the default out_features; SIC II 2).
-  lanes     bikes at 9/10 on the clip grid with scatter_lanes 1, 2, 4, 8, 16 (against the default
-            design's dense run).
+  lanes     bikes at 9/10 on the clip grid with scatter_lanes 1, 2, 4, 8, 16 (against the clip
+            grid's dense run, L = 8).
 
 For each: dense cycles (JobMode.DENSE: SEC off, SIC bypassed, the same hardware), Focus cycles, the
 speed-up, the MAC-reduction ideal (dense MACs / concentrated MACs), the bound
