@@ -40,10 +40,12 @@ from tqdm import tqdm
 from focus import FocusConfig
 from focus.files import build_root, write_atomic
 from focus.gen.elaborate import verilog
-from focus.sim.array_model import gemm_cycles, ideal_cycles
+from focus.sim.array_model import GEMM_RESULT_LATENCY, gemm_cycles, ideal_cycles
 from focus.tb.runner import run_cocotb
 from focus.tb.toolchain import lint
 
+#: The GEMM top's result latency beyond rows + cols (the same at every array size).
+_LAT = GEMM_RESULT_LATENCY(8, 8) - 16
 ROOT = Path(__file__).resolve().parent.parent
 SIZES = (8, 32)
 ROWS_M = (64, 256, 1024)
@@ -222,8 +224,9 @@ def markdown(records: list[dict], gen: dict | None, meta: dict) -> str:
         "array takes one activation row per cycle, because the next K-chunk x N-tile weight tile "
         "loads into a staging chain and is committed into the idle bank while the current one "
         "computes (passes run back to back whenever M >= rows + cols - 2); the last row's results "
-        "leave `rows + cols + 5` cycles after it went in (skew, grid, de-skew, output FIFO, "
-        "accumulator). So measured = 6 x M + 2 x rows + cols + 5 here, against SCALE-Sim's "
+        f"leave `rows + cols + {_LAT}` cycles after it went in (skew, grid, de-skew, output FIFO, "
+        f"accumulator; `focus.sim.array_model.GEMM_RESULT_LATENCY`). So measured = 6 x M + 2 x rows + cols + "
+        f"{_LAT} here, against SCALE-Sim's "
         "6 x (2 x rows + cols + M - 2) - 1.",
         "",
         "## The SCALE-Sim figure",
