@@ -33,7 +33,6 @@ import shutil
 import subprocess
 import sys
 import time
-from importlib import metadata
 from pathlib import Path
 
 from amaranth.hdl import Elaboratable, Module
@@ -210,15 +209,9 @@ def check_fits(board: Board, cfg: FocusConfig) -> None:
 
 
 def _digest(board: Board, cfg: FocusConfig, top) -> str:
-    from ..gen.elaborate import source_digest
-    versions = {}
-    for dist in FPGA_DISTRIBUTIONS:
-        try:
-            versions[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            versions[dist] = None
+    from ..gen.elaborate import source_digest, tool_versions
     key = json.dumps({"board": board.name, "cfg": cfg.to_dict(), "top": type(top).__qualname__,
-                      "src": source_digest(), "versions": versions}, sort_keys=True)
+                      "src": source_digest(), "versions": tool_versions(FPGA_DISTRIBUTIONS)}, sort_keys=True)
     return hashlib.sha256(key.encode()).hexdigest()[:12]
 
 

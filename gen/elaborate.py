@@ -64,10 +64,11 @@ def source_roots() -> dict[str, Path]:
             for name in SOURCE_PACKAGES}
 
 
-def tool_versions() -> dict[str, str | None]:
-    """The installed version of each of :data:`TOOL_DISTRIBUTIONS` (None when not installed)."""
+def tool_versions(distributions=TOOL_DISTRIBUTIONS) -> dict[str, str | None]:
+    """The installed version of each of ``distributions`` (default :data:`TOOL_DISTRIBUTIONS`;
+    None when not installed)."""
     versions = {}
-    for dist in TOOL_DISTRIBUTIONS:
+    for dist in distributions:
         try:
             versions[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
