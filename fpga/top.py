@@ -4,7 +4,7 @@
 
     uart_rx ─► UartRx ─► HostLink ─► command, scores, tokens, weights ─► FocusAccelerator
     uart_tx ◄─ UartTx ◄─ HostLink ◄─ mask, results, done ◄──────────────┘
-                              └─ accel_reset (RESET frames) ─► the accelerator's reset
+                              └─ accel_reset (RESET frames) ─► register ─► the accelerator's reset
 
 One clock domain, ``sync``. In simulation (no platform, or a platform without a ``uart``
 resource) the UART lines are the ports ``uart_rx`` and ``uart_tx``, the LEDs ``leds``. On an
@@ -55,9 +55,14 @@ class BoardTop(wiring.Component):
         m.submodules.uart_tx = tx = UartTx(self.divisor)
         m.submodules.link = link = HostLink(self.cfg, clk_freq=self.clk_freq, baud=self.baud, divisor=self.divisor,
                                             max_payload=self.max_payload, frame_timeout=self.frame_timeout)
+        # The accelerator's reset reaches every one of its flip-flops (over 11,000 at the default
+        # configuration): it leaves a flip-flop, so it is one net, not the tail of the link's
+        # frame decoding. The accelerator is reset the cycle after the RESET frame's last byte;
+        # the link has abandoned its delivery by then and sends the frame's ACK before it takes
+        # any output beat again.
         accel_reset = Signal()
         m.submodules.accelerator = accel = ResetInserter(accel_reset)(FocusAccelerator(self.cfg))
-        m.d.comb += accel_reset.eq(link.accel_reset)
+        m.d.sync += accel_reset.eq(link.accel_reset)
         wiring.connect(m, rx.bytes, link.rx)
         wiring.connect(m, link.tx, tx.bytes)
         for name in ("command", "scores", "tokens", "weights"):
