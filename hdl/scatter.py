@@ -224,31 +224,40 @@ class ScatterAccumulator(wiring.Component):
         # is read in stage 1 (the read port is transparent to stage 2's write of the same edge).
         s2 = Signal(data.StructLayout({"valid": 1, "set": 1, "end": Framing,
                                        "slots": data.ArrayLayout(data.StructLayout(
-                                           {"valid": 1, "row": index_range(R), "touched": 1}), L),
+                                           {"valid": 1, "row": index_range(R), "write": 2, "use": 2}), L),
                                        "partials": data.ArrayLayout(PartialRow(cfg), L)}))
         m.d.sync += [s2.valid.eq(s1.valid), s2.set.eq(s1.set), s2.end.eq(s1.end)]
         m.d.sync += [s2.slots[l].valid.eq(s1.slots[l].valid) for l in range(L)]
         m.d.sync += [s2.slots[l].row.eq(s1.slots[l].row) for l in range(L)]
         m.d.sync += [s2.partials[l].eq(bank_reads[l].data) for l in range(L)]
-        # The touched bit is looked up in stage 1 and registered (one flop per lane gates the adder
-        # input; a look-up in stage 2 gets copied into every bit's logic by synthesis), with the
-        # row stage 2 marks in the same cycle forwarded.
+        # Per lane and set, two registered selects: ``write`` (the slot writes set s) and ``use``
+        # (the slot adds set s's row: it writes s and the row is touched, looked up here with the
+        # row stage 2 marks in the same cycle forwarded). They are the lane's own flip-flops (their
+        # inputs differ from lane to lane, so synthesis keeps them apart): no select net fans out
+        # over the lanes, each drives one lane's ``cols x acc`` bits.
         for l in range(L):
-            marking = s2.slots[l].valid & (s2.set == s1.set) & (s2.slots[l].row == s1.slots[l].row)
-            m.d.sync += s2.slots[l].touched.eq(
-                Mux(s1.set, touched[1][l], touched[0][l]).bit_select(s1.slots[l].row, 1) | marking)
+            slot = s1.slots[l]
+            for s in range(2):
+                writes = slot.valid & (s1.set == s)
+                marking = s2.slots[l].write[s] & (s2.slots[l].row == slot.row)
+                m.d.sync += [
+                    s2.slots[l].write[s].eq(writes),
+                    s2.slots[l].use[s].eq(writes & (touched[s][l].bit_select(slot.row, 1) | marking)),
+                ]
         # One adder per lane, shared by the two sets: the lane's row of the set it writes, or 0.
         for l in range(L):
             partial = s2.partials[l]
+            use = s2.slots[l].use
             old = Signal(acc_row, name=f"lane_old{l}")
             total = Signal(acc_row, name=f"lane_sum{l}")
-            m.d.comb += old.eq(Mux(s2.set, acc_reads[1][l].data.as_value(), acc_reads[0][l].data.as_value()))
-            m.d.comb += [total[i].eq(Mux(s2.slots[l].touched, old[i], 0) + partial[i]) for i in range(cols)]
+            m.d.comb += old.eq((acc_reads[0][l].data.as_value() & use[0].replicate(acc_row.size))
+                               | (acc_reads[1][l].data.as_value() & use[1].replicate(acc_row.size)))
+            m.d.comb += [total[i].eq(old[i] + partial[i]) for i in range(cols)]
             for s in range(2):
                 write = acc_writes[s][l]
                 m.d.comb += [
                     write.addr.eq(s2.slots[l].row),
-                    write.en.eq(s2.slots[l].valid & (s2.set == s)),
+                    write.en.eq(s2.slots[l].write[s]),
                     write.data.eq(total),
                 ]
         # a set holds a block from stage 1 of its end.tile beat (no beat of the next block may enter
@@ -292,7 +301,7 @@ class ScatterAccumulator(wiring.Component):
         # the other set survives; the same set is never written and cleared in one cycle).
         for s in range(2):
             for l in range(L):
-                with m.If(s2.slots[l].valid & (s2.set == s)):
+                with m.If(s2.slots[l].write[s]):
                     m.d.sync += touched[s][l].bit_select(s2.slots[l].row, 1).eq(1)
 
         # accumulator read addresses: the emission owns a held set, the lanes the other
