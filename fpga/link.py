@@ -161,11 +161,7 @@ class HostLink(wiring.Component):
         start_drain = Signal()
         abort = Signal()
 
-        beat_bytes = Signal(range(max_bb + 1))    # of the frame's command (1 for the others)
-        m.d.comb += beat_bytes.eq(1)
-        for command, size in self.upload_bytes.items():
-            with m.If(cmd == command):
-                m.d.comb += beat_bytes.eq(size)
+        last_phase = Signal(range(max_bb))        # the frame's beat size less one (0 for the others)
 
         with m.FSM(name="parser_state"):
             def byte_or_timeout(state_body):
@@ -187,7 +183,10 @@ class HostLink(wiring.Component):
 
             with m.State("CMD"):
                 def body():
-                    m.d.sync += [cmd.eq(byte), crc.eq(crc16_step(crc, byte))]
+                    m.d.sync += [cmd.eq(byte), crc.eq(crc16_step(crc, byte)), last_phase.eq(0)]
+                    for command, size in self.upload_bytes.items():
+                        with m.If(byte == command):
+                            m.d.sync += last_phase.eq(size - 1)
                     m.next = "LEN0"
                 byte_or_timeout(body)
 
@@ -215,7 +214,7 @@ class HostLink(wiring.Component):
                 def body():
                     m.d.comb += [wp.addr.eq(count), wp.data.eq(byte), wp.en.eq(writable)]
                     m.d.sync += [crc.eq(crc16_step(crc, byte)), count.eq(count + 1),
-                                 phase.eq(Mux(phase == beat_bytes - 1, 0, phase + 1))]
+                                 phase.eq(Mux(phase == last_phase, 0, phase + 1))]
                     with m.If(count + 1 == length):
                         m.next = "CRC0"
                 byte_or_timeout(body)
@@ -261,13 +260,9 @@ class HostLink(wiring.Component):
         d_len = Signal(16)
         addr = Signal(16)
         d_phase = Signal(range(max_bb))
-        d_bytes = Signal(range(max_bb + 1))
+        d_last_phase = Signal(range(max_bb))      # the frame's beat size less one, set at its start
         word = Signal(max_bb * 8)
         m.d.comb += [rp.addr.eq(addr), rp.en.eq(1), self.busy.eq(drain_busy)]
-        m.d.comb += d_bytes.eq(JOB_BYTES)
-        for command, size in self.upload_bytes.items():
-            with m.If(d_cmd == command):
-                m.d.comb += d_bytes.eq(size)
 
         targets = {Command.JOB: self.command, Command.SCORES: self.scores, Command.TOKENS: self.tokens,
                    Command.WEIGHTS: self.weights}
@@ -286,7 +281,11 @@ class HostLink(wiring.Component):
         with m.FSM(name="delivery_state"):
             with m.State("IDLE"):
                 with m.If(start_drain):
-                    m.d.sync += [d_cmd.eq(cmd), d_len.eq(length), addr.eq(0), d_phase.eq(0), word.eq(0)]
+                    m.d.sync += [d_cmd.eq(cmd), d_len.eq(length), addr.eq(0), d_phase.eq(0), word.eq(0),
+                                 d_last_phase.eq(JOB_BYTES - 1)]
+                    for command, size in self.upload_bytes.items():
+                        with m.If(cmd == command):
+                            m.d.sync += d_last_phase.eq(size - 1)
                     m.next = "READ"
             with m.State("READ"):                 # the buffer's read port has addr now
                 m.d.comb += drain_busy.eq(1)
@@ -299,7 +298,7 @@ class HostLink(wiring.Component):
                 m.d.sync += [word.word_select(d_phase, 8).eq(rp.data), addr.eq(addr + 1)]
                 with m.If(abort):
                     m.next = "IDLE"
-                with m.Elif(d_phase == d_bytes - 1):
+                with m.Elif(d_phase == d_last_phase):
                     m.d.sync += d_phase.eq(0)
                     m.next = "PUSH"
                 with m.Else():
