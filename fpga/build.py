@@ -208,10 +208,10 @@ def check_fits(board: Board, cfg: FocusConfig) -> None:
             f"a {cfg.rows}x{cfg.cols} array); use a ULX3S-85F or ECPIX-5")
 
 
-def _digest(board: Board, cfg: FocusConfig, top) -> str:
+def _digest(board: Board, cfg: FocusConfig, top_name: str) -> str:
     from ..gen.elaborate import source_digest, tool_versions
     key = json.dumps({"board": board.name, "target_mhz": board.target_mhz, "cfg": cfg.to_dict(),
-                      "top": type(top).__qualname__,
+                      "top": top_name,
                       "src": source_digest(), "versions": tool_versions(FPGA_DISTRIBUTIONS)}, sort_keys=True)
     return hashlib.sha256(key.encode()).hexdigest()[:12]
 
@@ -255,8 +255,7 @@ def build(board: Board | str, cfg: FocusConfig | None = None, out_dir: str | Pat
     cfg = cfg if cfg is not None else board_config(board)
     say = progress or (lambda message: None)
     check_fits(board, cfg)
-    top = top if top is not None else default_top(cfg, board)
-    digest = _digest(board, cfg, top)
+    digest = _digest(board, cfg, type(top).__qualname__ if top is not None else BoardBuild.__qualname__)
     out = Path(out_dir) if out_dir is not None else build_root() / "fpga" / f"{board.name}-{digest}"
     report_path = out / "report.json"
     if report_path.exists():
@@ -289,6 +288,7 @@ def build(board: Board | str, cfg: FocusConfig | None = None, out_dir: str | Pat
         overrides["nextpnr_opts"] += f" --freq {board.target_mhz:g}"
     say(f"{board.name}: elaborating ({cfg.digest()})")
     started = time.time()
+    top = top if top is not None else default_top(cfg, board)
     plan = platform.build(top, name="top", do_build=False, **overrides)
     plan.extract(work)
     say(f"{board.name}: synthesis, place and route (logs in {work})")

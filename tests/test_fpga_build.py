@@ -14,7 +14,8 @@ import pytest
 from focus import FocusConfig
 from focus.fpga import boards as boards_mod
 from focus.fpga.boards import BOARDS, board_config, get_board
-from focus.fpga.build import BoardTooSmall, check_fits, default_top, prepare_platform, tool_environment
+from focus.fpga.build import BoardTooSmall, _digest, check_fits, default_top, prepare_platform, tool_environment
+from focus.fpga.clocks import PLLS, pll_output_mhz
 from focus.fpga.cli_build import main
 
 BOARD_NAMES = ["ulx3s-12f", "ulx3s-25f", "ulx3s-45f", "ulx3s-85f", "ecpix5-85f", "tang-primer-20k", "icebreaker"]
@@ -91,6 +92,48 @@ def test_cli_rejects_a_bad_override():
     with pytest.raises(SystemExit) as err:
         main(["build", "--board", "ulx3s-85f", "--set", "rows=3"])
     assert err.value.code == 2
+
+
+def test_cli_refuses_a_clock_without_pll_settings_and_names_the_choices(capsys):
+    with pytest.raises(SystemExit) as err:
+        main(["build", "--board", "ulx3s-85f", "--clock-mhz", "70"])
+    assert err.value.code == 2
+    message = capsys.readouterr().err
+    assert "clock_mhz=70" in message and "60" in message and "100" in message
+
+
+@pytest.mark.parametrize("key", sorted(PLLS, key=str))
+def test_every_pll_setting_makes_its_clock_within_the_vco_range(key):
+    family, oscillator, target = key
+    p = PLLS[key]
+    out = pll_output_mhz(family, oscillator, target)
+    assert abs(out - target) / target < 0.005
+    if family == "ecp5":     # LFE5U: PFD 3.125-400 MHz, VCO 400-800 MHz
+        assert 3.125 <= oscillator / p["CLKI_DIV"] <= 400 and 400 <= out * p["CLKOP_DIV"] <= 800
+        assert 0 <= p["CLKOP_CPHASE"] < p["CLKOP_DIV"]
+    else:                    # GW2A-18 C8/I7: PFD 3-500 MHz, VCO 500-1250 MHz
+        assert 3 <= oscillator / (p["IDIV_SEL"] + 1) <= 500 and 500 <= out * p["ODIV_SEL"] <= 1250
+
+
+def test_a_slower_clock_changes_the_clock_constraint_and_the_build_digest():
+    board = get_board("ulx3s-85f")
+    slow = board.at_clock(60)
+    assert slow.target_mhz == 60 and board.target_mhz == 100
+    cfg = board_config(board)
+    plan = slow.make_platform().build(default_top(cfg, slow), name="top", do_build=False)
+    assert "FREQUENCY NET" in plan.files["top.lpf"] and "60000000" in plan.files["top.lpf"].replace(".0 ", " ")
+    assert _digest(slow, cfg, "BoardBuild") != _digest(board, cfg, "BoardBuild")
+
+
+def test_flash_refuses_a_bitstream_whose_build_missed_its_clock(tmp_path, capsys):
+    board = get_board("ulx3s-85f")
+    cfg = board_config(board)
+    digest = _digest(board, cfg, "BoardBuild")
+    (tmp_path / "report.json").write_text(json.dumps({
+        "digest": digest, "bitstream": "top.bit", "met": False, "fmax_mhz": 65.2, "target_mhz": 100}))
+    assert main(["flash", "--board", "ulx3s-85f", "--out", str(tmp_path)]) == 1
+    message = capsys.readouterr().err
+    assert "65.2 MHz achieved" in message and "--clock-mhz" in message and "--force" in message
 
 
 @pytest.mark.slow
