@@ -25,6 +25,7 @@ from pathlib import Path
 
 from ..cli import add_config_arguments, config_from_args
 from .boards import BOARDS, board_config, get_board
+from .clocks import clock_choices
 
 __all__ = ["main", "openfpgaloader_command", "FlashError"]
 
@@ -41,6 +42,9 @@ def _describe(name: str) -> str:
              if board.oscillator_mhz != board.target_mhz else f"{board.target_mhz:g} MHz")
     lines = [f"{name}: {board.description}",
              f"    {board.device}, {clock}, config {cfg.digest()}: {preset}"]
+    if board.refuse is None:
+        choices = clock_choices(board.family, board.oscillator_mhz)
+        lines.append("    --clock-mhz: " + ", ".join(f"{c:g}" for c in choices))
     return "\n".join(lines)
 
 
