@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -246,6 +247,45 @@ def _fmax(report: dict, target_mhz: float) -> float | None:
     return round(clock["achieved"], 2)
 
 
+class _NextpnrProgress:
+    """Reads nextpnr's log (``--log``) while it grows and reports its phases: placement, then
+    routing as the share of arcs routed (router1's table), at most once a minute."""
+
+    _ROUTER1_ROW = re.compile(r"Info:\s+\d+ \|\s+\d+\s+\d+ \|\s+-?\d+\s+-?\d+ \|\s+(\d+)\|")
+
+    def __init__(self, log: Path, say):
+        self.log, self.say = log, say
+        self.offset, self.phase, self.arcs, self.last = 0, None, None, 0.0
+        self.started = time.time()
+
+    def poll(self) -> None:
+        if not self.log.exists():
+            return
+        with open(self.log, errors="replace") as f:
+            f.seek(self.offset)
+            text = f.read()
+            self.offset = f.tell()
+        remaining = None
+        for line in text.splitlines():
+            if "placer" in line and self.phase is None:
+                self._enter("placing")
+            elif (found := re.search(r"Routing (\d+) arcs", line)):
+                self.arcs = int(found.group(1))
+                self._enter(f"routing {self.arcs:,} arcs")
+            elif self.arcs and (row := self._ROUTER1_ROW.match(line)):
+                remaining = int(row.group(1))
+        if remaining is not None and time.time() - self.last >= 60:
+            self.last = time.time()
+            done = max(0.0, 1 - remaining / self.arcs)
+            self.say(f"nextpnr: {done:.0%} of the arcs routed ({remaining:,} left), "
+                     f"{(time.time() - self.started) / 60:.0f} min")
+
+    def _enter(self, phase: str) -> None:
+        self.phase = phase
+        self.last = time.time()
+        self.say(f"nextpnr: {phase} ({(time.time() - self.started) / 60:.0f} min)")
+
+
 def build(board: Board | str, cfg: FocusConfig | None = None, out_dir: str | Path | None = None, *,
           top=None, seed: int = 1, progress=None) -> dict:
     """Build ``top`` (default :func:`default_top`) for ``board`` with ``cfg`` (default: the board's
@@ -293,9 +333,17 @@ def build(board: Board | str, cfg: FocusConfig | None = None, out_dir: str | Pat
     plan = platform.build(top, name="top", do_build=False, **overrides)
     plan.extract(work)
     say(f"{board.name}: synthesis, place and route (logs in {work})")
-    result = subprocess.run(["sh", "build_top.sh"], cwd=work, env=env, capture_output=True, text=True)
-    if result.returncode:
-        raise RuntimeError(f"{board.name}: the build failed:\n{(result.stderr or result.stdout)[-3000:]}")
+    with subprocess.Popen(["sh", "build_top.sh"], cwd=work, env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True) as process:
+        watch = _NextpnrProgress(work / "top.tim", lambda text: say(f"{board.name}: {text}"))
+        while True:
+            try:
+                output = process.communicate(timeout=10)[0]
+                break
+            except subprocess.TimeoutExpired:
+                watch.poll()
+    if process.returncode:
+        raise RuntimeError(f"{board.name}: the build failed:\n{(output or '')[-3000:]}")
     seconds = time.time() - started
     bitstream = _BITSTREAM[board.family]
     shutil.copyfile(work / bitstream, out / bitstream)

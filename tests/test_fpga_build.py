@@ -146,3 +146,24 @@ def test_ulx3s_85f_builds_a_bitstream_with_a_report(tmp_path):
     assert report["board"] == "ulx3s-85f" and report["config_digest"] == FocusConfig().digest()
     assert report["fmax_mhz"] > 0 and report["resources"]["dsp"] > 0
     assert report["resources"]["lut"] <= report["resources_available"]["lut"]
+
+
+def test_build_progress_follows_nextpnr_log_from_placement_to_routed_arcs(tmp_path):
+    from focus.fpga.build import _NextpnrProgress
+    log = tmp_path / "top.tim"
+    messages = []
+    watch = _NextpnrProgress(log, messages.append)
+    watch.poll()                                          # no log yet: nothing
+    log.write_text("Info: Running Static placer...\n")
+    watch.poll()
+    with open(log, "a") as f:                             # lines as nextpnr-ecp5 0.11 writes them
+        f.write("Info: Routing 146315 arcs.\n"
+                "Info:            |   (re-)routed arcs  |   delta    | remaining|       time spent     |\n"
+                "Info:       1000 |      419        580 |  419   580 |    145883|       4.24       4.24|\n")
+    watch.poll()
+    watch.last = float("-inf")                            # a minute has passed
+    with open(log, "a") as f:
+        f.write("Info:     403000 |    89461     312764 |  252   721 |     57218|       1.77    1159.49|\n")
+    watch.poll()
+    assert [m.split(" (")[0] for m in messages[:2]] == ["nextpnr: placing", "nextpnr: routing 146,315 arcs"]
+    assert messages[2].startswith("nextpnr: 61% of the arcs routed (57,218 left)")
