@@ -36,6 +36,7 @@ class Board:
     config: dict = field(default_factory=dict)   # FocusConfig overrides of the preset
     flash_board: str = ""         # openFPGALoader's -b name
     refuse: str | None = None     # why the design cannot fit, when it cannot
+    constraint_mhz: float | None = None   # place and route's goal when above target_mhz (at_clock)
 
     def platform_class(self):
         module, _, name = self.platform.partition(":")
@@ -43,7 +44,9 @@ class Board:
 
     def at_clock(self, mhz: float | None) -> "Board":
         """This board with the accelerator's clock at ``mhz`` (``None``: unchanged); ``ValueError``
-        naming the clocks its PLL settings allow (:func:`focus.fpga.clocks.clock_choices`)."""
+        naming the clocks its PLL settings allow (:func:`focus.fpga.clocks.clock_choices`). Place
+        and route still aim at the board's target when ``mhz`` is below it (``constraint_mhz``), so
+        a slower clock gets the same placement effort and a margin, not a looser design."""
         if mhz is None or mhz == self.target_mhz:
             return self
         from .clocks import clock_choices
@@ -51,7 +54,8 @@ class Board:
         if self.refuse is None and mhz not in choices:
             raise ValueError(f"clock_mhz={mhz:g}: {self.name} has PLL settings for "
                              + ", ".join(f"{c:g}" for c in choices) + " MHz")
-        return replace(self, target_mhz=mhz)
+        return replace(self, target_mhz=mhz, constraint_mhz=max(self.target_mhz, self.constraint_mhz or 0)
+                       if mhz < self.target_mhz else None)
 
     def make_platform(self, **kwargs):
         """An instance of the platform class, with the project's toolchain fix-ups

@@ -51,8 +51,11 @@ def pll_output_mhz(family: str, oscillator_mhz: float, target_mhz: float) -> flo
     return oscillator_mhz * (p["FBDIV_SEL"] + 1) / (p["IDIV_SEL"] + 1)
 
 
-def add_sync_domain(m: Module, platform, family: str, oscillator_mhz: float, target_mhz: float) -> None:
-    """Add ``sync`` at ``target_mhz`` to ``m`` (see the module docstring)."""
+def add_sync_domain(m: Module, platform, family: str, oscillator_mhz: float, target_mhz: float,
+                    constraint_mhz: float | None = None) -> None:
+    """Add ``sync`` at ``target_mhz`` to ``m`` (see the module docstring). ``constraint_mhz``, when
+    given, is the frequency place and route is asked for instead of the PLL's (a tighter goal than
+    the clock the design runs at)."""
     m.domains.sync = sync = ClockDomain("sync")
     clk_pin = platform.request(platform.default_clk, dir="-")
     m.submodules.clk_buffer = clk_buffer = io.Buffer("i", clk_pin)
@@ -89,7 +92,8 @@ def add_sync_domain(m: Module, platform, family: str, oscillator_mhz: float, tar
         else:
             raise ValueError(f"family={family!r}: no PLL for this family")
         m.d.comb += ClockSignal("sync").eq(clk_out)
-        platform.add_clock_constraint(clk_out, pll_output_mhz(family, oscillator_mhz, target_mhz) * 1e6)
+        made = pll_output_mhz(family, oscillator_mhz, target_mhz)
+        platform.add_clock_constraint(clk_out, max(made, constraint_mhz or 0) * 1e6)
     # reset: held until the PLL locks, then 16 cycles (a counter in the new domain)
     m.domains.por = ClockDomain("por", reset_less=True)
     m.d.comb += ClockSignal("por").eq(ClockSignal("sync"))
