@@ -316,10 +316,10 @@ def build(board: Board | str, cfg: FocusConfig | None = None, out_dir: str | Pat
 
     platform = board.make_platform()
     # the clock constraint: ECP5 and iCE40 from Amaranth's constraint files, Gowin's CST has none
-    # ECP5: nextpnr's electrostatic placer ("static") and router1. With HeAP, router2 stalled on
-    # the ULX3S-85F default design at about 33,000 overused wires, router1 within the hour; after
-    # static placement router1 routes it (18 minutes here); router2 was still at 2,400 after 14
-    # iterations.
+    # ECP5: nextpnr's electrostatic placer ("static") and router1. After HeAP placement router2
+    # stalled on the ULX3S-85F default design at about 33,000 overused wires and router1 needed
+    # most of an hour; after static placement router1 routes it in 18 minutes here, and router2
+    # was still at 2,400 overused wires after 14 iterations (docs/fpga.md, "The whole board design").
     overrides = {"nextpnr_opts": f"--report report.json --timing-allow-fail --seed {seed}"
                                  + (" --placer static --router router1" if board.family == "ecp5" else "")}
     if board.family == "ecp5":
