@@ -211,6 +211,39 @@ def check_fits(board: Board, cfg: FocusConfig) -> None:
             f"a {cfg.rows}x{cfg.cols} array); use a ULX3S-85F or ECPIX-5")
 
 
+def _split_script(script: str) -> tuple[str, str]:
+    """Amaranth's ``build_top.sh`` as two scripts: its set-up lines with the tool lines before the
+    first place and route (synthesis), and with the rest (place and route, packing)."""
+    lines = script.splitlines()
+    setup = [line for line in lines if not line.lstrip().startswith('"$')]
+    tools = [line for line in lines if line.lstrip().startswith('"$')]
+    first_pnr = next(i for i, line in enumerate(tools) if "NEXTPNR" in line)
+    return ("\n".join(setup + tools[:first_pnr]) + "\n", "\n".join(setup + tools[first_pnr:]) + "\n")
+
+
+#: Synthesized cell types (Yosys JSON) that use up each resource of :data:`AVAILABLE`, per family.
+_SYNTH_CELLS = {"ecp5": {"dsp": ("MULT18X18D",), "bram": ("DP16KD",)},
+                "gowin": {"dsp": ("MULT18X18", "MULT9X9", "MULTALU18X18", "MULTADDALU18X18"),
+                          "bram": ("SDPB", "DPB", "SP", "DPX9B", "SDPX9B", "SPX9")}}
+
+
+def check_synthesized_fits(board: Board, cfg: FocusConfig, netlist: Path) -> None:
+    """Raise :class:`BoardTooSmall` (one line) when the synthesized ``netlist`` (Yosys JSON) needs
+    more DSP blocks or block RAMs than ``board``'s device has."""
+    kinds = _SYNTH_CELLS.get(board.family)
+    if not kinds or board.device not in AVAILABLE:
+        return
+    cells = json.loads(netlist.read_text())["modules"]["top"]["cells"].values()
+    for resource, types in kinds.items():
+        used = sum(1 for cell in cells if cell["type"] in types)
+        have = AVAILABLE[board.device][resource]
+        if used > have:
+            name = {"dsp": "DSP blocks", "bram": "block RAMs"}[resource]
+            raise BoardTooSmall(f"{board.name}: the synthesized design needs {used} {name} and the "
+                                f"{board.device} has {have}: short by {used - have} (config {cfg.digest()}, "
+                                f"a {cfg.rows}x{cfg.cols} array); use a smaller --set or a larger board")
+
+
 def _digest(board: Board, cfg: FocusConfig, top_name: str) -> str:
     from ..gen.elaborate import source_digest, tool_versions
     key = json.dumps({"board": board.name, "target_mhz": board.target_mhz,
@@ -336,7 +369,17 @@ def build(board: Board | str, cfg: FocusConfig | None = None, out_dir: str | Pat
     plan = platform.build(top, name="top", do_build=False, **overrides)
     plan.extract(work)
     say(f"{board.name}: synthesis, place and route (logs in {work})")
-    with subprocess.Popen(["sh", "build_top.sh"], cwd=work, env=env, stdout=subprocess.PIPE,
+    # Synthesis first, then the resource check, then place and route and packing: a design that
+    # does not fit stops here with one line instead of a placer that never legalises.
+    synth_script, pnr_script = _split_script((work / "build_top.sh").read_text())
+    (work / "synth_top.sh").write_text(synth_script)
+    (work / "pnr_top.sh").write_text(pnr_script)
+    result = subprocess.run(["sh", "synth_top.sh"], cwd=work, env=env, capture_output=True, text=True)
+    if result.returncode:
+        raise RuntimeError(f"{board.name}: synthesis failed:\n{(result.stderr or result.stdout)[-3000:]}")
+    netlist = re.search(r"--json (\S+)", pnr_script)
+    check_synthesized_fits(board, cfg, work / (netlist.group(1) if netlist else "top.json"))
+    with subprocess.Popen(["sh", "pnr_top.sh"], cwd=work, env=env, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True) as process:
         watch = _NextpnrProgress(work / "top.tim", lambda text: say(f"{board.name}: {text}"))
         while True:

@@ -169,3 +169,29 @@ def test_build_progress_follows_nextpnr_log_from_placement_to_routed_arcs(tmp_pa
     watch.poll()
     assert [m.split(" (")[0] for m in messages[:2]] == ["nextpnr: placing", "nextpnr: routing 146,315 arcs"]
     assert messages[2].startswith("nextpnr: 61% of the arcs routed (57,218 left)")
+
+
+def test_a_synthesized_design_over_the_device_is_refused_in_one_line_before_place_and_route(tmp_path):
+    from focus.fpga.build import check_synthesized_fits
+    board = get_board("ulx3s-25f")
+    cells = {f"m{i}": {"type": "MULT18X18D"} for i in range(30)}
+    cells.update({f"r{i}": {"type": "DP16KD"} for i in range(20)})
+    netlist = tmp_path / "top.json"
+    netlist.write_text(json.dumps({"modules": {"top": {"cells": cells}}}))
+    with pytest.raises(BoardTooSmall) as err:
+        check_synthesized_fits(board, board_config(board), netlist)
+    message = str(err.value)
+    assert "\n" not in message and "30 DSP blocks" in message and "has 28: short by 2" in message
+    cells = {k: v for k, v in cells.items() if not k.startswith("m2")}          # 20 multipliers left
+    netlist.write_text(json.dumps({"modules": {"top": {"cells": cells}}}))
+    check_synthesized_fits(board, board_config(board), netlist)
+
+
+def test_build_script_splits_into_synthesis_and_place_and_route():
+    from focus.fpga.build import _split_script
+    for name in ("ulx3s-85f", "tang-primer-20k"):
+        board = get_board(name)
+        plan = board.make_platform().build(default_top(board_config(board), board), name="top", do_build=False)
+        synth, pnr = _split_script(plan.files["build_top.sh"])
+        assert '"$YOSYS"' in synth and '"$NEXTPNR' not in synth
+        assert '"$YOSYS"' not in pnr and '"$NEXTPNR' in pnr and "--json" in pnr
