@@ -81,8 +81,9 @@ BOARDS: dict[str, Board] = {b.name: b for b in [
           "(26 of 28 DSPs, 35 of 56 block RAMs)",
           config=dict(_SMALL, cols=3, sic_multipliers=2, score_width=16), flash_board="ulx3s"),
     Board("ulx3s-45f", "amaranth_boards.ulx3s:ULX3S_45F_Platform", "ecp5", "LFE5U-45F", 25, 100,
-          "Radiona ULX3S with the LFE5U-45F: the default 8x8 array with an element-serial SIC (72 DSPs)",
-          config=dict(sic_multipliers=8), flash_board="ulx3s"),
+          "Radiona ULX3S with the LFE5U-45F: an 8x6 array with an element-serial SIC (68 of 72 DSPs; "
+          "8x8 synthesizes to 84)",
+          config=dict(sic_multipliers=8, cols=6), flash_board="ulx3s"),
     Board("ulx3s-85f", "amaranth_boards.ulx3s:ULX3S_85F_Platform", "ecp5", "LFE5U-85F", 25, 100,
           "Radiona ULX3S with the LFE5U-85F: the default configuration (8x8 array, 4-engine SIC)",
           flash_board="ulx3s"),
