@@ -42,6 +42,11 @@ class Board:
         module, _, name = self.platform.partition(":")
         return getattr(import_module(module), name)
 
+    @property
+    def goal_mhz(self) -> float:
+        """The frequency place and route aim at: ``target_mhz``, or ``constraint_mhz`` above it."""
+        return max(self.target_mhz, self.constraint_mhz or 0)
+
     def at_clock(self, mhz: float | None) -> "Board":
         """This board with the accelerator's clock at ``mhz`` (``None``: unchanged); ``ValueError``
         naming the clocks its PLL settings allow (:func:`focus.fpga.clocks.clock_choices`). Place
@@ -54,8 +59,7 @@ class Board:
         if self.refuse is None and mhz not in choices:
             raise ValueError(f"clock_mhz={mhz:g}: {self.name} has PLL settings for "
                              + ", ".join(f"{c:g}" for c in choices) + " MHz")
-        return replace(self, target_mhz=mhz, constraint_mhz=max(self.target_mhz, self.constraint_mhz or 0)
-                       if mhz < self.target_mhz else None)
+        return replace(self, target_mhz=mhz, constraint_mhz=self.goal_mhz if mhz < self.target_mhz else None)
 
     def make_platform(self, **kwargs):
         """An instance of the platform class, with the project's toolchain fix-ups

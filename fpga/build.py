@@ -362,7 +362,7 @@ def build(board: Board | str, cfg: FocusConfig | None = None, out_dir: str | Pat
         overrides["synth_opts"] = "-run :map_luts"
         overrides["script_after_synth"] = f"{CLASSIC_MAP_LUTS}; synth_ecp5 -top top -run map_cells:"
     if board.family == "gowin":
-        overrides["nextpnr_opts"] += f" --freq {max(board.target_mhz, board.constraint_mhz or 0):g}"
+        overrides["nextpnr_opts"] += f" --freq {board.goal_mhz:g}"
     say(f"{board.name}: elaborating ({cfg.digest()})")
     started = time.time()
     top = top if top is not None else default_top(cfg, board)
@@ -399,7 +399,7 @@ def build(board: Board | str, cfg: FocusConfig | None = None, out_dir: str | Pat
         for line in (work / "tool_times.txt").read_text().splitlines():
             name, start, end = line.split()
             times[name] = round(times.get(name, 0.0) + float(end) - float(start), 1)
-    goal = max(board.target_mhz, board.constraint_mhz or 0)     # what place and route was asked for
+    goal = board.goal_mhz
     fmax = _fmax(pnr, goal)
     report = {
         "board": board.name, "device": board.device, "config_digest": cfg.digest(), "digest": digest,

@@ -224,10 +224,9 @@ class ScatterAccumulator(wiring.Component):
         # is read in stage 1 (the read port is transparent to stage 2's write of the same edge).
         s2 = Signal(data.StructLayout({"valid": 1, "set": 1, "end": Framing,
                                        "slots": data.ArrayLayout(data.StructLayout(
-                                           {"valid": 1, "row": index_range(R), "write": 2, "use": 2}), L),
+                                           {"row": index_range(R), "write": 2, "use": 2}), L),
                                        "partials": data.ArrayLayout(PartialRow(cfg), L)}))
         m.d.sync += [s2.valid.eq(s1.valid), s2.set.eq(s1.set), s2.end.eq(s1.end)]
-        m.d.sync += [s2.slots[l].valid.eq(s1.slots[l].valid) for l in range(L)]
         m.d.sync += [s2.slots[l].row.eq(s1.slots[l].row) for l in range(L)]
         m.d.sync += [s2.partials[l].eq(bank_reads[l].data) for l in range(L)]
         # Per lane and set, two registered selects: ``write`` (the slot writes set s) and ``use``
