@@ -8,6 +8,7 @@ Examples:
   focus-gen --list                            the tops that can be generated
   focus-gen --top mac --set data_width=16 --set acc_width=40
   focus-gen --config my.json --out rtl/ --lint
+  focus-gen --top accelerator --target ecp5   for Yosys synth_ecp5: multipliers as registered MULT18X18Ds
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 
 from ..cli import add_config_arguments, config_from_args
 from ..files import build_root, write_atomic
-from .elaborate import verilog
+from .elaborate import TARGETS, verilog
 from .tops import TOPS
 
 
@@ -35,6 +36,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="output folder (default: build/verilog/<config digest>/)")
     parser.add_argument("--lint", action="store_true",
                         help="also run verilator --lint-only -Wall on each file (the project's waivers apply)")
+    parser.add_argument("--target", choices=TARGETS,
+                        help="Verilog for this device family's primitives (ecp5: the multipliers' registers inside "
+                             "MULT18X18D blocks, for synthesis with Yosys/nextpnr; default: portable Verilog, "
+                             "what the simulations run)")
     parser.add_argument("--list", action="store_true", help="list the tops and exit")
     parser.add_argument("--print-config", action="store_true", help="print the configuration JSON and exit")
     args = parser.parse_args(argv)
@@ -48,7 +53,9 @@ def main(argv: list[str] | None = None) -> int:
         print(cfg.to_json(indent=2))
         return 0
 
-    out = Path(args.out) if args.out else build_root() / "verilog" / cfg.digest()
+    if args.lint and args.target:
+        parser.error("--lint checks portable Verilog; it cannot be combined with --target")
+    out = Path(args.out) if args.out else build_root() / "verilog" / (cfg.digest() + (f"-{args.target}" if args.target else ""))
     tops = args.top or sorted(TOPS)
     # Elaborate everything into a scratch folder first: a failure leaves nothing half-written in `out`.
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -56,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for name in tops:
             start = time.perf_counter()
-            (scratch / f"{name}.v").write_text(verilog(cfg, name))
+            (scratch / f"{name}.v").write_text(verilog(cfg, name, target=args.target))
             print(f"{name}.v  ({time.perf_counter() - start:.2f} s)", file=sys.stderr)
         (scratch / "config.json").write_text(cfg.to_json(indent=2) + "\n")
         out.mkdir(parents=True, exist_ok=True)

@@ -17,6 +17,7 @@ from amaranth.back import verilog as amaranth_verilog
 
 from ..config import FocusConfig
 from ..files import build_root, write_atomic
+from ..hdl.dsp import Target
 from .tops import get_top
 
 __all__ = ["verilog", "header", "read_header", "cached_verilog", "source_digest", "source_roots",
@@ -39,11 +40,20 @@ def read_header(text: str) -> dict:
     raise ValueError("no focus-gen header in this Verilog")
 
 
-def verilog(cfg: FocusConfig, top: str, *, name: str | None = None, **params) -> str:
-    """Elaborate top ``top`` for ``cfg`` to Verilog text; the module is called ``name`` (default: top)."""
+#: Device families ``target`` accepts: Verilog for that family's primitives (the MULT18X18D with
+#: its registers on ECP5, see focus.hdl.dsp); None is portable Verilog (what simulations run).
+TARGETS = ("ecp5",)
+
+
+def verilog(cfg: FocusConfig, top: str, *, name: str | None = None, target: str | None = None, **params) -> str:
+    """Elaborate top ``top`` for ``cfg`` to Verilog text; the module is called ``name`` (default:
+    top). ``target``: None (portable) or a family of :data:`TARGETS`."""
+    if target is not None and target not in TARGETS:
+        raise ValueError(f"target: {target!r} is not a known device family; choose one of {', '.join(TARGETS)}")
     component = get_top(top).build(cfg, **params)
-    body = amaranth_verilog.convert(component, name=name or top, emit_src=False)
-    return header(cfg, top, params) + body
+    platform = Target(target) if target else None
+    body = amaranth_verilog.convert(component, name=name or top, platform=platform, emit_src=False)
+    return header(cfg, top, {**params, **({"target": target} if target else {})}) + body
 
 
 #: The subpackages whose modules an elaboration can import: the configuration and file helpers
@@ -91,13 +101,14 @@ def source_digest(roots: dict[str, Path] | None = None) -> str:
     return h.hexdigest()
 
 
-def cached_verilog(cfg: FocusConfig, top: str, *, build_dir: Path | None = None, **params) -> Path:
-    """Path of ``build/rtl/<top>-<key>/<top>.v``, elaborated only when the config, params, sources
-    or tools changed (the key includes :func:`source_digest`)."""
-    key_text = json.dumps({"cfg": cfg.to_dict(), "top": top, "params": params,
+def cached_verilog(cfg: FocusConfig, top: str, *, build_dir: Path | None = None, target: str | None = None,
+                   **params) -> Path:
+    """Path of ``build/rtl/<top>-<key>/<top>.v``, elaborated only when the config, params, target,
+    sources or tools changed (the key includes :func:`source_digest`)."""
+    key_text = json.dumps({"cfg": cfg.to_dict(), "top": top, "params": params, "target": target,
                            "src": source_digest()}, sort_keys=True, default=str)
     key = hashlib.sha256(key_text.encode()).hexdigest()[:16]
     path = (build_dir or build_root()) / "rtl" / f"{top}-{key}" / f"{top}.v"
     if not path.exists():
-        write_atomic(path, verilog(cfg, top, **params))
+        write_atomic(path, verilog(cfg, top, target=target, **params))
     return path

@@ -139,8 +139,9 @@ def _device_flag(device: str) -> str:
 def fmax(cfg: FocusConfig, top: str, *, device: str = "LFE5U-85F", package: str = "CABGA381",
          target_mhz: float = 100.0, seed: int = 1, **params) -> dict:
     """:func:`fmax_of_verilog` of generator top ``top`` for ``cfg`` (Verilog from
-    :func:`focus.gen.elaborate.cached_verilog`)."""
-    path = cached_verilog(cfg, top, **params)
+    :func:`focus.gen.elaborate.cached_verilog`, for the ECP5's primitives: the multipliers' registers
+    in the DSP blocks, as a board build has them)."""
+    path = cached_verilog(cfg, top, target="ecp5", **params)
     return fmax_of_verilog(path, top, device=device, package=package, target_mhz=target_mhz, seed=seed)
 
 

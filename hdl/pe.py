@@ -7,6 +7,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import FocusConfig
+from .dsp import registered_product
 
 __all__ = ["PECell", "pe_cell", "ProcessingElement"]
 
@@ -17,7 +18,7 @@ class PECell:
     a: Signal          # activation, forwarded to the right
     bank: Signal       # weight bank of that activation, forwarded with it
     weight: Signal     # the weight of bank ``bank_in``, registered beside ``a`` (the multiplier's input)
-    product: Signal
+    product: Signal    # the multiplier's output register (in the DSP block on ECP5)
     psum: Signal       # partial sum, to the PE below
     staged: Signal     # staging register of the weight shift chain, to the PE above
     bank0: Signal
@@ -30,7 +31,7 @@ class PECell:
             a=Signal(data, name=f"{name}_a", reset_less=True),
             bank=Signal(name=f"{name}_bank", reset_less=True),
             weight=Signal(data, name=f"{name}_weight", reset_less=True),
-            product=Signal(signed(2 * cfg.data_width), name=f"{name}_product", reset_less=True),
+            product=Signal(signed(2 * cfg.data_width), name=f"{name}_product"),
             psum=Signal(acc, name=f"{name}_psum", reset_less=True),
             staged=Signal(data, name=f"{name}_staged", reset_less=True),
             bank0=Signal(data, name=f"{name}_bank0", reset_less=True),
@@ -39,21 +40,25 @@ class PECell:
 
 
 def pe_cell(m: Module, cell: PECell, *, a_in: Value, bank_in: Value, psum_in: Value,
-            w_in: Value, w_shift: Value, commit0: Value, commit1: Value) -> PECell:
+            w_in: Value, w_shift: Value, commit0: Value, commit1: Value, platform=None) -> PECell:
     """Add the logic of one processing element, with registers ``cell``, to ``m``; return ``cell``.
 
     This is the one definition of a PE: :class:`ProcessingElement` wraps it as a component (for
     unit tests and for use on its own), :class:`~focus.hdl.systolic.SystolicArray` calls it for
     every grid position directly, so the grid is one flat module (elaborating 1024 PE submodules
     takes Amaranth about twice as long). See :class:`ProcessingElement` for the contract.
+    ``platform``: the multiplier is :func:`~focus.hdl.dsp.registered_product`, its input registers
+    (copies of ``a`` and ``weight``) and product register in the DSP block on ECP5.
     """
+    weight_next = Mux(bank_in, cell.bank1, cell.bank0)
     m.d.sync += [
         cell.a.eq(a_in),
         cell.bank.eq(bank_in),
-        cell.weight.eq(Mux(bank_in, cell.bank1, cell.bank0)),
-        cell.product.eq(cell.a * cell.weight),
+        cell.weight.eq(weight_next),
         cell.psum.eq(psum_in + cell.product),
     ]
+    m.d.comb += cell.product.eq(registered_product(m, platform, cell.a, cell.weight, name=f"{cell.product.name}_reg",
+                                                   a_next=a_in, b_next=weight_next))
     with m.If(w_shift):
         m.d.sync += cell.staged.eq(w_in)
     with m.If(commit0):
@@ -104,7 +109,7 @@ class ProcessingElement(wiring.Component):
         m = Module()
         cell = pe_cell(m, PECell.create(self.cfg), a_in=self.a_in, bank_in=self.bank_in, psum_in=self.psum_in,
                        w_in=self.w_in, w_shift=self.w_shift,
-                       commit0=self.commit[0], commit1=self.commit[1])
+                       commit0=self.commit[0], commit1=self.commit[1], platform=platform)
         m.d.comb += [
             self.a_out.eq(cell.a), self.bank_out.eq(cell.bank),
             self.psum_out.eq(cell.psum), self.w_out.eq(cell.staged),

@@ -450,11 +450,15 @@ class GroupTable(wiring.Component):
         e2b = Signal(data.StructLayout({"valid": 1, "g": index_range(steps), "last_g": 1, "end": Framing,
                                         "x": data.ArrayLayout(unsigned(x_width), lanes),
                                         "reciprocal": unsigned(shift)}))
-        m.d.sync += [e2b.valid.eq(e2.valid), e2b.g.eq(e2.g), e2b.last_g.eq(e2.last_g), e2b.end.eq(e2.end),
-                     e2b.reciprocal.eq(rom.data)]
-        m.d.sync += [e2b.x[i].eq((((e2.sums[i] + members * bias) << 1) + members).as_unsigned())
+        # (what e2b's operands load, named: the DSP blocks' input registers load them too)
+        e2b_next = Signal.like(e2b, name="e2b_next")
+        m.d.comb += [e2b_next.reciprocal.eq(rom.data)]
+        m.d.comb += [e2b_next.x[i].eq((((e2.sums[i] + members * bias) << 1) + members).as_unsigned())
                      for i in range(lanes)]
-        products = [wide_product(m, e2b.reciprocal, e2b.x[i], f"product_{i}") for i in range(lanes)]
+        m.d.sync += [e2b.valid.eq(e2.valid), e2b.g.eq(e2.g), e2b.last_g.eq(e2.last_g), e2b.end.eq(e2.end),
+                     e2b.reciprocal.eq(e2b_next.reciprocal), e2b.x.eq(e2b_next.x)]
+        products = [wide_product(m, e2b.reciprocal, e2b.x[i], f"product_{i}", platform=platform,
+                                 a_next=e2b_next.reciprocal, b_next=e2b_next.x[i]) for i in range(lanes)]
         step_meta = data.StructLayout({"valid": 1, "g": index_range(steps), "last_g": 1, "end": Framing})
         e2c, e3 = Signal(step_meta, name="e2c"), Signal(step_meta, name="e3")
         m.d.sync += [e2c.valid.eq(e2b.valid), e2c.g.eq(e2b.g), e2c.last_g.eq(e2b.last_g), e2c.end.eq(e2b.end),

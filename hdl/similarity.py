@@ -50,6 +50,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..config import FocusConfig
 from ..plans import THRESHOLD_STAGES, comparator_depth, comparator_plan
+from .dsp import registered_product
 from .streams import CreditQueue, Framing, Vector, VectorBeat
 from .util import equals, index_range
 from .window import WindowHistory
@@ -86,35 +87,42 @@ def _verdict_layout():
 _CHUNK = 18
 
 
-def wide_product(m, a, b, name):
+def wide_product(m, a, b, name, *, platform=None, a_next=None, b_next=None):
     """``a * b`` (unsigned; ``b`` a signal or an integer) in two register stages: the products of
     ``a``'s 18-bit chunks with ``b`` (one DSP block each, registered), then their sum. A product
-    wider than one DSP block is otherwise two blocks and an adder in one cycle."""
-    b_width = b.bit_length() if isinstance(b, int) else len(b)
+    wider than one DSP block is otherwise two blocks and an adder in one cycle. ``platform``,
+    ``a_next``, ``b_next``: as for :func:`focus.hdl.dsp.registered_product` (a constant ``b`` is
+    its own next value)."""
+    if isinstance(b, int):
+        b = Const(b, unsigned(max(b.bit_length(), 1)))
+        b_next = b
     parts = []
     for k, lo in enumerate(range(0, len(a), _CHUNK)):
         chunk = a[lo:lo + _CHUNK]
-        part = Signal(unsigned(len(chunk) + b_width), name=f"{name}_part{k}")
-        m.d.sync += part.eq(chunk * b)
-        parts.append(part)
-    out = Signal(unsigned(len(a) + b_width), name=name)
+        chunk_next = None if a_next is None else a_next[lo:lo + _CHUNK]
+        parts.append(registered_product(m, platform, chunk, b, name=f"{name}_part{k}",
+                                        a_next=chunk_next, b_next=b_next))
+    out = Signal(unsigned(len(a) + len(b)), name=name)
     m.d.sync += out.eq(sum(part << (_CHUNK * k) for k, part in enumerate(parts)))
     return out
 
 
-def _tournament(m, entries, flags, prefix):
+def _tournament(m, entries, flags, prefix, platform=None, nexts=None):
     """Best of ``entries`` (dicts of ``pass``, ``index``, ``sq``, ``nb`` signals) in index order: a
     tree of pairs where the right (higher index) wins only if it passes and the left does not, or
     ``sq_r * nb_l > sq_l * nb_r`` (the left keeps a tie). Each level is three register stages: the
     two cross products (:func:`wide_product`, two stages), then the compare and the selection.
     ``flags`` are delayed alongside. Returns the winner and the delayed flags, ``3 *
-    ceil(log2(len(entries)))`` cycles later."""
+    ceil(log2(len(entries)))`` cycles later. ``nexts``: for each entry, what its registers load at
+    every edge (a dict like the entry's), or None when they hold; the cross products then have
+    their operands' registers in the DSP blocks on ECP5 (``platform``)."""
+    nexts = list(nexts) if nexts is not None else [None] * len(entries)
     level = 0
     while len(entries) > 1:
         level += 1
-        nxt = []
+        nxt, nxt_next = [], []
         for i in range(0, len(entries), 2):
-            pair = entries[i:i + 2]
+            pair, pair_next = entries[i:i + 2], nexts[i:i + 2]
             name = f"{prefix}{level}"
             out = {key: Signal.like(value, name=f"{name}_{key}_{i // 2}") for key, value in pair[0].items()}
             def delayed(entry, side, stages):
@@ -126,17 +134,24 @@ def _tournament(m, entries, flags, prefix):
                 return entry
             if len(pair) == 1:
                 held = delayed(pair[0], "h", 2)
-                m.d.sync += [out[key].eq(held[key]) for key in out]
+                out_next = held
             else:
                 left, right = delayed(pair[0], "l", 2), delayed(pair[1], "r", 2)
-                cross_r = wide_product(m, pair[1]["sq"], pair[0]["nb"], f"{name}_cross_r_{i // 2}")
-                cross_l = wide_product(m, pair[0]["sq"], pair[1]["nb"], f"{name}_cross_l_{i // 2}")
+
+                def operand(side, key):
+                    return None if pair_next[side] is None else pair_next[side][key]
+                cross_r = wide_product(m, pair[1]["sq"], pair[0]["nb"], f"{name}_cross_r_{i // 2}", platform=platform,
+                                       a_next=operand(1, "sq"), b_next=operand(0, "nb"))
+                cross_l = wide_product(m, pair[0]["sq"], pair[1]["nb"], f"{name}_cross_l_{i // 2}", platform=platform,
+                                       a_next=operand(0, "sq"), b_next=operand(1, "nb"))
                 right_wins = Signal(name=f"{name}_right_wins_{i // 2}")
                 m.d.comb += right_wins.eq(right["pass"] & (~left["pass"] | (cross_r > cross_l)))
-                m.d.sync += out["pass"].eq(left["pass"] | right["pass"])
-                m.d.sync += [out[key].eq(Mux(right_wins, right[key], left[key])) for key in ("index", "sq", "nb")]
+                out_next = {"pass": left["pass"] | right["pass"],
+                            **{key: Mux(right_wins, right[key], left[key]) for key in ("index", "sq", "nb")}}
+            m.d.sync += [out[key].eq(out_next[key]) for key in out]
             nxt.append(out)
-        entries = nxt
+            nxt_next.append(out_next)
+        entries, nexts = nxt, nxt_next
         for stage in range(3):
             copies = tuple(Signal.like(f, name=f"{prefix}{level}_{stage}_flag{n}") for n, f in enumerate(flags))
             m.d.sync += [d.eq(f) for d, f in zip(copies, flags)]
@@ -381,7 +396,10 @@ class SimilarityComparator(wiring.Component):
             dv = Signal(meta)
             m.d.sync += [metas[0].eq(meta_a)] + [metas[n].eq(metas[n - 1]) for n in range(1, 5)] + [dv.eq(metas[4])]
             for p in range(P):
-                m.d.sync += [products[p][i].eq(x_dsp[p][i] * operand_dsp[p][i]) for i in range(V)]
+                m.d.comb += [products[p][i].eq(registered_product(m, platform, x_dsp[p][i], operand_dsp[p][i],
+                                                                  name=f"product_reg_{p}_{i}",
+                                                                  a_next=x_reg[i], b_next=operand_reg[p][i]))
+                             for i in range(V)]
                 m.d.sync += [products_out[p][i].eq(products[p][i]) for i in range(V)]
                 m.d.sync += [partial.eq(sum(products_out[p][j * part:(j + 1) * part]))
                              for j, partial in enumerate(partials[p])]
@@ -426,7 +444,7 @@ class SimilarityComparator(wiring.Component):
             m.d.sync += [r.eq(f) for r, f in zip(regs, flags)]
             stages.append(regs)
             flags = regs
-        entries = []
+        entries, entry_nexts = [], []
         for p in lanes:
             def reg(shape, name):
                 return Signal(shape, name=f"{name}_{p}")
@@ -445,10 +463,12 @@ class SimilarityComparator(wiring.Component):
             # stage 2: dot^2 (0 unless dot > 0) and na * nb
             pos2, sq2, nn2 = reg(1, "q2_pos"), reg(unsigned(2 * nbits), "q2_sq"), reg(unsigned(2 * nbits), "q2_nn")
             nb2, index2 = reg(nshape, "q2_nb"), reg(range(8), "q2_index")
-            m.d.sync += [pos2.eq(pos1), sq2.eq(mag1 * mag1), nn2.eq(na1 * nb1), nb2.eq(nb1), index2.eq(index1)]
+            m.d.sync += [pos2.eq(pos1), nb2.eq(nb1), index2.eq(index1)]
+            m.d.comb += [sq2.eq(registered_product(m, platform, mag1, mag1, name=f"q2_sq_reg_{p}", a_next=mag0, b_next=mag0)),
+                         nn2.eq(registered_product(m, platform, na1, nb1, name=f"q2_nn_reg_{p}", a_next=na0, b_next=nb0))]
             # stages 3 and 4: the constant products (chunked: see wide_product)
-            lhs4 = wide_product(m, sq2, qq, f"q3_lhs_{p}")
-            rhs4 = wide_product(m, nn2, tq, f"q3_rhs_{p}")
+            lhs4 = wide_product(m, sq2, qq, f"q3_lhs_{p}", platform=platform)
+            rhs4 = wide_product(m, nn2, tq, f"q3_rhs_{p}", platform=platform)
             pos4, sq4, nb4, index4 = pos2, sq2, nb2, index2
             for stage in (3, 4):
                 regs = (reg(1, f"q{stage}_pos"), Signal.like(sq2, name=f"q{stage}_sq_{p}"),
@@ -458,13 +478,14 @@ class SimilarityComparator(wiring.Component):
             # stage 5: the test
             entry = {"pass": Signal(name=f"q5_pass_{p}"), "index": Signal(range(8), name=f"q5_index_{p}"),
                      "sq": Signal.like(sq2, name=f"q5_sq_{p}"), "nb": Signal(nshape, name=f"q5_nb_{p}")}
-            m.d.sync += [entry["pass"].eq(pos4 & (lhs4 > rhs4)),
-                         entry["index"].eq(index4), entry["sq"].eq(sq4), entry["nb"].eq(nb4)]
+            entry_next = {"pass": pos4 & (lhs4 > rhs4), "index": index4, "sq": sq4, "nb": nb4}
+            m.d.sync += [entry[key].eq(entry_next[key]) for key in entry]
             entries.append(entry)
+            entry_nexts.append(entry_next)
         valid, first, last, zero = stages[-1]
 
         # ---------------------------------------------------------------- best of the group
-        winner, (valid, first, last, zero) = _tournament(m, entries, (valid, first, last, zero), "t")
+        winner, (valid, first, last, zero) = _tournament(m, entries, (valid, first, last, zero), "t", platform, entry_nexts)
 
         # ---------------------------------------------------------------- best of the vector
         verdict = Signal(_verdict_layout())
@@ -474,7 +495,7 @@ class SimilarityComparator(wiring.Component):
             held = {key: Signal.like(value, name=f"group_best_{key}") for key, value in winner.items()}
             with m.If(valid):
                 m.d.sync += [held[key].eq(winner[key]) for key in held]
-            winner, (valid, zero) = _tournament(m, [held, winner], (valid & last, zero), "g")
+            winner, (valid, zero) = _tournament(m, [held, winner], (valid & last, zero), "g", platform)
         if G <= 2:
             m.d.comb += [verdict.best.eq(Mux(winner["pass"], winner["index"], 0)), bq.w_stream.valid.eq(valid)]
         else:

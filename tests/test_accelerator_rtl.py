@@ -159,3 +159,13 @@ SWEEP = [
 @pytest.mark.parametrize("name,cfg,clips", SWEEP, ids=[name for name, _, _ in SWEEP])
 def test_more_clips_and_configurations_equal_golden_model(name, cfg, clips):
     run(cfg, clip_exports(cfg, name, clips), "exports_under_random_backpressure")
+
+
+@pytest.mark.rtl
+def test_ecp5_verilog_with_dsp_registers_equals_golden_model():
+    """The accelerator as a board build synthesizes it (the array's, SIC's and the means'
+    multipliers as MULT18X18D blocks holding their operand and product registers, simulated with
+    focus.tb.ecp5_models): outputs and counters bit-exact, like the portable Verilog's."""
+    exports = clip_exports(DEFAULT, "default")
+    run_cocotb("accelerator", "focus.tb.cocotb_accelerator", DEFAULT, params={"exports": exports},
+               testcase="exports_back_to_back_exact", target="ecp5")

@@ -2,6 +2,7 @@
 and a focus-gen command line that never leaves half-written output."""
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -111,3 +112,36 @@ def test_focus_gen_help_and_list_run(capsys):
     assert info.value.code == 0 and "--set FIELD=VALUE" in capsys.readouterr().out
     assert focus_gen(["--list"]) == 0
     assert "mac" in capsys.readouterr().out
+
+
+def test_ecp5_target_puts_the_multipliers_registers_in_mult18x18d_blocks(tmp_path):
+    """The array's 64 multipliers become MULT18X18Ds with input and output registers (the PE's
+    operand copies and product), and the portable Verilog has none."""
+    assert focus_gen(["--out", str(tmp_path / "ecp5"), "--top", "systolic", "--target", "ecp5"]) == 0
+    text = (tmp_path / "ecp5" / "systolic.v").read_text()
+    assert text.count("MULT18X18D #(") == 64
+    assert text.count('.REG_INPUTA_CLK("CLK0")') == 64 and text.count('.REG_OUTPUT_CLK("CLK0")') == 64
+    assert read_header(text)["params"] == {"target": "ecp5"}
+    assert "MULT18X18D" not in verilog(FocusConfig(), "systolic")
+
+
+def test_constant_and_held_operands_keep_only_the_output_register():
+    """SIC's constant threshold products (4 units x 2 products x 2 chunks) and the cross products of
+    the held group winner (2 x 2 chunks) have no next value to load input registers from: their
+    blocks register the product only. The other 60 hold their operands too."""
+    text = verilog(FocusConfig(), "sic", target="ecp5")
+    blocks = re.findall(r"MULT18X18D #\((.*?)\n  \) (\S+) \(", text, re.S)
+    assert len(blocks) == 80
+    assert all('.REG_OUTPUT_CLK("CLK0")' in params for params, _ in blocks)
+    output_only = sorted(name for params, name in blocks if '.REG_INPUTA_CLK("NONE")' in params)
+    assert len(output_only) == 20
+    assert all(name.startswith(("q3_lhs", "q3_rhs", "g1_cross")) for name in output_only)
+
+
+def test_unknown_target_and_lint_with_target_are_refused(tmp_path, capsys):
+    with pytest.raises(ValueError, match="target: 'xc7' is not a known device family; choose one of ecp5"):
+        verilog(FocusConfig(), "mac", target="xc7")
+    with pytest.raises(SystemExit) as info:
+        focus_gen(["--out", str(tmp_path / "out"), "--target", "ecp5", "--lint"])
+    assert info.value.code == 2 and "--lint checks portable Verilog" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
