@@ -2,9 +2,12 @@
 
 ::
 
-    uart_rx ─► UartRx ─► HostLink ─► command, scores, tokens, weights ─► FocusAccelerator
-    uart_tx ◄─ UartTx ◄─ HostLink ◄─ mask, results, done ◄──────────────┘
-                              └─ accel_reset (RESET frames) ─► register ─► the accelerator's reset
+    uart_rx ─► UartRx ─► HostLink ─► command, scores, tokens, weights ─► slices ─► FocusAccelerator
+    uart_tx ◄─ UartTx ◄─ HostLink ◄─ mask, results, done ◄──────────────── slices ◄──┘
+                              └─ accel_reset (RESET frames) ─► register ─► the accelerator's
+                                                                          and the slices' reset
+
+(slices: one :class:`~focus.hdl.streams.StreamRegister` per stream)
 
 One clock domain, ``sync``. In simulation (no platform, or a platform without a ``uart``
 resource) the UART lines are the ports ``uart_rx`` and ``uart_tx``, the LEDs ``leds``. On an
@@ -22,6 +25,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..config import FocusConfig
 from ..hdl.accelerator import FocusAccelerator
+from ..hdl.streams import StreamRegister
 from .link import HostLink
 from .protocol import DEFAULT_MAX_PAYLOAD
 from .uart import UartRx, UartTx, uart_divisor
@@ -65,10 +69,17 @@ class BoardTop(wiring.Component):
         m.d.sync += accel_reset.eq(link.accel_reset)
         wiring.connect(m, rx.bytes, link.rx)
         wiring.connect(m, link.tx, tx.bytes)
-        for name in ("command", "scores", "tokens", "weights"):
-            wiring.connect(m, getattr(link, name), getattr(accel, name))
-        for name in ("mask", "results", "done"):
-            wiring.connect(m, getattr(accel, name), getattr(link, name))
+        # A register slice on every stream between the link and the accelerator: the link's frame
+        # decoding and the accelerator's stream control (the array's weight shift enable reaches
+        # 512 flip-flops) are then never one combinational path. The slices are reset with the
+        # accelerator, so no beat of an abandoned job survives a RESET frame.
+        for name, into_accelerator in (("command", True), ("scores", True), ("tokens", True), ("weights", True),
+                                       ("mask", False), ("results", False), ("done", False)):
+            source, sink = (link, accel) if into_accelerator else (accel, link)
+            port = getattr(source, name)
+            m.submodules[f"{name}_slice"] = slice_ = ResetInserter(accel_reset)(StreamRegister(port.payload.shape()))
+            wiring.connect(m, port, slice_.input)
+            wiring.connect(m, slice_.output, getattr(sink, name))
 
         light_cycles = max(self.clk_freq // 10, 2)
         error_light = Signal(range(light_cycles))

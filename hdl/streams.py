@@ -16,7 +16,8 @@ chunks once per N-tile (the accelerator's pass buffer) marks ``end.tile`` on the
 replay. Blocks take their framing from these flags, not from counting another block's positions.
 
 :class:`CreditQueue` is the one "accept only while the output queue has room for everything in
-flight" helper: a pipeline that cannot stall puts its results into it.
+flight" helper: a pipeline that cannot stall puts its results into it. :class:`StreamRegister` is
+the one register slice: put between two blocks, no combinational path crosses it.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from amaranth.lib.wiring import In, Out
 from ..config import FocusConfig
 
 __all__ = ["Framing", "Vector", "WeightRow", "ResultRow", "VectorBeat", "ResultBeat", "index_shape",
-           "MapBeat", "CreditQueue"]
+           "MapBeat", "CreditQueue", "StreamRegister"]
 
 #: End-of-unit flags carried by every framed stream (see the module docstring).
 Framing = data.StructLayout({"chunk": 1, "tile": 1, "job": 1})
@@ -109,4 +110,37 @@ class CreditQueue(wiring.Component):
         taken = self.r_stream.valid & self.r_stream.ready
         m.d.sync += outstanding.eq(outstanding + self.start - taken)
         m.d.comb += self.admit.eq(outstanding != self.depth)
+        return m
+
+
+class StreamRegister(wiring.Component):
+    """A register slice (a two-entry skid buffer): ``output`` carries ``input``'s beats in order,
+    unchanged, at up to one beat per cycle.
+
+    ``output.valid``, ``output.payload`` and ``input.ready`` (the inverse of one flip-flop) are
+    flip-flop outputs: no combinational path crosses the slice in either direction, so it cuts a
+    long valid/ready path between two blocks (a board build puts one on every stream between the
+    host link and the accelerator). A beat taken at edge ``e`` can be offered on ``output`` from
+    cycle ``e + 1`` (the earliest handshake is edge ``e + 1``); with ``output.ready`` held high it
+    takes a beat every cycle. When ``output`` stalls it takes one more beat into its skid register
+    and then holds ``input.ready`` low.
+
+    Reset: synchronous; forgets both beats it may hold.
+    """
+
+    def __init__(self, shape):
+        super().__init__({"input": In(stream.Signature(shape)), "output": Out(stream.Signature(shape))})
+
+    def elaborate(self, platform):
+        m = Module()
+        skid = Signal.like(self.input.payload, name="skid")
+        skid_full = Signal()
+        m.d.comb += self.input.ready.eq(~skid_full)
+        with m.If(self.output.ready | ~self.output.valid):      # the output register moves on
+            with m.If(skid_full):
+                m.d.sync += [self.output.payload.eq(skid), self.output.valid.eq(1), skid_full.eq(0)]
+            with m.Else():
+                m.d.sync += [self.output.payload.eq(self.input.payload), self.output.valid.eq(self.input.valid)]
+        with m.Elif(self.input.valid & ~skid_full):              # it holds: the new beat waits
+            m.d.sync += [skid.eq(self.input.payload), skid_full.eq(1)]
         return m
