@@ -12,14 +12,14 @@ from dataclasses import dataclass
 
 from .config import FocusConfig
 
-__all__ = ["ComparatorPlan", "comparator_plan", "comparator_latency", "comparator_depth", "MIN_DEPTH", "THRESHOLD_STAGES",
+__all__ = ["ComparatorPlan", "comparator_plan", "comparator_latency", "comparator_depth", "MIN_DEPTH", "THRESHOLD_STAGES", "TOURNAMENT_STAGES",
            "emit_steps", "MAP_DEPTH", "REPRESENTATIVE_DEPTH", "array_fifo_depth", "PASS_QUEUE_DEPTH", "lane_rows",
            "SCATTER_QUEUE_DEPTH"]
 
 #: Entries of SIC's map output queue.
 MAP_DEPTH = 4
 #: Entries of SIC's representatives output queue (covers the emitter's pipeline at one beat a cycle).
-REPRESENTATIVE_DEPTH = 8
+REPRESENTATIVE_DEPTH = 9
 
 
 #: Entries of each of the pass buffer's output queues (a memory read, then the queue: three items
@@ -45,9 +45,14 @@ def array_fifo_depth(cfg: FocusConfig) -> int:
     return cfg.rows + cfg.cols + 5
 
 
-#: Register stages of each SIC threshold unit (operands, the operands again beside the DSP
-#: blocks, the two products, their constant multiples in two stages, the test).
-THRESHOLD_STAGES = 6
+#: Register stages of each SIC threshold unit (operands, the operands again (the DSP blocks' input
+#: registers on ECP5), the two products, their constant multiples in three stages (operands,
+#: chunk products, their sum), the test).
+THRESHOLD_STAGES = 7
+#: Register stages of each level of the comparator's tournaments: the cross products' operands (the
+#: DSP blocks' input registers on ECP5), their 18-bit chunk products, the products' sums, then the
+#: compare and the selection.
+TOURNAMENT_STAGES = 4
 
 #: Fewest vectors the comparator admits (sequencer, post-processing, output queue).
 MIN_DEPTH = 4
@@ -60,8 +65,9 @@ class ComparatorPlan:
     time, ``sub_cycles = vector_size / width`` cycles per dot product, ``groups = sic_slots /
     engines`` groups per vector. ``by_address``: element-serial (one engine), the history is one
     memory read once per candidate; otherwise window taps and registered products. ``entries``
-    candidates are ranked per group, by a tournament of ``levels`` levels of three register stages
-    each; two group winners by one more level (:attr:`group_levels`), more by a running best.
+    candidates are ranked per group, by a tournament of ``levels`` levels of
+    :data:`TOURNAMENT_STAGES` register stages each; two group winners by one more level
+    (:attr:`group_levels`), more by a running best.
     """
 
     engines: int
@@ -98,15 +104,15 @@ def comparator_latency(cfg: FocusConfig) -> int:
 
     The sequencer's ``II`` cycles, the dot product (element-serial: accumulated as the elements
     are multiplied, 1 cycle; engines: operands registered twice, products registered twice, their
-    sum in two stages, 6 cycles), six threshold stages (operands; the operands beside the
-    multipliers; ``dot^2`` and ``na*nb``; their constant multiples, two; the test),
-    three per tournament level (cross products, two; compare and select) of the group tournament
-    and of the tournament over the groups, and the output queue. (The registers are what 100 MHz on ECP5
-    needs: every multiplier has registers on both sides, every wide compare its own stage.)
+    sum in two stages, 6 cycles), :data:`THRESHOLD_STAGES` threshold stages,
+    :data:`TOURNAMENT_STAGES` per tournament level of the group tournament and of the tournament
+    over the groups, and the output queue. (The registers are what 100 MHz on ECP5 needs: every
+    multiplier has registers on both sides, fed by a register with no logic between, and every
+    wide compare has its own stage.)
     """
     plan = comparator_plan(cfg)
     return (plan.interval + (1 if plan.by_address else 6) + THRESHOLD_STAGES
-            + 3 * (plan.levels + plan.group_levels) + 1)
+            + TOURNAMENT_STAGES * (plan.levels + plan.group_levels) + 1)
 
 
 def comparator_depth(cfg: FocusConfig) -> int:

@@ -8,12 +8,16 @@ columns away is most of a 14 ns path (docs/fpga.md). The MULT18X18D has its own 
 registers: with them the multiply itself is register to register inside the block, and what is
 routed is a register's output to a register's input.
 
-:func:`registered_product` is the one way the gateware multiplies two signals. On a platform whose
-``family`` is ``"ecp5"`` (Amaranth's Lattice platforms, or :class:`Target` for generated Verilog)
-it instantiates a MULT18X18D with the registers the call site can give it; elsewhere (simulation,
-other vendors) it writes the same registers in fabric. The cycle behaviour is the same either way,
-which is what the simulations check; tests/test_dsp.py checks the instance against a model of the
-MULT18X18D's documented registers.
+:func:`registered_product` (operands whose register inputs can feed the block) and
+:func:`staged_product` (operands registered once more) are how the array, SIC's engines,
+threshold units, tournaments and mean emitter multiply. (The element-serial SIC's multiply-
+accumulate and the running best of its slowest settings still multiply in fabric expressions.) On
+a platform whose ``family`` is ``"ecp5"`` (Amaranth's Lattice platforms, or :class:`Target` for
+generated Verilog) they instantiate a MULT18X18D holding the input and output registers; elsewhere
+(simulation, other vendors) they write the same registers in fabric. The cycle behaviour is the
+same either way: the ECP5 Verilog is simulated with a model of the block
+(:mod:`focus.tb.ecp5_models`) against the same golden model as the portable Verilog
+(tests/test_sic_rtl.py, tests/test_accelerator_rtl.py).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from dataclasses import dataclass
 
 from amaranth.hdl import ClockSignal, Const, Instance, Signal, Value, signed, unsigned
 
-__all__ = ["Target", "registered_product", "uses_ecp5_dsp", "DSP_WIDTH"]
+__all__ = ["Target", "registered_product", "staged_product", "uses_ecp5_dsp", "DSP_WIDTH"]
 
 #: Operand width of an ECP5 DSP multiplier (MULT18X18D: 18 x 18 bits, 36-bit product).
 DSP_WIDTH = 18
@@ -40,21 +44,18 @@ def uses_ecp5_dsp(platform) -> bool:
     return getattr(platform, "family", None) == "ecp5"
 
 
-def registered_product(m, platform, a: Value, b: Value, *, name: str,
-                       a_next: Value | None = None, b_next: Value | None = None) -> Signal:
+def registered_product(m, platform, a: Value, b: Value, *, name: str, a_next: Value, b_next: Value) -> Signal:
     """``a * b`` registered: the returned signal (full width, signed if either operand is) holds
-    the product of ``a`` and ``b`` as they were in the previous cycle. ``a`` and ``b`` must be
-    registers (or constants), so that this is a register-to-register multiply.
+    the product of ``a`` and ``b`` as they were in the previous cycle. ``a`` and ``b`` are
+    registers (or constants) that load ``a_next``/``b_next`` at every clock edge (no enable, and no
+    reset that matters to the product).
 
-    ``a_next``/``b_next``: what ``a``/``b`` load at every clock edge (their register's input,
-    loaded unconditionally: no enable, and not reset in a way that matters to the product). When
-    both are given and the target is ECP5, the DSP block's input registers are loaded from them
-    (copies of ``a`` and ``b`` inside the block) and its output register is the product; otherwise
-    only the output register is in the block. Operands wider than 18 bits (17 for an unsigned one
-    beside a signed one) are multiplied in fabric: the product register is the same.
-
-    The DSP block's registers are not reset; nor is the fabric version's product register
-    (``reset_less``), so that both behave alike after a reset."""
+    On ECP5 the DSP block's input registers load ``a_next`` and ``b_next`` (copies of ``a`` and
+    ``b``: the fabric's are then unused unless something else reads them) and its output register
+    is the product. Operands wider than 18 bits (17 for an unsigned one beside a signed one) are
+    multiplied in fabric: the product register is the same. The block's registers are not reset;
+    nor is the fabric's product register (``reset_less``), so that both behave alike after a
+    reset."""
     a_shape, b_shape = a.shape(), b.shape()
     is_signed = a_shape.signed or b_shape.signed
     width = a_shape.width + b_shape.width
@@ -68,18 +69,16 @@ def registered_product(m, platform, a: Value, b: Value, *, name: str,
         m.d.sync += p.eq(a * b)
         return p
 
-    registered_inputs = a_next is not None and b_next is not None
-    port_a, port_b = (a_next, b_next) if registered_inputs else (a, b)
+    port_a, port_b = a_next, b_next
     if is_signed:
         port_a, port_b = port_a.as_signed() if a_shape.signed else port_a.as_unsigned(), \
             port_b.as_signed() if b_shape.signed else port_b.as_unsigned()
     a18, b18 = Signal(DSP_WIDTH, name=f"{name}_dsp_a"), Signal(DSP_WIDTH, name=f"{name}_dsp_b")
     product36 = Signal(2 * DSP_WIDTH, name=f"{name}_dsp_p")
     m.d.comb += [a18.eq(port_a), b18.eq(port_b)]   # sign- or zero-extended to 18 bits
-    input_clock = "CLK0" if registered_inputs else "NONE"
     params = {
-        "p_REG_INPUTA_CLK": input_clock, "p_REG_INPUTA_CE": "CE0", "p_REG_INPUTA_RST": "RST0",
-        "p_REG_INPUTB_CLK": input_clock, "p_REG_INPUTB_CE": "CE0", "p_REG_INPUTB_RST": "RST0",
+        "p_REG_INPUTA_CLK": "CLK0", "p_REG_INPUTA_CE": "CE0", "p_REG_INPUTA_RST": "RST0",
+        "p_REG_INPUTB_CLK": "CLK0", "p_REG_INPUTB_CE": "CE0", "p_REG_INPUTB_RST": "RST0",
         "p_REG_INPUTC_CLK": "NONE", "p_REG_PIPELINE_CLK": "NONE",
         "p_REG_OUTPUT_CLK": "CLK0", "p_REG_OUTPUT_CE": "CE0", "p_REG_OUTPUT_RST": "RST0",
         "p_GSR": "DISABLED", "p_RESETMODE": "SYNC", "p_MULT_BYPASS": "DISABLED",
@@ -99,3 +98,19 @@ def registered_product(m, platform, a: Value, b: Value, *, name: str,
     m.submodules[f"{name}_dsp"] = Instance("MULT18X18D", **params, **ports)
     m.d.comb += p.eq(product36[:width])   # the product's bits; the sign is in ``p``'s shape
     return p
+
+
+def staged_product(m, platform, a: Value, b: Value, *, name: str) -> Signal:
+    """``a * b`` two cycles later: ``a`` and ``b`` (registers, or constants) are registered again,
+    then multiplied into the product register. On ECP5 the second registers are the DSP block's
+    input registers, so what is routed to the block is a register's output, with no logic before
+    it, and the route gets a whole cycle. (:func:`registered_product` saves that cycle where the
+    operands' own register inputs can feed the block directly.)"""
+    a_r = Signal(a.shape(), name=f"{name}_a", reset_less=True)
+    m.d.sync += a_r.eq(a)
+    if isinstance(b, Const):
+        b_r = b
+    else:
+        b_r = Signal(b.shape(), name=f"{name}_b", reset_less=True)
+        m.d.sync += b_r.eq(b)
+    return registered_product(m, platform, a_r, b_r, name=name, a_next=a, b_next=b)

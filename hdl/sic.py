@@ -443,26 +443,24 @@ class GroupTable(wiring.Component):
             m.d.sync += members.eq(e1_count)
 
         # E2: x = 2*(s + n*2^(d-1)) + n (offset binary, never negative), registered with m[n] (the
-        # block RAM's output is slow: registered before it reaches a multiplier); E2b: x * m[n] as
-        # products of m[n]'s 18-bit chunks (one DSP block each), registered; E2c: their sum
+        # block RAM's output is slow: registered before it reaches a multiplier); E2b, E2c: x * m[n]
+        # as products of m[n]'s 18-bit chunks (one DSP block each), operands and products
+        # registered; E2d: their sum
         x_width = (tile_tokens * ((1 << (d + 1)) - 1)).bit_length()
         bias = 1 << (d - 1)
         e2b = Signal(data.StructLayout({"valid": 1, "g": index_range(steps), "last_g": 1, "end": Framing,
                                         "x": data.ArrayLayout(unsigned(x_width), lanes),
                                         "reciprocal": unsigned(shift)}))
-        # (what e2b's operands load, named: the DSP blocks' input registers load them too)
-        e2b_next = Signal.like(e2b, name="e2b_next")
-        m.d.comb += [e2b_next.reciprocal.eq(rom.data)]
-        m.d.comb += [e2b_next.x[i].eq((((e2.sums[i] + members * bias) << 1) + members).as_unsigned())
-                     for i in range(lanes)]
         m.d.sync += [e2b.valid.eq(e2.valid), e2b.g.eq(e2.g), e2b.last_g.eq(e2.last_g), e2b.end.eq(e2.end),
-                     e2b.reciprocal.eq(e2b_next.reciprocal), e2b.x.eq(e2b_next.x)]
-        products = [wide_product(m, e2b.reciprocal, e2b.x[i], f"product_{i}", platform=platform,
-                                 a_next=e2b_next.reciprocal, b_next=e2b_next.x[i]) for i in range(lanes)]
+                     e2b.reciprocal.eq(rom.data)]
+        m.d.sync += [e2b.x[i].eq((((e2.sums[i] + members * bias) << 1) + members).as_unsigned())
+                     for i in range(lanes)]
+        products = [wide_product(m, e2b.reciprocal, e2b.x[i], f"product_{i}", platform=platform)
+                    for i in range(lanes)]
         step_meta = data.StructLayout({"valid": 1, "g": index_range(steps), "last_g": 1, "end": Framing})
-        e2c, e3 = Signal(step_meta, name="e2c"), Signal(step_meta, name="e3")
+        e2c, e2d, e3 = Signal(step_meta, name="e2c"), Signal(step_meta, name="e2d"), Signal(step_meta, name="e3")
         m.d.sync += [e2c.valid.eq(e2b.valid), e2c.g.eq(e2b.g), e2c.last_g.eq(e2b.last_g), e2c.end.eq(e2b.end),
-                     e3.eq(e2c)]
+                     e2d.eq(e2c), e3.eq(e2d)]
 
         # E3: r = (x*m[n] >> S) - 2^(d-1) into the vector being assembled; E4: queue it
         assembly = Signal(Vector(cfg))

@@ -28,14 +28,17 @@ element-serial (``P = 1``, ``W = M`` divides ``V``)
     each. The history is one memory of ``H*W + W + 1`` records (vector and norm), written once the
     norm is known and read once per candidate.
 
-Behind the engines, ``P`` threshold units (6 stages: operands, the operands beside the DSP
-blocks, products, constant multiples in two, the test) test the group's candidates, a registered tournament in index order picks the group's best (the left, lower index, keeps a tie); with
-``G = 2`` groups one more tournament level between the held first winner and the second picks the
-vector's, with ``G > 2`` a running best carries it across the groups (the earlier group keeps a
-tie): the comparison is an exact total preorder, so this equals the in-order scan, within a cycle
-and across cycles. Each tournament level takes three cycles: the cross products ``sq * nb`` (18-bit
-chunks of ``sq`` times ``nb``, then their sum), then the compare and the selection: 100 MHz on
-ECP5 needs the registers between them. (The running best of the slow ``G > 2`` settings still compares in one cycle.)
+Behind the engines, ``P`` threshold units (7 stages: operands, the operands again, products,
+constant multiples in three, the test) test the group's candidates, a registered tournament in
+index order picks the group's best (the left, lower index, keeps a tie); with ``G = 2`` groups one
+more tournament level between the held first winner and the second picks the vector's, with
+``G > 2`` a running best carries it across the groups (the earlier group keeps a tie): the
+comparison is an exact total preorder, so this equals the in-order scan, within a cycle and across
+cycles. Each tournament level takes four cycles: the cross products ``sq * nb`` (the operands
+registered again, 18-bit chunks of ``sq`` times ``nb``, then their sum), then the compare and the
+selection. 100 MHz on ECP5 needs those registers: every multiplier is a DSP block whose input and
+output registers are its own (:mod:`focus.hdl.dsp`), fed by a register with no logic between.
+(The running best of the slow ``G > 2`` settings still compares in one cycle.)
 
 Presence of each candidate (image edge, earlier tile) comes from the comparator's own position
 counters: it counts ``width``, ``height`` and ``tile_frames``, so its input must be whole
@@ -49,8 +52,8 @@ from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import FocusConfig
-from ..plans import THRESHOLD_STAGES, comparator_depth, comparator_plan
-from .dsp import registered_product
+from ..plans import THRESHOLD_STAGES, TOURNAMENT_STAGES, comparator_depth, comparator_plan
+from .dsp import registered_product, staged_product
 from .streams import CreditQueue, Framing, Vector, VectorBeat
 from .util import equals, index_range
 from .window import WindowHistory
@@ -87,42 +90,34 @@ def _verdict_layout():
 _CHUNK = 18
 
 
-def wide_product(m, a, b, name, *, platform=None, a_next=None, b_next=None):
-    """``a * b`` (unsigned; ``b`` a signal or an integer) in two register stages: the products of
-    ``a``'s 18-bit chunks with ``b`` (one DSP block each, registered), then their sum. A product
-    wider than one DSP block is otherwise two blocks and an adder in one cycle. ``platform``,
-    ``a_next``, ``b_next``: as for :func:`focus.hdl.dsp.registered_product` (a constant ``b`` is
-    its own next value)."""
+def wide_product(m, a, b, name, *, platform=None):
+    """``a * b`` (unsigned registers; ``b`` may be an integer) in three register stages: ``a``'s
+    18-bit chunks and ``b`` registered again, their products (one DSP block each, which holds both
+    registers on ECP5: :func:`focus.hdl.dsp.staged_product`), then the products' sum. A product
+    wider than one DSP block is otherwise two blocks and an adder in one cycle."""
     if isinstance(b, int):
         b = Const(b, unsigned(max(b.bit_length(), 1)))
-        b_next = b
-    parts = []
-    for k, lo in enumerate(range(0, len(a), _CHUNK)):
-        chunk = a[lo:lo + _CHUNK]
-        chunk_next = None if a_next is None else a_next[lo:lo + _CHUNK]
-        parts.append(registered_product(m, platform, chunk, b, name=f"{name}_part{k}",
-                                        a_next=chunk_next, b_next=b_next))
+    parts = [staged_product(m, platform, a[lo:lo + _CHUNK], b, name=f"{name}_part{k}")
+             for k, lo in enumerate(range(0, len(a), _CHUNK))]
     out = Signal(unsigned(len(a) + len(b)), name=name)
     m.d.sync += out.eq(sum(part << (_CHUNK * k) for k, part in enumerate(parts)))
     return out
 
 
-def _tournament(m, entries, flags, prefix, platform=None, nexts=None):
-    """Best of ``entries`` (dicts of ``pass``, ``index``, ``sq``, ``nb`` signals) in index order: a
+def _tournament(m, entries, flags, prefix, platform=None):
+    """Best of ``entries`` (dicts of ``pass``, ``index``, ``sq``, ``nb`` registers) in index order: a
     tree of pairs where the right (higher index) wins only if it passes and the left does not, or
-    ``sq_r * nb_l > sq_l * nb_r`` (the left keeps a tie). Each level is three register stages: the
-    two cross products (:func:`wide_product`, two stages), then the compare and the selection.
-    ``flags`` are delayed alongside. Returns the winner and the delayed flags, ``3 *
-    ceil(log2(len(entries)))`` cycles later. ``nexts``: for each entry, what its registers load at
-    every edge (a dict like the entry's), or None when they hold; the cross products then have
-    their operands' registers in the DSP blocks on ECP5 (``platform``)."""
-    nexts = list(nexts) if nexts is not None else [None] * len(entries)
+    ``sq_r * nb_l > sq_l * nb_r`` (the left keeps a tie). Each level is
+    :data:`~focus.plans.TOURNAMENT_STAGES` (4) register stages: the two cross products
+    (:func:`wide_product`: operands, chunk products, their sum), then the compare and the
+    selection. ``flags`` are delayed alongside. Returns the winner and the delayed flags, ``4 *
+    ceil(log2(len(entries)))`` cycles later."""
     level = 0
     while len(entries) > 1:
         level += 1
-        nxt, nxt_next = [], []
+        nxt = []
         for i in range(0, len(entries), 2):
-            pair, pair_next = entries[i:i + 2], nexts[i:i + 2]
+            pair = entries[i:i + 2]
             name = f"{prefix}{level}"
             out = {key: Signal.like(value, name=f"{name}_{key}_{i // 2}") for key, value in pair[0].items()}
             def delayed(entry, side, stages):
@@ -133,26 +128,22 @@ def _tournament(m, entries, flags, prefix, platform=None, nexts=None):
                     entry = copy
                 return entry
             if len(pair) == 1:
-                held = delayed(pair[0], "h", 2)
-                out_next = held
+                held = delayed(pair[0], "h", TOURNAMENT_STAGES - 1)
+                m.d.sync += [out[key].eq(held[key]) for key in out]
             else:
-                left, right = delayed(pair[0], "l", 2), delayed(pair[1], "r", 2)
-
-                def operand(side, key):
-                    return None if pair_next[side] is None else pair_next[side][key]
-                cross_r = wide_product(m, pair[1]["sq"], pair[0]["nb"], f"{name}_cross_r_{i // 2}", platform=platform,
-                                       a_next=operand(1, "sq"), b_next=operand(0, "nb"))
-                cross_l = wide_product(m, pair[0]["sq"], pair[1]["nb"], f"{name}_cross_l_{i // 2}", platform=platform,
-                                       a_next=operand(0, "sq"), b_next=operand(1, "nb"))
+                left = delayed(pair[0], "l", TOURNAMENT_STAGES - 1)
+                right = delayed(pair[1], "r", TOURNAMENT_STAGES - 1)
+                cross_r = wide_product(m, pair[1]["sq"], pair[0]["nb"], f"{name}_cross_r_{i // 2}",
+                                       platform=platform)
+                cross_l = wide_product(m, pair[0]["sq"], pair[1]["nb"], f"{name}_cross_l_{i // 2}",
+                                       platform=platform)
                 right_wins = Signal(name=f"{name}_right_wins_{i // 2}")
                 m.d.comb += right_wins.eq(right["pass"] & (~left["pass"] | (cross_r > cross_l)))
-                out_next = {"pass": left["pass"] | right["pass"],
-                            **{key: Mux(right_wins, right[key], left[key]) for key in ("index", "sq", "nb")}}
-            m.d.sync += [out[key].eq(out_next[key]) for key in out]
+                m.d.sync += out["pass"].eq(left["pass"] | right["pass"])
+                m.d.sync += [out[key].eq(Mux(right_wins, right[key], left[key])) for key in ("index", "sq", "nb")]
             nxt.append(out)
-            nxt_next.append(out_next)
-        entries, nexts = nxt, nxt_next
-        for stage in range(3):
+        entries = nxt
+        for stage in range(TOURNAMENT_STAGES):
             copies = tuple(Signal.like(f, name=f"{prefix}{level}_{stage}_flag{n}") for n, f in enumerate(flags))
             m.d.sync += [d.eq(f) for d, f in zip(copies, flags)]
             flags = copies
@@ -431,11 +422,11 @@ class SimilarityComparator(wiring.Component):
             by_group(dv.group, lane_nb)
 
         # ---------------------------------------------------------------- threshold units
-        # THRESHOLD_STAGES (6) register stages, each short enough for 100 MHz on ECP5: the
+        # THRESHOLD_STAGES (7) register stages, each short enough for 100 MHz on ECP5: the
         # operands (the norms' multiplexers, the positive magnitude of the dot product); the
-        # operands again, one register per multiplier that can sit beside its DSP block; the two
-        # 18x18 products; the constant products Q^2 * dot^2 and T^2 * na * nb (two stages,
-        # wide_product); their compare.
+        # operands again (the DSP blocks' input registers on ECP5); the two 18x18 products; the
+        # constant products Q^2 * dot^2 and T^2 * na * nb (three stages, wide_product: every
+        # DSP block is fed by a register); their compare.
         lanes = range(P) if G > 1 else range(1, P)        # full rate: engine 0 only ever has the norm
         flags = (dv.valid, dv.first, dv.last, equals(na, 0))
         stages = []
@@ -444,7 +435,7 @@ class SimilarityComparator(wiring.Component):
             m.d.sync += [r.eq(f) for r, f in zip(regs, flags)]
             stages.append(regs)
             flags = regs
-        entries, entry_nexts = [], []
+        entries = []
         for p in lanes:
             def reg(shape, name):
                 return Signal(shape, name=f"{name}_{p}")
@@ -466,26 +457,25 @@ class SimilarityComparator(wiring.Component):
             m.d.sync += [pos2.eq(pos1), nb2.eq(nb1), index2.eq(index1)]
             m.d.comb += [sq2.eq(registered_product(m, platform, mag1, mag1, name=f"q2_sq_reg_{p}", a_next=mag0, b_next=mag0)),
                          nn2.eq(registered_product(m, platform, na1, nb1, name=f"q2_nn_reg_{p}", a_next=na0, b_next=nb0))]
-            # stages 3 and 4: the constant products (chunked: see wide_product)
-            lhs4 = wide_product(m, sq2, qq, f"q3_lhs_{p}", platform=platform)
-            rhs4 = wide_product(m, nn2, tq, f"q3_rhs_{p}", platform=platform)
-            pos4, sq4, nb4, index4 = pos2, sq2, nb2, index2
-            for stage in (3, 4):
+            # stages 3 to 5: the constant products (chunked and staged: see wide_product)
+            lhs5 = wide_product(m, sq2, qq, f"q3_lhs_{p}", platform=platform)
+            rhs5 = wide_product(m, nn2, tq, f"q3_rhs_{p}", platform=platform)
+            pos5, sq5, nb5, index5 = pos2, sq2, nb2, index2
+            for stage in (3, 4, 5):
                 regs = (reg(1, f"q{stage}_pos"), Signal.like(sq2, name=f"q{stage}_sq_{p}"),
                         reg(nshape, f"q{stage}_nb"), reg(range(8), f"q{stage}_index"))
-                m.d.sync += [r.eq(v) for r, v in zip(regs, (pos4, sq4, nb4, index4))]
-                pos4, sq4, nb4, index4 = regs
-            # stage 5: the test
-            entry = {"pass": Signal(name=f"q5_pass_{p}"), "index": Signal(range(8), name=f"q5_index_{p}"),
-                     "sq": Signal.like(sq2, name=f"q5_sq_{p}"), "nb": Signal(nshape, name=f"q5_nb_{p}")}
-            entry_next = {"pass": pos4 & (lhs4 > rhs4), "index": index4, "sq": sq4, "nb": nb4}
-            m.d.sync += [entry[key].eq(entry_next[key]) for key in entry]
+                m.d.sync += [r.eq(v) for r, v in zip(regs, (pos5, sq5, nb5, index5))]
+                pos5, sq5, nb5, index5 = regs
+            # stage 6: the test
+            entry = {"pass": Signal(name=f"q6_pass_{p}"), "index": Signal(range(8), name=f"q6_index_{p}"),
+                     "sq": Signal.like(sq2, name=f"q6_sq_{p}"), "nb": Signal(nshape, name=f"q6_nb_{p}")}
+            m.d.sync += [entry["pass"].eq(pos5 & (lhs5 > rhs5)),
+                         entry["index"].eq(index5), entry["sq"].eq(sq5), entry["nb"].eq(nb5)]
             entries.append(entry)
-            entry_nexts.append(entry_next)
         valid, first, last, zero = stages[-1]
 
         # ---------------------------------------------------------------- best of the group
-        winner, (valid, first, last, zero) = _tournament(m, entries, (valid, first, last, zero), "t", platform, entry_nexts)
+        winner, (valid, first, last, zero) = _tournament(m, entries, (valid, first, last, zero), "t", platform)
 
         # ---------------------------------------------------------------- best of the vector
         verdict = Signal(_verdict_layout())

@@ -58,7 +58,7 @@ QUEUE_DELAY = 2
 #: the bank reads full; ``root``: one write).
 FULL_DELAY = {"mean": 2, "root": 1}
 #: Cycles from a representative's last bank read until it leaves the output queue.
-EMIT_DELAY = {"mean": 7, "root": 2}
+EMIT_DELAY = {"mean": 8, "root": 2}
 
 
 @dataclass
