@@ -75,11 +75,11 @@ _SMALL = dict(rows=4, cols=4, vector_size=4, hidden=32, out_features=96, frames=
 
 BOARDS: dict[str, Board] = {b.name: b for b in [
     # 4x4 with 4 SIC multipliers synthesizes to 32 MULT18X18D (the 12F and 25F have 28); a 4x3
-    # array with 2 SIC multipliers to 26, and 35 DP16KD (the 12F has 32: refused after synthesis)
+    # array with 2 SIC multipliers to 26, and 35 DP16KD (the 12F has 32); a 4x2 array to 22 and 27
     Board("ulx3s-12f", "amaranth_boards.ulx3s:ULX3S_12F_Platform", "ecp5", "LFE5U-12F", 25, 100,
-          "Radiona ULX3S with the LFE5U-12F: no preset fits yet (the 25F's needs 35 of its 32 block "
-          "RAMs); the build stops after synthesis and says so",
-          config=dict(_SMALL, cols=3, sic_multipliers=2), flash_board="ulx3s"),
+          "Radiona ULX3S with the LFE5U-12F: a 4x2 array, element-serial SIC with 2 multipliers "
+          "(22 of 28 DSPs, 27 of 32 block RAMs; the 25F's 4x3 needs 35 block RAMs)",
+          config=dict(_SMALL, cols=2, sic_multipliers=2), flash_board="ulx3s"),
     Board("ulx3s-25f", "amaranth_boards.ulx3s:ULX3S_25F_Platform", "ecp5", "LFE5U-25F", 25, 100,
           "Radiona ULX3S with the LFE5U-25F: a 4x3 array, element-serial SIC with 2 multipliers "
           "(26 of 28 DSPs, 35 of 56 block RAMs)",

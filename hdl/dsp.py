@@ -82,7 +82,9 @@ def registered_product(m, platform, a: Value, b: Value, *, name: str, a_next: Va
         "p_REG_INPUTC_CLK": "NONE", "p_REG_PIPELINE_CLK": "NONE",
         "p_REG_OUTPUT_CLK": "CLK0", "p_REG_OUTPUT_CE": "CE0", "p_REG_OUTPUT_RST": "RST0",
         "p_GSR": "DISABLED", "p_RESETMODE": "SYNC", "p_MULT_BYPASS": "DISABLED",
-        "p_SOURCEB_MODE": "B_INPUT", "p_CAS_MATCH_REG": "FALSE", "p_HIGHSPEED_CLK": "NONE",
+        # SOURCEB_MODE stays "B_SHIFT" (SOURCEB low selects the B input), as in Yosys's own
+        # mapping: Project Trellis's ecppack has no bits for "B_INPUT" and stops on it
+        "p_CAS_MATCH_REG": "FALSE", "p_HIGHSPEED_CLK": "NONE",
         "p_CLK0_DIV": "ENABLED", "p_CLK1_DIV": "ENABLED", "p_CLK2_DIV": "ENABLED", "p_CLK3_DIV": "ENABLED",
     }
     ports = {f"i_A{i}": a18[i] for i in range(DSP_WIDTH)}

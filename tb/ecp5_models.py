@@ -7,7 +7,8 @@ high, with optional input registers (``REG_INPUTA_CLK``/``REG_INPUTB_CLK``) and 
 register (``REG_OUTPUT_CLK``) on the rising edge of the selected clock, loaded while the selected
 clock enable is high and cleared by the selected reset (``RESETMODE = "SYNC"``). It models only
 what :func:`focus.hdl.dsp.registered_product` uses: clock, enable and reset 0, no pipeline
-register, no cascade, no ``C`` input; any other selection stops the simulation at time zero.
+register, no cascade or shift input (``SOURCEB_MODE = "B_SHIFT"``, the default, with ``SOURCEB``
+low), no ``C`` input; any other selection stops the simulation at time zero.
 
 With it, the testbenches run the ECP5 Verilog (the DSP blocks' registers in place of the fabric's)
 and check it against the same golden model as the portable Verilog: that is how a wrong operand
@@ -57,7 +58,7 @@ MULT18X18D_MODEL = "\n".join([
     '            || (REG_INPUTB_CLK != "NONE" && (REG_INPUTB_CLK != "CLK0" || REG_INPUTB_CE != "CE0" || REG_INPUTB_RST != "RST0"))',
     '            || (REG_OUTPUT_CLK != "NONE" && (REG_OUTPUT_CLK != "CLK0" || REG_OUTPUT_CE != "CE0" || REG_OUTPUT_RST != "RST0"))',
     '            || REG_INPUTC_CLK != "NONE" || REG_PIPELINE_CLK != "NONE" || MULT_BYPASS != "DISABLED"',
-    '            || RESETMODE != "SYNC") begin',
+    '            || RESETMODE != "SYNC" || SOURCEB_MODE != "B_SHIFT" || SOURCEB) begin',
     '            $display("MULT18X18D model: unsupported register configuration in %m");',
     "            $finish;",
     "        end",
