@@ -284,8 +284,9 @@ def _fmax(report: dict, target_mhz: float) -> float | None:
 
 
 class _NextpnrProgress:
-    """Reads nextpnr's log (``--log``) while it grows and reports its phases: placement, then
-    routing as the share of arcs routed (router1's table), at most once a minute."""
+    """Reads nextpnr's log (``--log``) while it grows and reports its phases: placement (with the
+    minutes spent), then routing as the share of arcs routed (router1's table), at most once a
+    minute."""
 
     _ROUTER1_ROW = re.compile(r"Info:\s+\d+ \|\s+\d+\s+\d+ \|\s+-?\d+\s+-?\d+ \|\s+(\d+)\|")
 
@@ -310,11 +311,15 @@ class _NextpnrProgress:
                 self._enter(f"routing {self.arcs:,} arcs")
             elif self.arcs and (row := self._ROUTER1_ROW.match(line)):
                 remaining = int(row.group(1))
-        if remaining is not None and time.time() - self.last >= 60:
+        if time.time() - self.last < 60:
+            return
+        if remaining is not None:
             self.last = time.time()
             done = max(0.0, 1 - remaining / self.arcs)
             self.say(f"nextpnr: {done:.0%} of the arcs routed ({remaining:,} left), "
                      f"{(time.time() - self.started) / 60:.0f} min")
+        elif self.phase == "placing":          # the placers print no share done: say it still runs
+            self._enter("placing")
 
     def _enter(self, phase: str) -> None:
         self.phase = phase
