@@ -16,13 +16,15 @@ __all__ = ["PLLS", "add_sync_domain", "clock_choices", "pll_output_mhz"]
 
 #: (family, oscillator MHz, target MHz) -> PLL parameters.
 PLLS = {
-    # yowasp-ecppll -i 25 -o F (every one exact; VCO 560 to 625 MHz)
+    # yowasp-ecppll -i 25 -o F (every one exact; VCO 560 to 625 MHz; 40 MHz for the small ULX3S
+    # parts, whose slowest SIC path meets 40 but not 50)
     ("ecp5", 25, 100): dict(CLKI_DIV=1, CLKFB_DIV=4, CLKOP_DIV=6, CLKOP_CPHASE=2),
     ("ecp5", 25, 80): dict(CLKI_DIV=5, CLKFB_DIV=16, CLKOP_DIV=7, CLKOP_CPHASE=3),
     ("ecp5", 25, 75): dict(CLKI_DIV=1, CLKFB_DIV=3, CLKOP_DIV=8, CLKOP_CPHASE=4),
     ("ecp5", 25, 62.5): dict(CLKI_DIV=2, CLKFB_DIV=5, CLKOP_DIV=10, CLKOP_CPHASE=4),
     ("ecp5", 25, 60): dict(CLKI_DIV=5, CLKFB_DIV=12, CLKOP_DIV=10, CLKOP_CPHASE=4),
     ("ecp5", 25, 50): dict(CLKI_DIV=1, CLKFB_DIV=2, CLKOP_DIV=12, CLKOP_CPHASE=5),
+    ("ecp5", 25, 40): dict(CLKI_DIV=5, CLKFB_DIV=8, CLKOP_DIV=15, CLKOP_CPHASE=7),
     # yowasp-ecppll -i 100 -o F (ECPIX-5 below its oscillator's 100 MHz)
     ("ecp5", 100, 75): dict(CLKI_DIV=4, CLKFB_DIV=3, CLKOP_DIV=8, CLKOP_CPHASE=4),
     ("ecp5", 100, 60): dict(CLKI_DIV=5, CLKFB_DIV=3, CLKOP_DIV=10, CLKOP_CPHASE=4),
