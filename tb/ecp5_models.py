@@ -38,7 +38,7 @@ _PARAMETERS = {
 }
 
 _INPUTS = (_ports("A", 18) + _ports("B", 18) + _ports("C", 18) + ["SIGNEDA", "SIGNEDB", "SOURCEA", "SOURCEB"]
-           + _ports("CLK", 4) + _ports("CE", 4) + _ports("RST", 4))
+           + ["CLK0", "CE0", "RST0"])   # the instances leave clock, enable and reset 1-3 unconnected
 
 MULT18X18D_MODEL = "\n".join([
     "// MULT18X18D simulation model (focus.tb.ecp5_models): see that module's docstring.",
