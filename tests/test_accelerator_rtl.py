@@ -162,10 +162,12 @@ def test_more_clips_and_configurations_equal_golden_model(name, cfg, clips):
 
 
 @pytest.mark.rtl
-def test_ecp5_verilog_with_dsp_registers_equals_golden_model():
+@pytest.mark.parametrize("testcase", ["exports_back_to_back_exact", "reset_mid_job_then_next_job_exact"])
+def test_ecp5_verilog_with_dsp_registers_equals_golden_model(testcase):
     """The accelerator as a board build synthesizes it (the array's, SIC's and the means'
-    multipliers as MULT18X18D blocks holding their operand and product registers, simulated with
-    focus.tb.ecp5_models): outputs and counters bit-exact, like the portable Verilog's."""
+    multipliers as MULT18X18D blocks holding their operand and product registers, which are not
+    reset; simulated with focus.tb.ecp5_models): outputs and counters bit-exact, like the portable
+    Verilog's, back to back and after a reset in the middle of a job."""
     exports = clip_exports(DEFAULT, "default")
     run_cocotb("accelerator", "focus.tb.cocotb_accelerator", DEFAULT, params={"exports": exports},
-               testcase="exports_back_to_back_exact", target="ecp5")
+               testcase=testcase, target="ecp5")
