@@ -127,6 +127,18 @@ def test_a_slower_clock_changes_the_clock_constraint_and_the_build_digest():
     assert _digest(slow, cfg, "BoardBuild") != _digest(board, cfg, "BoardBuild")
 
 
+def test_small_ulx3s_presets_run_at_a_clock_they_meet_and_aim_place_and_route_at_100_mhz():
+    for name in ("ulx3s-12f", "ulx3s-25f"):
+        board = get_board(name)
+        assert board.target_mhz == 40 and board.goal_mhz == 100
+        plan = board.make_platform().build(default_top(board_config(board), board), name="top", do_build=False)
+        assert 'FREQUENCY NET "clk_out" 100000000.0 HZ;' in plan.files["top.lpf"]
+        assert 'FREQUENCY_PIN_CLKOP "40"' in plan.files["top.il"]
+        # a clock between the preset's and the goal keeps the goal; one above it becomes the goal
+        assert board.at_clock(60).goal_mhz == 100 and board.at_clock(60).target_mhz == 60
+        assert board.at_clock(100).goal_mhz == 100 and board.at_clock(100).constraint_mhz is None
+
+
 def test_flash_refuses_a_bitstream_whose_build_missed_its_clock(tmp_path, capsys):
     board = get_board("ulx3s-85f")
     cfg = board_config(board)
