@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from math import ceil
 from typing import Sequence
 
-__all__ = ["ArraySchedule", "array_schedule", "array_cycles", "gemm_cycles", "gemm_passes",
+__all__ = ["ArraySchedule", "ArrayTimeline", "array_schedule", "array_cycles", "gemm_cycles", "gemm_passes",
            "ideal_cycles", "ARRAY_RESULT_LATENCY", "GEMM_RESULT_LATENCY"]
 
 
@@ -54,27 +54,65 @@ class ArraySchedule:
     ends: tuple[int, ...]
 
 
+class ArrayTimeline:
+    """The array's recurrences one vector at a time, for a feeder that is not always ready.
+
+    :meth:`take` returns the handshake edge of the next vector given the earliest edge it may move
+    (when it is offered, and any credit the caller models): ``max(earliest, previous + 1,
+    commits[t])`` for a vector of pass ``t``. Commits follow the module docstring (weights offered
+    on every edge from edge 0). :func:`array_schedule` is this with every vector offered at edge 0.
+    """
+
+    def __init__(self, rows: int, cols: int):
+        if rows < 1 or cols < 1:
+            raise ValueError(f"rows={rows}, cols={cols}: the array needs at least one row and column")
+        self.rows, self.cols = rows, cols
+        self.commits: list[int] = []
+        self.starts: list[int] = []
+        self.ends: list[int] = []
+        self._last = None                    # handshake of the previous vector
+        self._open = False                   # a pass has started and not ended
+
+    def commit(self, t: int) -> int:
+        """Commit edge of weight tile ``t`` (tiles ``< t`` committed, passes ``<= t - 2`` ended)."""
+        while len(self.commits) <= t:
+            n = len(self.commits)
+            if n == 0:
+                c = self.rows
+            else:
+                c = self.commits[n - 1] + self.rows
+                if n >= 2:
+                    c = max(c, self.ends[n - 2] + self.rows + self.cols - 1)
+            self.commits.append(c)
+        return self.commits[t]
+
+    def take(self, earliest: int, last: bool) -> int:
+        """Handshake edge of the next vector (``last``: it ends its pass)."""
+        t = len(self.ends)
+        edge = max(earliest, self.commit(t))
+        if self._last is not None:
+            edge = max(edge, self._last + 1)
+        if not self._open:
+            self.starts.append(edge)
+            self._open = True
+        self._last = edge
+        if last:
+            self.ends.append(edge)
+            self._open = False
+        return edge
+
+
 def array_schedule(pass_rows: Sequence[int], rows: int, cols: int) -> ArraySchedule:
     """When each pass of ``pass_rows[t]`` vectors is committed, starts and ends (see module doc)."""
     if rows < 1 or cols < 1:
         raise ValueError(f"rows={rows}, cols={cols}: the array needs at least one row and column")
     if not pass_rows or any(m < 1 for m in pass_rows):
         raise ValueError(f"pass_rows={list(pass_rows)!r}: at least one pass, each of at least one vector")
-    commits: list[int] = []
-    starts: list[int] = []
-    ends: list[int] = []
-    for t, m in enumerate(pass_rows):
-        if t == 0:
-            commit = rows
-        else:
-            commit = commits[t - 1] + rows
-            if t >= 2:
-                commit = max(commit, ends[t - 2] + rows + cols - 1)
-        start = commit if t == 0 else max(ends[t - 1] + 1, commit)
-        commits.append(commit)
-        starts.append(start)
-        ends.append(start + m - 1)
-    return ArraySchedule(tuple(commits), tuple(starts), tuple(ends))
+    timeline = ArrayTimeline(rows, cols)
+    for m in pass_rows:
+        for v in range(m):
+            timeline.take(0, v == m - 1)
+    return ArraySchedule(tuple(timeline.commits), tuple(timeline.starts), tuple(timeline.ends))
 
 
 def array_cycles(pass_rows: Sequence[int], rows: int, cols: int) -> int:

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 from ..config import FocusConfig
 
-__all__ = ["RESULT_DELAY", "DONE_DELAY", "ScatterTiming", "scatter_cycles"]
+__all__ = ["RESULT_DELAY", "DONE_DELAY", "ScatterTiming", "ScatterTimeline", "scatter_cycles"]
 
 #: Edges from an emission read to the handshake of its results beat: the registered accumulator
 #: read (1), the registered selection of the lane's row (1), then the output queue (1).
@@ -51,6 +51,52 @@ class ScatterTiming:
         return self.results[-1] + 1 if self.results else 0
 
 
+class ScatterTimeline:
+    """The recurrences above one beat at a time, for inputs that are not always offered.
+
+    Call :meth:`partial` for each partial row of pass ``i`` (``last`` on its final row), then
+    :meth:`member` for each of its members beats, pass after pass; each takes the earliest edge the
+    beat may move (when it is offered) and returns its handshake edge, ``max(earliest, ...)`` with
+    the terms of the module docstring. A block's emission is scheduled at its last members beat.
+    :func:`scatter_cycles` is this with every beat offered at edge 0.
+    """
+
+    def __init__(self, cfg: FocusConfig):
+        self.chunks, self.tile_tokens = cfg.chunks, cfg.tile_tokens
+        self.partials: list[int] = []
+        self.members: list[int] = []
+        self.results: list[int] = []
+        self.P: list[int] = []           # last partial per pass
+        self.M: list[int] = []           # last members beat per pass
+        self.E: list[int] = []           # last emission read per block
+
+    def partial(self, earliest: int, last: bool) -> int:
+        i = len(self.P)                                  # the pass this row belongs to
+        edge = max(earliest, self.partials[-1] + 1 if self.partials else 0,
+                   self.M[i - 2] + 1 if i >= 2 else 0)
+        self.partials.append(edge)
+        if last:
+            self.P.append(edge)
+        return edge
+
+    def member(self, earliest: int, last: bool) -> int:
+        i = len(self.M)
+        if i >= len(self.P):
+            raise ValueError(f"members beat of pass {i} before its last partial row")
+        edge = max(earliest, self.members[-1] + 1 if self.members else 0, self.P[i] + 1)
+        block = i // self.chunks
+        if i % self.chunks == 0 and block >= 2:
+            edge = max(edge, self.E[block - 2] + 1)
+        self.members.append(edge)
+        if last:
+            self.M.append(edge)
+            if i % self.chunks == self.chunks - 1:
+                first = max(edge + DONE_DELAY, self.E[-1] + 1 if self.E else 0)
+                self.results += (first + t + RESULT_DELAY for t in range(self.tile_tokens))
+                self.E.append(first + self.tile_tokens - 1)
+        return edge
+
+
 def scatter_cycles(cfg: FocusConfig, partial_rows: list[int], member_beats: list[int]) -> ScatterTiming:
     """Predicted handshake edges for passes of ``partial_rows[i]`` rows and ``member_beats[i]``
     beats (see the module docstring). The pass count must be a whole number of blocks
@@ -60,21 +106,10 @@ def scatter_cycles(cfg: FocusConfig, partial_rows: list[int], member_beats: list
                          f"need equal counts, a multiple of chunks={cfg.chunks}")
     if min(partial_rows, default=1) < 1 or min(member_beats, default=1) < 1:
         raise ValueError("every pass has at least one partial row and one members beat")
-    C, T = cfg.chunks, cfg.tile_tokens
-    partials, members, results = [], [], []
-    P, M, E = [], [], []                     # last partial, last members beat per pass; last read per block
-    for i, (rows, beats) in enumerate(zip(partial_rows, member_beats)):
-        start = max(P[-1] + 1 if P else 0, M[i - 2] + 1 if i >= 2 else 0)
-        partials += range(start, start + rows)
-        P.append(start + rows - 1)
-        block = i // C
-        start = max(M[-1] + 1 if M else 0, P[i] + 1)
-        if i % C == 0 and block >= 2:
-            start = max(start, E[block - 2] + 1)
-        members += range(start, start + beats)
-        M.append(start + beats - 1)
-        if i % C == C - 1:
-            first = max(M[i] + DONE_DELAY, E[-1] + 1 if E else 0)
-            results += (first + t + RESULT_DELAY for t in range(T))
-            E.append(first + T - 1)
-    return ScatterTiming(partials, members, results)
+    timeline = ScatterTimeline(cfg)
+    for rows, beats in zip(partial_rows, member_beats):
+        for u in range(rows):
+            timeline.partial(0, u == rows - 1)
+        for k in range(beats):
+            timeline.member(0, k == beats - 1)
+    return ScatterTiming(timeline.partials, timeline.members, timeline.results)

@@ -45,9 +45,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..config import FocusConfig
-from ..plans import comparator_depth, comparator_latency, emit_steps
+from ..plans import MAP_DEPTH, REPRESENTATIVE_DEPTH, comparator_depth, comparator_latency, emit_steps
 
-__all__ = ["FULL_DELAY", "EMIT_DELAY", "QUEUE_DELAY", "SicTiming", "sic_cycles", "unique_per_tile_chunk"]
+__all__ = ["FULL_DELAY", "EMIT_DELAY", "QUEUE_DELAY", "SicTiming", "AlwaysReady", "sic_cycles", "unique_per_tile_chunk"]
 
 #: Cycles from the resolver taking a vector's verdict until its map beat (and, for a tile-chunk's
 #: last vector, the counters beat) leaves: a register, then the output queue.
@@ -99,8 +99,34 @@ def unique_per_tile_chunk(cfg: FocusConfig, result) -> list[int]:
     return counts
 
 
-def sic_cycles(cfg: FocusConfig, unique: list[int]) -> SicTiming:
-    """Handshake cycles of one job whose tile-chunks have ``unique`` roots each (stream order)."""
+class AlwaysReady:
+    """A consumer that takes every beat when it is offered (the default of :func:`sic_cycles`)."""
+
+    def map(self, i: int, edge: int) -> int:
+        return edge
+
+    def counters(self, n: int, edge: int) -> int:
+        return edge
+
+    def representative(self, q: int, n: int, edge: int) -> int:
+        return edge
+
+
+def sic_cycles(cfg: FocusConfig, unique: list[int], consumer=None) -> SicTiming:
+    """Handshake cycles of one job whose tile-chunks have ``unique`` roots each (stream order).
+
+    ``consumer`` (default :class:`AlwaysReady`) is asked, beat by beat and in each stream's order,
+    when a beat offered at a cycle is taken: ``map(i, t)``, ``counters(n, t)`` (tile-chunk ``n``)
+    and ``representative(q, n, t)`` (the job's ``q``-th, of tile-chunk ``n``) return the handshake
+    cycle, at least ``t``. Counters beat ``n`` is asked after every representative of tile-chunk
+    ``n - 1``, and tile-chunk ``n``'s representatives after counters beat ``n - 1``. A late consumer holds SIC back through its output queues' credit: the resolver
+    takes vector ``i`` only after map beat ``i - MAP_DEPTH`` has left, a tile-chunk's last vector
+    only after counters beat ``n - 2`` has left, and the emitter reads representative ``q`` only
+    after representative ``q - REPRESENTATIVE_DEPTH`` has left (the bank read after ``s[n] + u *
+    steps`` takes its queue entry). With an always-ready consumer
+    these never bind and the recurrences are those of the module docstring.
+    """
+    consumer = consumer or AlwaysReady()
     TT = cfg.tile_tokens
     n_chunks = len(unique)
     total = n_chunks * TT
@@ -111,6 +137,8 @@ def sic_cycles(cfg: FocusConfig, unique: list[int]) -> SicTiming:
     emit_delay = EMIT_DELAY[cfg.representative]
 
     a, r = [0] * total, [0] * total
+    maps = [0] * total          # map handshakes
+    counters: list[int] = []    # counters handshakes, filled by counters_until
     release = [0] * n_chunks
     reps: list[int] = []
     emitter_free = 0            # first cycle the emitter may start a bank
@@ -126,11 +154,25 @@ def sic_cycles(cfg: FocusConfig, unique: list[int]) -> SicTiming:
                 release[n] = start
                 emitter_free = start + 1
             else:
+                read = start                     # the edge before the next representative's first bank read
                 for u in range(unique[n]):
-                    reps.append(start + (u + 1) * steps + emit_delay)
-                release[n] = start + unique[n] * steps
+                    q = len(reps)
+                    if q >= REPRESENTATIVE_DEPTH:    # its first read takes a queue entry
+                        read = max(read, reps[q - REPRESENTATIVE_DEPTH])
+                    offered = max(read + steps + emit_delay, reps[-1] + 1 if reps else 0)
+                    reps.append(consumer.representative(q, n, offered))
+                    read += steps
+                release[n] = read
                 emitter_free = release[n] + 1
             emitted += 1
+
+    def counters_until(limit_chunk: int):
+        """Counters handshakes of tile-chunks [len(counters), limit_chunk), all resolved."""
+        while len(counters) < limit_chunk:
+            n = len(counters)
+            emit_until(n)                        # the consumer sees tile-chunk n - 1's representatives first
+            offered = max(r[(n + 1) * TT - 1] + QUEUE_DELAY, counters[-1] + 1 if counters else 0)
+            counters.append(consumer.counters(n, offered))
 
     for i in range(total):
         n, position = divmod(i, TT)
@@ -140,8 +182,13 @@ def sic_cycles(cfg: FocusConfig, unique: list[int]) -> SicTiming:
         if position == 0 and n >= 2:
             emit_until(n - 1)                    # the bank of tile-chunk n-2 must be read out
             r[i] = max(r[i], release[n - 2] + 1)
+        if i >= MAP_DEPTH:                       # map queue credit
+            r[i] = max(r[i], maps[i - MAP_DEPTH] + 1)
+        if position == TT - 1 and n >= 2:        # counters queue credit (two entries)
+            counters_until(n - 1)
+            r[i] = max(r[i], counters[n - 2] + 1)
+        maps[i] = consumer.map(i, max(r[i] + QUEUE_DELAY, maps[i - 1] + 1 if i else 0))
+    counters_until(n_chunks)
     emit_until(n_chunks)
 
-    return SicTiming(inputs=a, map=[x + QUEUE_DELAY for x in r],
-                     counters=[r[(n + 1) * TT - 1] + QUEUE_DELAY for n in range(n_chunks)],
-                     representatives=reps)
+    return SicTiming(inputs=a, map=maps, counters=counters, representatives=reps)
