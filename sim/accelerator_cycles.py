@@ -68,7 +68,7 @@ from .array_model import ARRAY_RESULT_LATENCY, ArrayTimeline
 from .job import Job
 from .scatter_cycles import ScatterTimeline
 from .sec_cycles import job_cycles as sec_job_cycles
-from .sic_cycles import QUEUE_DELAY, sic_cycles
+from .sic_cycles import sic_cycles
 
 __all__ = ["JobCounts", "AcceleratorTiming", "job_counts", "accelerator_cycles",
            "ACTIVATION_DELAY", "MEMBERS_DELAY", "BYPASS_DEPTH"]
