@@ -100,8 +100,10 @@ BOARDS: dict[str, Board] = {b.name: b for b in [
           flash_board="ecpix5"),
     Board("tang-primer-20k", "amaranth_boards.tang_primer_20k:TangPrimer20kDockPlatform", "gowin",
           "GW2A-LV18PG256C8/I7", 27, 100,
-          "Sipeed Tang Primer 20K (dock): a 4x4 array, element-serial SIC (48 multipliers), rPLL 27 -> 100 MHz",
-          config=_SMALL, flash_board="tangprimer20k"),
+          "Sipeed Tang Primer 20K (dock): a 4x2 array, element-serial SIC with 2 multipliers, rPLL 27 -> 100 MHz "
+          "(22 of 48 multipliers, 27 of 46 block RAMs, 343 of 648 LUT RAMs; the 4x4 preset's 525 LUT RAMs "
+          "did not place)",
+          config=dict(_SMALL, cols=2, sic_multipliers=2), flash_board="tangprimer20k"),
     Board("icebreaker", "amaranth_boards.icebreaker:ICEBreakerPlatform", "ice40", "iCE40UP5K", 12, 12,
           "1BitSquared iCEBreaker (iCE40UP5K): too small for any Focus configuration; the build stops "
           "before place and route and says what is short",
