@@ -94,11 +94,15 @@ def registered_product(m, platform, a: Value, b: Value, *, name: str, a_next: Va
     ports.update({
         "i_SIGNEDA": Const(int(is_signed), 1), "i_SIGNEDB": Const(int(is_signed), 1),
         "i_SOURCEA": Const(0, 1), "i_SOURCEB": Const(0, 1),
-        # Clock, enable and reset 0 only; CLK1-3, CE1-3 and RST1-3 stay unconnected: nextpnr-ecp5
-        # routes every constant on a DSP block's clock, enable and reset pins from one driver
-        # across the chip (about 1,600 more connections for 144 blocks, which router1 could not
-        # finish in 40 minutes), while an unconnected one is left alone
-        "i_CLK0": ClockSignal("sync"), "i_CE0": Const(1, 1), "i_RST0": Const(0, 1),
+        # Clock and reset 0 only. nextpnr-ecp5 routes every constant on a DSP block's clock,
+        # enable, reset, SIGNED and SOURCE pins from one LUT across the chip, while it leaves an
+        # unconnected one alone. An unconnected enable reads high: the DSP's CE pins are CIB
+        # clock-enable signals, whose undriven state is 1 (nextpnr's ecp5/pack.cc relies on that
+        # for the block RAMs' CE pins, "Default state is 1"), so CE0 stays unconnected. RST0 must
+        # be low, so it is routed. On the ULX3S-85F (144 blocks) this took router1 from a tail of
+        # about 300 arcs it did not finish in 40 minutes to a full route in 15 (docs/fpga.md).
+        # CLK1-3, CE1-3 and RST1-3 are unused.
+        "i_CLK0": ClockSignal("sync"), "i_RST0": Const(0, 1),
     })
     m.submodules[f"{name}_dsp"] = Instance("MULT18X18D", **params, **ports)
     m.d.comb += p.eq(product36[:width])   # the product's bits; the sign is in ``p``'s shape

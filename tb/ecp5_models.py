@@ -6,7 +6,9 @@ from Lattice's description of the block (FPGA-TN-02205, "ECP5 and ECP5-5G sysDSP
 high, with optional input registers (``REG_INPUTA_CLK``/``REG_INPUTB_CLK``) and an optional output
 register (``REG_OUTPUT_CLK``) on the rising edge of the selected clock, loaded while the selected
 clock enable is high and cleared by the selected reset (``RESETMODE = "SYNC"``). It models only
-what :func:`focus.hdl.dsp.registered_product` uses: clock, enable and reset 0, no pipeline
+what :func:`focus.hdl.dsp.registered_product` uses: clock and reset 0, enable 0 left unconnected
+(a CIB clock enable reads high when undriven, so the model has no ``CE0`` port and loads every
+cycle: an instance that connects one fails to elaborate), no pipeline
 register, no cascade or shift input (``SOURCEB_MODE = "B_SHIFT"``, the default, with ``SOURCEB``
 low), no ``C`` input; any other selection stops the simulation at time zero.
 
@@ -38,7 +40,7 @@ _PARAMETERS = {
 }
 
 _INPUTS = (_ports("A", 18) + _ports("B", 18) + _ports("C", 18) + ["SIGNEDA", "SIGNEDB", "SOURCEA", "SOURCEB"]
-           + ["CLK0", "CE0", "RST0"])   # the instances leave clock, enable and reset 1-3 unconnected
+           + ["CLK0", "RST0"])   # the instances leave CE0 (high when undriven) and clock, enable, reset 1-3 unconnected
 
 MULT18X18D_MODEL = "\n".join([
     "// MULT18X18D simulation model (focus.tb.ecp5_models): see that module's docstring.",
@@ -65,7 +67,7 @@ MULT18X18D_MODEL = "\n".join([
     "    end",
     "    always @(posedge CLK0) begin",
     "        if (RST0) begin a_r <= 18'd0; b_r <= 18'd0; sa_r <= 1'b0; sb_r <= 1'b0; end",
-    "        else if (CE0) begin a_r <= a; b_r <= b; sa_r <= SIGNEDA; sb_r <= SIGNEDB; end",
+    "        else begin a_r <= a; b_r <= b; sa_r <= SIGNEDA; sb_r <= SIGNEDB; end",
     "    end",
     '    wire [17:0] a_in = (REG_INPUTA_CLK == "NONE") ? a : a_r;',
     '    wire [17:0] b_in = (REG_INPUTB_CLK == "NONE") ? b : b_r;',
@@ -76,7 +78,7 @@ MULT18X18D_MODEL = "\n".join([
     "    wire [35:0] product = a_ext * b_ext;",
     "    always @(posedge CLK0) begin",
     "        if (RST0) p_r <= 36'd0;",
-    "        else if (CE0) p_r <= product;",
+    "        else p_r <= product;",
     "    end",
     '    wire [35:0] p = (REG_OUTPUT_CLK == "NONE") ? product : p_r;',
     "    assign {" + ", ".join(reversed(_ports("P", 36))) + "} = p;",
