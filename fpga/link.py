@@ -336,9 +336,7 @@ class HostLink(wiring.Component):
         tx_cmd = Signal(8)
         tx_len = Signal(16)
         tx_data = Signal(tx_bytes * 8)
-        tx_left = Signal(16)                  # payload bytes still to send
-        tx_empty = Signal()                   # tx_left == 0, registered: the payload's shift
-                                              # enable is then a state, tx.ready and this flag
+        tx_count = Signal(16)
         tx_crc = Signal(16, init=0xFFFF)
         tx = self.tx
         ident_const = Const(int.from_bytes(ident, "little"), len(ident) * 8)
@@ -362,7 +360,7 @@ class HostLink(wiring.Component):
                    "results": self.results.valid, "done": self.done.valid}
         with m.FSM(name="tx_state"):
             with m.State("IDLE"):
-                m.d.sync += tx_crc.eq(0xFFFF)
+                m.d.sync += [tx_crc.eq(0xFFFF), tx_count.eq(0)]
                 taken = Const(0, 1)
                 for name in sources:
                     m.d.sync += getattr(pick, name).eq(offered[name] & ~taken)
@@ -394,21 +392,19 @@ class HostLink(wiring.Component):
                         ("LEN0", tx_len[:8], "LEN1", True), ("LEN1", tx_len[8:], "PAYLOAD", True)]
             for state, value, following, counted in sequence:
                 with m.State(state):
-                    if state == "CMD":         # tx_len was loaded in TAKE
-                        m.d.sync += [tx_left.eq(tx_len), tx_empty.eq(tx_len == 0)]
                     m.d.comb += [tx.valid.eq(1), tx.payload.eq(value)]
                     with m.If(tx.ready):
                         if counted:
                             m.d.sync += tx_crc.eq(crc16_step(tx_crc, value))
                         m.next = following
             with m.State("PAYLOAD"):
-                with m.If(tx_empty):
+                with m.If(tx_count == tx_len):
                     m.next = "CRC0"
                 with m.Else():
                     m.d.comb += [tx.valid.eq(1), tx.payload.eq(tx_data[:8])]
                     with m.If(tx.ready):
                         m.d.sync += [tx_crc.eq(crc16_step(tx_crc, tx_data[:8])), tx_data.eq(tx_data >> 8),
-                                     tx_left.eq(tx_left - 1), tx_empty.eq(tx_left == 1)]
+                                     tx_count.eq(tx_count + 1)]
             for state, value, following in (("CRC0", tx_crc[:8], "CRC1"), ("CRC1", tx_crc[8:], "IDLE")):
                 with m.State(state):
                     m.d.comb += [tx.valid.eq(1), tx.payload.eq(value)]
