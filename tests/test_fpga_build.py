@@ -128,7 +128,7 @@ def test_a_slower_clock_changes_the_clock_constraint_and_the_build_digest():
 
 
 def test_small_ulx3s_presets_run_at_a_clock_they_meet_and_aim_place_and_route_at_100_mhz():
-    for name in ("ulx3s-12f", "ulx3s-25f"):
+    for name in ("ulx3s-12f", "ulx3s-25f", "ulx3s-45f"):
         board = get_board(name)
         assert board.target_mhz == 40 and board.goal_mhz == 100
         plan = board.make_platform().build(default_top(board_config(board), board), name="top", do_build=False)
