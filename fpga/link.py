@@ -336,31 +336,38 @@ class HostLink(wiring.Component):
         tx_cmd = Signal(8)
         tx_len = Signal(16)
         tx_data = Signal(tx_bytes * 8)
-        tx_count = Signal(16)
+        tx_left = Signal(16)                      # payload bytes still to send
+        tx_empty = Signal()                       # tx_left == 0, registered
+        tx_advance = Signal()                     # the byte on tx went out: shift the payload now
         tx_crc = Signal(16, init=0xFFFF)
         tx = self.tx
         ident_const = Const(int.from_bytes(ident, "little"), len(ident) * 8)
 
-        def load_response(entry):
-            with m.Switch(entry.kind):
-                with m.Case(_ACK):
-                    m.d.sync += [tx_cmd.eq(Reply.ACK), tx_len.eq(1), tx_data.eq(entry.command)]
-                with m.Case(_ERROR):
-                    m.d.sync += [tx_cmd.eq(Reply.ERROR), tx_len.eq(2), tx_data.eq(Cat(entry.code, entry.command))]
-                with m.Default():
-                    m.d.sync += [tx_cmd.eq(Reply.IDENTIFY), tx_len.eq(len(ident)), tx_data.eq(ident_const)]
+        def response(entry):
+            """The reply, length and payload of a response queue's entry."""
+            kind = entry.kind
+            return (Mux(kind == _ACK, Reply.ACK, Mux(kind == _ERROR, Reply.ERROR, Reply.IDENTIFY)),
+                    Mux(kind == _ACK, 1, Mux(kind == _ERROR, 2, len(ident))),
+                    Mux(kind == _ACK, entry.command,
+                        Mux(kind == _ERROR, Cat(entry.code, entry.command), ident_const)))
 
         # IDLE registers which source's frame goes next (by priority); TAKE takes that beat. The
         # sources' ready signals are then driven by registers alone: a choice made in the same
         # cycle chained the response queues' levels and the slices' valid signals into the done
         # slice's enable (the ULX3S-85F's worst path, 15 ns, mostly routing across the chip).
+        # The wide payload register spans the chip (it loads from the result slice): its enable
+        # is TAKE or ``tx_advance``, both registers, and its count of bytes left is a down-counter
+        # with a registered empty flag (the 85F's worst path was the count's compare into that
+        # enable, 13 ns). ``tx_advance`` costs one cycle per payload byte while the UART still
+        # sends the byte (10 bit times), so the line sees no gap.
         sources = ("parser", "drain", "mask", "results", "done")
         pick = Signal(data.StructLayout({name: 1 for name in sources}))
         offered = {"parser": presp.r_rdy, "drain": dresp.r_rdy, "mask": self.mask.valid,
                    "results": self.results.valid, "done": self.done.valid}
+        m.d.sync += tx_advance.eq(0)
         with m.FSM(name="tx_state"):
             with m.State("IDLE"):
-                m.d.sync += [tx_crc.eq(0xFFFF), tx_count.eq(0)]
+                m.d.sync += tx_crc.eq(0xFFFF)
                 taken = Const(0, 1)
                 for name in sources:
                     m.d.sync += getattr(pick, name).eq(offered[name] & ~taken)
@@ -368,43 +375,52 @@ class HostLink(wiring.Component):
                 with m.If(taken):
                     m.next = "TAKE"
             with m.State("TAKE"):
-                # a source that was reset since (RESET clears the slices) no longer offers its
-                # beat: back to IDLE without a frame
+                # the picked beat's frame is loaded whether or not the source still offers it; a
+                # source that was reset since (RESET clears the slices) no longer does, and the
+                # frame is not sent: back to IDLE
                 m.next = "IDLE"
                 p_head, d_head = Signal(_Response), Signal(_Response)
                 m.d.comb += [p_head.eq(presp.r_data), d_head.eq(dresp.r_data)]
+                head = Signal(_Response)
+                m.d.comb += head.eq(Mux(pick.parser, p_head, d_head))
+                frame = response(head)
+                choices = [(pick.mask, Reply.MASK, sizes["mask"], self.mask.payload),
+                           (pick.results, Reply.RESULT, sizes["results"], self.results.payload),
+                           (pick.done, Reply.DONE, sizes["done"], self.done.payload)]
+                for sel, reply, size, payload in reversed(choices):
+                    frame = (Mux(sel, reply, frame[0]), Mux(sel, size, frame[1]), Mux(sel, payload, frame[2]))
+                m.d.sync += [tx_cmd.eq(frame[0]), tx_len.eq(frame[1]), tx_data.eq(frame[2])]
                 with m.If(pick.parser & presp.r_rdy):
                     m.d.comb += presp.r_en.eq(1)
-                    load_response(p_head)
                     m.next = "SYNC"
                 with m.If(pick.drain & dresp.r_rdy):
                     m.d.comb += dresp.r_en.eq(1)
-                    load_response(d_head)
                     m.next = "SYNC"
                 m.d.comb += [self.mask.ready.eq(pick.mask), self.results.ready.eq(pick.results),
                              self.done.ready.eq(pick.done)]
-                for name, reply in (("mask", Reply.MASK), ("results", Reply.RESULT), ("done", Reply.DONE)):
-                    port = getattr(self, name)
-                    with m.If(getattr(pick, name) & port.valid):
-                        m.d.sync += [tx_cmd.eq(reply), tx_len.eq(sizes[name]), tx_data.eq(port.payload)]
+                for name in ("mask", "results", "done"):
+                    with m.If(getattr(pick, name) & getattr(self, name).valid):
                         m.next = "SYNC"
             sequence = [("SYNC", Const(SYNC, 8), "CMD", False), ("CMD", tx_cmd, "LEN0", True),
                         ("LEN0", tx_len[:8], "LEN1", True), ("LEN1", tx_len[8:], "PAYLOAD", True)]
             for state, value, following, counted in sequence:
                 with m.State(state):
+                    if state == "CMD":            # tx_len was loaded in TAKE
+                        m.d.sync += [tx_left.eq(tx_len), tx_empty.eq(tx_len == 0)]
                     m.d.comb += [tx.valid.eq(1), tx.payload.eq(value)]
                     with m.If(tx.ready):
                         if counted:
                             m.d.sync += tx_crc.eq(crc16_step(tx_crc, value))
                         m.next = following
             with m.State("PAYLOAD"):
-                with m.If(tx_count == tx_len):
+                with m.If(tx_advance):
+                    m.d.sync += [tx_data.eq(tx_data >> 8), tx_left.eq(tx_left - 1), tx_empty.eq(tx_left == 1)]
+                with m.Elif(tx_empty):
                     m.next = "CRC0"
                 with m.Else():
                     m.d.comb += [tx.valid.eq(1), tx.payload.eq(tx_data[:8])]
                     with m.If(tx.ready):
-                        m.d.sync += [tx_crc.eq(crc16_step(tx_crc, tx_data[:8])), tx_data.eq(tx_data >> 8),
-                                     tx_count.eq(tx_count + 1)]
+                        m.d.sync += [tx_crc.eq(crc16_step(tx_crc, tx_data[:8])), tx_advance.eq(1)]
             for state, value, following in (("CRC0", tx_crc[:8], "CRC1"), ("CRC1", tx_crc[8:], "IDLE")):
                 with m.State(state):
                     m.d.comb += [tx.valid.eq(1), tx.payload.eq(value)]
