@@ -12,7 +12,10 @@ file's own counters.
 Jobs as golden-model exports (docs/export-format.md), built with the ``focus.sim`` library:
 :func:`export_clip` writes what ``focus-sim export`` writes for a real clip (SEC on random scores
 prunes tokens to zero vectors); :func:`export_planted` exports
-:func:`focus.sim.synthetic.planted_tokens` (random tokens with planted window duplicates).
+:func:`focus.sim.synthetic.planted_tokens` (random tokens with planted window duplicates);
+:func:`minilm_exports` exports all-MiniLM-L6-v2's QKV and FFN-up GEMMs with SEC scores from its
+attention (the accelerator's RTL and cycle-model tests share them, cached under
+:func:`accelerator_export_folder`).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import FocusConfig
+from ..files import build_root
 from ..framing import end_codes, end_fields
 from ..sim import export, sec
 from ..sim.job import Job, run_job
@@ -32,7 +36,13 @@ from ..sim.sic_cycles import unique_per_tile_chunk
 from ..sim.synthetic import planted_tokens
 from ..sim.video import clip_tokens
 
-__all__ = ["SicBeats", "stream_vectors", "sic_beats", "export_beats", "export_planted", "export_clip"]
+__all__ = ["SicBeats", "stream_vectors", "sic_beats", "export_beats", "export_planted", "export_clip",
+           "accelerator_export_folder", "minilm_exports", "MINILM", "MINILM_COLUMNS"]
+
+#: A MiniLM-width configuration (hidden 384): 2 frames of 4 x 4 tokens, one tile.
+MINILM = FocusConfig(hidden=384, frames=2, height=4, width=4, tile_frames=2)
+#: Of a MiniLM GEMM's output columns, the first 20: 3 N-tiles, the last partly used.
+MINILM_COLUMNS = 20
 
 
 @dataclass
@@ -130,3 +140,26 @@ def export_clip(cfg: FocusConfig, clip: str, path: Path, *, seed: int = 0, keep_
         meta.update(scores="random (4 heads, 8 text tokens)", keep=keep)
     job = run_job(cfg, video.tokens, weights, scores=scores, keep=keep, prune=keep_ratio is not None, meta=meta)
     return export.write(path, job)
+
+
+def accelerator_export_folder(cfg: FocusConfig, name: str) -> Path:
+    """Where the accelerator tests keep the exports called ``name`` for ``cfg``."""
+    return build_root() / "export" / "accelerator" / f"{name}-{cfg.digest()}"
+
+
+def minilm_exports(cfg: FocusConfig, columns: int | None = MINILM_COLUMNS) -> list[dict]:
+    """MiniLM's QKV and FFN-up GEMMs at layer 1 on bikes (their first ``columns`` output columns, None:
+    all), SEC scores from its attention keeping 2/5 of the tokens, pruned; as the accelerator
+    bench's ``exports`` (``{"path", "modes"}``, QKV first)."""
+    from ..sim import minilm
+    out = accelerator_export_folder(cfg, "minilm" if columns == MINILM_COLUMNS else f"minilm-{columns or 'all'}")
+    scores = minilm.attention_scores(cfg, "bikes", layer=1)
+    keep = sec.keep_count(cfg.tokens, Fraction(2, 5))
+    exports = []
+    for site in ("qkv", "ffn_up"):
+        tokens, weights, scale = minilm.gemm_inputs(cfg, "bikes", layer=1, site=site)
+        job = run_job(cfg, tokens, weights[:, :columns], scores=scores, keep=keep, prune=True,
+                      meta={"tool": "focus.tb.sic_jobs", "source": "minilm", "gemm": site, "layer": 1,
+                            "clip": "bikes", "scale": scale, "keep": keep})
+        exports.append({"path": str(export.write(out / f"{site}.npz", job)), "modes": ["focus", "dense"]})
+    return exports

@@ -1,13 +1,15 @@
 """The accelerator top's composed cycle model (focus.sim.accelerator_cycles) against the Verilated
 top, and its own consistency.
 
-RTL (default build, one job from reset at full rate through focus-run's entry,
-:func:`focus.tb.run.run_job_rtl`): every counter of the done beat equals the model exactly, no
-tolerance, for bikes without SEC (focus and dense), bikes with SEC pruning to 2/5 in the top
-(focus and dense), planted duplicates (focus), an all-zero job (focus) and bikes at N = 192
-(24 N-tiles: the benchmark's default point, focus and dense). ``slow``: a
-4-tile configuration with 2 scatter lanes, where the pass buffer's banks also hold SIC and the
-bypass back (its own build).
+RTL (one job from reset at full rate through focus-run's entry, :func:`focus.tb.run.run_job_rtl`):
+every counter of the done beat equals the model exactly, no tolerance. On the default build: bikes
+without SEC (focus and dense), bikes with SEC pruning to 2/5 in the top (focus and dense), planted
+duplicates (focus), an all-zero job (focus) and bikes at N = 192 (24 N-tiles: the benchmark's
+default point, focus and dense). On the MiniLM-width build (hidden 384, 2 frames of 4 x 4 tokens,
+:data:`focus.tb.sic_jobs.MINILM`): all-MiniLM-L6-v2's QKV and FFN-up GEMMs of layer 1 (their first
+20 columns: 3 N-tiles) with SEC scores from its attention pruning to 2/5 in the top (focus and
+dense). ``slow``: a 4-tile configuration with 2 scatter lanes, where the pass buffer's banks also
+hold SIC and the bypass back (its own build).
 
 Pure Python: the counter names are the top's, the counters partition the cycles, dense jobs keep
 the array busy from the first activation on, no job beats the throughput bound, and the model's
@@ -28,7 +30,7 @@ from focus.sim.array_model import array_schedule
 from focus.sim.job import run_job
 from focus.sim.sec_cycles import job_cycles
 from focus.sim.video import clip_tokens
-from focus.tb.sic_jobs import export_clip, export_planted
+from focus.tb.sic_jobs import MINILM, export_clip, export_planted, minilm_exports
 
 DEFAULT = FocusConfig()
 #: 4 tiles (8 frames), 2 scatter lanes: the scatter and the banks' release set the pace.
@@ -55,13 +57,14 @@ def jobs(cfg: FocusConfig) -> dict[str, Path]:
     return paths
 
 
-def check_rtl_equals_model(cfg: FocusConfig, name: str, mode: str):
+def check_rtl_equals_model(path: Path | str, mode: str):
+    """Run the job exported to ``path`` in ``mode`` on the top built for its configuration: outputs
+    bit-exact, every counter equal to the model's."""
     from focus.tb.run import check_run, run_job_rtl
-    path = jobs(cfg)[name]
     job = export.read(path)
     run = run_job_rtl(path, job, mode)
     check_run(run, job)                                    # outputs bit-exact, status OK
-    model = accelerator_cycles(cfg, job, mode).counters
+    model = accelerator_cycles(job.cfg, job, mode).counters
     assert run.counters == model, {k: (run.counters[k], model[k]) for k in model if run.counters[k] != model[k]}
 
 
@@ -72,7 +75,18 @@ RTL_JOBS = [("bikes", "focus"), ("bikes", "dense"), ("bikes-sec", "focus"), ("bi
 @pytest.mark.rtl
 @pytest.mark.parametrize("name,mode", RTL_JOBS, ids=[f"{n}-{m}" for n, m in RTL_JOBS])
 def test_rtl_counters_equal_cycle_model(name, mode):
-    check_rtl_equals_model(DEFAULT, name, mode)
+    check_rtl_equals_model(jobs(DEFAULT)[name], mode)
+
+
+@pytest.mark.rtl
+def test_rtl_counters_equal_cycle_model_on_minilm_gemms_with_sec():
+    """MiniLM's QKV and FFN-up GEMMs (layer 1, 20 columns: 3 N-tiles, hidden 384) with SEC scores
+    from its attention pruning to 2/5 in the top, focus and dense, on the MiniLM-width build."""
+    for e in minilm_exports(MINILM):
+        job = export.read(e["path"])
+        assert job.pruned and job.tokens_before_sec is not None and job.kept is not None
+        for mode in ("focus", "dense"):
+            check_rtl_equals_model(e["path"], mode)
 
 
 FOUR_TILE_JOBS = [("bikes", "focus"), ("bikes", "dense"), ("planted", "focus"), ("bikes-sec", "focus"),
@@ -83,7 +97,7 @@ FOUR_TILE_JOBS = [("bikes", "focus"), ("bikes", "dense"), ("planted", "focus"), 
 @pytest.mark.slow
 def test_rtl_counters_equal_cycle_model_on_four_tiles_with_two_lanes():
     for name, mode in FOUR_TILE_JOBS:
-        check_rtl_equals_model(FOUR_TILES, name, mode)
+        check_rtl_equals_model(jobs(FOUR_TILES)[name], mode)
 
 
 # ------------------------------------------------------------------------------------ pure Python

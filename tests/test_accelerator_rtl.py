@@ -22,34 +22,24 @@ configurations (other grids, the root representative, other SIC and scatter thro
 5 columns), under random backpressure.
 """
 
-from fractions import Fraction
-
 import numpy as np
 import pytest
 
 from focus import FocusConfig
-from focus.files import build_root
-from focus.sim import export, sec
+from focus.sim import export
 from focus.sim.gemm import wrap
-from focus.sim.job import run_job
 from focus.tb.runner import run_cocotb
-from focus.tb.sic_jobs import export_clip, export_planted
+from focus.tb.sic_jobs import MINILM, accelerator_export_folder, export_clip, export_planted, minilm_exports
 
 from simulators import SIMULATORS
 
 DEFAULT = FocusConfig()                 # 4 x 8 x 8 tokens, hidden 64, vector 8, 9/10, tiles of 2 frames
-MINILM = FocusConfig(hidden=384, frames=2, height=4, width=4, tile_frames=2)
-MINILM_COLUMNS = 20                     # of the GEMM's output columns: 3 N-tiles, the last partly used
-
-
-def folder(cfg, name):
-    return build_root() / "export" / "accelerator" / f"{name}-{cfg.digest()}"
 
 
 def clip_exports(cfg, name, clips=("bikes",), *, planted=True):
     """Each clip without SEC (focus and dense) and with SEC pruning to 2/5 in the top (focus and
     dense), then planted duplicates (focus)."""
-    out = folder(cfg, name)
+    out = accelerator_export_folder(cfg, name)
     exports = []
     for clip in clips:
         exports.append({"path": str(export_clip(cfg, clip, out / f"{clip}.npz", keep_ratio=None)),
@@ -58,23 +48,6 @@ def clip_exports(cfg, name, clips=("bikes",), *, planted=True):
                         "modes": ["focus", "dense"]})
     if planted:
         exports.append({"path": str(export_planted(cfg, out / "planted.npz")), "modes": ["focus"]})
-    return exports
-
-
-def minilm_exports(cfg, columns=MINILM_COLUMNS):
-    """MiniLM's QKV and FFN-up GEMMs at layer 1 on bikes (their first ``columns`` output columns, None:
-    all), SEC scores from its attention, pruned."""
-    from focus.sim import minilm
-    out = folder(cfg, "minilm" if columns == MINILM_COLUMNS else f"minilm-{columns or 'all'}")
-    scores = minilm.attention_scores(cfg, "bikes", layer=1)
-    keep = sec.keep_count(cfg.tokens, Fraction(2, 5))
-    exports = []
-    for site in ("qkv", "ffn_up"):
-        tokens, weights, scale = minilm.gemm_inputs(cfg, "bikes", layer=1, site=site)
-        job = run_job(cfg, tokens, weights[:, :columns], scores=scores, keep=keep, prune=True,
-                      meta={"tool": "tests/test_accelerator_rtl.py", "source": "minilm", "gemm": site, "layer": 1,
-                            "clip": "bikes", "scale": scale, "keep": keep})
-        exports.append({"path": str(export.write(out / f"{site}.npz", job)), "modes": ["focus", "dense"]})
     return exports
 
 
