@@ -19,7 +19,8 @@ scripts, logs, the netlists).
 runs at), ``constraint_mhz`` (what place and route aimed at: the board's target when ``--clock-mhz``
 is below it), ``met`` (``fmax_mhz >= target_mhz``), ``resources``
 (``lut``, ``ff``, ``dsp``, ``bram``, from nextpnr's utilisation), ``resources_available``,
-``tool_seconds`` (per tool) and ``seconds``.
+``tool_seconds`` (per tool) and ``seconds``; on ECP5 also ``late_endpoints``, the register inputs
+that arrive after the clock period, counted by signal (:func:`late_endpoints`): where to pipeline.
 
 A board whose device cannot hold the design (the iCEBreaker) is refused before any tool runs
 beyond a Yosys count of the design's multipliers: :class:`BoardTooSmall`, one line naming the
@@ -45,7 +46,7 @@ from ..files import build_root, write_atomic
 from ..gen.resources import CLASSIC_MAP_LUTS
 from .boards import Board, board_config, get_board
 
-__all__ = ["build", "BoardTooSmall", "ToolMissing", "prepare_platform", "tool_environment",
+__all__ = ["build", "late_endpoints", "BoardTooSmall", "ToolMissing", "prepare_platform", "tool_environment",
            "check_fits", "default_top", "TOOLS", "FPGA_DISTRIBUTIONS"]
 
 #: Amaranth tool name -> console script in this environment's bin folder.
@@ -283,6 +284,41 @@ def _fmax(report: dict, target_mhz: float) -> float | None:
     return round(clock["achieved"], 2)
 
 
+#: nextpnr cell ports that are a LUT's or carry's output: their cells are not path endpoints.
+_COMB_OUTPUTS = {"F", "F0", "F1", "OFX", "OFX0", "OFX1", "FCO"}
+
+
+def late_endpoints(report: dict, period_ns: float, *, top: int = 20) -> dict | None:
+    """Where a build misses its clock, from nextpnr's ``--detailed-timing-report``: every
+    register, block RAM or DSP input (not a LUT's) whose latest arrival is later than
+    ``period_ns``, grouped by the signal it belongs to (the cell's hierarchy with Yosys's
+    per-bit suffixes and every index replaced by ``#``: ``board.accelerator.scatter.acc#_#.#.#``).
+    Returns ``{"endpoints": n, "worst_ns": t, "by_signal": [{"signal", "endpoints", "worst_ns"},
+    ...]}`` with the ``top`` largest groups first, or None without detailed net timings. nextpnr
+    reports each endpoint's arrival as ``delay: [earliest, latest]``; setup times are left out."""
+    nets = report.get("detailed_net_timings")
+    if nets is None:
+        return None
+    comb = {net["driver"] for net in nets if net.get("port") in _COMB_OUTPUTS}
+    groups: dict[str, list] = {}
+    for net in nets:
+        for end in net.get("endpoints", []):
+            cell, arrival = end["cell"], end["delay"]
+            latest = arrival[-1] if isinstance(arrival, list) else arrival
+            if cell in comb or latest <= period_ns:
+                continue
+            *path, leaf = cell.split(".")
+            leaf = re.sub(r"(_TRELLIS_FF_Q.*|\$.*|_\d+$)", "", leaf)
+            signal = re.sub(r"\d+", "#", ".".join([*path, leaf]))
+            group = groups.setdefault(signal, [0, 0.0])
+            group[0] += 1
+            group[1] = max(group[1], latest)
+    ranked = sorted(groups.items(), key=lambda kv: (-kv[1][0], kv[0]))
+    return {"endpoints": sum(n for n, _ in groups.values()),
+            "worst_ns": round(max((w for _, w in groups.values()), default=0.0), 2),
+            "by_signal": [{"signal": k, "endpoints": n, "worst_ns": round(w, 2)} for k, (n, w) in ranked[:top]]}
+
+
 class _NextpnrProgress:
     """Reads nextpnr's log (``--log``) while it grows and reports its phases: placement (with the
     minutes spent), then routing as the share of arcs routed (router1's table), at most once a
@@ -358,8 +394,11 @@ def build(board: Board | str, cfg: FocusConfig | None = None, out_dir: str | Pat
     # stalled on the ULX3S-85F default design at about 33,000 overused wires and router1 needed
     # most of an hour; after static placement router1 routes it in 18 minutes here, and router2
     # was still at 2,400 overused wires after 14 iterations (docs/fpga.md, "The whole board design").
+    # --detailed-timing-report: every endpoint's arrival, for report.json's ``late_endpoints``
+    # (it changes neither placement nor routing: the same seed gives the same result)
     overrides = {"nextpnr_opts": f"--report report.json --timing-allow-fail --seed {seed}"
-                                 + (" --placer static --router router1" if board.family == "ecp5" else "")}
+                                 + (" --detailed-timing-report --placer static --router router1"
+                                    if board.family == "ecp5" else "")}
     if board.family == "ecp5":
         # synth_ecp5 with classic ABC for its LUT mapping step: this Yosys (0.70) stops on an
         # internal assertion in ABC9's reintegration on the accelerator (0.69 on another), and ABC9
@@ -414,6 +453,9 @@ def build(board: Board | str, cfg: FocusConfig | None = None, out_dir: str | Pat
         "resources": _resources(board.family, pnr), "resources_available": AVAILABLE.get(board.device, {}),
         "tool_seconds": times, "seconds": round(seconds, 1),
     }
+    late = late_endpoints(pnr, 1000 / board.target_mhz)
+    if late is not None:
+        report["late_endpoints"] = late
     write_atomic(report_path, json.dumps(report, indent=1) + "\n")
     say(f"{board.name}: {bitstream}, fmax {fmax} MHz (target {board.target_mhz}), {round(seconds)} s")
     return report

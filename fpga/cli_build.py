@@ -152,6 +152,12 @@ def main(argv=None) -> int:
                 print(f"focus fpga build: timing not met: {report['fmax_mhz']} MHz achieved, "
                       f"{report['target_mhz']:g} MHz wanted; this bitstream may compute wrong results "
                       f"on the board. Rebuild with a slower --clock-mhz.", file=sys.stderr)
+                late = report.get("late_endpoints")
+                if late:
+                    worst = ", ".join(f"{g['signal']} ({g['endpoints']}, {g['worst_ns']} ns)"
+                                      for g in late["by_signal"][:3])
+                    print(f"focus fpga build: {late['endpoints']} register inputs arrive late; most in {worst}",
+                          file=sys.stderr)
             return 0
         if not report["met"] and not args.force:
             print(f"focus fpga flash: the bitstream's build did not meet its clock ({report['fmax_mhz']} MHz "

@@ -14,7 +14,8 @@ import pytest
 from focus import FocusConfig
 from focus.fpga import boards as boards_mod
 from focus.fpga.boards import BOARDS, board_config, get_board
-from focus.fpga.build import BoardTooSmall, _digest, check_fits, default_top, prepare_platform, tool_environment
+from focus.fpga.build import (BoardTooSmall, _digest, check_fits, default_top, late_endpoints, prepare_platform,
+                              tool_environment)
 from focus.fpga.clocks import PLLS, pll_output_mhz
 from focus.fpga.cli_build import main
 
@@ -160,6 +161,29 @@ def test_ulx3s_85f_builds_a_bitstream_with_a_report(tmp_path):
     assert report["board"] == "ulx3s-85f" and report["config_digest"] == FocusConfig().digest()
     assert report["fmax_mhz"] > 0 and report["resources"]["dsp"] > 0
     assert report["resources"]["lut"] <= report["resources_available"]["lut"]
+
+
+def test_late_endpoints_count_register_inputs_after_the_period_by_signal():
+    """nextpnr's detailed report gives each endpoint's [earliest, latest] arrival; LUT inputs are
+    not endpoints, per-bit suffixes and indices fold into one signal, the biggest group first."""
+    def net(driver, port, *ends):
+        return {"net": f"{driver}.{port}", "driver": driver, "port": port,
+                "endpoints": [{"cell": c, "port": p, "delay": [0.5, t]} for c, p, t in ends]}
+    report = {"detailed_net_timings": [
+        net("top.a_TRELLIS_FF_Q", "Q", ("top.lut1", "A", 11.0)),                      # a LUT input: not counted
+        net("top.lut1", "F", ("top.blk.acc_TRELLIS_FF_Q_3", "DI", 12.5), ("top.blk.acc_TRELLIS_FF_Q_4", "CE", 10.2),
+            ("top.blk.acc_TRELLIS_FF_Q_5", "DI", 9.9)),                                  # 9.9 is in time
+        net("top.lut2", "F", ("top.blk.ram0.1.2$RAMW_SLICE", "WD0", 10.1),
+            ("top.blk.ram1.0.2$RAMW_SLICE", "WD1", 10.4)),
+        net("top.lut3", "F", ("top.slice.skid_full", "DI", 10.05)),
+    ]}
+    late = late_endpoints(report, 10.0)
+    assert late == {"endpoints": 5, "worst_ns": 12.5, "by_signal": [
+        {"signal": "top.blk.acc", "endpoints": 2, "worst_ns": 12.5},
+        {"signal": "top.blk.ram#.#.#", "endpoints": 2, "worst_ns": 10.4},
+        {"signal": "top.slice.skid_full", "endpoints": 1, "worst_ns": 10.05}]}
+    assert late_endpoints(report, 13.0)["endpoints"] == 0
+    assert late_endpoints({"fmax": {}}, 10.0) is None
 
 
 def test_build_progress_follows_nextpnr_log_from_placement_to_routed_arcs(tmp_path):
