@@ -180,10 +180,12 @@ class PassBuffer(wiring.Component):
                     for b in range(2):
                         with m.If(m_bank == b):
                             m.d.sync += [map_done[b].eq(1), job_last[b].eq(mp.payload.end.job)]
+        # the members reader's last beat index: max(1, longest) - 1
+        close_last_beat = Signal(index_range(D))
+        m.d.comb += close_last_beat.eq(Mux(close.longest.any(), close.longest - 1, 0))
         with m.If(close.valid):
-            # the members reader's last beat index: max(1, longest) - 1
             m.d.sync += [lens_t[close.bank][close.chunk].eq(close.lens),
-                         last_beat_t[close.bank][close.chunk].eq(Mux(close.longest.any(), close.longest - 1, 0))]
+                         last_beat_t[close.bank][close.chunk].eq(close_last_beat)]
             for b in range(2):
                 with m.If(close.bank == b):
                     m.d.sync += map_chunks[b].eq(map_chunks[b] + 1)
@@ -241,6 +243,35 @@ class PassBuffer(wiring.Component):
             chunk = Signal(index_range(C), name=f"{name}_chunk")
             return active, nt, chunk
 
+        def registered_lookup(name, table_t, bank, nt, chunk, step, write=None):
+            """``table_t[bank][chunk]`` of the reader's position, as a register.
+
+            The reader's last-beat compare then starts at a flip-flop instead of a 16-way table
+            multiplexer (on the ECPIX-5 that multiplexer and compare, into the clock enables of
+            the reader's position, was the worst path). The register follows the position: on
+            ``step`` (the pass's last beat issued) it loads the next position's entry, otherwise
+            the current one's, so it is right in every cycle the reader may issue, provided the
+            table's entry was written before. ``write``, ``(valid, bank, chunk, value)`` of a
+            table write in this cycle, is forwarded into the register; without it the entry must
+            be written at least one cycle before the position becomes ready.
+            """
+            last_chunk = equals(chunk, C - 1)
+            wraps = last_chunk & (nt == last_n_tile)
+            next_chunk = Mux(last_chunk, 0, chunk + 1)
+            current = Signal.like(table_t[0][0], name=f"{name}_entry")
+            following = Signal.like(table_t[0][0], name=f"{name}_next_entry")
+            m.d.comb += [current.eq(table_t[bank][chunk]),
+                         following.eq(Mux(wraps, table_t[~bank][0], table_t[bank][next_chunk]))]
+            if write is not None:
+                w_valid, w_bank, w_chunk, w_value = write
+                with m.If(w_valid & (w_bank == bank) & (w_chunk == chunk)):
+                    m.d.comb += current.eq(w_value)
+                with m.If(w_valid & (w_bank == (bank ^ wraps)) & (w_chunk == next_chunk)):
+                    m.d.comb += following.eq(w_value)
+            entry = Signal.like(current, name=f"{name}_last")
+            m.d.sync += entry.eq(Mux(step, following, current))
+            return entry
+
         def advance(name, bank, active, nt, chunk, issue, last_in_pass, done):
             """Step a reader after issuing its pass's beat; at the tile's last, mark ``done``."""
             last_chunk = equals(chunk, C - 1)
@@ -269,8 +300,10 @@ class PassBuffer(wiring.Component):
         a_empty = Signal()
         m.d.comb += a_empty.eq(empty_t[a_bank][a_chunk])
         a_issue, a_last = Signal(), Signal()
+        # last_u_t is written with the counters beat, at least a cycle before the chunk is ready
+        a_last_u = registered_lookup("acts", last_u_t, a_bank, a_nt, a_chunk, a_issue & a_last)
         m.d.comb += [a_issue.eq(a_active & a_queue.admit & (a_nt.any() | (a_chunk < ready_chunks[a_bank]))),
-                     a_last.eq(a_u == last_u_t[a_bank][a_chunk]),
+                     a_last.eq(a_u == a_last_u),
                      a_queue.start.eq(a_issue)]
         reps_read = reps.read_port()
         m.d.comb += [reps_read.addr.eq((a_bank * C + a_chunk) * T + a_u), reps_read.en.eq(a_issue)]
@@ -292,8 +325,11 @@ class PassBuffer(wiring.Component):
         s_j = Signal(index_range(D + 1))
         m.submodules.members_queue = s_queue = CreditQueue(MemberBeat(cfg), PASS_QUEUE_DEPTH)
         s_issue, s_last = Signal(), Signal()
+        # last_beat_t is written in the cycle the chunk becomes ready (the close): forwarded
+        s_last_beat = registered_lookup("members", last_beat_t, s_bank, s_nt, s_chunk, s_issue & s_last,
+                                        write=(close.valid, close.bank, close.chunk, close_last_beat))
         m.d.comb += [s_issue.eq(s_active & s_queue.admit & (s_nt.any() | (s_chunk < ready_chunks[s_bank]))),
-                     s_last.eq(s_j == last_beat_t[s_bank][s_chunk]),
+                     s_last.eq(s_j == s_last_beat),
                      s_queue.start.eq(s_issue)]
         s_end = advance("members", s_bank, s_active, s_nt, s_chunk, s_issue, s_last, members_done)
         with m.If(s_issue):
