@@ -73,7 +73,8 @@ class HostLink(wiring.Component):
       two bytes of a frame drops it (TIMEOUT). After the CRC: a bad CRC, a wrong length, an unknown
       command or a JOB field out of range is answered with an ERROR frame and the frame is dropped;
       IDENTIFY is answered at once; RESET pulses ``accel_reset``, abandons a delivery in progress
-      and is acknowledged; JOB, SCORES, TOKENS and WEIGHTS start the delivery of their beats to the
+      (a beat offered in the RESET's cycle may still be taken: the streams' consumers reset with
+      ``accel_reset`` a cycle later, as the board top does) and is acknowledged; JOB, SCORES, TOKENS and WEIGHTS start the delivery of their beats to the
       accelerator, and only when the last beat was taken is the frame acknowledged (ACK). A frame
       other than IDENTIFY and RESET that arrives during a delivery is refused (BUSY). Nothing
       the host sends can stop the parser: it is back hunting for a sync byte after every frame,
@@ -306,9 +307,7 @@ class HostLink(wiring.Component):
                     m.next = "READ"
             with m.State("PUSH"):
                 m.d.comb += drain_busy.eq(1)
-                with m.If(abort):
-                    m.next = "IDLE"
-                with m.Elif((d_cmd == Command.JOB) & ~job_ok):
+                with m.If((d_cmd == Command.JOB) & ~job_ok):
                     m.next = "BAD_VALUE"
                 with m.Else():
                     for command, port in targets.items():
@@ -319,6 +318,13 @@ class HostLink(wiring.Component):
                                     m.next = "ACK"
                                 with m.Else():
                                     m.next = "READ"
+                # A RESET frame ends the delivery. The beat is offered even then: ``valid`` does not
+                # wait for the frame's CRC check (on the ECPIX-5 that chain, into the register
+                # slices' enables, was the worst path); a beat taken in this cycle is cleared by
+                # ``accel_reset``, which the board top registers into the slices' and the
+                # accelerator's reset.
+                with m.If(abort):
+                    m.next = "IDLE"
             for state, kind, code in (("ACK", _ACK, 0), ("BAD_VALUE", _ERROR, ErrorCode.BAD_VALUE)):
                 with m.State(state):
                     m.d.comb += drain_busy.eq(1)
