@@ -20,6 +20,7 @@ from importlib import metadata
 from pathlib import Path
 
 from ..files import build_root, write_atomic
+from ..hdl.util import KEEP_COPIES
 
 __all__ = ["FLOWS", "CLASSIC_MAP_LUTS", "YosysUnavailable", "synth_ecp5_cells", "ecp5_resources"]
 
@@ -55,7 +56,7 @@ def synth_ecp5_cells(verilog: str | Path, top: str, *, flow: str = "abc9") -> di
     if flow not in FLOWS:
         raise ValueError(f"flow={flow!r} is not allowed: one of {', '.join(FLOWS)}")
     text = Path(verilog).read_bytes()
-    script = f"read_verilog design.v; {FLOWS[flow].format(top=top)}; tee -q -o stat.json stat -json"
+    script = f"read_verilog design.v; {KEEP_COPIES}; {FLOWS[flow].format(top=top)}; tee -q -o stat.json stat -json"
     version = _yosys_version()
     digest = hashlib.sha256(b"\0".join([text, script.encode(), version.encode()])).hexdigest()[:16]
     cache = build_root() / "synth" / f"{top}-{digest}.json"

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from ..config import FocusConfig
 from ..files import build_root, write_atomic
+from ..hdl.util import KEEP_COPIES
 from .elaborate import cached_verilog
 
 __all__ = ["fmax", "fmax_of_verilog", "ToolUnavailable"]
@@ -92,7 +93,7 @@ def fmax_of_verilog(verilog: str | Path, top: str, *, device: str = "LFE5U-85F",
     steps) and tool times."""
     versions = _versions()
     text = Path(verilog).read_bytes()
-    script = f"read_verilog design.v; synth_ecp5 -abc9 -top {top} -json design.json"
+    script = f"read_verilog design.v; {KEEP_COPIES}; synth_ecp5 -abc9 -top {top} -json design.json"
     pnr = ["--json", "design.json", _device_flag(device), "--package", package, "--out-of-context",
            "--freq", str(target_mhz), "--seed", str(seed), "--threads", "1",
            "--timing-allow-fail", "--report", "report.json"]

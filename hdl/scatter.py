@@ -29,6 +29,13 @@ __all__ = ["MemberSlot", "MemberBeat", "PartialRow", "AccumulatorRow", "ScatterA
 #: Width of the ``busy_cycles`` and ``row_adds`` counters.
 COUNTER_WIDTH = 32
 
+#: Columns per accumulator memory (each with its own read address register) when a lane has at
+#: most ``LUT_RAM_ROWS`` rows; deeper lanes keep one memory per lane (block RAM, whose read address
+#: register is inside the block).
+ACC_GROUP_COLUMNS = 2
+#: Depth of an ECP5 LUT RAM (DPR16X4).
+LUT_RAM_ROWS = 16
+
 
 def MemberSlot(cfg: FocusConfig) -> data.StructLayout:
     """One lane's slot of a members beat: ``valid``, ``row`` (the token's accumulator row in its lane,
@@ -103,10 +110,13 @@ class ScatterAccumulator(wiring.Component):
       ``partials.ready`` is low while the half the next row goes to still holds a pass the lanes
       have not finished; a half is free again the cycle after its pass's last members beat.
     Accumulators
-      Two sets (ping-pong by N-tile block), each ``L`` memories (one per lane) of ``R`` rows of
+      Two sets (ping-pong by N-tile block), each ``L`` lanes of ``R`` rows of
       :func:`AccumulatorRow` (``cols x acc_width_needed``), one write port and one read port each,
-      the read port transparent to the write port (small ``R`` maps to LUT RAM, which is read
-      through a registered address). Plus per set a flip-flop bit per token, "touched": an
+      the read transparent to the write. With ``R <= LUT_RAM_ROWS`` (LUT RAM, read through a
+      fabric register) a lane is ``ceil(cols / ACC_GROUP_COLUMNS)`` memories side by side, each
+      read through its own copy of the registered read address and an asynchronous read, so a copy
+      per few columns sits by its RAMs; deeper lanes are one memory each (block RAM).
+      Plus per set a flip-flop bit per token, "touched": an
       untouched row reads as 0, so nothing is ever cleared in the memories; an emission's last read
       clears its set's bits.
     Lanes
@@ -177,15 +187,38 @@ class ScatterAccumulator(wiring.Component):
 
         # ---------------------------------------------------------------- accumulator sets
         acc_row = AccumulatorRow(cfg)
-        acc_writes = [[None] * L for _ in range(2)]
-        acc_reads = [[None] * L for _ in range(2)]
+        # With R <= LUT_RAM_ROWS (LUT RAM, whose read address is a routed fabric register) a set's
+        # lane is ceil(cols / ACC_GROUP_COLUMNS) memories side by side, each read through its own
+        # copy of the registered read address (``kept_acc_raddr*``, kept apart in synthesis by
+        # focus.hdl.util.KEEP_COPIES) and an asynchronous read: together the transparent synchronous
+        # read port they stand for. A copy per few columns can sit by its RAMs, where one per lane
+        # reached across the lane's cols x acc bits (on the ULX3S-85F a 9.6 ns route). Deeper lanes
+        # (block RAM, which registers its read address inside the block) are one memory each.
+        lut_ram = R <= LUT_RAM_ROWS
+        groups = ([range(c, min(c + ACC_GROUP_COLUMNS, cols)) for c in range(0, cols, ACC_GROUP_COLUMNS)]
+                  if lut_ram else [range(cols)])
+        acc_raddr = [[Signal(range(max(R, 2)), name=f"acc_raddr{s}_{l}") for l in range(L)] for s in range(2)]
+        acc_rdata = [[Signal(acc_row, name=f"acc_rdata{s}_{l}") for l in range(L)] for s in range(2)]
+        acc_writes = [[[] for _ in range(L)] for _ in range(2)]      # (write port, its columns)
         touched = [[Signal(R, name=f"touched{s}_{l}") for l in range(L)] for s in range(2)]
         for s in range(2):
             for l in range(L):
-                acc = memory.Memory(shape=acc_row, depth=max(R, 2), init=[])
-                m.submodules[f"acc{s}_{l}"] = acc
-                acc_writes[s][l] = acc.write_port()
-                acc_reads[s][l] = acc.read_port(transparent_for=(acc_writes[s][l],))
+                for g, columns in enumerate(groups):
+                    acc = memory.Memory(shape=data.ArrayLayout(acc_row.elem_shape, len(columns)),
+                                        depth=max(R, 2), init=[])
+                    m.submodules[f"acc{s}_{l}_{g}"] = acc
+                    write = acc.write_port()
+                    acc_writes[s][l].append((write, columns))
+                    if lut_ram:
+                        read = acc.read_port(domain="comb")
+                        address = Signal.like(acc_raddr[s][l], name=f"kept_acc_raddr{s}_{l}_{g}",
+                                              reset_less=True)
+                        m.d.sync += address.eq(acc_raddr[s][l])
+                        m.d.comb += read.addr.eq(address)
+                    else:
+                        read = acc.read_port(transparent_for=(write,))
+                        m.d.comb += read.addr.eq(acc_raddr[s][l])
+                    m.d.comb += [acc_rdata[s][l][c].eq(read.data[i]) for i, c in enumerate(columns)]
         held = [Signal(name=f"held{s}") for s in range(2)]            # set s holds a block not yet emitted
         held_job = [Signal(name=f"held_job{s}") for s in range(2)]    # ... which ends the job
         complete = [Signal(name=f"complete{s}") for s in range(2)]    # ... whose last beat has written
@@ -249,16 +282,13 @@ class ScatterAccumulator(wiring.Component):
             use = s2.slots[l].use
             old = Signal(acc_row, name=f"lane_old{l}")
             total = Signal(acc_row, name=f"lane_sum{l}")
-            m.d.comb += old.eq((acc_reads[0][l].data.as_value() & use[0].replicate(acc_row.size))
-                               | (acc_reads[1][l].data.as_value() & use[1].replicate(acc_row.size)))
+            m.d.comb += old.eq((acc_rdata[0][l].as_value() & use[0].replicate(acc_row.size))
+                               | (acc_rdata[1][l].as_value() & use[1].replicate(acc_row.size)))
             m.d.comb += [total[i].eq(old[i] + partial[i]) for i in range(cols)]
             for s in range(2):
-                write = acc_writes[s][l]
-                m.d.comb += [
-                    write.addr.eq(s2.slots[l].row),
-                    write.en.eq(s2.slots[l].write[s]),
-                    write.data.eq(total),
-                ]
+                for write, columns in acc_writes[s][l]:
+                    m.d.comb += [write.addr.eq(s2.slots[l].row), write.en.eq(s2.slots[l].write[s])]
+                    m.d.comb += [write.data[i].eq(total[c]) for i, c in enumerate(columns)]
         # a set holds a block from stage 1 of its end.tile beat (no beat of the next block may enter
         # it), and the block is complete (may be emitted) once that beat has written, in stage 2
         with m.If(s1.valid & s1.end.tile):
@@ -306,7 +336,7 @@ class ScatterAccumulator(wiring.Component):
         # accumulator read addresses: the emission owns a held set, the lanes the other
         for s in range(2):
             for l in range(L):
-                m.d.comb += acc_reads[s][l].addr.eq(Mux(held[s], e_row, s1.slots[l].row))
+                m.d.comb += acc_raddr[s][l].eq(Mux(held[s], e_row, s1.slots[l].row))
 
         e1 = Signal(data.StructLayout({"valid": 1, "set": 1, "lane": index_range(L), "touched": 1,
                                        "last": 1, "job": 1}))
@@ -319,7 +349,7 @@ class ScatterAccumulator(wiring.Component):
         # row, or 0 for an untouched row, into the queue
         e2 = Signal(data.StructLayout({"valid": 1, "set": 1, "touched": 1, "last": 1, "job": 1}))
         e2_rows = Signal(data.ArrayLayout(acc_row, 2))
-        rows = [[acc_reads[s][l].data.as_value() for l in range(L)] for s in range(2)]
+        rows = [[acc_rdata[s][l].as_value() for l in range(L)] for s in range(2)]
         m.d.sync += [e2.valid.eq(e1.valid), e2.set.eq(e1.set), e2.touched.eq(e1.touched),
                      e2.last.eq(e1.last), e2.job.eq(e1.job)]
         m.d.sync += [e2_rows[s].eq(Array(rows[s])[e1.lane]) for s in range(2)]

