@@ -44,6 +44,7 @@ from amaranth.hdl import Elaboratable, Module
 from ..config import FocusConfig
 from ..files import build_root, write_atomic
 from ..gen.resources import CLASSIC_MAP_LUTS
+from ..hdl.util import KEEP_COPIES
 from .boards import Board, board_config, get_board
 
 __all__ = ["build", "late_endpoints", "BoardTooSmall", "ToolMissing", "prepare_platform", "tool_environment",
@@ -245,11 +246,11 @@ def check_synthesized_fits(board: Board, cfg: FocusConfig, netlist: Path) -> Non
                                 f"a {cfg.rows}x{cfg.cols} array); use a smaller --set or a larger board")
 
 
-def _digest(board: Board, cfg: FocusConfig, top_name: str) -> str:
+def _digest(board: Board, cfg: FocusConfig, top_name: str, seed: int) -> str:
     from ..gen.elaborate import source_digest, tool_versions
     key = json.dumps({"board": board.name, "target_mhz": board.target_mhz,
                       "constraint_mhz": board.constraint_mhz, "cfg": cfg.to_dict(),
-                      "top": top_name,
+                      "top": top_name, "seed": seed, "nextpnr_opts": board.nextpnr_opts,
                       "src": source_digest(), "versions": tool_versions(FPGA_DISTRIBUTIONS)}, sort_keys=True)
     return hashlib.sha256(key.encode()).hexdigest()[:12]
 
@@ -321,14 +322,16 @@ def late_endpoints(report: dict, period_ns: float, *, top: int = 20) -> dict | N
 
 class _NextpnrProgress:
     """Reads nextpnr's log (``--log``) while it grows and reports its phases: placement (with the
-    minutes spent), then routing as the share of arcs routed (router1's table), at most once a
-    minute."""
+    minutes spent), then routing: the share of arcs routed (router1's table) or the iteration and its
+    overused wires (router2), at most once a minute."""
 
     _ROUTER1_ROW = re.compile(r"Info:\s+\d+ \|\s+\d+\s+\d+ \|\s+-?\d+\s+-?\d+ \|\s+(\d+)\|")
+    _ROUTER2_ITERATION = re.compile(r"iter=(\d+) wires=\d+ overused=(\d+)")
 
     def __init__(self, log: Path, say):
         self.log, self.say = log, say
         self.offset, self.phase, self.arcs, self.last = 0, None, None, 0.0
+        self.remaining = self.iteration = None       # the latest router1 row or router2 iteration
         self.started = time.time()
 
     def poll(self) -> None:
@@ -338,22 +341,31 @@ class _NextpnrProgress:
             f.seek(self.offset)
             text = f.read()
             self.offset = f.tell()
-        remaining = None
         for line in text.splitlines():
             if "placer" in line and self.phase is None:
                 self._enter("placing")
-            elif (found := re.search(r"Routing (\d+) arcs", line)):
+            elif "Running router2" in line:
+                self._enter("routing (router2)")
+            elif (found := re.search(r"Routing (\d+) arcs", line)) and int(found.group(1)):
                 self.arcs = int(found.group(1))
                 self._enter(f"routing {self.arcs:,} arcs")
             elif self.arcs and (row := self._ROUTER1_ROW.match(line)):
-                remaining = int(row.group(1))
+                self.remaining = int(row.group(1))
+            elif (row := self._ROUTER2_ITERATION.search(line)):
+                self.iteration = (int(row.group(1)), int(row.group(2)))
         if time.time() - self.last < 60:
             return
-        if remaining is not None:
+        minutes = (time.time() - self.started) / 60
+        if self.remaining is not None:
             self.last = time.time()
-            done = max(0.0, 1 - remaining / self.arcs)
-            self.say(f"nextpnr: {done:.0%} of the arcs routed ({remaining:,} left), "
-                     f"{(time.time() - self.started) / 60:.0f} min")
+            done = max(0.0, 1 - self.remaining / self.arcs)
+            self.say(f"nextpnr: {done:.0%} of the arcs routed ({self.remaining:,} left), {minutes:.0f} min")
+            self.remaining = None
+        elif self.iteration is not None:       # router2: an iteration ends with its overused wires
+            self.last = time.time()
+            self.say(f"nextpnr: routing, iteration {self.iteration[0]}, {self.iteration[1]:,} wires overused, "
+                     f"{minutes:.0f} min")
+            self.iteration = None
         elif self.phase == "placing":          # the placers print no share done: say it still runs
             self._enter("placing")
 
@@ -364,15 +376,17 @@ class _NextpnrProgress:
 
 
 def build(board: Board | str, cfg: FocusConfig | None = None, out_dir: str | Path | None = None, *,
-          top=None, seed: int = 1, progress=None) -> dict:
+          top=None, seed: int | None = None, progress=None) -> dict:
     """Build ``top`` (default :func:`default_top`) for ``board`` with ``cfg`` (default: the board's
     preset) into ``out_dir`` (default ``build/fpga/<board>-<digest>/``); returns the report (also
-    written as ``report.json``). ``progress(message)`` is called at each step when given."""
+    written as ``report.json``). ``seed`` is nextpnr's (default: the board's, ``Board.seed``).
+    ``progress(message)`` is called at each step when given."""
     board = get_board(board) if isinstance(board, str) else board
+    seed = board.seed if seed is None else seed
     cfg = cfg if cfg is not None else board_config(board)
     say = progress or (lambda message: None)
     check_fits(board, cfg)
-    digest = _digest(board, cfg, type(top).__qualname__ if top is not None else BoardBuild.__qualname__)
+    digest = _digest(board, cfg, type(top).__qualname__ if top is not None else BoardBuild.__qualname__, seed)
     out = Path(out_dir) if out_dir is not None else build_root() / "fpga" / f"{board.name}-{digest}"
     report_path = out / "report.json"
     if report_path.exists():
@@ -390,15 +404,14 @@ def build(board: Board | str, cfg: FocusConfig | None = None, out_dir: str | Pat
 
     platform = board.make_platform()
     # the clock constraint: ECP5 and iCE40 from Amaranth's constraint files, Gowin's CST has none
-    # ECP5: nextpnr's electrostatic placer ("static") and router1. After HeAP placement router2
-    # stalled on the ULX3S-85F default design at about 33,000 overused wires and router1 needed
-    # most of an hour; after static placement router1 routes it in 18 minutes here, and router2
-    # was still at 2,400 overused wires after 14 iterations (docs/fpga.md, "The whole board design").
+    # ECP5: the board's placer and router (``Board.nextpnr_opts``: nextpnr's electrostatic placer,
+    # "static", and the router measured to finish on its preset, docs/fpga.md "The whole board design").
     # --detailed-timing-report: every endpoint's arrival, for report.json's ``late_endpoints``
     # (it changes neither placement nor routing: the same seed gives the same result)
     overrides = {"nextpnr_opts": f"--report report.json --timing-allow-fail --seed {seed}"
-                                 + (" --detailed-timing-report --placer static --router router1"
+                                 + (f" --detailed-timing-report {board.nextpnr_opts}"
                                     if board.family == "ecp5" else "")}
+    overrides["script_after_read"] = KEEP_COPIES       # copies of a register stay copies
     if board.family == "ecp5":
         # synth_ecp5 with classic ABC for its LUT mapping step: this Yosys (0.70) stops on an
         # internal assertion in ABC9's reintegration on the accelerator (0.69 on another), and ABC9
@@ -451,8 +464,10 @@ def build(board: Board | str, cfg: FocusConfig | None = None, out_dir: str | Pat
         "target_mhz": board.target_mhz, "constraint_mhz": goal,
         "met": fmax is not None and fmax >= board.target_mhz,
         "resources": _resources(board.family, pnr), "resources_available": AVAILABLE.get(board.device, {}),
-        "tool_seconds": times, "seconds": round(seconds, 1),
+        "tool_seconds": times, "seconds": round(seconds, 1), "seed": seed,
     }
+    if board.family == "ecp5":
+        report["nextpnr_opts"] = board.nextpnr_opts
     late = late_endpoints(pnr, 1000 / board.target_mhz)
     if late is not None:
         report["late_endpoints"] = late

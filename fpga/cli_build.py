@@ -45,6 +45,8 @@ def _describe(name: str) -> str:
     if board.refuse is None:
         choices = clock_choices(board.family, board.oscillator_mhz)
         lines.append("    --clock-mhz: " + ", ".join(f"{c:g}" for c in choices))
+    if board.family == "ecp5" and board.refuse is None:
+        lines.append(f"    nextpnr: {board.nextpnr_opts} --seed {board.seed}")
     return "\n".join(lines)
 
 
@@ -112,7 +114,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="one of: " + ", ".join(BOARDS))
         add_config_arguments(p)
         p.add_argument("--out", metavar="DIR", help="output folder (default: build/fpga/<board>-<digest>/)")
-        p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default: %(default)s)")
+        p.add_argument("--seed", type=int, help="nextpnr placement seed (default: the board's, "
+                       "measured to route its preset; `focus fpga boards` lists it)")
         p.add_argument("--clock-mhz", type=float, metavar="MHZ",
                        help="the accelerator's clock (default: the board's target, see `focus fpga boards`)")
         if name == "flash":

@@ -31,7 +31,7 @@ def test_every_board_of_the_brief_is_listed_with_a_valid_preset():
         assert board.description and "\n" not in board.description
         assert board.platform_class().__name__ in board.platform
     assert board_config("ulx3s-85f") == FocusConfig()              # the 85F takes the default whole
-    assert get_board("ulx3s-85f").goal_mhz == 100 and get_board("ulx3s-85f").oscillator_mhz == 25
+    assert get_board("ulx3s-85f").target_mhz == 62.5 and get_board("ulx3s-85f").oscillator_mhz == 25
 
 
 def test_presets_shrink_with_the_device():
@@ -122,14 +122,34 @@ def test_a_slower_clock_changes_the_clock_constraint_and_the_build_digest():
     assert slow.target_mhz == 60 and board.target_mhz == 62.5
     cfg = board_config(board)
     plan = slow.make_platform().build(default_top(cfg, slow), name="top", do_build=False)
-    assert slow.constraint_mhz == 100            # place and route still aim at the board's target
-    assert 'FREQUENCY NET "clk_out" 100000000.0 HZ;' in plan.files["top.lpf"]
+    assert slow.constraint_mhz == 62.5           # place and route still aim at the board's target
+    assert 'FREQUENCY NET "clk_out" 62500000.0 HZ;' in plan.files["top.lpf"]
     assert 'FREQUENCY_PIN_CLKOP "60"' in plan.files["top.il"] and "CLKOP_DIV 10" in plan.files["top.il"]
-    assert _digest(slow, cfg, "BoardBuild") != _digest(board, cfg, "BoardBuild")
+    assert _digest(slow, cfg, "BoardBuild", 1) != _digest(board, cfg, "BoardBuild", 1)
 
 
-def test_ulx3s_presets_run_at_a_clock_they_meet_and_aim_place_and_route_at_100_mhz():
-    for name, mhz in (("ulx3s-12f", 40), ("ulx3s-25f", 40), ("ulx3s-45f", 40), ("ulx3s-85f", 62.5)):
+def test_the_seed_and_the_place_and_route_options_are_part_of_the_build_digest():
+    from dataclasses import replace
+    board = get_board("ulx3s-85f")
+    cfg = board_config(board)
+    digest = _digest(board, cfg, "BoardBuild", 1)
+    assert _digest(board, cfg, "BoardBuild", 2) != digest
+    assert _digest(replace(board, nextpnr_opts="--placer heap"), cfg, "BoardBuild", 1) != digest
+
+
+def test_the_85f_boards_route_with_router2_and_aim_place_and_route_at_their_clock():
+    # router2's timing rip-up needs a constraint it can meet (docs/fpga.md, "The whole board design")
+    for name, mhz in (("ulx3s-85f", 62.5), ("ecpix5-85f", 100)):
+        board = get_board(name)
+        assert "--router router2 --tmg-ripup" in board.nextpnr_opts
+        assert board.target_mhz == mhz and board.goal_mhz == mhz and board.constraint_mhz is None
+    plan = get_board("ulx3s-85f").make_platform().build(default_top(FocusConfig(), get_board("ulx3s-85f")),
+                                                        name="top", do_build=False)
+    assert 'FREQUENCY NET "clk_out" 62500000.0 HZ;' in plan.files["top.lpf"]
+
+
+def test_small_ulx3s_presets_run_at_a_clock_they_meet_and_aim_place_and_route_at_100_mhz():
+    for name, mhz in (("ulx3s-12f", 40), ("ulx3s-25f", 40), ("ulx3s-45f", 40)):
         board = get_board(name)
         assert board.target_mhz == mhz and board.goal_mhz == 100
         plan = board.make_platform().build(default_top(board_config(board), board), name="top", do_build=False)
@@ -143,7 +163,7 @@ def test_ulx3s_presets_run_at_a_clock_they_meet_and_aim_place_and_route_at_100_m
 def test_flash_refuses_a_bitstream_whose_build_missed_its_clock(tmp_path, capsys):
     board = get_board("ulx3s-85f")
     cfg = board_config(board)
-    digest = _digest(board, cfg, "BoardBuild")
+    digest = _digest(board, cfg, "BoardBuild", board.seed)
     (tmp_path / "report.json").write_text(json.dumps({
         "digest": digest, "bitstream": "top.bit", "met": False, "fmax_mhz": 65.2, "target_mhz": 100}))
     assert main(["flash", "--board", "ulx3s-85f", "--out", str(tmp_path)]) == 1
@@ -208,6 +228,32 @@ def test_build_progress_follows_nextpnr_log_from_placement_to_routed_arcs(tmp_pa
     assert [m.split(" (")[0] for m in messages[:3]] == ["nextpnr: placing", "nextpnr: placing",
                                                         "nextpnr: routing 146,315 arcs"]
     assert messages[3].startswith("nextpnr: 61% of the arcs routed (57,218 left)")
+
+
+def test_build_progress_follows_router2_iterations_and_their_overused_wires(tmp_path):
+    from focus.fpga.build import _NextpnrProgress
+    log = tmp_path / "top.tim"
+    messages = []
+    watch = _NextpnrProgress(log, messages.append)
+    with open(log, "a") as f:                             # the placer's iterations are not the router's
+        f.write("Info: Running Static placer...\n"
+                "Info: iter=86 steplen=0.761306 a=44.947891 penalty=[0.00, 0.00, 0.00, 0.00]\n")
+    watch.poll()
+    watch.last = float("-inf")
+    with open(log, "a") as f:                             # lines as nextpnr-ecp5 0.11's router2 writes them
+        f.write("Info: Running router2...\n"
+                "Info:     iter=1 wires=412877 overused=30219 overuse=35408 archfail=NA\n")
+    watch.poll()                                          # routing starts: said at once
+    with open(log, "a") as f:                             # within the minute: kept for later
+        f.write("Info:     iter=2 wires=409712 overused=18817 overuse=20833 tmgfail=563 archfail=NA\n")
+    watch.poll()
+    watch.last = float("-inf")
+    watch.poll()
+    watch.last = float("-inf")
+    watch.poll()                                          # a minute with no new iteration: nothing said
+    assert [m.split(" (")[0] for m in messages[:2]] == ["nextpnr: placing", "nextpnr: routing"]
+    assert messages[2].startswith("nextpnr: routing, iteration 2, 18,817 wires overused")
+    assert len(messages) == 3
 
 
 def test_a_synthesized_design_over_the_device_is_refused_in_one_line_before_place_and_route(tmp_path):
