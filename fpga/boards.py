@@ -77,10 +77,10 @@ class Board:
 _SMALL = dict(rows=4, cols=4, vector_size=4, hidden=32, out_features=96, frames=4, height=8, width=8,
               tile_frames=2, sic_multipliers=4, score_width=8)
 
-# The two 85F boards' whole design: router1 stalled on it (seeds 1 and 2 on the ULX3S, below two
-# thirds of the arcs), router2 converges, and with --tmg-ripup it also rips up the nets that miss
-# the clock. Its timing rip-up needs a constraint it can meet: at 100 MHz on the ULX3S (speed grade
-# 6) it was still at 400 overused wires after 30 iterations, at the 62.5 MHz clock it finished.
+# The ECPIX-5's whole design: router1 stalled on it, router2 converges, and with --tmg-ripup it
+# also rips up the nets that miss the clock (99.08 MHz of 100). Its timing rip-up needs a constraint
+# it can nearly meet: on the ULX3S-85F against 100 MHz it was still at 400 overused wires after 30
+# iterations (docs/fpga.md, "The whole board design").
 _ROUTER2_TIMING = "--placer static --router router2 --tmg-ripup"
 
 BOARDS: dict[str, Board] = {b.name: b for b in [
@@ -102,12 +102,13 @@ BOARDS: dict[str, Board] = {b.name: b for b in [
           "Radiona ULX3S with the LFE5U-45F: an 8x6 array with an element-serial SIC (68 of 72 DSPs; "
           "8x8 synthesizes to 84), at 40 MHz",
           config=dict(sic_multipliers=8, cols=6), flash_board="ulx3s", constraint_mhz=100),
-    # The 85F runs at 62.5 MHz (router1 reached 67 to 77 MHz on earlier netlists) and place and
-    # route aim at that clock; the whole board design does not meet 100 MHz yet (docs/fpga.md).
+    # The 85F runs at 62.5 MHz, a clock its builds met whenever router1 finished (67 to 77 MHz);
+    # place and route aim at the 100 MHz goal, which the whole board design does not meet yet
+    # (docs/fpga.md). router1 stalls on some netlists and seeds; router2 did not converge either.
     Board("ulx3s-85f", "amaranth_boards.ulx3s:ULX3S_85F_Platform", "ecp5", "LFE5U-85F", 25, 62.5,
           "Radiona ULX3S with the LFE5U-85F: the default configuration (8x8 array, 4-engine SIC), "
           "at 62.5 MHz (the 100 MHz goal is not met yet)",
-          flash_board="ulx3s", nextpnr_opts=_ROUTER2_TIMING),
+          flash_board="ulx3s", constraint_mhz=100),
     Board("ecpix5-85f", "amaranth_boards.ecpix5:ECPIX585Platform", "ecp5", "LFE5UM5G-85F", 100, 100,
           "LambdaConcept ECPIX-5 with the LFE5UM5G-85F: the default configuration, from its 100 MHz oscillator",
           flash_board="ecpix5", nextpnr_opts=_ROUTER2_TIMING),
