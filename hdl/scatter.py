@@ -30,8 +30,8 @@ __all__ = ["MemberSlot", "MemberBeat", "PartialRow", "AccumulatorRow", "ScatterA
 COUNTER_WIDTH = 32
 
 #: Columns per accumulator memory (each with its own read address register) when a lane has at
-#: most ``LUT_RAM_ROWS`` rows; deeper lanes keep one memory per lane (block RAM, whose read address
-#: register is inside the block).
+#: most ``LUT_RAM_ROWS`` rows; deeper lanes keep one memory per lane with a synchronous read port
+#: (block RAM registers its read address inside the block).
 ACC_GROUP_COLUMNS = 2
 #: Depth of an ECP5 LUT RAM (DPR16X4).
 LUT_RAM_ROWS = 16
@@ -115,7 +115,7 @@ class ScatterAccumulator(wiring.Component):
       the read transparent to the write. With ``R <= LUT_RAM_ROWS`` (LUT RAM, read through a
       fabric register) a lane is ``ceil(cols / ACC_GROUP_COLUMNS)`` memories side by side, each
       read through its own copy of the registered read address and an asynchronous read, so a copy
-      per few columns sits by its RAMs; deeper lanes are one memory each (block RAM).
+      per few columns sits by its RAMs; deeper lanes: one memory each, a synchronous read port.
       Plus per set a flip-flop bit per token, "touched": an
       untouched row reads as 0, so nothing is ever cleared in the memories; an emission's last read
       clears its set's bits.
@@ -192,8 +192,8 @@ class ScatterAccumulator(wiring.Component):
         # copy of the registered read address (``kept_acc_raddr*``, kept apart in synthesis by
         # focus.hdl.util.KEEP_COPIES) and an asynchronous read: together the transparent synchronous
         # read port they stand for. A copy per few columns can sit by its RAMs, where one per lane
-        # reached across the lane's cols x acc bits (on the ULX3S-85F a 9.6 ns route). Deeper lanes
-        # (block RAM, which registers its read address inside the block) are one memory each.
+        # reached across the lane's cols x acc bits (on the ULX3S-85F a 9.6 ns route). Deeper lanes:
+        # one memory each with a synchronous read port (block RAM holds its read address inside).
         lut_ram = R <= LUT_RAM_ROWS
         groups = ([range(c, min(c + ACC_GROUP_COLUMNS, cols)) for c in range(0, cols, ACC_GROUP_COLUMNS)]
                   if lut_ram else [range(cols)])
