@@ -8,7 +8,9 @@ Blocks: ``focus.gen.timing.fmax``: Yosys ``synth_ecp5 -abc9`` then nextpnr-ecp5 
 ``focus.fpga.build.build`` of each board's preset (the board top, a PLL to 100 MHz), fmax of the
 ``sync`` clock and the used LUTs, flip-flops, DSP blocks and block RAMs from nextpnr's report.
 Every result is cached (build/timing/, build/fpga/), so a rerun after a change redoes only what
-changed. ``--quick``: the small ``mac`` block only, no board, into build/benchmarks/.
+changed. ``--quick``: the small ``mac`` block only, no board, into build/benchmarks/. ``--update``:
+keep the rows of the existing fpga.json for the blocks and boards this run does not measure (a
+whole-board build takes up to 20 minutes, so one board can be measured again on its own).
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="the mac block only, no board build, written under build/")
     parser.add_argument("--reuse", action="store_true",
                         help="take each board's newest finished build under build/fpga/ instead of building")
+    parser.add_argument("--update", action="store_true",
+                        help="keep the existing report's rows for the blocks and boards not measured in this run")
     args = parser.parse_args(argv)
     blocks = ["mac"] if args.quick else [b for b in args.blocks.split(",") if b]
     boards = [] if args.quick else [b for b in args.boards.split(",") if b]
@@ -63,6 +67,8 @@ def main(argv=None):
                 board_rows.append({"board": name, "refused": str(err)})
                 continue
             board_rows.append(report)
+    if args.update and (out / "fpga.json").exists():
+        block_rows, board_rows = _merged(json.loads((out / "fpga.json").read_text()), block_rows, board_rows)
 
     write_atomic(out / "fpga.json", json.dumps({"device": "LFE5U-85F", "package": "CABGA381", "target_mhz": 100,
                                                 "config_digest": cfg.digest(), "blocks": block_rows,
@@ -92,6 +98,16 @@ def main(argv=None):
     write_atomic(out / "fpga.md", "\n".join(lines) + "\n")
     print(f"wrote {out / 'fpga.md'} and fpga.json")
     return 0
+
+
+def _merged(old: dict, block_rows: list, board_rows: list) -> tuple[list, list]:
+    """The old report's rows in their order, each replaced by this run's row of the same block or
+    board; rows new to the report go last."""
+    def merge(old_rows, new_rows, key):
+        new = {r[key]: r for r in new_rows}
+        rows = [new.pop(r[key], r) for r in old_rows]
+        return rows + list(new.values())
+    return merge(old.get("blocks", []), block_rows, "top"), merge(old.get("boards", []), board_rows, "board")
 
 
 if __name__ == "__main__":

@@ -61,3 +61,30 @@ def test_benchmark_quick_run_writes_reports_that_parse(script):
     assert text.startswith("# ") and f"benchmarks/{script.name}" in text
     tables = markdown_tables(text)
     assert tables and all(len(table) >= 2 for table in tables), "a report table has no rows"
+
+
+def load_script(name):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(f"benchmark_{name}", ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_fpga_report_update_rewrites_the_committed_report_from_its_json(tmp_path):
+    """``benchmarks/fpga.py --update`` measuring nothing keeps every row: the committed Markdown
+    comes back from the committed JSON, so rows refreshed one board at a time stay generated."""
+    committed = ROOT / "docs" / "benchmarks"
+    (tmp_path / "fpga.json").write_text((committed / "fpga.json").read_text())
+    assert load_script("fpga").main(["--update", "--blocks", "", "--boards", "", "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "fpga.md").read_text() == (committed / "fpga.md").read_text()
+
+
+def test_fpga_report_update_replaces_measured_rows_in_place_and_appends_new_ones():
+    merged = load_script("fpga")._merged
+    old = {"blocks": [{"top": "sic", "fmax_mhz": 1}, {"top": "sec", "fmax_mhz": 2}],
+           "boards": [{"board": "a", "fmax_mhz": 1}, {"board": "b", "fmax_mhz": 2}]}
+    blocks, boards = merged(old, [{"top": "sec", "fmax_mhz": 3}],
+                            [{"board": "c", "fmax_mhz": 4}, {"board": "a", "fmax_mhz": 9}])
+    assert [(b["top"], b["fmax_mhz"]) for b in blocks] == [("sic", 1), ("sec", 3)]
+    assert [(b["board"], b["fmax_mhz"]) for b in boards] == [("a", 9), ("b", 2), ("c", 4)]
