@@ -2,7 +2,7 @@
 
 * Build output goes under the repository's build/ whatever the working directory.
 * Tests marked ``slow`` are sweeps. ``FOCUS_SLOW`` picks how much of them runs: ``subset`` (the
-  default, what CI runs) keeps the first ``FOCUS_SLOW_SUBSET`` (default 2) parameter sets of each
+  default, what CI runs) keeps the first ``FOCUS_SLOW_SUBSET`` (default 1) parameter set of each
   slow test, ``all`` runs every one, ``none`` skips them.
 * A test that needs a simulator this machine lacks (focus.tb.runner raises SimulatorUnavailable,
   naming what is missing) is skipped with that message.
@@ -23,7 +23,7 @@ def pytest_collection_modifyitems(config, items):
     mode = os.environ.get("FOCUS_SLOW", "subset")
     if mode == "all":
         return
-    keep = 0 if mode == "none" else int(os.environ.get("FOCUS_SLOW_SUBSET", "2"))
+    keep = 0 if mode == "none" else int(os.environ.get("FOCUS_SLOW_SUBSET", "1"))
     seen: dict[str, int] = {}
     skip = pytest.mark.skip(reason=f"slow sweep beyond the CI subset (FOCUS_SLOW={mode}); run with FOCUS_SLOW=all")
     for item in items:

@@ -8,14 +8,15 @@ duplicates (focus), an all-zero job (focus) and bikes at N = 192 (24 N-tiles: th
 default point, focus and dense). On the MiniLM-width build (hidden 384, 2 frames of 4 x 4 tokens,
 :data:`focus.tb.sic_jobs.MINILM`): all-MiniLM-L6-v2's QKV and FFN-up GEMMs of layer 1 (their first
 20 columns: 3 N-tiles) with SEC scores from its attention pruning to 2/5 in the top (focus and
-dense). ``slow``: a 4-tile configuration with 2 scatter lanes, where the pass buffer's banks also
-hold SIC and the bypass back (its own build).
+dense). ``FOCUS_SLOW=all``: a 4-tile configuration with 2 scatter lanes, where the pass buffer's
+banks also hold SIC and the bypass back (its own build).
 
 Pure Python: the counter names are the top's, the counters partition the cycles, dense jobs keep
 the array busy from the first activation on, no job beats the throughput bound, and the model's
 block timelines are the block models'.
 """
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -95,6 +96,8 @@ FOUR_TILE_JOBS = [("bikes", "focus"), ("bikes", "dense"), ("planted", "focus"), 
 
 @pytest.mark.rtl
 @pytest.mark.slow
+@pytest.mark.skipif(os.environ.get("FOCUS_SLOW") != "all",
+                    reason="its own build and six jobs, about 3 minutes: FOCUS_SLOW=all runs it")
 def test_rtl_counters_equal_cycle_model_on_four_tiles_with_two_lanes():
     for name, mode in FOUR_TILE_JOBS:
         check_rtl_equals_model(jobs(FOUR_TILES)[name], mode)

@@ -17,7 +17,7 @@ Default tier, one build of the default configuration (4 frames of 8 x 8 tokens, 
   attention, pruned in the top: the first 20 output columns in the default tier, every column (1152
   and 1536) with ``FOCUS_SLOW=all`` (about 9 minutes of simulation).
 
-``slow``: more clips (the first two, which CI's subset runs, on the default build), thresholds and
+``slow``: more clips (the first, which CI's subset runs, and the second on the default build), thresholds and
 configurations (other grids, the root representative, other SIC and scatter throughput settings,
 5 columns), under random backpressure.
 """
@@ -118,7 +118,7 @@ def test_whole_minilm_gemms_with_sec_equal_golden_model():
     run(MINILM, exports, "exports_back_to_back_exact")
 
 
-# The first two (what CI's subset runs) reuse the default build; the others build their own.
+# The first (what CI's subset runs) and the second reuse the default build; the others build their own.
 SWEEP = [
     ("default-carphone", DEFAULT, ("carphone_pristine",)),
     ("default-bigbuckbunny", DEFAULT, ("bigbuckbunny",)),
