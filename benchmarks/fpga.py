@@ -5,12 +5,14 @@ fmax, written to docs/benchmarks/fpga.md and fpga.json.
 
 Blocks: ``focus.gen.timing.fmax``: Yosys ``synth_ecp5 -abc9`` then nextpnr-ecp5 ``--out-of-context
 --freq 100`` on the LFE5U-85F (CABGA381), default configuration, seed 1. Boards:
-``focus.fpga.build.build`` of each board's preset (the board top, a PLL to 100 MHz), fmax of the
+``focus.fpga.build.build`` of each board's preset (the board top, a PLL to the preset's clock), fmax of the
 ``sync`` clock and the used LUTs, flip-flops, DSP blocks and block RAMs from nextpnr's report.
 Every result is cached (build/timing/, build/fpga/), so a rerun after a change redoes only what
 changed. ``--quick``: the small ``mac`` block only, no board, into build/benchmarks/. ``--update``:
 keep the rows of the existing fpga.json for the blocks and boards this run does not measure (a
-whole-board build takes up to 20 minutes, so one board can be measured again on its own).
+whole-board build takes up to 20 minutes, so one board can be measured again on its own); kept
+block rows must be of the current default configuration (board rows carry their own
+``config_digest``), and a row is replaced, never dropped.
 """
 
 from __future__ import annotations
@@ -68,7 +70,14 @@ def main(argv=None):
                 continue
             board_rows.append(report)
     if args.update and (out / "fpga.json").exists():
-        block_rows, board_rows = _merged(json.loads((out / "fpga.json").read_text()), block_rows, board_rows)
+        old = json.loads((out / "fpga.json").read_text())
+        kept = [r["top"] for r in old.get("blocks", []) if r["top"] not in blocks]
+        if kept and old.get("config_digest") != cfg.digest():
+            print(f"--update: the report's blocks {', '.join(kept)} were measured on configuration "
+                  f"{old.get('config_digest')}, the default is now {cfg.digest()}; measure them again "
+                  f"(--blocks {','.join(kept)})", file=sys.stderr)
+            return 2
+        block_rows, board_rows = _merged(old, block_rows, board_rows)
 
     write_atomic(out / "fpga.json", json.dumps({"device": "LFE5U-85F", "package": "CABGA381", "target_mhz": 100,
                                                 "config_digest": cfg.digest(), "blocks": block_rows,

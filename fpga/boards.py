@@ -54,8 +54,9 @@ class Board:
     def at_clock(self, mhz: float | None) -> "Board":
         """This board with the accelerator's clock at ``mhz`` (``None``: unchanged); ``ValueError``
         naming the clocks its PLL settings allow (:func:`focus.fpga.clocks.clock_choices`). Place
-        and route still aim at the board's target when ``mhz`` is below it (``constraint_mhz``), so
-        a slower clock gets the same placement effort and a margin, not a looser design."""
+        and route still aim at the board's ``goal_mhz`` when ``mhz`` is below it (``constraint_mhz``), so
+        a slower clock gets the same placement effort and a margin, not a looser design. Above the
+        board's goal, place and route aim at ``mhz`` itself."""
         if mhz is None or mhz == self.target_mhz:
             return self
         from .clocks import clock_choices
@@ -77,10 +78,11 @@ class Board:
 _SMALL = dict(rows=4, cols=4, vector_size=4, hidden=32, out_features=96, frames=4, height=8, width=8,
               tile_frames=2, sic_multipliers=4, score_width=8)
 
-# The ECPIX-5's whole design: router1 stalled on it, router2 converges, and with --tmg-ripup it
-# also rips up the nets that miss the clock (99.08 MHz of 100). Its timing rip-up needs a constraint
-# it can nearly meet: on the ULX3S-85F against 100 MHz it was still at 400 overused wires after 30
-# iterations (docs/fpga.md, "The whole board design").
+# The whole design on the two 85F boards: router1 stalled on it, router2 converges, and with
+# --tmg-ripup it also rips up the nets that miss the clock (the ECPIX-5: 99.08 MHz of 100). Its
+# timing rip-up needs a constraint it can nearly meet: on the ULX3S-85F against 100 MHz it was still
+# at 400 overused wires after 30 iterations, against 62.5 it did not converge, against 50 it does
+# (docs/fpga.md, "The whole board design").
 _ROUTER2_TIMING = "--placer static --router router2 --tmg-ripup"
 
 BOARDS: dict[str, Board] = {b.name: b for b in [
@@ -102,8 +104,8 @@ BOARDS: dict[str, Board] = {b.name: b for b in [
           "Radiona ULX3S with the LFE5U-45F: an 8x6 array with an element-serial SIC (68 of 72 DSPs; "
           "8x8 synthesizes to 84), at 40 MHz",
           config=dict(sic_multipliers=8, cols=6), flash_board="ulx3s", constraint_mhz=100),
-    # The 85F runs at 50 MHz and routes with router2 --tmg-ripup against that clock (50.95 MHz,
-    # 12 minutes of routing). Against 100 MHz (router1 or router2) and against 62.5 (router2) the
+    # The 85F runs at 50 MHz and routes with router2 --tmg-ripup against that clock (51.75 MHz,
+    # 10 minutes of routing). Against 100 MHz (router1 or router2) and against 62.5 (router2) the
     # whole design did not route reliably: router1 stalled on most netlists and seeds, router2's
     # timing rip-up did not converge (docs/fpga.md, "The whole board design"). 100 MHz is the goal.
     Board("ulx3s-85f", "amaranth_boards.ulx3s:ULX3S_85F_Platform", "ecp5", "LFE5U-85F", 25, 50,

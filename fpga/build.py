@@ -16,7 +16,7 @@ scripts, logs, the netlists).
 
 ``report.json``: ``board``, ``device``, ``config_digest``, ``bitstream`` (file name), ``fmax_mhz``
 (nextpnr's achieved frequency of the ``sync`` clock), ``target_mhz`` (the clock the accelerator
-runs at), ``constraint_mhz`` (what place and route aimed at: the board's target when ``--clock-mhz``
+runs at), ``constraint_mhz`` (what place and route aimed at: the board's ``goal_mhz`` when ``--clock-mhz``
 is below it), ``met`` (``fmax_mhz >= target_mhz``), ``resources``
 (``lut``, ``ff``, ``dsp``, ``bram``, from nextpnr's utilisation), ``resources_available``,
 ``tool_seconds`` (per tool) and ``seconds``; on ECP5 also ``late_endpoints``, the register inputs

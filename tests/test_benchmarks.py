@@ -88,3 +88,11 @@ def test_fpga_report_update_replaces_measured_rows_in_place_and_appends_new_ones
                             [{"board": "c", "fmax_mhz": 4}, {"board": "a", "fmax_mhz": 9}])
     assert [(b["top"], b["fmax_mhz"]) for b in blocks] == [("sic", 1), ("sec", 3)]
     assert [(b["board"], b["fmax_mhz"]) for b in boards] == [("a", 9), ("b", 2), ("c", 4)]
+
+
+def test_fpga_report_update_refuses_to_keep_blocks_of_another_configuration(tmp_path, capsys):
+    report = json.loads((ROOT / "docs" / "benchmarks" / "fpga.json").read_text())
+    report["config_digest"] = "000000000000"
+    (tmp_path / "fpga.json").write_text(json.dumps(report))
+    assert load_script("fpga").main(["--update", "--blocks", "", "--boards", "", "--out", str(tmp_path)]) == 2
+    assert "000000000000" in capsys.readouterr().err and not (tmp_path / "fpga.md").exists()

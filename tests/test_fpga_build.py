@@ -2,7 +2,7 @@
 
 Every board's platform prepares its build plan without a toolchain (``do_build=False``), the
 iCEBreaker is refused before place and route with a one-line reason, the report has its keys. One
-real ULX3S-85F build (yosys, nextpnr-ecp5, ecppack: about ten minutes on two cores) runs in the slow
+real ULX3S-85F build (yosys, nextpnr-ecp5, ecppack: about 20 minutes on two cores) runs in the slow
 tier when ``FOCUS_SLOW=all`` or ``FOCUS_FPGA_BUILD=1``.
 """
 
@@ -126,6 +126,16 @@ def test_a_slower_clock_changes_the_clock_constraint_and_the_build_digest():
     assert 'FREQUENCY NET "clk_out" 100000000.0 HZ;' in plan.files["top.lpf"]
     assert 'FREQUENCY_PIN_CLKOP "60"' in plan.files["top.il"] and "CLKOP_DIV 10" in plan.files["top.il"]
     assert _digest(slow, cfg, "BoardBuild", 1) != _digest(board, cfg, "BoardBuild", 1)
+
+
+def test_the_85f_below_its_preset_clock_keeps_the_presets_constraint_and_above_it_aims_at_the_clock():
+    board = get_board("ulx3s-85f")
+    slow = board.at_clock(40)
+    assert slow.target_mhz == 40 and slow.constraint_mhz == 50 and slow.goal_mhz == 50
+    plan = slow.make_platform().build(default_top(board_config(board), slow), name="top", do_build=False)
+    assert 'FREQUENCY NET "clk_out" 50000000.0 HZ;' in plan.files["top.lpf"]
+    assert 'FREQUENCY_PIN_CLKOP "40"' in plan.files["top.il"]
+    assert board.at_clock(62.5).goal_mhz == 62.5 and board.at_clock(62.5).constraint_mhz is None
 
 
 def test_the_seed_and_the_place_and_route_options_are_part_of_the_build_digest():

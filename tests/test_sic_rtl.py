@@ -8,7 +8,8 @@ the cycle the cycle model predicts.
 
 Default tier: one build per throughput setting kind (Verilator): the default (4 engines, 2 cycles
 per vector), 2 engines, full rate and one element-serial engine, both representatives; the default
-on Icarus as well with its first export. ``slow``: real clips x thresholds 0.8/0.9/0.95 x two grids,
+on Icarus as well with its first export; the ECP5 Verilog (DSP blocks with their registers) at full
+rate and with one element-serial engine (2 engines with ``FOCUS_SLOW=all``). ``slow``: real clips x thresholds 0.8/0.9/0.95 x two grids,
 Verilator, the throughput settings and representatives in rotation (the first, which CI runs, is
 the default setting).
 """
