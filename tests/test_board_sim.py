@@ -40,7 +40,7 @@ def check(path, mode, out):
 def test_real_clip_with_sec_and_back_to_back_jobs_through_the_uart_equal_the_golden_model(tmp_path):
     clip = export_clip(SMALL, "bikes", tmp_path / "bikes.npz", keep_ratio="1/2")
     planted = planted_job(SMALL, 3, tmp_path / "planted.npz")
-    jobs = [(clip, "focus"), (planted, "dense")]
+    jobs = [(clip, "focus"), (planted, "dense"), (planted, "focus"), (clip, "dense")]
     runs = [[str(path), mode, str(tmp_path / f"out{i}.npz")] for i, (path, mode) in enumerate(jobs)]
     run_board(SMALL, "run_jobs", {"jobs": runs})
     for path, mode, out in runs:
@@ -55,11 +55,11 @@ def test_real_clip_with_sec_and_back_to_back_jobs_through_the_uart_equal_the_gol
 def test_link_fuzz_gets_error_answers_and_the_next_job_is_exact(tmp_path):
     planted = planted_job(SMALL, 5, tmp_path / "planted.npz", n=SMALL.cols + 1)
     log, out = tmp_path / "fuzz.json", tmp_path / "job.npz"
-    run_board(SMALL, "link_fuzz", {"job": str(planted), "mode": "focus", "seed": 7, "rounds": 1, "out": str(log),
+    run_board(SMALL, "link_fuzz", {"job": str(planted), "mode": "focus", "seed": 7, "rounds": 2, "out": str(log),
                                    "out_job": str(out)})
     check(planted, "focus", out)
     cases = json.loads(log.read_text())
-    assert len(cases) == 8 + 1
+    assert len(cases) == 2 * 8 + 1
     assert all(any(name == "ERROR" for name, _ in case["answers"]) for case in cases
                if not any(word in case["case"] for word in ("noise", "random", "abandoned")))
 
@@ -67,7 +67,7 @@ def test_link_fuzz_gets_error_answers_and_the_next_job_is_exact(tmp_path):
 @pytest.mark.rtl
 @pytest.mark.slow
 @pytest.mark.skipif(os.environ.get("FOCUS_SLOW") != "all",
-                    reason="about 9 minutes of simulation each: FOCUS_SLOW=all runs them")
+                    reason="minutes of simulation each: FOCUS_SLOW=all runs them")
 @pytest.mark.parametrize("seed", [11, 12])
 def test_medium_grid_jobs_and_a_longer_fuzz(seed, tmp_path):
     clip = export_clip(MEDIUM, "carphone_pristine", tmp_path / "clip.npz", keep_ratio="3/5", seed=seed)

@@ -160,3 +160,14 @@ def test_a_failed_cocotb_test_fails_run_cocotb_outside_pytest_too(tmp_path):
     env["FOCUS_WAVES"] = "0"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
     assert "FAILED:" in done.stdout and "always_fails: planted failure" in done.stdout, done.stdout + done.stderr
+
+
+def test_verilator_builds_large_models_at_o0_unless_the_caller_asks_for_speed(tmp_path):
+    from focus.tb.toolchain import LARGE_MODEL_BYTES, verilator_make_flags
+    small, large = tmp_path / "small.v", tmp_path / "large.v"
+    small.write_text("module top; endmodule\n")
+    large.write_bytes(b" " * (LARGE_MODEL_BYTES + 1))
+    assert "OPT_FAST=-O0" not in verilator_make_flags(small)
+    assert "OPT_FAST=-O0" in verilator_make_flags(large)
+    assert "OPT_FAST=-O0" not in verilator_make_flags(large, optimize=True)     # the board simulation
+    assert "OPT_FAST=-O0" in verilator_make_flags(small, optimize=False)
