@@ -16,7 +16,6 @@ the array busy from the first activation on, no job beats the throughput bound, 
 block timelines are the block models'.
 """
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -95,9 +94,7 @@ FOUR_TILE_JOBS = [("bikes", "focus"), ("bikes", "dense"), ("planted", "focus"), 
 
 
 @pytest.mark.rtl
-@pytest.mark.slow
-@pytest.mark.skipif(os.environ.get("FOCUS_SLOW") != "all",
-                    reason="its own build and six jobs, about 3 minutes: FOCUS_SLOW=all runs it")
+@pytest.mark.slow(subset=False, reason="its own build and six jobs, about 3 minutes: FOCUS_SLOW=all runs it")
 def test_rtl_counters_equal_cycle_model_on_four_tiles_with_two_lanes():
     for name, mode in FOUR_TILE_JOBS:
         check_rtl_equals_model(jobs(FOUR_TILES)[name], mode)

@@ -22,8 +22,6 @@ configurations (other grids, the root representative, other SIC and scatter thro
 5 columns), under random backpressure.
 """
 
-import os
-
 import numpy as np
 import pytest
 
@@ -107,10 +105,8 @@ def test_minilm_gemms_with_sec_equal_golden_model():
     run(MINILM, exports, "exports_back_to_back_exact")
 
 
-@pytest.mark.slow
+@pytest.mark.slow(subset=False, reason="about 9 minutes of simulation: FOCUS_SLOW=all runs it")
 @pytest.mark.rtl
-@pytest.mark.skipif(os.environ.get("FOCUS_SLOW") != "all",
-                    reason="about 9 minutes of simulation: FOCUS_SLOW=all runs it")
 def test_whole_minilm_gemms_with_sec_equal_golden_model():
     """Every output column of the QKV (1152) and FFN-up (1536) GEMMs, focus and dense."""
     exports = minilm_exports(MINILM, columns=None)

@@ -4,7 +4,6 @@ and a fuzz of the link (corrupt CRC, truncated frames, wrong lengths, unknown co
 bytes) answered with errors, never a hang, and the job after it exact."""
 
 import json
-import os
 
 import numpy as np
 import pytest
@@ -65,9 +64,7 @@ def test_link_fuzz_gets_error_answers_and_the_next_job_is_exact(tmp_path):
 
 
 @pytest.mark.rtl
-@pytest.mark.slow
-@pytest.mark.skipif(os.environ.get("FOCUS_SLOW") != "all",
-                    reason="minutes of simulation each: FOCUS_SLOW=all runs them")
+@pytest.mark.slow(subset=False, reason="minutes of simulation each: FOCUS_SLOW=all runs them")
 @pytest.mark.parametrize("seed", [11, 12])
 def test_medium_grid_jobs_and_a_longer_fuzz(seed, tmp_path):
     clip = export_clip(MEDIUM, "carphone_pristine", tmp_path / "clip.npz", keep_ratio="3/5", seed=seed)

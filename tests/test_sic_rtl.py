@@ -14,8 +14,6 @@ Verilator, the throughput settings and representatives in rotation (the first, w
 the default setting).
 """
 
-import os
-
 import pytest
 
 from focus import FocusConfig
@@ -96,8 +94,8 @@ def test_sic_equals_golden_on_real_clips(clip, threshold, grid_name, grid, setti
 # Full rate and one element-serial engine call the DSP blocks from different sites; 2 engines use
 # the default's engines (FOCUS_SLOW=all).
 ECP5_CASES = ["full-mean-4x8x8", "serial8-root-8x6x10",
-              pytest.param("engines2-mean-8x6x10", marks=pytest.mark.skipif(
-                  os.environ.get("FOCUS_SLOW") != "all", reason="the default's engines: FOCUS_SLOW=all runs it"))]
+              pytest.param("engines2-mean-8x6x10", marks=pytest.mark.slow(
+                  subset=False, reason="the default's engines: FOCUS_SLOW=all runs it"))]
 
 
 @pytest.mark.rtl
