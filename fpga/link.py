@@ -370,10 +370,22 @@ class HostLink(wiring.Component):
         pick = Signal(data.StructLayout({name: 1 for name in sources}))
         offered = {"parser": presp.r_rdy, "drain": dresp.r_rdy, "mask": self.mask.valid,
                    "results": self.results.valid, "done": self.done.valid}
+        # The response queues' head, as the frame it becomes, is registered in IDLE too (the queue
+        # that wins the pick is not read before TAKE, so its head holds): TAKE's frame multiplexer
+        # then starts at registers, not at a LUT-RAM read and the reply decoding (on the ECPIX-5 that
+        # read, decoded and routed into the payload register's inputs was the worst path, 10.1 ns).
+        p_head, d_head = Signal(_Response), Signal(_Response)
+        head = Signal(_Response)
+        m.d.comb += [p_head.eq(presp.r_data), d_head.eq(dresp.r_data), head.eq(Mux(presp.r_rdy, p_head, d_head))]
+        head_frame = response(head)
+        reply_cmd = Signal(8)
+        reply_len = Signal(range(max(len(ident), 2) + 1))
+        reply_data = Signal(len(head_frame[2]))
         m.d.sync += tx_advance.eq(0)
         with m.FSM(name="tx_state"):
             with m.State("IDLE"):
                 m.d.sync += tx_crc.eq(0xFFFF)
+                m.d.sync += [reply_cmd.eq(head_frame[0]), reply_len.eq(head_frame[1]), reply_data.eq(head_frame[2])]
                 taken = Const(0, 1)
                 for name in sources:
                     m.d.sync += getattr(pick, name).eq(offered[name] & ~taken)
@@ -385,11 +397,7 @@ class HostLink(wiring.Component):
                 # source that was reset since (RESET clears the slices) no longer does, and the
                 # frame is not sent: back to IDLE
                 m.next = "IDLE"
-                p_head, d_head = Signal(_Response), Signal(_Response)
-                m.d.comb += [p_head.eq(presp.r_data), d_head.eq(dresp.r_data)]
-                head = Signal(_Response)
-                m.d.comb += head.eq(Mux(pick.parser, p_head, d_head))
-                frame = response(head)
+                frame = (reply_cmd, reply_len, reply_data)      # the parser's or the drain's, as picked
                 choices = [(pick.mask, Reply.MASK, sizes["mask"], self.mask.payload),
                            (pick.results, Reply.RESULT, sizes["results"], self.results.payload),
                            (pick.done, Reply.DONE, sizes["done"], self.done.payload)]
