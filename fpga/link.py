@@ -381,6 +381,11 @@ class HostLink(wiring.Component):
         reply_cmd = Signal(8)
         reply_len = Signal(range(max(len(ident), 2) + 1))
         reply_data = Signal(len(head_frame[2]))
+        # The sources' ready signals are the pick flip-flops themselves (set in IDLE, cleared in TAKE,
+        # so high in TAKE only), not a decoding of the state: each drives a register slice's enables
+        # over its wide payload, so the fewer levels before that fan-out the better.
+        m.d.comb += [self.mask.ready.eq(pick.mask), self.results.ready.eq(pick.results),
+                     self.done.ready.eq(pick.done)]
         m.d.sync += tx_advance.eq(0)
         with m.FSM(name="tx_state"):
             with m.State("IDLE"):
@@ -410,8 +415,7 @@ class HostLink(wiring.Component):
                 with m.If(pick.drain & dresp.r_rdy):
                     m.d.comb += dresp.r_en.eq(1)
                     m.next = "SYNC"
-                m.d.comb += [self.mask.ready.eq(pick.mask), self.results.ready.eq(pick.results),
-                             self.done.ready.eq(pick.done)]
+                m.d.sync += pick.eq(0)           # so pick is 0 outside TAKE: it drives the ready signals
                 for name in ("mask", "results", "done"):
                     with m.If(getattr(pick, name) & getattr(self, name).valid):
                         m.next = "SYNC"
