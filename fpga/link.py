@@ -21,6 +21,8 @@ __all__ = ["HostLink", "crc16_step", "default_frame_timeout"]
 
 # A response waiting for the transmitter: what kind of frame, the command it answers, an error code.
 _ACK, _ERROR, _IDENTIFY = 0, 1, 2
+#: Bits of the transmitter's payload register per copy of its load and shift enables.
+TX_SEGMENT_BITS = 64
 _Response = data.StructLayout({"kind": 2, "command": 8, "code": 8})
 
 
@@ -361,11 +363,12 @@ class HostLink(wiring.Component):
         # sources' ready signals are then driven by registers alone: a choice made in the same
         # cycle chained the response queues' levels and the slices' valid signals into the done
         # slice's enable (the ULX3S-85F's worst path, 15 ns, mostly routing across the chip).
-        # The wide payload register spans the chip (it loads from the result slice): its enable
-        # is TAKE or ``tx_advance``, both registers, and its count of bytes left is a down-counter
-        # with a registered empty flag (the 85F's worst path was the count's compare into that
-        # enable, 13 ns). ``tx_advance`` costs one cycle per payload byte while the UART still
-        # sends the byte (10 bit times), so the line sees no gap.
+        # The wide payload register spans the chip (it loads from the result slice): it loads in
+        # TAKE and shifts on ``tx_advance``, through per-segment register copies of both (below),
+        # and its count of bytes left is a down-counter with a registered empty flag (the 85F's
+        # worst path was the count's compare into that enable, 13 ns). ``tx_advance`` costs one
+        # cycle per payload byte while the UART still sends the byte (10 bit times), so the line
+        # sees no gap.
         sources = ("parser", "drain", "mask", "results", "done")
         pick = Signal(data.StructLayout({name: 1 for name in sources}))
         offered = {"parser": presp.r_rdy, "drain": dresp.r_rdy, "mask": self.mask.valid,
@@ -386,6 +389,26 @@ class HostLink(wiring.Component):
         # over its wide payload, so the fewer levels before that fan-out the better.
         m.d.comb += [self.mask.ready.eq(pick.mask), self.results.ready.eq(pick.results),
                      self.done.ready.eq(pick.done)]
+        # tx_data's enables: it loads in TAKE and shifts a byte on ``tx_advance``. Both conditions
+        # are known a cycle ahead (IDLE taking a beat; PAYLOAD handing a byte to the UART), so each
+        # 64-bit segment of the register has its own flip-flop copy of each (``kept_*``: Yosys
+        # keeps them apart, focus.hdl.util.KEEP_COPIES) that sits by the segment: no state decoding
+        # and no single net across the whole payload (on the ULX3S-85F the state decoding into the
+        # enables of the whole register was the worst path, 15.4 ns: 2 LUTs, 14 ns of routing).
+        load_next, shift_next = Signal(), Signal()
+        frame_data = Signal.like(tx_data)
+        shifted = Signal.like(tx_data)
+        m.d.comb += shifted.eq(tx_data >> 8)
+        for first in range(0, len(tx_data), TX_SEGMENT_BITS):
+            bits = slice(first, min(first + TX_SEGMENT_BITS, len(tx_data)))
+            index = first // TX_SEGMENT_BITS
+            load = Signal(name=f"kept_tx_load{index}")
+            shift = Signal(name=f"kept_tx_shift{index}")
+            m.d.sync += [load.eq(load_next), shift.eq(shift_next)]
+            with m.If(load):
+                m.d.sync += tx_data[bits].eq(frame_data[bits])
+            with m.Elif(shift):
+                m.d.sync += tx_data[bits].eq(shifted[bits])
         m.d.sync += tx_advance.eq(0)
         with m.FSM(name="tx_state"):
             with m.State("IDLE"):
@@ -396,6 +419,7 @@ class HostLink(wiring.Component):
                     m.d.sync += getattr(pick, name).eq(offered[name] & ~taken)
                     taken = taken | offered[name]
                 with m.If(taken):
+                    m.d.comb += load_next.eq(1)
                     m.next = "TAKE"
             with m.State("TAKE"):
                 # the picked beat's frame is loaded whether or not the source still offers it; a
@@ -408,7 +432,8 @@ class HostLink(wiring.Component):
                            (pick.done, Reply.DONE, sizes["done"], self.done.payload)]
                 for sel, reply, size, payload in reversed(choices):
                     frame = (Mux(sel, reply, frame[0]), Mux(sel, size, frame[1]), Mux(sel, payload, frame[2]))
-                m.d.sync += [tx_cmd.eq(frame[0]), tx_len.eq(frame[1]), tx_data.eq(frame[2])]
+                m.d.sync += [tx_cmd.eq(frame[0]), tx_len.eq(frame[1])]
+                m.d.comb += frame_data.eq(frame[2])
                 with m.If(pick.parser & presp.r_rdy):
                     m.d.comb += presp.r_en.eq(1)
                     m.next = "SYNC"
@@ -431,14 +456,15 @@ class HostLink(wiring.Component):
                             m.d.sync += tx_crc.eq(crc16_step(tx_crc, value))
                         m.next = following
             with m.State("PAYLOAD"):
-                with m.If(tx_advance):
-                    m.d.sync += [tx_data.eq(tx_data >> 8), tx_left.eq(tx_left - 1), tx_empty.eq(tx_left == 1)]
+                with m.If(tx_advance):                    # tx_data shifts (its segments' copies)
+                    m.d.sync += [tx_left.eq(tx_left - 1), tx_empty.eq(tx_left == 1)]
                 with m.Elif(tx_empty):
                     m.next = "CRC0"
                 with m.Else():
                     m.d.comb += [tx.valid.eq(1), tx.payload.eq(tx_data[:8])]
                     with m.If(tx.ready):
                         m.d.sync += [tx_crc.eq(crc16_step(tx_crc, tx_data[:8])), tx_advance.eq(1)]
+                        m.d.comb += shift_next.eq(1)
             for state, value, following in (("CRC0", tx_crc[:8], "CRC1"), ("CRC1", tx_crc[8:], "IDLE")):
                 with m.State(state):
                     m.d.comb += [tx.valid.eq(1), tx.payload.eq(value)]
