@@ -409,6 +409,15 @@ class HostLink(wiring.Component):
                 m.d.sync += tx_data[bits].eq(frame_data[bits])
             with m.Elif(shift):
                 m.d.sync += tx_data[bits].eq(shifted[bits])
+        # The picked beat's frame, selected by the pick flip-flops alone (no state decoding on the
+        # payload's way into tx_data: its segments load it in TAKE only).
+        frame = (reply_cmd, reply_len, reply_data)              # the parser's or the drain's
+        choices = [(pick.mask, Reply.MASK, sizes["mask"], self.mask.payload),
+                   (pick.results, Reply.RESULT, sizes["results"], self.results.payload),
+                   (pick.done, Reply.DONE, sizes["done"], self.done.payload)]
+        for sel, reply, size, payload in reversed(choices):
+            frame = (Mux(sel, reply, frame[0]), Mux(sel, size, frame[1]), Mux(sel, payload, frame[2]))
+        m.d.comb += frame_data.eq(frame[2])
         m.d.sync += tx_advance.eq(0)
         with m.FSM(name="tx_state"):
             with m.State("IDLE"):
@@ -426,14 +435,7 @@ class HostLink(wiring.Component):
                 # source that was reset since (RESET clears the slices) no longer does, and the
                 # frame is not sent: back to IDLE
                 m.next = "IDLE"
-                frame = (reply_cmd, reply_len, reply_data)      # the parser's or the drain's, as picked
-                choices = [(pick.mask, Reply.MASK, sizes["mask"], self.mask.payload),
-                           (pick.results, Reply.RESULT, sizes["results"], self.results.payload),
-                           (pick.done, Reply.DONE, sizes["done"], self.done.payload)]
-                for sel, reply, size, payload in reversed(choices):
-                    frame = (Mux(sel, reply, frame[0]), Mux(sel, size, frame[1]), Mux(sel, payload, frame[2]))
                 m.d.sync += [tx_cmd.eq(frame[0]), tx_len.eq(frame[1])]
-                m.d.comb += frame_data.eq(frame[2])
                 with m.If(pick.parser & presp.r_rdy):
                     m.d.comb += presp.r_en.eq(1)
                     m.next = "SYNC"
