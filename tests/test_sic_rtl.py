@@ -8,10 +8,10 @@ the cycle the cycle model predicts.
 
 Default tier: one build per throughput setting kind (Verilator): the default (4 engines, 2 cycles
 per vector), 2 engines, full rate and one element-serial engine, both representatives; the default
-on Icarus as well with its first export; the ECP5 Verilog (DSP blocks with their registers) at full
-rate and with one element-serial engine (2 engines with ``FOCUS_SLOW=all``). ``slow``: real clips x thresholds 0.8/0.9/0.95 x two grids,
-Verilator, the throughput settings and representatives in rotation (the first, which CI runs, is
-the default setting).
+on Icarus as well with its first export; the ECP5 Verilog (DSP blocks with their registers) with
+one element-serial engine (full rate and 2 engines with ``FOCUS_SLOW=all``). ``FOCUS_SLOW=all``
+only: real clips x thresholds 0.8/0.9/0.95 x two grids, Verilator, the throughput settings and
+representatives in rotation.
 """
 
 import pytest
@@ -82,7 +82,8 @@ SWEEP = [(*case, *SETTINGS[(i + i // 6) % len(SETTINGS)]) for i, case in enumera
 
 
 @pytest.mark.rtl
-@pytest.mark.slow
+@pytest.mark.slow(subset=False, reason="its own builds, a minute each; the default tier runs real clips in "
+                                       "every throughput setting: FOCUS_SLOW=all runs the sweep")
 @pytest.mark.parametrize("clip,threshold,grid_name,grid,setting,multipliers,representative", SWEEP,
                          ids=[f"{c}-{t.replace('/', '_')}-{g}-{s}-{r}" for c, t, g, _, s, _, r in SWEEP])
 def test_sic_equals_golden_on_real_clips(clip, threshold, grid_name, grid, setting, multipliers, representative):
@@ -91,9 +92,12 @@ def test_sic_equals_golden_on_real_clips(clip, threshold, grid_name, grid, setti
     run_cocotb("sic", "focus.tb.cocotb_sic", cfg, params={"exports": exports(cfg, name, [clip])})
 
 
-# Full rate and one element-serial engine call the DSP blocks from different sites; 2 engines use
-# the default's engines (FOCUS_SLOW=all).
-ECP5_CASES = ["full-mean-4x8x8", "serial8-root-8x6x10",
+# One element-serial engine calls the DSP blocks from its own sites (the default's engines,
+# threshold units, tournaments and mean emitter run as ECP5 Verilog in the accelerator's test);
+# full rate and 2 engines with FOCUS_SLOW=all.
+ECP5_CASES = ["serial8-root-8x6x10",
+              pytest.param("full-mean-4x8x8", marks=pytest.mark.slow(
+                  subset=False, reason="95 s in CI, its own build: FOCUS_SLOW=all runs it")),
               pytest.param("engines2-mean-8x6x10", marks=pytest.mark.slow(
                   subset=False, reason="the default's engines: FOCUS_SLOW=all runs it"))]
 
