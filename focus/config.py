@@ -481,4 +481,31 @@ class FocusConfig:
                         raise ConfigError(name, text, "comma-separated integers") from None
             else:
                 changes[name] = text.strip()
-        return self.replace(**changes)
+        try:
+            return self.replace(**changes)
+        except ConfigError as err:
+            raise self._blame_changed(err, changes) from None
+
+    def _blame_changed(self, err: ConfigError, changes: dict[str, Any]) -> ConfigError:
+        """A cross-field error that names a field the assignments left alone, restated for the field
+        they changed (``hidden=63 is not allowed: a multiple of vector_size=8``); else ``err``."""
+        new = {**self.to_dict(), **changes}
+        restated = {
+            # error on this field -> (the partner that was changed, what the partner must be)
+            "vector_size": ("hidden", lambda: f"a multiple of vector_size={new['vector_size']} "
+                                              "(each token is cut into whole vectors)"),
+            "rows": ("vector_size", lambda: f"equal to rows={new['rows']}: each array row takes one element of a "
+                                            "SIC vector (set both, e.g. with --vector-size)"),
+            "tile_frames": ("frames", lambda: f"a multiple of tile_frames={new['tile_frames']} "
+                                              "(tiles are whole frames)"),
+        }
+        if err.field in changes or err.field not in restated:
+            return err
+        partner, allowed = restated[err.field]
+        if partner not in changes:
+            return err
+        try:
+            value = int(changes[partner])
+        except (TypeError, ValueError):
+            return err
+        return ConfigError(partner, value, allowed())

@@ -291,3 +291,20 @@ def test_config_arguments_report_bad_input_through_the_parser(argv, message, tmp
     with pytest.raises(SystemExit) as info:
         config_from_args(parser, parser.parse_args(argv))
     assert info.value.code == 2 and message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("assignments,field,value,allowed", [
+    (["hidden=63"], "hidden", 63, "a multiple of vector_size=8"),
+    (["frames=3"], "frames", 3, "a multiple of tile_frames=2"),
+    (["vector_size=16"], "vector_size", 16, "equal to rows=8"),
+    # the user set the field the rule names: the message is the constructor's
+    (["hidden=63", "vector_size=8"], "vector_size", 8, "a divisor of hidden=63"),
+    (["tile_frames=3"], "tile_frames", 3, "a whole number of frames dividing frames=4"),
+    (["rows=16"], "rows", 16, "equal to vector_size=8"),
+])
+def test_set_breaking_a_cross_field_rule_names_the_field_that_was_set(assignments, field, value, allowed):
+    with pytest.raises(ConfigError) as info:
+        FocusConfig().with_overrides(assignments)
+    err = info.value
+    assert (err.field, err.value) == (field, value)
+    assert str(err).startswith(f"{field}={value!r} is not allowed: {allowed}")

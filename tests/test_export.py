@@ -153,7 +153,7 @@ def test_cli_export_with_the_documented_options_writes_a_readable_file(tmp_path,
 @pytest.mark.parametrize("argv,match", [
     (["--vector-size", "7"], "vector_size=7 is not allowed: a divisor of hidden=64"),
     (["--clip", "nope"], "invalid choice: 'nope'"),
-    (["--frames", "3"], "tile_frames=2 is not allowed"),
+    (["--frames", "3"], "frames=3 is not allowed: a multiple of tile_frames=2"),
     (["--start", "249", "--clip", "bikes"], "'bikes' is too short: it has 250 frames"),
     (["--keep-ratio", "3/2"], "--keep-ratio 3/2 is not in"),
     (["--scores", "none", "--prune"], "--prune and --keep need SEC scores"),
