@@ -130,10 +130,14 @@ def _export(parser, args) -> int:
     bars.close()
     c = job.counters
     print(f"{out}: {cfg.tokens} tokens x {cfg.chunks} chunks, unique {c['unique']}, similar {c['similar']}, "
-          f"zero {c['zero']}, sparsity {c['sparsity']:.3f}, compression {c['compression']:.2f}x"
+          f"zero {c['zero']}, sparsity {c['sparsity']:.3f}, compression {_times(c['compression'])}"
           f"{', kept ' + str(len(job.kept)) if job.kept is not None else ''}", file=sys.stderr)
     print(out)
     return 0
+
+
+def _times(x) -> str:
+    return "n/a" if x is None else f"{x:.2f}x"
 
 
 def _minilm_gemm(cfg, args):
@@ -179,7 +183,7 @@ def _show(parser, args) -> int:
     print(f"  weights {job.weights.shape[0]}x{job.weights.shape[1]}; unique {c.get('unique')}, similar "
           f"{c.get('similar')}, zero {c.get('zero')}; sparsity {c.get('sparsity', 0):.4f}; "
           f"MACs {c.get('dense_macs')} dense, {c.get('concentrated_macs')} concentrated "
-          f"({c.get('compression', 0):.2f}x)")
+          f"({_times(c.get('compression'))})")
     if job.scores is not None:
         print(f"  SEC scores {'x'.join(map(str, job.scores.shape))}, kept {len(job.kept)}"
               f"{' (pruned before SIC)' if job.pruned else ''}")

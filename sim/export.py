@@ -7,7 +7,9 @@ A file is a NumPy ``.npz`` archive (``numpy.savez_compressed``) readable with
   ``config`` (str, the configuration JSON, :meth:`focus.FocusConfig.to_json`) and ``header``
   (str, JSON: counters, workload description, which optional arrays are present);
 * the job's arrays under their :class:`~focus.sim.job.Job` field names, in compact integer types
-  (the smallest signed type holding the value range; :func:`read` gives int64 back).
+  (data: the smallest signed type holding ``data_width`` bits; acc: int32, or int64 above 32 bits;
+  scores: the smallest unsigned type; indices int32; :func:`read` gives int64 back and also accepts
+  narrower signed acc types, as files before this rule had them).
 
 :func:`write` writes to a temporary file next to the target and renames it, so a file either is
 complete or is not there. :func:`read` checks the format, the version and every shape against the
@@ -17,6 +19,7 @@ configuration, and raises :class:`ExportError` saying what is wrong.
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 
@@ -77,12 +80,14 @@ def _unsigned_dtype(width: int):
 
 
 def _dtype(cfg: FocusConfig, kind: str):
-    return {"data": _signed_dtype(cfg.data_width), "acc": _signed_dtype(cfg.acc_width),
+    # acc arrays are int32 at least (docs/export-format.md: "int32 or int64"), whatever acc_width is
+    return {"data": _signed_dtype(cfg.data_width), "acc": _signed_dtype(max(cfg.acc_width, 32)),
             "score": _unsigned_dtype(cfg.score_width), "index": np.int32}[kind]
 
 
-#: Arrays totalling at most this many bytes are compressed (zip deflate); larger ones are stored,
-#: since deflating hundreds of megabytes of incompressible data takes minutes. numpy.load reads both.
+#: Arrays totalling at most this many bytes (the sum of their ``nbytes``, 32 MiB) are compressed
+#: (zip deflate); larger ones are stored, since deflating hundreds of megabytes of incompressible data
+#: takes minutes. numpy.load reads both.
 COMPRESS_LIMIT = 32 << 20
 
 
@@ -101,10 +106,12 @@ def write(path: str | os.PathLike, job: Job, *, partials: bool = True, compress:
         "shape": {"T": cfg.tokens, "hidden": cfg.hidden, "C": cfg.chunks, "V": cfg.vector_size,
                   "N": int(job.weights.shape[1]), "U": int(job.unique_offsets[-1])},
         "neighbourhood": job.neighbourhood, "pruned": bool(job.pruned),
-        "optional": present, "counters": job.counters, "meta": job.meta,
+        "optional": present, "counters": _finite(job.counters), "meta": job.meta,
     }
+    # allow_nan=False: the header is strict JSON (no Infinity or NaN; a non-finite number is a bug here)
     arrays = {"format": np.array(FORMAT), "format_version": np.array(FORMAT_VERSION, dtype=np.int64),
-              "config": np.array(cfg.to_json()), "header": np.array(json.dumps(header, sort_keys=True))}
+              "config": np.array(cfg.to_json()),
+              "header": np.array(json.dumps(header, sort_keys=True, allow_nan=False))}
     for name, (_, kind) in {**ARRAYS, **{n: OPTIONAL[n] for n in present}}.items():
         arrays[name] = np.asarray(getattr(job, name)).astype(_dtype(cfg, kind))
     if compress is None:
@@ -112,6 +119,16 @@ def write(path: str | os.PathLike, job: Job, *, partials: bool = True, compress:
     with atomic_open(path, "wb") as fh:
         (np.savez_compressed if compress else np.savez)(fh, **arrays)
     return path
+
+
+def _finite(counters: dict) -> dict:
+    """``counters`` with ``compression`` null when it is not a finite number (U = 0: no concentrated
+    MACs, nothing to divide by)."""
+    out = dict(counters)
+    value = out.get("compression")
+    if isinstance(value, float) and not math.isfinite(value):
+        out["compression"] = None
+    return out
 
 
 def _text(archive, key: str, path) -> str:

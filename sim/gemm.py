@@ -98,7 +98,9 @@ def concentrated(cfg: FocusConfig, sic: SicResult, weights, chunks: range | None
 
 
 def gemm_counters(cfg: FocusConfig, sic: SicResult, n_out: int) -> dict:
-    """MACs dense vs concentrated, and scatter operations (one N-wide row add per non-zero vector)."""
+    """MACs dense vs concentrated, and scatter operations (one N-wide row add per non-zero vector).
+    ``compression`` is dense / concentrated MACs, None when nothing is left to compute (no unique
+    vector: every vector is zero)."""
     tokens = sic.unique_index.shape[1]
     unique = int(sum(len(g) for g in sic.group_size))
     dense_macs = tokens * cfg.hidden * n_out
@@ -106,7 +108,7 @@ def gemm_counters(cfg: FocusConfig, sic: SicResult, n_out: int) -> dict:
     return {
         "dense_macs": dense_macs,
         "concentrated_macs": conc_macs,
-        "compression": dense_macs / conc_macs if conc_macs else float("inf"),
+        "compression": dense_macs / conc_macs if conc_macs else None,     # None: no unique vector (U = 0)
         "scatter_rows": int((sic.unique_index >= 0).sum()),
         "scatter_adds": int((sic.unique_index >= 0).sum()) * n_out,
     }

@@ -126,7 +126,7 @@ def _totals(rows: list[dict]) -> dict:
     dense = sum(r["dense_macs"] for r in rows)
     conc = sum(r["concentrated_macs"] for r in rows)
     vec = sum(r["vectors"] for r in rows)
-    return {"dense_macs": dense, "concentrated_macs": conc, "compression": dense / conc if conc else float("inf"),
+    return {"dense_macs": dense, "concentrated_macs": conc, "compression": dense / conc if conc else None,
             "sparsity": sum(r["similar"] + r["zero"] for r in rows) / vec if vec else 0.0}
 
 
@@ -181,7 +181,12 @@ def _minilm_data(cfg, runs, variants, n_text, **workload) -> dict:
 
 
 def _fmt(x, digits=3):
-    return f"{x:.{digits}f}"
+    return "n/a" if x is None else f"{x:.{digits}f}"
+
+
+def _times(x) -> str:
+    """A compression ratio: ``2.48x``, or ``n/a`` when there was nothing to compute (None)."""
+    return "n/a" if x is None else f"{x:.2f}x"
 
 
 def _minilm_markdown(d: dict) -> str:
@@ -209,15 +214,15 @@ def _minilm_markdown(d: dict) -> str:
         attn = by.get("qkv", {}).get("alive", "-")
         ffn = by.get("ffn_up", {}).get("alive", "-")
         v8, vf = L["vs_int8"], L["vs_float"]
-        lines.append(f"| {L['layer']} | {attn} / {ffn} | {sp} | {_fmt(L['totals']['compression'], 2)}x | "
+        lines.append(f"| {L['layer']} | {attn} / {ffn} | {sp} | {_times(L['totals']['compression'])} | "
                      f"{_fmt(v8['cos_mean'], 4)} ({_fmt(v8['cos_min'], 3)}), {_fmt(v8['rel_err'])} | "
                      f"{_fmt(vf['cos_mean'], 4)}, {_fmt(vf['rel_err'])} |")
     tot = d["runs"][main]["totals"]
     lines += ["", f"All layers: {tot['dense_macs'] / 1e6:.1f} M dense MACs, {tot['concentrated_macs'] / 1e6:.1f} M "
-              f"concentrated: **{_fmt(tot['compression'], 2)}x**, sparsity {_fmt(tot['sparsity'])}."]
+              f"concentrated: **{_times(tot['compression'])}**, sparsity {_fmt(tot['sparsity'])}."]
     if "sic" in d["runs"] and main != "sic":
         t = d["runs"]["sic"]["totals"]
-        lines.append(f"SIC alone (no SEC): {_fmt(t['compression'], 2)}x, sparsity {_fmt(t['sparsity'])}.")
+        lines.append(f"SIC alone (no SEC): {_times(t['compression'])}, sparsity {_fmt(t['sparsity'])}.")
     lines += ["", "## Fidelity of the final hidden states", "",
               "Rows compared: those every run still holds (text tokens and the image tokens SEC kept).", "",
               "| run | vs dense float: cos mean (min), rel. error | vs dense INT8: cos mean (min), rel. error "
@@ -244,7 +249,7 @@ def _minilm_markdown(d: dict) -> str:
         for s in sorted(rows, key=lambda s: (Fraction(s["threshold"]), s["representative"])):
             v = s["vs_int8"]
             lines.append(f"| {s['threshold']} | {s['representative']} | {_fmt(s['sparsity'])} | "
-                         f"{_fmt(s['compression'], 2)}x | {_fmt(v['cos_mean'], 4)} ({_fmt(v['cos_min'], 3)}), "
+                         f"{_times(s['compression'])} | {_fmt(v['cos_mean'], 4)} ({_fmt(v['cos_min'], 3)}), "
                          f"{_fmt(v['rel_err'])} |")
     lines += ["", "## Representative error", "",
               "Representative minus the exact rational mean of its group's members, over every element of every "
@@ -334,7 +339,7 @@ def report_file(path, out_dir: Path | None = None) -> dict:
         u, s, z = c["unique_per_chunk"][k], c["similar_per_chunk"][k], c["zero_per_chunk"][k]
         lines.append(f"| {k} | {u} | {s} | {z} | {_fmt((s + z) / T)} | {_fmt(T / u, 2) + 'x' if u else 'inf'} |")
     lines += ["", f"Total: sparsity {_fmt(c['sparsity'])}, {c['dense_macs']} dense MACs, {c['concentrated_macs']} "
-              f"concentrated: **{_fmt(c['compression'], 2)}x**; {c['scatter_rows']} scatter rows."]
+              f"concentrated: **{_times(c['compression'])}**; {c['scatter_rows']} scatter rows."]
     if job.kept is not None:
         lines.append(f"SEC: kept {len(job.kept)} of {T} tokens{' (pruned before SIC)' if job.pruned else ''}.")
     lines += ["", "![which tokens merged, per frame](merges.png)", ""]

@@ -195,3 +195,62 @@ def test_run_job_rejects_bad_inputs_clearly(change, match):
     tokens, weights = args.pop("tokens"), args.pop("weights")
     with pytest.raises(ValueError, match=match):
         run_job(CFG, tokens, weights, **args)
+
+
+# ------------------------------------------------------------------ stored types and strict JSON
+
+def _small_cli_export(tmp_path, *extra, name="job.npz"):
+    out = tmp_path / name
+    assert main(["export", "--clip", "bikes", "--frames", "2", "--height", "3", "--width", "3", "--hidden", "16",
+                 "--vector-size", "4", "--tile-frames", "2", "--scores", "random", "--out", str(out), "--quiet",
+                 *extra]) == 0
+    return out
+
+
+@pytest.mark.parametrize("acc_width,dtype", [(16, np.int32), (32, np.int32), (40, np.int64)])
+def test_acc_arrays_are_stored_as_int32_at_least_and_int64_above_32_bits(tmp_path, acc_width, dtype):
+    out = _small_cli_export(tmp_path, "--set", "data_width=4", "--set", f"acc_width={acc_width}")
+    with np.load(out, allow_pickle=False) as f:
+        for name in ("outputs", "outputs_dense", "partials"):
+            assert f[name].dtype == dtype, name
+        assert f["tokens"].dtype == np.int8 and f["unique_index"].dtype == np.int32
+
+
+def test_reader_still_accepts_acc_arrays_in_narrower_signed_types(tmp_path):
+    good = _small_cli_export(tmp_path, "--set", "data_width=4", "--set", "acc_width=16")     # as files had them
+    with np.load(good, allow_pickle=False) as f:
+        narrow = {name: f[name].astype(np.int16) for name in ("outputs", "outputs_dense", "partials")}
+    old = _rewrite(good, tmp_path / "old.npz", **narrow)
+    _same(export.read(good), export.read(old))
+
+
+def _strict_json(text):
+    def refuse(constant):
+        raise AssertionError(f"{constant} is not JSON")
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_header_is_strict_json_with_null_compression_when_no_vector_is_left(tmp_path, capsys):
+    out = _small_cli_export(tmp_path, "--height", "2", "--width", "2", "--hidden", "4", "--set", "data_width=2",
+                            "--set", "acc_width=8", "--keep", "1", "--prune", "--seed", "10")
+    with np.load(out, allow_pickle=False) as f:
+        header = _strict_json(str(f["header"]))
+    assert header["shape"]["U"] == 0 and header["counters"]["unique"] == 0
+    assert header["counters"]["compression"] is None
+    assert export.read(out).counters["compression"] is None
+    assert main(["show", str(out)]) == 0
+    assert "0 concentrated (n/a)" in capsys.readouterr().out
+
+
+def test_header_compression_is_dense_over_concentrated_macs_when_vectors_are_left(tmp_path):
+    with np.load(export.write(tmp_path / "job.npz", _job()), allow_pickle=False) as f:
+        c = _strict_json(str(f["header"]))["counters"]
+    assert c["compression"] == pytest.approx(c["dense_macs"] / c["concentrated_macs"])
+
+
+def test_header_with_a_non_finite_number_is_never_written(tmp_path):
+    job = _job()
+    job.meta["scale"] = float("nan")
+    with pytest.raises(ValueError, match="JSON compliant"):
+        export.write(tmp_path / "job.npz", job)
+    assert not list(tmp_path.iterdir())
