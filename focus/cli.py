@@ -17,12 +17,16 @@ from .config import ConfigError, FocusConfig
 __all__ = ["add_config_arguments", "load_config", "config_from_args"]
 
 
-def add_config_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add ``--config`` and ``--set`` to ``parser`` (read them back with :func:`config_from_args`)."""
+def add_config_arguments(parser: argparse.ArgumentParser, *,
+                         default: str = "the embedded default (focus.FocusConfig())",
+                         set_help: str = "override one configuration field, e.g. --set rows=16 "
+                                         "--set threshold=19/20 (repeatable, applied in order after --config)") -> None:
+    """Add ``--config`` and ``--set`` to ``parser`` (read them back with :func:`config_from_args`).
+    ``default`` says what the configuration is without ``--config``; ``set_help`` replaces the
+    help of ``--set`` for a tool that uses it differently."""
     parser.add_argument("--config", metavar="FILE.json",
-                        help="configuration JSON (as written by focus-gen --print-config); default: the embedded default")
-    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
-                        help="override one configuration field, e.g. --set rows=16 --set threshold=19/20 (repeatable)")
+                        help=f"configuration JSON (as written by focus-gen --print-config); default: {default}")
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help=set_help)
 
 
 def load_config(path: str | Path | None, overrides: Iterable[str] = (), *,

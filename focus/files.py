@@ -14,12 +14,29 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Iterator
 
-__all__ = ["output_to", "atomic_open", "write_atomic", "build_root"]
+__all__ = ["output_to", "atomic_open", "write_atomic", "build_root", "unwritable"]
 
 
 def build_root() -> Path:
     """Where build output goes: ``$FOCUS_BUILD_DIR``, else ``build/`` under the current directory."""
     return Path(os.environ.get("FOCUS_BUILD_DIR", "build")).resolve()
+
+
+def unwritable(path: str | Path) -> str | None:
+    """Why :func:`atomic_open` could not write ``path``, or None when it probably can: ``path`` is a
+    folder, a parent of it is not a folder, or its nearest existing folder is not writable. Tools
+    call this before their work, so a bad output path is refused up front."""
+    path = Path(path)
+    if path.is_dir():
+        return "a file path (it is a directory)"
+    parent = path.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        return f"a path under folders ({parent} is not a directory)"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"a path in a writable folder ({parent} is not writable)"
+    return None
 
 
 def _umask() -> int:

@@ -15,8 +15,10 @@ model's estimate for the job with SIC bypassed), the time at the board clock, an
 RESULT.npz holds the keys focus-run writes (outputs, kept when SEC ran, counters as JSON, mode,
 status, config, source, summary; docs/link.md).
 
-Exit status: 0 the outputs match; 1 they do not, or the link failed; 2 bad input (file, options,
-a bitstream built for another configuration).
+Exit status: 0 the outputs match; 1 they do not, or the link failed; 2 bad input (one line on
+stderr, nothing written): a missing, corrupt, wrong-version or inconsistent file (the checks of
+focus-run, made before anything is built or sent), an --out that cannot be written, or a bitstream
+built for another configuration.
 """
 
 from __future__ import annotations
@@ -184,14 +186,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet", action="store_true", help="no report")
     args = parser.parse_args(argv)
 
+    from ..files import unwritable
     from ..sim.accelerator import accelerator_streams
-    from ..sim.export import read
+    from ..sim.checks import InputError
+    from ..sim.export import check_consistent, read
 
     try:
-        try:
+        try:                        # refused before anything is built or sent (exit 2, one line)
             job = read(args.job)
-        except (OSError, ValueError, KeyError) as err:
-            raise _Failure(f"{args.job}: {err}", 2) from None
+            check_consistent(job, args.job)
+        except InputError as err:
+            raise _Failure(str(err), 2) from None
+        reason = unwritable(args.out)
+        if reason:
+            raise _Failure(f"--out={args.out!r} is not allowed: {reason}", 2)
         streams = accelerator_streams(job.cfg, job, args.mode)
         got = _in_simulation(args, job) if args.sim else _on_board(args, job)
         check_outputs(job, args.mode, streams, got)
@@ -210,7 +218,11 @@ def main(argv: list[str] | None = None) -> int:
                "clk_freq": link["clk_freq"], "baud": link["baud"], "accelerator_s": cycles / link["clk_freq"],
                "link_s": link["link_time"], "bytes_sent": link["bytes_sent"],
                "bytes_received": link["bytes_received"], "simulated": bool(args.sim)}
-    _write(Path(args.out), job, args.mode, got, str(args.job), summary)
+    try:
+        _write(Path(args.out), job, args.mode, got, str(args.job), summary)
+    except OSError as err:
+        print(f"focus fpga run: error: --out={args.out!r} is not allowed: a writable file path ({err})", file=sys.stderr)
+        return 2
     if not args.quiet:
         print(f"{args.job}: {args.mode} job, {cfg.tokens} tokens, configuration {cfg.digest()}: outputs match "
               f"the golden model")

@@ -3,7 +3,8 @@
 Subcommands:
   export   one job (tokens from a clip, weights, SEC scores) through the integer contract, written
            as a versioned .npz test-vector file (docs/export-format.md)
-  show     print what an exported file holds (and check it)
+  show     print what an exported file holds, after the checks focus-run makes (format, version,
+           shapes, and that the golden outputs follow from the file's own arrays)
   report   run the real MiniLM workload (or read an exported file) and write a compression report:
            a Markdown table per layer, a JSON file, and a plot of which tokens merged per frame
 
@@ -32,7 +33,7 @@ import numpy as np  # noqa: E402
 
 from ..cli import add_config_arguments, config_from_args  # noqa: E402
 from ..config import FocusConfig  # noqa: E402
-from ..files import build_root  # noqa: E402
+from ..files import build_root, unwritable  # noqa: E402
 from .checks import InputError  # noqa: E402
 from .video import CLIPS  # noqa: E402
 
@@ -63,7 +64,8 @@ class _Bars:
 
 
 def _shape_arguments(parser: argparse.ArgumentParser):
-    g = parser.add_argument_group("grid and SIC (shortcuts for --set; --set is applied last)")
+    g = parser.add_argument_group("grid and SIC (shortcuts for --set FIELD=VALUE: applied after --config, "
+                                  "before every --set)")
     g.add_argument("--frames", type=int, metavar="F", help="frames in the grid")
     g.add_argument("--height", type=int, metavar="H", help="token rows per frame")
     g.add_argument("--width", type=int, metavar="W", help="token columns per frame")
@@ -94,6 +96,15 @@ def _export(parser, args) -> int:
 
     cfg = _config(parser, args)
     out = Path(args.out) if args.out else build_root() / "export" / f"{args.clip}-{cfg.digest()}.npz"
+    reason = unwritable(out)
+    if reason:
+        parser.error(f"--out={str(out)!r} is not allowed: {reason}")
+    if args.out_features is not None:
+        most = _GEMM_OUTPUTS[args.gemm] if args.source == "minilm" else None
+        if args.out_features < 1 or (most is not None and args.out_features > most):
+            allowed = (f"from 1 to {most} (MiniLM GEMM {args.gemm} has {most} output columns; the first N are taken)"
+                       if most is not None else "a positive number of weight columns")
+            parser.error(f"--out-features={args.out_features} is not allowed: {allowed}")
     bars = _Bars(args.quiet)
     try:
         rng = np.random.default_rng([args.seed, 1])
@@ -103,7 +114,8 @@ def _export(parser, args) -> int:
         if args.source == "clip":
             video = clip_tokens(cfg, args.clip, start=args.start, stride=args.stride, seed=args.seed, patch=args.patch)
             tokens, scale = video.tokens, video.scale
-            weights = rng.integers(cfg.data_min, cfg.data_max + 1, (cfg.hidden, args.out_features or cfg.cols))
+            n_out = cfg.cols if args.out_features is None else args.out_features
+            weights = rng.integers(cfg.data_min, cfg.data_max + 1, (cfg.hidden, n_out))
             meta.update(frame_indices=video.frame_indices.tolist(), weights="random")
         else:
             tokens, weights, scale = _minilm_gemm(cfg, args)
@@ -122,7 +134,10 @@ def _export(parser, args) -> int:
         job = run_job(cfg, tokens, weights, scores=scores, keep=keep, prune=args.prune,
                       neighbourhood=args.neighbourhood, meta=meta, progress=bars)
         bars("write", 0, 1)
-        export.write(out, job, partials=not args.no_partials)
+        try:
+            export.write(out, job, partials=not args.no_partials)
+        except OSError as err:
+            raise InputError(f"--out={str(out)!r} is not allowed: a writable file path ({err})") from None
         bars("write", 1, 1)
     except InputError as err:
         bars.close()
@@ -136,19 +151,24 @@ def _export(parser, args) -> int:
     return 0
 
 
+#: Input and output widths of all-MiniLM-L6-v2's GEMMs (hidden 384, FFN 1536; QKV fused).
+_GEMM_INPUTS = {"qkv": 384, "attn_out": 384, "ffn_up": 384, "ffn_down": 1536}
+_GEMM_OUTPUTS = {"qkv": 1152, "attn_out": 384, "ffn_up": 1536, "ffn_down": 384}
+
+
 def _times(x) -> str:
     return "n/a" if x is None else f"{x:.2f}x"
 
 
 def _minilm_gemm(cfg, args):
     from . import minilm
-    widths = {"qkv": 384, "attn_out": 384, "ffn_up": 384, "ffn_down": 1536}
+    widths = _GEMM_INPUTS
     if cfg.hidden != widths[args.gemm]:
         raise InputError(f"--source minilm --gemm {args.gemm} takes {widths[args.gemm]}-element inputs; "
                          f"set --hidden {widths[args.gemm]} (hidden={cfg.hidden})")
     tokens, weights, scale = minilm.gemm_inputs(cfg, args.clip, layer=args.layer, site=args.gemm, prompt=args.prompt,
                                                 start=args.start, stride=args.stride, seed=args.seed, patch=args.patch)
-    return tokens, weights[:, :args.out_features] if args.out_features else weights, scale
+    return tokens, weights if args.out_features is None else weights[:, :args.out_features], scale
 
 
 def _scores(cfg, args, rng, bars):
@@ -169,12 +189,18 @@ def _scores(cfg, args, rng, bars):
 
 # ------------------------------------------------------------------------------------------ show
 
+def _refuse(parser: argparse.ArgumentParser, err) -> None:
+    """A refused input file: one line on stderr (no usage: the command line was fine), exit 2."""
+    parser.exit(2, f"{parser.prog}: error: {err}\n")
+
+
 def _show(parser, args) -> int:
     from . import export
     try:
         job = export.read(args.file)
+        export.check_consistent(job, args.file)
     except InputError as err:
-        parser.error(str(err))
+        _refuse(parser, err)
     cfg, c = job.cfg, job.counters
     print(f"{args.file}: {export.FORMAT} version {export.FORMAT_VERSION}, config {cfg.digest()}")
     print(f"  grid {cfg.frames}x{cfg.height}x{cfg.width} = {cfg.tokens} tokens, hidden {cfg.hidden}, "
@@ -200,7 +226,11 @@ def _report(parser, args) -> int:
     out = Path(args.out) if args.out else None
     try:
         if args.from_file:
-            paths = report.report_file(args.from_file, out_dir=out)
+            try:
+                paths = report.report_file(args.from_file, out_dir=out)
+            except InputError as err:              # the file is refused: one line, nothing written
+                bars.close()
+                _refuse(parser, err)
         else:
             cfg = _config(parser, args, base=report.default_config())
             paths = report.report_minilm(cfg, clip=args.clip, prompt=args.prompt, start=args.start,
@@ -242,7 +272,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--neighbourhood", choices=["bounded", "linear"], default="bounded",
                    help="SIC candidate positions (default %(default)s, what the hardware does)")
     p.add_argument("--out-features", type=int, metavar="N",
-                   help="weight columns N (default: cols for --source clip, all of the GEMM's for minilm)")
+                   help="the job's weight columns N, at least 1 (default: the configuration's cols for --source "
+                        "clip; all of the GEMM's for minilm, where N takes its first N columns). The configuration's "
+                        "out_features (the N the design is sized for) is a separate field (--set out_features=...)")
     p.add_argument("--source", choices=["clip", "minilm"], default="clip",
                    help="clip: tokens are the clip's patch projections, weights seeded uniform integers; "
                         "minilm: tokens are the image rows entering MiniLM GEMM --gemm at --layer (dense INT8 "
@@ -261,14 +293,22 @@ def main(argv: list[str] | None = None) -> int:
                    help="zero the pruned tokens before SIC (tokens then holds the pruned grid)")
     p.add_argument("--no-partials", action="store_true",
                    help="leave the per-chunk products (unique x N) out of the file; readers recompute them")
-    p.add_argument("--out", metavar="FILE.npz", help="output file (default build/export/<clip>-<config digest>.npz)")
+    p.add_argument("--out", metavar="FILE.npz",
+                   help="output file (default $FOCUS_BUILD_DIR/export/<clip>-<config digest>.npz, FOCUS_BUILD_DIR "
+                        "defaulting to build; the digest names the configuration only, so runs differing in other "
+                        "options write the same default file)")
 
-    p = sub.add_parser("show", help="print and check what an exported file holds")
+    p = sub.add_parser("show", help="print and check what an exported file holds",
+                       description="Check FILE.npz as focus-run does (format, format_version, every shape against "
+                                   "the configuration, and that outputs_dense, outputs, partials and unique_index "
+                                   "agree with its tokens and weights) and print what it holds. A file that fails "
+                                   "a check is refused (exit 2, one error line).")
     p.add_argument("file", metavar="FILE.npz")
 
     p = sub.add_parser("report", help="compression report on the real MiniLM workload or an exported file",
                        description=_report_doc(), formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_config_arguments(p)
+    add_config_arguments(p, default="the MiniLM report's own (focus.sim.report.default_config); not used with "
+                                    "--from, which reports on the file's configuration")
     _shape_arguments(p)
     _workload_arguments(p)
     p.add_argument("--from", dest="from_file", metavar="FILE.npz", help="report on an exported file instead")
@@ -280,6 +320,8 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     sub_parser = sub.choices[args.command]
+    if getattr(args, "seed", 0) < 0:
+        sub_parser.error(f"--seed={args.seed} is not allowed: an integer of at least 0")
     if args.command == "export":
         try:
             from fractions import Fraction
@@ -299,7 +341,11 @@ def _export_doc() -> str:
             "Tokens and weights come from --source: the patch projections of --clip (focus.sim.video.clip_tokens)\n"
             "and seeded random weights, or the inputs and INT8 weights of a MiniLM GEMM (--gemm, --layer).\n"
             "SEC scores come from --scores. The file format is docs/export-format.md; read it back with\n"
-            "focus.sim.export.read or numpy.load(path, allow_pickle=False).")
+            "focus.sim.export.read or numpy.load(path, allow_pickle=False).\n\n"
+            "The configuration: --config FILE.json (else the embedded default), then the shortcut options\n"
+            "(--frames ... --representative; --vector-size sets vector_size and rows), then each --set in order.\n"
+            "A bad option is refused (exit 2) naming the option, its value and what is allowed; nothing is\n"
+            "written.")
 
 
 def _report_doc() -> str:

@@ -13,7 +13,11 @@ A file is a NumPy ``.npz`` archive (``numpy.savez_compressed``) readable with
 
 :func:`write` writes to a temporary file next to the target and renames it, so a file either is
 complete or is not there. :func:`read` checks the format, the version and every shape against the
-configuration, and raises :class:`ExportError` saying what is wrong.
+configuration, and raises :class:`ExportError` saying what is wrong, in one line, for anything it
+cannot open or read (a missing, truncated or foreign file, an array that needs pickling).
+:func:`check_consistent` checks that the golden outputs follow from the file's own arrays; the
+tools that read a file (``focus-sim show``, ``focus-sim report --from``, ``focus-run``,
+``focus fpga run``) run both.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from ..files import atomic_open
 from .checks import InputError
 from .job import Job
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "ExportError", "write", "read", "ARRAYS", "OPTIONAL"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "ExportError", "write", "read", "check_consistent", "ARRAYS", "OPTIONAL"]
 
 FORMAT = "focus-sim-export"
 #: Bumped whenever a key changes meaning or shape; readers refuse other versions.
@@ -131,32 +135,54 @@ def _finite(counters: dict) -> dict:
     return out
 
 
+def _array(archive, key: str, path) -> np.ndarray:
+    """One array of the archive, any failure to read it (truncated or damaged zip member, an array
+    that needs pickling, a bad .npy header) as :class:`ExportError`."""
+    try:
+        return archive[key]
+    except ExportError:
+        raise
+    except Exception as err:        # zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError, ...
+        raise ExportError(f"{path}: corrupt file: cannot read {key!r} ({type(err).__name__}: {err})") from None
+
+
 def _text(archive, key: str, path) -> str:
     if key not in archive.files:
         raise ExportError(f"{path}: no {key!r} entry; not a {FORMAT} file")
-    value = archive[key]
+    value = _array(archive, key, path)
     if value.shape != () or value.dtype.kind != "U":
         raise ExportError(f"{path}: {key!r} must be a text scalar, found dtype {value.dtype} shape {value.shape}")
     return str(value)
 
 
 def read(path: str | os.PathLike) -> Job:
-    """The :class:`Job` stored in ``path``, with every shape checked against its configuration."""
+    """The :class:`Job` stored in ``path``, with every shape checked against its configuration.
+
+    Raises :class:`ExportError` (one line naming the file and the problem) for a missing or
+    unreadable file, a damaged archive or array, another format or version, or shapes that
+    disagree with the configuration."""
     path = Path(path)
     try:
         archive = np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise ExportError(f"{path}: no such file") from None
-    except (OSError, ValueError) as err:
-        raise ExportError(f"{path}: not a NumPy .npz archive ({err})") from None
+    except IsADirectoryError:
+        raise ExportError(f"{path}: is a directory, not a {FORMAT} .npz file") from None
+    except Exception as err:        # OSError, ValueError, zipfile.BadZipFile, EOFError, ...
+        raise ExportError(f"{path}: not a NumPy .npz archive, or a corrupt one ({type(err).__name__}: {err})") from None
+    if not hasattr(archive, "files"):
+        raise ExportError(f"{path}: holds a single array, not a {FORMAT} .npz archive")
     with archive:
-        if not hasattr(archive, "files"):
-            raise ExportError(f"{path}: holds a single array, not a {FORMAT} .npz archive")
         if _text(archive, "format", path) != FORMAT:
-            raise ExportError(f"{path}: format is {str(archive['format'])!r}, expected {FORMAT!r}")
-        version = int(archive["format_version"]) if "format_version" in archive.files else None
-        if version != FORMAT_VERSION:
-            raise ExportError(f"{path}: format_version {version} is not supported; this focus reads "
+            raise ExportError(f"{path}: format is {_text(archive, 'format', path)!r}, expected {FORMAT!r}")
+        if "format_version" not in archive.files:
+            raise ExportError(f"{path}: no 'format_version' entry; not a {FORMAT} file")
+        version = _array(archive, "format_version", path)
+        if version.shape != () or version.dtype.kind not in "iu":
+            raise ExportError(f"{path}: format_version must be an integer scalar ({FORMAT_VERSION}), found "
+                              f"dtype {version.dtype} shape {version.shape}")
+        if int(version) != FORMAT_VERSION:
+            raise ExportError(f"{path}: format_version {int(version)} is not supported; this focus reads "
                               f"version {FORMAT_VERSION} (re-export with this version of focus-sim)")
         try:
             cfg = FocusConfig.from_json(_text(archive, "config", path))
@@ -166,15 +192,29 @@ def read(path: str | os.PathLike) -> Job:
             header = json.loads(_text(archive, "header", path))
         except json.JSONDecodeError as err:
             raise ExportError(f"{path}: header is not valid JSON ({err})") from None
+        if not isinstance(header, dict) or not isinstance(header.get("shape", {}), dict):
+            raise ExportError(f"{path}: header must be a JSON object with a 'shape' object")
         present = header.get("optional", [])
+        if not isinstance(present, list) or any(name not in OPTIONAL for name in present):
+            raise ExportError(f"{path}: header 'optional' must list optional arrays ({', '.join(OPTIONAL)}), "
+                              f"found {present!r}")
         fields = {}
         for name in [*ARRAYS, *present]:
             if name not in archive.files:
                 raise ExportError(f"{path}: array {name!r} is missing")
-            fields[name] = archive[name].astype(np.int64)
+            arr = _array(archive, name, path)
+            if arr.dtype.kind not in "iu":
+                raise ExportError(f"{path}: {name} must hold integers, found dtype {arr.dtype}")
+            fields[name] = arr.astype(np.int64)
+    for key in ("counters", "meta"):
+        if not isinstance(header.get(key, {}), dict):
+            raise ExportError(f"{path}: header {key!r} must be a JSON object")
     dims = dict(header.get("shape", {}))
     dims["C+1"] = cfg.chunks + 1
     if "scores" in fields:
+        if fields["scores"].ndim != 3:
+            raise ExportError(f"{path}: scores has shape {fields['scores'].shape}, expected 3 dimensions "
+                              "(heads x text x T)")
         dims["heads"], dims["text"] = fields["scores"].shape[:2]
     if "kept" in fields:
         dims["k"] = len(fields["kept"])
@@ -187,6 +227,9 @@ def read(path: str | os.PathLike) -> Job:
         want = tuple(dims.get(d) for d in shape)
         if arr.shape != want:
             raise ExportError(f"{path}: {name} has shape {arr.shape}, expected {want} ({' x '.join(shape)})")
+    off = fields["unique_offsets"]
+    if off[0] != 0 or (np.diff(off) < 0).any() or off[-1] != dims["U"]:
+        raise ExportError(f"{path}: unique_offsets {off.tolist()} must rise from 0 to U={dims['U']}")
     if "partials" not in fields:                 # written without them: recompute, exactly as run_job does
         from .gemm import int_matmul, wrap
         off, V = fields["unique_offsets"], cfg.vector_size
@@ -195,3 +238,45 @@ def read(path: str | os.PathLike) -> Job:
         fields["partials"] = wrap(np.concatenate(parts).reshape(-1, fields["weights"].shape[1]), cfg.acc_width)
     return Job(cfg=cfg, **fields, pruned=bool(header.get("pruned")), neighbourhood=header.get("neighbourhood", "bounded"),
                counters=header.get("counters", {}), meta=header.get("meta", {}))
+
+
+def check_consistent(job: Job, path: str | os.PathLike = "job") -> None:
+    """Raise :class:`ExportError` unless the golden results of ``job`` follow from its own arrays
+    (NumPy only, no model): ``tokens`` and ``weights`` are signed ``data_width``-bit values;
+    ``unique_index[c]`` is ``-1`` or a row of chunk ``c`` (``0 .. unique_offsets[c+1] -
+    unique_offsets[c] - 1``); ``outputs_dense`` is ``tokens @ weights`` wrapped to ``acc_width``;
+    ``outputs`` is the sum over chunks of ``partials[unique_offsets[c] + unique_index[c, t]]``
+    (non-zero vectors only) wrapped to ``acc_width``; a pruned job has ``tokens_before_sec``.
+    The message names the first difference."""
+    from .gemm import wrap
+    cfg = job.cfg
+    lo, hi = cfg.data_min, cfg.data_max
+    for name in ("tokens", "weights", "tokens_before_sec"):
+        arr = getattr(job, name)
+        if arr is not None and arr.size and (arr.min() < lo or arr.max() > hi):
+            raise ExportError(f"{path}: inconsistent file: {name} holds values in [{arr.min()}, {arr.max()}], outside "
+                              f"the signed {cfg.data_width}-bit range [{lo}, {hi}]")
+    if job.pruned and job.tokens_before_sec is None:
+        raise ExportError(f"{path}: inconsistent file: pruned but no tokens_before_sec")
+    off = job.unique_offsets
+    for c in range(cfg.chunks):
+        ui, count = job.unique_index[c], off[c + 1] - off[c]
+        bad = np.flatnonzero((ui < -1) | (ui >= count))
+        if bad.size:
+            raise ExportError(f"{path}: inconsistent file: unique_index[{c}, {bad[0]}] is {ui[bad[0]]}, chunk {c} "
+                              f"has {count} unique vectors (-1 to {count - 1} allowed)")
+    dense = wrap(np.asarray(job.tokens, np.int64) @ np.asarray(job.weights, np.int64), cfg.acc_width)
+    if not np.array_equal(dense, job.outputs_dense):
+        t, n = np.argwhere(dense != job.outputs_dense)[0]
+        raise ExportError(f"{path}: inconsistent file: outputs_dense[{t}, {n}] is {job.outputs_dense[t, n]}, "
+                          f"tokens @ weights gives {dense[t, n]}")
+    focus = np.zeros_like(dense)
+    for c in range(cfg.chunks):
+        ui = job.unique_index[c]
+        rows = ui >= 0
+        focus[rows] += job.partials[off[c] + ui[rows]]
+    focus = wrap(focus, cfg.acc_width)
+    if not np.array_equal(focus, job.outputs):
+        t, n = np.argwhere(focus != job.outputs)[0]
+        raise ExportError(f"{path}: inconsistent file: outputs[{t}, {n}] is {job.outputs[t, n]}, "
+                          f"its partials and unique_index give {focus[t, n]}")

@@ -325,6 +325,7 @@ def report_file(path, out_dir: Path | None = None) -> dict:
     from .sic import SicResult
 
     job = export.read(path)
+    export.check_consistent(job, path)
     cfg, c = job.cfg, job.counters
     out_dir = Path(out_dir) if out_dir else build_root() / "report" / Path(path).stem
     lines = [f"# Focus job `{Path(path).name}`", "",

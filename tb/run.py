@@ -26,8 +26,6 @@ import json
 import os
 import sys
 import time
-import zipfile
-import zlib
 from dataclasses import dataclass
 from math import ceil
 from pathlib import Path
@@ -36,7 +34,7 @@ import numpy as np
 
 from ..cli import add_config_arguments, load_config
 from ..config import ConfigError, FocusConfig
-from ..files import atomic_open, build_root, output_to
+from ..files import atomic_open, build_root, output_to, unwritable
 from ..sim import export
 from ..sim.accelerator import AcceleratorStreams, accelerator_streams, outputs_from_results
 from ..sim.checks import InputError
@@ -69,11 +67,9 @@ def load_job(path: str | os.PathLike):
     configuration, and its golden outputs agree with its own tokens, weights and partial products.
     Raises :class:`RunError` with status 2."""
     try:
-        job = export.read(path)
+        job = export.read(path)            # any unreadable or damaged file is an ExportError (InputError)
     except InputError as err:
         raise RunError(str(err), 2) from None
-    except (zipfile.BadZipFile, zlib.error, EOFError, KeyError, OSError, ValueError) as err:
-        raise RunError(f"{path}: corrupt file ({type(err).__name__}: {err})", 2) from None
     _check_consistent(path, job)
     return job
 
@@ -92,29 +88,17 @@ def check_config(path, job, config: str | None, assignments: list[str]) -> None:
 
 
 def _check_consistent(path, job) -> None:
-    """The golden outputs must follow from the file's own arrays (NumPy only, no model)."""
-    from ..sim.gemm import wrap
-    cfg = job.cfg
+    """The top must take the job (its N-tile count), and the golden outputs must follow from the
+    file's own arrays (:func:`focus.sim.export.check_consistent`, which focus-sim show and focus fpga
+    run share)."""
     N = job.weights.shape[1]
-    if ceil(N / cfg.cols) > _MAX_N_TILES:
-        raise RunError(f"{path}: {N} output columns need {ceil(N / cfg.cols)} N-tiles; the top takes at most {_MAX_N_TILES}", 2)
-    dense = wrap(np.asarray(job.tokens, np.int64) @ np.asarray(job.weights, np.int64), cfg.acc_width)
-    if not np.array_equal(dense, job.outputs_dense):
-        t, n = np.argwhere(dense != job.outputs_dense)[0]
-        raise RunError(f"{path}: inconsistent file: outputs_dense[{t}, {n}] is {job.outputs_dense[t, n]}, "
-                       f"tokens @ weights gives {dense[t, n]}", 2)
-    focus = np.zeros_like(dense)
-    for c in range(cfg.chunks):
-        ui = job.unique_index[c]
-        rows = ui >= 0
-        focus[rows] += job.partials[job.unique_offsets[c] + ui[rows]]
-    focus = wrap(focus, cfg.acc_width)
-    if not np.array_equal(focus, job.outputs):
-        t, n = np.argwhere(focus != job.outputs)[0]
-        raise RunError(f"{path}: inconsistent file: outputs[{t}, {n}] is {job.outputs[t, n]}, "
-                       f"its partials and unique_index give {focus[t, n]}", 2)
-    if job.pruned and job.tokens_before_sec is None:
-        raise RunError(f"{path}: inconsistent file: pruned but no tokens_before_sec", 2)
+    if ceil(N / job.cfg.cols) > _MAX_N_TILES:
+        raise RunError(f"{path}: {N} output columns need {ceil(N / job.cfg.cols)} N-tiles; the top takes at most "
+                       f"{_MAX_N_TILES}", 2)
+    try:
+        export.check_consistent(job, path)
+    except InputError as err:
+        raise RunError(str(err), 2) from None
 
 
 # ------------------------------------------------------------------------------------ running
@@ -259,7 +243,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--verbose", action="store_true",
                         help="show the build and simulator output (default: into build/run/<job>.log)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no table")
-    add_config_arguments(parser)
+    add_config_arguments(parser, default="the file's configuration. The run uses the file's configuration; "
+                                         "--config and --set only assert it: --config FILE with each --set applied "
+                                         "in order (or, without --config, the file's configuration with each --set "
+                                         "applied) must equal it, else the run is refused naming every differing field",
+                         set_help="FIELD=VALUE applied on top of --config (or of the file's configuration); the "
+                                  "result must equal the file's configuration (repeatable)")
     args = parser.parse_args(argv)
     os.environ.setdefault("FOCUS_WAVES", "0")      # a failing run is not repeated with waveforms
 
@@ -273,6 +262,9 @@ def main(argv: list[str] | None = None) -> int:
         job = load_job(args.job)
         if args.config is not None or args.set:
             check_config(args.job, job, args.config, args.set)
+        reason = unwritable(args.out)
+        if reason:
+            raise RunError(f"--out={args.out!r} is not allowed: {reason}", 2)
         bar.update()
         from ..gen.elaborate import cached_verilog
         bar.set_description(f"elaborate ({job.cfg.tokens} tokens, config {job.cfg.digest()})")
@@ -302,7 +294,10 @@ def main(argv: list[str] | None = None) -> int:
                    "simulation_s": round(run.wall_s, 3), "simulation_cpu_s": round(run.cpu_s, 3),
                    "build_and_simulation_s": round(total, 3)}
         bar.set_description("write")
-        write_result(Path(args.out), job, run, str(args.job), summary)
+        try:
+            write_result(Path(args.out), job, run, str(args.job), summary)
+        except OSError as err:
+            raise RunError(f"--out={args.out!r} is not allowed: a writable file path ({err})", 2) from None
         bar.update()
     except RunError as err:
         bar.close()

@@ -254,3 +254,183 @@ def test_header_with_a_non_finite_number_is_never_written(tmp_path):
     with pytest.raises(ValueError, match="JSON compliant"):
         export.write(tmp_path / "job.npz", job)
     assert not list(tmp_path.iterdir())
+
+
+# ------------------------------------------------------------------ damaged files: one-line refusals
+
+def _truncated(tmp_path):
+    good = export.write(tmp_path / "good.npz", _job())
+    cut = tmp_path / "cut.npz"
+    cut.write_bytes(good.read_bytes()[:1000])
+    return cut
+
+
+def _pickled(tmp_path):
+    good = export.write(tmp_path / "good.npz", _job())
+    with np.load(good, allow_pickle=False) as f:
+        arrays = {k: f[k] for k in f.files}
+    arrays["tokens"] = np.array([{"a": 1}, None], dtype=object)
+    np.savez(tmp_path / "pickled.npz", **arrays)
+    return tmp_path / "pickled.npz"
+
+
+def _damaged_member(tmp_path):
+    good = export.write(tmp_path / "good.npz", _job(), compress=False)
+    data = bytearray(good.read_bytes())
+    at = data.index(b"\x93NUMPY", data.index(b"tokens.npy")) + 200     # inside the tokens array's data
+    data[at:at + 16] = bytes(b ^ 0xFF for b in data[at:at + 16])       # the member's CRC-32 no longer matches
+    (tmp_path / "crc.npz").write_bytes(bytes(data))
+    return tmp_path / "crc.npz"
+
+
+def _inconsistent_outputs(tmp_path):
+    good = export.write(tmp_path / "good.npz", _job())
+    with np.load(good, allow_pickle=False) as f:
+        outputs = f["outputs"].copy()
+    outputs[5, 3] += 1
+    return _rewrite(good, tmp_path / "outputs.npz", outputs=outputs)
+
+
+def _inconsistent_unique_index(tmp_path):
+    good = export.write(tmp_path / "good.npz", _job())
+    with np.load(good, allow_pickle=False) as f:
+        ui = f["unique_index"].copy()
+    ui[1, 4] = 10_000
+    return _rewrite(good, tmp_path / "unique_index.npz", unique_index=ui)
+
+
+@pytest.mark.parametrize("make,words", [
+    (_truncated, ["cut.npz", "not a NumPy .npz archive, or a corrupt one"]),
+    (_pickled, ["pickled.npz", "corrupt file: cannot read 'tokens'", "allow_pickle=False"]),
+    (_damaged_member, ["crc.npz", "corrupt file: cannot read 'tokens'"]),
+])
+def test_reading_a_corrupt_archive_is_an_export_error(tmp_path, make, words):
+    with pytest.raises(export.ExportError) as info:
+        export.read(make(tmp_path))
+    for word in words:
+        assert word in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("value", [np.array(1.7), np.array("1"), np.array(True), np.array([1]), np.array(1.0)])
+def test_format_version_must_be_an_integer_scalar(tmp_path, value):
+    good = export.write(tmp_path / "good.npz", _job())
+    bad = _rewrite(good, tmp_path / "bad.npz", format_version=value)
+    with pytest.raises(export.ExportError, match="format_version must be an integer scalar"):
+        export.read(bad)
+
+
+@pytest.mark.parametrize("value", [np.array(1, np.int32), np.array(1, np.uint8), np.array(1, np.int64)])
+def test_format_version_one_in_any_integer_type_is_read(tmp_path, value):
+    good = export.write(tmp_path / "good.npz", _job())
+    export.read(_rewrite(good, tmp_path / "ok.npz", format_version=value))
+
+
+def _one_line_refusal(capsys, prog, *words):
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"{prog}: error:"), err
+    for word in words:
+        assert word in lines[0], lines[0]
+
+
+_BAD_FILES = [(_truncated, "corrupt"), (_pickled, "corrupt"), (_damaged_member, "corrupt"),
+              (_inconsistent_outputs, "inconsistent file: outputs[5, 3]"),
+              (_inconsistent_unique_index, "inconsistent file: unique_index[1, 4] is 10000")]
+
+
+@pytest.mark.parametrize("make,words", _BAD_FILES)
+def test_show_refuses_a_corrupt_or_inconsistent_file_in_one_line(tmp_path, capsys, make, words):
+    bad = make(tmp_path)
+    with pytest.raises(SystemExit) as exit_:
+        main(["show", str(bad)])
+    assert exit_.value.code == 2
+    _one_line_refusal(capsys, "focus-sim show", bad.name, words)
+
+
+@pytest.mark.parametrize("make,words", _BAD_FILES)
+def test_report_from_refuses_a_corrupt_or_inconsistent_file_and_writes_nothing(tmp_path, capsys, make, words):
+    bad = make(tmp_path)
+    out = tmp_path / "report"
+    with pytest.raises(SystemExit) as exit_:
+        main(["report", "--from", str(bad), "--out", str(out), "--quiet"])
+    assert exit_.value.code == 2
+    _one_line_refusal(capsys, "focus-sim report", bad.name, words)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("make,words", _BAD_FILES)
+def test_fpga_run_refuses_a_corrupt_or_inconsistent_file_before_building(tmp_path, capsys, monkeypatch, make, words):
+    from focus.fpga import run
+    monkeypatch.setattr(run, "_in_simulation", lambda *a: pytest.fail("the board top was built for a bad file"))
+    bad = make(tmp_path)
+    out = tmp_path / "r.npz"
+    assert run.main([str(bad), "--sim", "--out", str(out)]) == 2
+    _one_line_refusal(capsys, "focus fpga run", bad.name, words)
+    assert not out.exists()
+
+
+def test_consistency_check_accepts_what_run_job_wrote(tmp_path):
+    for prune in (False, True):
+        path = export.write(tmp_path / "job.npz", _job(prune=prune), partials=not prune)
+        export.check_consistent(export.read(path), path)
+
+
+# ------------------------------------------------------------------ export options
+
+def _export_refused(tmp_path, capsys, argv, message, out=None):
+    out = out or tmp_path / "x.npz"
+    with pytest.raises(SystemExit) as exit_:
+        main(["export", "--frames", "2", "--height", "2", "--width", "2", "--hidden", "8", "--vector-size", "4",
+              "--tile-frames", "1", "--scores", "random", "--quiet", "--out", str(out), *argv])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1] == f"focus-sim export: error: {message}", err
+    assert not (out.is_file() or list(tmp_path.glob("**/*.npz")))
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--out-features", "0"], "--out-features=0 is not allowed: a positive number of weight columns"),
+    (["--out-features", "-5"], "--out-features=-5 is not allowed: a positive number of weight columns"),
+    (["--seed", "-1"], "--seed=-1 is not allowed: an integer of at least 0"),
+    (["--source", "minilm", "--hidden", "384", "--out-features", "5000"],
+     "--out-features=5000 is not allowed: from 1 to 1152 (MiniLM GEMM qkv has 1152 output columns; "
+     "the first N are taken)"),
+    (["--source", "minilm", "--gemm", "ffn_down", "--hidden", "1536", "--vector-size", "8", "--out-features", "385"],
+     "--out-features=385 is not allowed: from 1 to 384 (MiniLM GEMM ffn_down has 384 output columns; "
+     "the first N are taken)"),
+])
+def test_export_refuses_bad_option_values_naming_option_value_and_allowed(tmp_path, capsys, argv, message):
+    _export_refused(tmp_path, capsys, argv, message)
+
+
+def test_export_out_features_sets_the_jobs_columns_but_not_the_configuration(tmp_path):
+    job = export.read(_small_cli_export(tmp_path, "--out-features", "5"))
+    assert job.weights.shape == (16, 5) and job.outputs.shape == (18, 5)
+    assert job.cfg.out_features == FocusConfig().out_features
+    assert export.read(_small_cli_export(tmp_path, name="default.npz")).weights.shape[1] == FocusConfig().cols
+
+
+def test_export_refuses_an_out_path_that_is_a_folder(tmp_path, capsys):
+    (tmp_path / "folder").mkdir()
+    _export_refused(tmp_path, capsys, [], f"--out='{tmp_path / 'folder'}' is not allowed: a file path (it is a "
+                                          "directory)", out=tmp_path / "folder")
+
+
+def test_export_refuses_an_out_path_under_a_file(tmp_path, capsys):
+    (tmp_path / "plain").write_text("x")
+    _export_refused(tmp_path, capsys, [], f"--out='{tmp_path / 'plain' / 'x.npz'}' is not allowed: a path under "
+                                          f"folders ({tmp_path / 'plain'} is not a directory)",
+                    out=tmp_path / "plain" / "x.npz")
+
+
+def test_export_default_path_is_build_export_clip_and_the_config_digest(tmp_path, monkeypatch, capsys):
+    import hashlib
+    monkeypatch.setenv("FOCUS_BUILD_DIR", str(tmp_path / "b"))
+    assert main(["export", "--clip", "bikes", "--frames", "2", "--height", "2", "--width", "2", "--hidden", "8",
+                 "--vector-size", "4", "--tile-frames", "1", "--scores", "none", "--quiet"]) == 0
+    printed = capsys.readouterr().out.strip()
+    (path,) = (tmp_path / "b" / "export").iterdir()
+    with np.load(path, allow_pickle=False) as f:
+        digest = hashlib.sha256(str(f["config"]).encode()).hexdigest()[:12]
+    assert path.name == f"bikes-{digest}.npz" and printed == str(path)

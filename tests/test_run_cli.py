@@ -171,3 +171,70 @@ def test_verilator_builds_large_models_at_o0_unless_the_caller_asks_for_speed(tm
     assert "OPT_FAST=-O0" in verilator_make_flags(large)
     assert "OPT_FAST=-O0" not in verilator_make_flags(large, optimize=True)     # the board simulation
     assert "OPT_FAST=-O0" in verilator_make_flags(small, optimize=False)
+
+
+def test_focus_run_help_says_config_and_set_assert_the_files_configuration(capsys):
+    from focus.tb.run import main
+    with pytest.raises(SystemExit) as exit_:
+        main(["--help"])
+    assert exit_.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "default: the file's configuration" in text
+    assert "embedded default" not in text
+
+
+def test_focus_run_refuses_an_out_path_that_is_a_folder_before_building(sec_export, tmp_path):
+    done = focus_run(sec_export, "--out", tmp_path)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert lines == [f"focus-run: error: --out='{tmp_path}' is not allowed: a file path (it is a directory)"]
+
+
+def _documented_dense_cycles(cfg, n_cols, score_rows):
+    """docs/export-format.md, summary.dense_cycles (estimate), transcribed."""
+    R, cols, M = cfg.rows, cfg.cols, cfg.tile_tokens
+    n = cfg.tiles * -(-n_cols // cols) * cfg.chunks
+    c, s, e = [], [], []
+    for t in range(n):
+        c.append(R if t == 0 else max(c[t - 1] + R, e[t - 2] + R + cols - 1 if t >= 2 else 0))
+        s.append(c[0] if t == 0 else max(e[t - 1] + 1, c[t]))
+        e.append(s[t] + M - 1)
+    cycles = e[-1] + R + cols + 5
+    if score_rows:
+        W = -(-cfg.tokens // cols)
+        b = min(cfg.sec_radix_bits, cfg.score_width)
+        P = -(-cfg.score_width // b)
+        cycles += score_rows * W + P * (W + 2 + (1 << b)) + W + 4
+    return cycles
+
+
+@pytest.mark.parametrize("cfg,n_cols,prune", [
+    (FocusConfig(), 8, True),
+    (FocusConfig(), 20, False),
+    (FocusConfig(frames=2, height=1, width=3, tile_frames=1, cols=16, hidden=16), 40, True),    # passes of 3 < R + cols - 2
+    (FocusConfig(frames=2, height=2, width=2, tile_frames=2, hidden=16, vector_size=4, rows=4, cols=3,
+                 score_width=5, sec_radix_bits=3), 7, True),
+])
+def test_dense_cycle_estimate_is_the_documented_formula(cfg, n_cols, prune):
+    from focus.sim.accelerator import accelerator_streams
+    from focus.sim.job import run_job
+    from focus.tb.run import dense_estimate
+    rng = np.random.default_rng(3)
+    tokens = rng.integers(cfg.data_min, cfg.data_max + 1, (cfg.tokens, cfg.hidden))
+    weights = rng.integers(cfg.data_min, cfg.data_max + 1, (cfg.hidden, n_cols))
+    scores = rng.integers(0, 1 << cfg.score_width, (2, 3, cfg.tokens)) if prune else None
+    job = run_job(cfg, tokens, weights, scores=scores, keep=1 if prune else None, prune=prune)
+    for mode in ("focus", "dense"):
+        streams = accelerator_streams(cfg, job, mode)
+        assert dense_estimate(cfg, streams) == _documented_dense_cycles(cfg, n_cols, 6 if prune else 0)
+
+
+def test_dense_mode_on_a_pruned_export_still_runs_sec_in_the_top(sec_export):
+    from focus.sim.accelerator import accelerator_streams
+    job = export.read(sec_export)
+    streams = accelerator_streams(job.cfg, job, "dense")
+    assert job.pruned and streams.command["k"] == len(job.kept) > 0
+    assert len(streams.scores) and streams.mask.sum() == len(job.kept)
+    assert np.array_equal(streams.tokens[:, :], accelerator_streams(job.cfg, job, "focus").tokens)   # grid before SEC
+    assert np.array_equal(streams.expected, job.outputs_dense)
+    assert streams.counters == {"unique": CFG.tokens * CFG.chunks, "similar": 0, "zero": 0}
