@@ -166,6 +166,39 @@ def test_refused_command_ends_with_bad_k_and_the_next_job_runs():
     assert as_results(got) == expected_results([good])
 
 
+def test_refused_command_after_a_job_reports_zero_counters():
+    """A refused job ran nothing: its done beat's counters are all 0, not the previous job's."""
+    cfg = SMALL["4x4-lanes3"]
+    good = accelerator_streams(cfg, make_job(cfg, 5), "focus")
+    bad = dict(good.command, k=cfg.tokens + 1)
+    dut = FocusAccelerator(cfg)
+    rng = random.Random(4)
+    token_beats = [{"data": r, "end": end_fields(e)} for r, e in zip(good.tokens.tolist(), good.token_ends)]
+    got, done = [], []
+
+    async def command(ctx):
+        await put(ctx, dut.command, [good.command, bad, good.command], rng, 0.2)
+
+    async def tokens(ctx):
+        await put(ctx, dut.tokens, token_beats * 2, rng, 0.2)
+
+    async def weights(ctx):
+        await put(ctx, dut.weights, good.weights.tolist() * 2, rng, 0.2)
+
+    async def results(ctx):
+        got.extend(await get(ctx, dut.results, 2 * len(good.results), rng, 0.2))
+
+    async def dones(ctx):
+        done.extend(await get(ctx, dut.done, 3, rng, 0.2))
+
+    simulate(dut, [command, tokens, weights, results, dones], name="accelerator_refused_after_job",
+             timeout_cycles=200_000)
+    assert [beat.status for beat in done] == [JobStatus.OK, JobStatus.BAD_K, JobStatus.OK]
+    assert int(done[0].counters.cycles) > 0
+    assert all(int(getattr(done[1].counters, name)) == 0 for name in COUNTER_NAMES)
+    assert as_results(got) == expected_results([good, good])
+
+
 def test_reset_mid_job_then_next_job_exact():
     cfg = SMALL["4x4-lanes3"]
     abandoned = accelerator_streams(cfg, make_job(cfg, 7), "focus")
