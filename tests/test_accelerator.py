@@ -137,37 +137,9 @@ def test_all_zero_job_gives_zero_outputs(name):
     assert int(done[0].counters.zero) == cfg.tokens * cfg.chunks
 
 
-def test_refused_command_ends_with_bad_k_and_the_next_job_runs():
-    cfg = SMALL["4x4-lanes3"]
-    good = accelerator_streams(cfg, make_job(cfg, 5), "focus")
-    bad = dict(good.command, k=cfg.tokens + 1)
-    dut = FocusAccelerator(cfg)
-    rng = random.Random(3)
-    got, done = [], []
-
-    async def command(ctx):
-        await put(ctx, dut.command, [bad, good.command], rng, 0.2)
-
-    async def tokens(ctx):
-        await put(ctx, dut.tokens, [{"data": r, "end": end_fields(e)} for r, e in zip(good.tokens.tolist(), good.token_ends)],
-                  rng, 0.2)
-
-    async def weights(ctx):
-        await put(ctx, dut.weights, good.weights.tolist(), rng, 0.2)
-
-    async def results(ctx):
-        got.extend(await get(ctx, dut.results, len(good.results), rng, 0.2))
-
-    async def dones(ctx):
-        done.extend(await get(ctx, dut.done, 2, rng, 0.2))
-
-    simulate(dut, [command, tokens, weights, results, dones], name="accelerator_refused", timeout_cycles=100_000)
-    assert [beat.status for beat in done] == [JobStatus.BAD_K, JobStatus.OK]
-    assert as_results(got) == expected_results([good])
-
-
-def test_refused_command_after_a_job_reports_zero_counters():
-    """A refused job ran nothing: its done beat's counters are all 0, not the previous job's."""
+def test_refused_command_ends_with_bad_k_and_zero_counters_and_the_next_job_runs():
+    """A command with k above the token count is refused between two jobs: BAD_K, and its done
+    beat's counters are all 0 (it ran nothing), not the previous job's; the next job is exact."""
     cfg = SMALL["4x4-lanes3"]
     good = accelerator_streams(cfg, make_job(cfg, 5), "focus")
     bad = dict(good.command, k=cfg.tokens + 1)
