@@ -14,7 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Iterator
 
-__all__ = ["output_to", "atomic_open", "write_atomic", "build_root", "unwritable"]
+__all__ = ["output_to", "atomic_open", "write_atomic", "build_root", "unwritable", "out_refused",
+           "write_refused"]
 
 
 def build_root() -> Path:
@@ -37,6 +38,17 @@ def unwritable(path: str | Path) -> str | None:
     if not os.access(parent, os.W_OK | os.X_OK):
         return f"a path in a writable folder ({parent} is not writable)"
     return None
+
+
+def out_refused(path: str | Path) -> str | None:
+    """The one-line refusal of ``--out=path`` that :func:`unwritable` finds, or None."""
+    reason = unwritable(path)
+    return None if reason is None else f"--out={str(path)!r} is not allowed: {reason}"
+
+
+def write_refused(path: str | Path, err: OSError) -> str:
+    """The one-line refusal of ``--out=path`` when writing it failed after all (``err``)."""
+    return f"--out={str(path)!r} is not allowed: a writable file path ({err})"
 
 
 def _umask() -> int:

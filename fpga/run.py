@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet", action="store_true", help="no report")
     args = parser.parse_args(argv)
 
-    from ..files import unwritable
+    from ..files import out_refused, write_refused
     from ..sim.accelerator import accelerator_streams
     from ..sim.checks import InputError
     from ..sim.export import check_consistent, read
@@ -197,9 +197,9 @@ def main(argv: list[str] | None = None) -> int:
             check_consistent(job, args.job)
         except InputError as err:
             raise _Failure(str(err), 2) from None
-        reason = unwritable(args.out)
-        if reason:
-            raise _Failure(f"--out={args.out!r} is not allowed: {reason}", 2)
+        refusal = out_refused(args.out)
+        if refusal:
+            raise _Failure(refusal, 2)
         streams = accelerator_streams(job.cfg, job, args.mode)
         got = _in_simulation(args, job) if args.sim else _on_board(args, job)
         check_outputs(job, args.mode, streams, got)
@@ -221,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         _write(Path(args.out), job, args.mode, got, str(args.job), summary)
     except OSError as err:
-        print(f"focus fpga run: error: --out={args.out!r} is not allowed: a writable file path ({err})", file=sys.stderr)
+        print(f"focus fpga run: error: {write_refused(args.out, err)}", file=sys.stderr)
         return 2
     if not args.quiet:
         print(f"{args.job}: {args.mode} job, {cfg.tokens} tokens, configuration {cfg.digest()}: outputs match "

@@ -33,7 +33,7 @@ import numpy as np  # noqa: E402
 
 from ..cli import add_config_arguments, config_from_args  # noqa: E402
 from ..config import FocusConfig  # noqa: E402
-from ..files import build_root, unwritable  # noqa: E402
+from ..files import build_root, out_refused, write_refused  # noqa: E402
 from .checks import InputError  # noqa: E402
 from .video import CLIPS  # noqa: E402
 
@@ -96,9 +96,9 @@ def _export(parser, args) -> int:
 
     cfg = _config(parser, args)
     out = Path(args.out) if args.out else build_root() / "export" / f"{args.clip}-{cfg.digest()}.npz"
-    reason = unwritable(out)
-    if reason:
-        parser.error(f"--out={str(out)!r} is not allowed: {reason}")
+    refusal = out_refused(out)
+    if refusal:
+        parser.error(refusal)
     if args.out_features is not None:
         most = _GEMM_OUTPUTS[args.gemm] if args.source == "minilm" else None
         if args.out_features < 1 or (most is not None and args.out_features > most):
@@ -137,7 +137,7 @@ def _export(parser, args) -> int:
         try:
             export.write(out, job, partials=not args.no_partials)
         except OSError as err:
-            raise InputError(f"--out={str(out)!r} is not allowed: a writable file path ({err})") from None
+            raise InputError(write_refused(out, err)) from None
         bars("write", 1, 1)
     except InputError as err:
         bars.close()

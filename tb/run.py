@@ -34,7 +34,7 @@ import numpy as np
 
 from ..cli import add_config_arguments, load_config
 from ..config import ConfigError, FocusConfig
-from ..files import atomic_open, build_root, output_to, unwritable
+from ..files import atomic_open, build_root, out_refused, output_to, write_refused
 from ..sim import export
 from ..sim.accelerator import AcceleratorStreams, accelerator_streams, outputs_from_results
 from ..sim.checks import InputError
@@ -262,9 +262,9 @@ def main(argv: list[str] | None = None) -> int:
         job = load_job(args.job)
         if args.config is not None or args.set:
             check_config(args.job, job, args.config, args.set)
-        reason = unwritable(args.out)
-        if reason:
-            raise RunError(f"--out={args.out!r} is not allowed: {reason}", 2)
+        refusal = out_refused(args.out)
+        if refusal:
+            raise RunError(refusal, 2)
         bar.update()
         from ..gen.elaborate import cached_verilog
         bar.set_description(f"elaborate ({job.cfg.tokens} tokens, config {job.cfg.digest()})")
@@ -297,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             write_result(Path(args.out), job, run, str(args.job), summary)
         except OSError as err:
-            raise RunError(f"--out={args.out!r} is not allowed: a writable file path ({err})", 2) from None
+            raise RunError(write_refused(args.out, err), 2) from None
         bar.update()
     except RunError as err:
         bar.close()
