@@ -173,7 +173,8 @@ class BoardBuild(Elaboratable):
         m = Module()
         if platform is not None:
             add_sync_domain(m, platform, board.family, board.oscillator_mhz, board.target_mhz, board.constraint_mhz)
-        m.submodules.board = BoardTop(self.cfg, clk_freq=round(board.target_mhz * 1e6))
+        m.submodules.board = BoardTop(self.cfg, clk_freq=round(board.target_mhz * 1e6),
+                                      family=board.family if platform is not None else None)
         return m
 
 

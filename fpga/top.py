@@ -9,7 +9,9 @@
 
 (slices: one :class:`~focus.hdl.streams.StreamRegister` per stream)
 
-One clock domain, ``sync``. In simulation (no platform, or a platform without a ``uart``
+One clock, ``sync``'s. The accelerator and the slices run in a local domain ``accel`` on that clock
+whose reset is one flip-flop, set while ``sync`` is in reset and the cycle after a RESET frame
+(on a board, through a global buffer: :func:`focus.fpga.clocks.global_buffer`). In simulation (no platform, or a platform without a ``uart``
 resource) the UART lines are the ports ``uart_rx`` and ``uart_tx``, the LEDs ``leds``. On an
 amaranth-boards platform the top requests ``uart`` 0 and up to two ``led`` pins (``dir="-"``,
 wrapped in ``io.Buffer``) and takes the platform's default clock; ``clk_freq`` must then be that
@@ -19,13 +21,14 @@ clock's frequency (a PLL in front is the board build's business).
 from __future__ import annotations
 
 from amaranth.build import ResourceError
-from amaranth.hdl import Module, ResetInserter, Signal
+from amaranth.hdl import ClockDomain, ClockSignal, DomainRenamer, Module, ResetSignal, Signal
 from amaranth.lib import io, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import FocusConfig
 from ..hdl.accelerator import FocusAccelerator
 from ..hdl.streams import StreamRegister
+from .clocks import global_buffer
 from .link import HostLink
 from .protocol import DEFAULT_MAX_PAYLOAD
 from .uart import UartRx, UartTx, uart_divisor
@@ -42,12 +45,14 @@ class BoardTop(wiring.Component):
     Ports (simulation): ``uart_rx`` In(1) (idle high), ``uart_tx`` Out(1), ``leds`` Out(2): bit 0
     lights while the link delivers an upload to the accelerator, bit 1 for about 0.1 s after an
     error response. ``frame_timeout`` (clock cycles; default 20 ms, at least 64 byte times) and
-    ``max_payload`` (bytes) go to :class:`~focus.fpga.link.HostLink`.
+    ``max_payload`` (bytes) go to :class:`~focus.fpga.link.HostLink`. ``family`` (a board build's
+    FPGA family, ``None`` in simulation) picks the global buffer of the accelerator's reset.
     """
 
     def __init__(self, cfg: FocusConfig, *, clk_freq: int = DEFAULT_CLK_FREQ, baud: int = DEFAULT_BAUD,
-                 max_payload: int = DEFAULT_MAX_PAYLOAD, frame_timeout: int | None = None):
-        self.cfg = cfg
+                 max_payload: int = DEFAULT_MAX_PAYLOAD, frame_timeout: int | None = None,
+                 family: str | None = None):
+        self.cfg, self.family = cfg, family
         self.clk_freq, self.baud = int(clk_freq), int(baud)
         self.divisor = uart_divisor(self.clk_freq, self.baud)
         self.max_payload, self.frame_timeout = max_payload, frame_timeout
@@ -61,12 +66,17 @@ class BoardTop(wiring.Component):
                                             max_payload=self.max_payload, frame_timeout=self.frame_timeout)
         # The accelerator's reset reaches every one of its flip-flops (over 11,000 at the default
         # configuration): it leaves a flip-flop, so it is one net, not the tail of the link's
-        # frame decoding. The accelerator is reset the cycle after the RESET frame's last byte;
-        # the link has abandoned its delivery by then and sends the frame's ACK before it takes
-        # any output beat again.
-        accel_reset = Signal()
-        m.submodules.accelerator = accel = ResetInserter(accel_reset)(FocusAccelerator(self.cfg))
+        # frame decoding, and it is the whole reset of the ``accel`` domain (held while ``sync`` is
+        # in reset: its initial value), so no gate ORs two resets in front of every group of
+        # flip-flops. The accelerator is reset the cycle after the RESET frame's last byte; the
+        # link has abandoned its delivery by then and sends the frame's ACK before it takes any
+        # output beat again.
+        accel_reset = Signal(init=1)
         m.d.sync += accel_reset.eq(link.accel_reset)
+        m.domains.accel = ClockDomain("accel", local=True)
+        reset = accel_reset if self.family is None else global_buffer(m, self.family, accel_reset, "accel_reset")
+        m.d.comb += [ClockSignal("accel").eq(ClockSignal("sync")), ResetSignal("accel").eq(reset)]
+        m.submodules.accelerator = accel = DomainRenamer("accel")(FocusAccelerator(self.cfg))
         wiring.connect(m, rx.bytes, link.rx)
         wiring.connect(m, link.tx, tx.bytes)
         # A register slice on every stream between the link and the accelerator: the link's frame
@@ -77,7 +87,7 @@ class BoardTop(wiring.Component):
                                        ("mask", False), ("results", False), ("done", False)):
             source, sink = (link, accel) if into_accelerator else (accel, link)
             port = getattr(source, name)
-            m.submodules[f"{name}_slice"] = slice_ = ResetInserter(accel_reset)(StreamRegister(port.payload.shape()))
+            m.submodules[f"{name}_slice"] = slice_ = DomainRenamer("accel")(StreamRegister(port.payload.shape()))
             wiring.connect(m, port, slice_.input)
             wiring.connect(m, slice_.output, getattr(sink, name))
 

@@ -289,6 +289,11 @@ class FocusAccelerator(wiring.Component):
                 m.d.comb += [sink.valid.eq(source.valid), sink.payload.eq(source.payload), source.ready.eq(sink.ready)]
 
         # ---------------------------------------------------------------- counters
+        # Each counter adds its increment every cycle; the command's acceptance clears them all
+        # through one flip-flop copy per counter (``kept_clear_*``), so that clearing is a gate in
+        # front of each counter's adder in the next cycle, not one net into the reset or enable
+        # pins of all COUNTERS x COUNTER_WIDTH flip-flops. The counts are those of clearing in the
+        # acceptance cycle: the first cycle counted is the one after it either way.
         counters = Signal(JobCounters)
         m.d.comb += self.done.payload.counters.eq(counters)
         start = command.valid & command.ready
@@ -298,39 +303,34 @@ class FocusAccelerator(wiring.Component):
         sic_active = Signal()             # from the first token to the last counters beat
         tile_counts = passes.counters
         counts_take = tile_counts.valid & tile_counts.ready
+        members_take = scatter.members.valid & scatter.members.ready
+        array_idle = running & ~acts_take & ~acts_finished
+        weights_missing = array.weights.ready & ~array.weights.valid
+        c = tile_counts.payload
+        focus_counts = counts_take & ~dense_mode
+        increments = {
+            "cycles": running | in_sec,
+            "sec_cycles": in_sec,
+            "array_busy": running & acts_take,
+            "drain": running & ~acts_take & acts_finished,
+            "wait_input": array_idle & acts.valid & weights_missing,
+            "wait_scatter": array_idle & acts.valid & ~weights_missing,
+            "wait_sic": array_idle & ~acts.valid,
+            "sic_cycles": running & (sic_active | take),
+            "scatter_busy": running & members_take,
+            "row_adds": Mux(members_take, sum(slot.valid for slot in scatter.members.payload.slots), 0),
+            "unique": Mux(focus_counts, c.unique, Mux(counts_take, cfg.tile_tokens, 0)),
+            "similar": Mux(focus_counts, c.similar, 0),
+            "zero": Mux(focus_counts, c.zero, 0),
+        }
+        assert set(increments) == set(COUNTER_NAMES)
+        for name in COUNTER_NAMES:
+            clear = Signal(name=f"kept_clear_{name}")
+            m.d.sync += clear.eq(start)
+            value = getattr(counters, name)
+            m.d.sync += value.eq(Mux(clear, 0, value) + increments[name])
         with m.If(start):
-            m.d.sync += [counters.eq(0), acts_finished.eq(0), sic_active.eq(0)]
-        with m.Else():
-            with m.If(running | in_sec):
-                m.d.sync += counters.cycles.eq(counters.cycles + 1)
-            with m.If(in_sec):
-                m.d.sync += counters.sec_cycles.eq(counters.sec_cycles + 1)
-            with m.If(running):
-                with m.If(acts_take):
-                    m.d.sync += counters.array_busy.eq(counters.array_busy + 1)
-                with m.Elif(acts_finished):
-                    m.d.sync += counters.drain.eq(counters.drain + 1)
-                with m.Elif(acts.valid):
-                    with m.If(array.weights.ready & ~array.weights.valid):
-                        m.d.sync += counters.wait_input.eq(counters.wait_input + 1)
-                    with m.Else():
-                        m.d.sync += counters.wait_scatter.eq(counters.wait_scatter + 1)
-                with m.Else():
-                    m.d.sync += counters.wait_sic.eq(counters.wait_sic + 1)
-                with m.If(sic_active | take):
-                    m.d.sync += counters.sic_cycles.eq(counters.sic_cycles + 1)
-                with m.If(scatter.members.valid & scatter.members.ready):
-                    m.d.sync += counters.scatter_busy.eq(counters.scatter_busy + 1)
-            slots = scatter.members.payload.slots
-            with m.If(scatter.members.valid & scatter.members.ready):
-                m.d.sync += counters.row_adds.eq(counters.row_adds + sum(slots[l].valid for l in range(scatter.lanes)))
-            with m.If(counts_take & ~dense_mode):
-                c = tile_counts.payload
-                m.d.sync += [counters.unique.eq(counters.unique + c.unique),
-                             counters.similar.eq(counters.similar + c.similar),
-                             counters.zero.eq(counters.zero + c.zero)]
-            with m.If(counts_take & dense_mode):
-                m.d.sync += counters.unique.eq(counters.unique + cfg.tile_tokens)
+            m.d.sync += [acts_finished.eq(0), sic_active.eq(0)]
         with m.If(take):
             m.d.sync += sic_active.eq(1)
         with m.If(take & tokens.payload.end.job):
