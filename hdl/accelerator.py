@@ -17,7 +17,7 @@ done beat); every block takes its boundaries from the streams' framing. See
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, unsigned
+from amaranth.hdl import Module, Mux, Signal, Value, unsigned
 from amaranth.lib import data, enum, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -193,7 +193,7 @@ class FocusAccelerator(wiring.Component):
                 with m.If(command.valid):
                     m.d.sync += job.eq(command.payload)
                     with m.If(command.payload.k > cfg.tokens):
-                        m.next = "REFUSE"
+                        m.next = "REFUSE_SETTLE"
                     with m.Elif(command.payload.k.any()):
                         m.next = "SEC_START"
                     with m.Else():
@@ -208,12 +208,14 @@ class FocusAccelerator(wiring.Component):
                     with m.If(sec.status.payload.status == SecStatus.OK):
                         m.next = "RUN"
                     with m.Else():
-                        m.next = "BAD_SCORES"
+                        m.next = "BAD_SCORES_SETTLE"
             with m.State("RUN"):
                 with m.If(self.results.valid & self.results.ready & self.results.payload.end.job):
-                    m.next = "DONE"
+                    m.next = "DONE_SETTLE"
             for state, status in (("REFUSE", JobStatus.BAD_K), ("BAD_SCORES", JobStatus.BAD_LENGTH),
                                   ("DONE", JobStatus.OK)):
+                with m.State(f"{state}_SETTLE"):    # the counters take in the job's last events
+                    m.next = state
                 with m.State(state):                # the done beat, then the next command
                     m.d.comb += [self.done.valid.eq(1), self.done.payload.status.eq(status)]
                     with m.If(self.done.ready):
@@ -289,11 +291,14 @@ class FocusAccelerator(wiring.Component):
                 m.d.comb += [sink.valid.eq(source.valid), sink.payload.eq(source.payload), source.ready.eq(sink.ready)]
 
         # ---------------------------------------------------------------- counters
-        # Each counter adds its increment every cycle; the command's acceptance clears them all
-        # through one flip-flop copy per counter (``kept_clear_*``), so that clearing is a gate in
-        # front of each counter's adder in the next cycle, not one net into the reset or enable
-        # pins of all COUNTERS x COUNTER_WIDTH flip-flops. The counts are those of clearing in the
-        # acceptance cycle: the first cycle counted is the one after it either way.
+        # Each counter adds a registered increment every cycle: what happened in cycle t (a beat
+        # taken anywhere in the design) is counted at the end of cycle t + 1, so no handshake of a
+        # block reaches a counter's carry chain in the cycle it happens. The command's acceptance
+        # zeroes the increments of its own cycle and clears the counters in the next one through
+        # one flip-flop copy per counter (``kept_clear_*``, a gate in front of the counter's adder,
+        # not one net into the reset or enable pins of all COUNTERS x COUNTER_WIDTH flip-flops).
+        # Every end state waits one cycle (``*_SETTLE``) before its done beat, so the beat carries
+        # the job's counts, its last cycle included, exactly as if they were counted in place.
         counters = Signal(JobCounters)
         m.d.comb += self.done.payload.counters.eq(counters)
         start = command.valid & command.ready
@@ -326,9 +331,10 @@ class FocusAccelerator(wiring.Component):
         assert set(increments) == set(COUNTER_NAMES)
         for name in COUNTER_NAMES:
             clear = Signal(name=f"kept_clear_{name}")
-            m.d.sync += clear.eq(start)
+            increment = Signal.like(Value.cast(increments[name]), name=f"increment_{name}")
+            m.d.sync += [clear.eq(start), increment.eq(Mux(start, 0, increments[name]))]
             value = getattr(counters, name)
-            m.d.sync += value.eq(Mux(clear, 0, value) + increments[name])
+            m.d.sync += value.eq(Mux(clear, 0, value) + increment)
         with m.If(start):
             m.d.sync += [acts_finished.eq(0), sic_active.eq(0)]
         with m.If(take):
