@@ -277,15 +277,22 @@ class FocusAccelerator(wiring.Component):
         m.d.comb += [vector.data.eq(Mux(kept, staged.data, 0)), vector.end.eq(staged.end)]
 
         # ---------------------------------------------------------------- SIC or dense into the pass buffer
+        # The outputs are routed by a flip-flop copy of the mode (one cycle behind the command; SIC
+        # and the bypass answer a vector a cycle later at the earliest), not by the job register's
+        # high-fanout net: the pass buffer's map writer starts at it.
+        route_dense = Signal()
+        m.d.sync += route_dense.eq(dense_mode)
         with m.If(dense_mode):
             m.d.comb += [dense.vectors.valid.eq(staged_valid), dense.vectors.payload.eq(vector),
                          staged_ready.eq(dense.vectors.ready)]
+        with m.Else():
+            m.d.comb += [sic.vectors.valid.eq(staged_valid), sic.vectors.payload.eq(vector),
+                         staged_ready.eq(sic.vectors.ready)]
+        with m.If(route_dense):
             for name in ("representatives", "map", "counters"):
                 source, sink = getattr(dense, name), getattr(passes, name)
                 m.d.comb += [sink.valid.eq(source.valid), sink.payload.eq(source.payload), source.ready.eq(sink.ready)]
         with m.Else():
-            m.d.comb += [sic.vectors.valid.eq(staged_valid), sic.vectors.payload.eq(vector),
-                         staged_ready.eq(sic.vectors.ready)]
             for name in ("representatives", "map", "counters"):
                 source, sink = getattr(sic, name), getattr(passes, name)
                 m.d.comb += [sink.valid.eq(source.valid), sink.payload.eq(source.payload), source.ready.eq(sink.ready)]

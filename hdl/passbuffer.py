@@ -143,15 +143,21 @@ class PassBuffer(wiring.Component):
         live = take & (mp.payload.index != -1)
         grow = Signal()
         m.d.comb += grow.eq(live & at_top.bit_select(lane, 1))
+        # The sums and compares come from registers only; the handshake selects among them (a take
+        # reaching an adder's carry chain was the worst path of a 70 MHz ULX3S-85F build).
         lens_next = Signal.like(lens)
         at_top_next = Signal.like(at_top)
         longest_next = Signal(len_shape)
-        m.d.comb += longest_next.eq(longest + grow)
+        longest_plus = Signal(len_shape)
+        m.d.comb += [longest_plus.eq(longest + 1), longest_next.eq(Mux(grow, longest_plus, longest))]
         for l in range(L):
             mine = live & (lane == l)
+            lens_plus = Signal(len_shape, name=f"lens_plus{l}")
+            reaches_top = Signal(name=f"reaches_top{l}")
+            m.d.comb += [lens_plus.eq(lens[l] + 1), reaches_top.eq(lens_plus == longest)]
             m.d.comb += [
-                lens_next[l].eq(lens[l] + mine),
-                at_top_next[l].eq(Mux(grow, lane == l, Mux(mine, lens[l] + 1 == longest, at_top[l]))),
+                lens_next[l].eq(Mux(mine, lens_plus, lens[l])),
+                at_top_next[l].eq(Mux(grow, lane == l, Mux(mine, reaches_top, at_top[l]))),
                 lane_writes[l].addr.eq((m_bank * C + m_chunk) * D + lens[l]),
                 lane_writes[l].data.row.eq(row),
                 lane_writes[l].data.index.eq(mp.payload.index),
