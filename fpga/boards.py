@@ -81,8 +81,8 @@ _SMALL = dict(rows=4, cols=4, vector_size=4, hidden=32, out_features=96, frames=
 # The whole design on the two 85F boards: router1 stalled on it, router2 converges, and with
 # --tmg-ripup it also rips up the nets that miss the clock. Its timing rip-up needs a constraint
 # it can nearly meet: on the ULX3S-85F against 100 MHz it was still at 400 overused wires after 30
-# iterations; against 62.5 and 70 it converges at one seed and not at another (docs/fpga.md, "The whole
-# board design").
+# iterations; against 62.5 it converges at one seed and not at another, against 70 it converged
+# at seed 2, the only seed tried (docs/fpga.md, "The whole board design").
 _ROUTER2_TIMING = "--placer static --router router2 --tmg-ripup"
 
 BOARDS: dict[str, Board] = {b.name: b for b in [

@@ -3,9 +3,10 @@
 :func:`add_sync_domain` is what every board top calls: it requests the platform's default clock,
 multiplies it to ``target_mhz`` with the family's PLL (ECP5 ``EHXPLLL``, Gowin ``rPLL``; none when
 the oscillator already runs at the target) and holds ``sync`` in reset until the PLL has locked
-and 16 more cycles have passed. The reset leaves a flip-flop onto a global clock network
-(:func:`global_buffer`): on ECP5 it then reaches every flip-flop's LSR pin in under 2 ns wherever
-the placer put it, where a fabric net across the chip took up to 7 ns at speed grade 6. The PLL settings are those YoWASP's ``ecppll`` and Apycula's
+and 17 more cycles have passed (16 counted, one in the flip-flop that drives the reset). The
+reset leaves that flip-flop onto a global clock network (:func:`global_buffer`): on ECP5 it then
+reaches every flip-flop's LSR pin in under 2 ns wherever the placer put it, where a fabric net
+across the chip took up to 7 ns at speed grade 6. The PLL settings are those YoWASP's ``ecppll`` and Apycula's
 ``gowin_pll`` compute for the pair of frequencies (kept in :data:`PLLS`, so building needs neither).
 """
 
@@ -111,8 +112,8 @@ def add_sync_domain(m: Module, platform, family: str, oscillator_mhz: float, tar
         m.d.comb += ClockSignal("sync").eq(clk_out)
         made = pll_output_mhz(family, oscillator_mhz, target_mhz)
         platform.add_clock_constraint(clk_out, max(made, constraint_mhz or 0) * 1e6)
-    # reset: held until the PLL locks, then 16 cycles (a counter in the new domain), from a
-    # flip-flop through a global buffer
+    # reset: held until the PLL locks, then 16 cycles (a counter in the new domain) and one more
+    # in the flip-flop that drives it through a global buffer
     m.domains.por = ClockDomain("por", reset_less=True)
     m.d.comb += ClockSignal("por").eq(ClockSignal("sync"))
     count = Signal(5)

@@ -123,7 +123,7 @@ class FocusAccelerator(wiring.Component):
 
     Ports and stream order
       ``command``  In :func:`JobCommand`, one per job, taken when the previous job has ended.
-                   ``k > T``: the job ends at once with ``BAD_K`` and takes nothing else.
+                   ``k > T``: the job ends with ``BAD_K`` (its done beat two cycles on) and takes nothing else.
       ``scores``   In, SEC's score stream (only when ``k > 0``): ``heads x text`` rows of ``T``
                    scores, several per beat (:class:`~focus.hdl.sec.SemanticConcentrator`).
       ``mask``     Out, SEC's mask (only when ``k > 0``), ascending token order; the top keeps it
@@ -138,8 +138,9 @@ class FocusAccelerator(wiring.Component):
                    tile's ``TT`` output rows in raster order, columns ``nt*cols .. nt*cols+cols-1``;
                    ``end.chunk`` and ``end.tile`` on each block's last row, ``end.job`` on the
                    job's last.
-      ``done``     Out :data:`JobDone`: one beat per job after its last result (or at once for a
-                   refused one): the status and the job's counters (docs/accelerator.md).
+      ``done``     Out :data:`JobDone`: one beat per job, offered two cycles after its last
+                   result's handshake (after the command's for a refused one): the status and the
+                   job's counters (docs/accelerator.md).
     Modes
       ``FOCUS``: SIC concentrates each tile-chunk; the array makes ``P`` passes over its ``U``
       unique vectors (``max(U, 1)``), the scatter adds each partial row into all member rows.

@@ -3,6 +3,7 @@ exact against the golden model under random backpressure, back-to-back jobs that
 a job of zero vectors, a refused command, and a reset in the middle of a job."""
 
 import random
+from dataclasses import replace
 from functools import partial
 
 import numpy as np
@@ -13,7 +14,7 @@ from focus.framing import end_fields
 from focus.hdl.accelerator import COUNTER_NAMES, FocusAccelerator, JobStatus
 from focus.sim.accelerator import accelerator_streams, cycle_bound, tile_chunk_counts
 from focus.sim.job import run_job
-from focus.tb.amaranth_sim import WithReset, across_reset, check_stream_rules, get, put, simulate
+from focus.tb.amaranth_sim import HandshakeEdges, WithReset, across_reset, check_stream_rules, get, put, simulate
 from focus.tb.sic_jobs import planted_tokens
 
 SMALL = {
@@ -169,6 +170,63 @@ def test_refused_command_ends_with_bad_k_and_zero_counters_and_the_next_job_runs
     assert int(done[0].counters.cycles) > 0
     assert all(int(getattr(done[1].counters, name)) == 0 for name in COUNTER_NAMES)
     assert as_results(got) == expected_results([good, good])
+
+
+def refused(streams, **command):
+    """``streams`` as a job the top refuses: the command changed by ``command``, no tokens, weights,
+    results or mask; the scores as given."""
+    empty = np.zeros((0, streams.tokens.shape[1]), np.int64)
+    return replace(streams, command=dict(streams.command, **command), tokens=empty, token_ends=[],
+                   weights=np.zeros((0, streams.weights.shape[1]), np.int64), results=np.zeros((0, 0), np.int64),
+                   result_ends=[], mask=np.zeros((0, streams.mask.shape[1]), np.int64))
+
+
+def test_every_end_of_a_job_offers_its_done_beat_two_cycles_on_and_bad_scores_count_only_sec():
+    """Jobs back to back, every output always ready: a finished job's done beat comes two edges
+    after its last result (``DONE_SETTLE``, then ``DONE``), a refused command's two edges after the
+    command (``BAD_K``, every counter 0), a score stream that ends mid-row gives ``BAD_LENGTH`` with
+    ``cycles = sec_cycles > 0`` and every other counter 0; the jobs after each are exact."""
+    cfg = SMALL["4x4-lanes3"]
+    assert cfg.tokens > cfg.cols                                    # a score row is several beats
+    plain = accelerator_streams(cfg, make_job(cfg, 21), "focus")
+    pruned = accelerator_streams(cfg, make_job(cfg, 22, keep=cfg.tokens // 2), "focus")
+    beats_per_row = -(-cfg.tokens // cfg.cols)
+    cut = beats_per_row + 2                                         # ends inside the second row
+    ragged = replace(refused(pruned), scores=pruned.scores[:cut], score_last=[0] * (cut - 1) + [1])
+    streams = [plain, refused(plain, k=cfg.tokens + 1), ragged, pruned, plain]
+    dut = FocusAccelerator(cfg)
+    rng = random.Random(3)
+    edges = HandshakeEdges(command=dut.command, results=dut.results, done=dut.done)
+    want = expected_results(streams)
+    want_mask = [row for s in streams for row in s.mask.tolist()]
+    got, done, mask = [], [], []
+
+    async def results(ctx):
+        got.extend(await get(ctx, dut.results, len(want), rng, 0.0))
+
+    async def masks(ctx):
+        beats = await get(ctx, dut.mask, len(want_mask), rng, 0.0)
+        mask.extend([[int(b.keep) >> i & 1 for i in range(cfg.cols)] for b in beats])
+
+    async def dones(ctx):
+        done.extend(await get(ctx, dut.done, len(streams), rng, 0.0))
+
+    simulate(dut, [*drivers(dut, streams, rng, 0.0), results, masks, dones], [edges.process],
+             name="accelerator_done_timing", timeout_cycles=50_000)
+    assert as_results(got) == want and mask == want_mask
+    assert [beat.status for beat in done] == [JobStatus.OK, JobStatus.BAD_K, JobStatus.BAD_LENGTH,
+                                              JobStatus.OK, JobStatus.OK]
+    counters = [{k: int(getattr(beat.counters, k)) for k in COUNTER_NAMES} for beat in done]
+    assert all(value == 0 for value in counters[1].values())
+    assert counters[2]["cycles"] == counters[2]["sec_cycles"] >= cut
+    assert all(value == 0 for key, value in counters[2].items() if key not in ("cycles", "sec_cycles"))
+    for index in (0, 4):
+        assert counters[index] == counters[0] and counters[index]["cycles"] > 0
+    # the job's last result, per finished job: the results of jobs 0, 3 and 4 end at these beats
+    ends = np.cumsum([len(s.result_ends) for s in streams]) - 1
+    for index in (0, 3, 4):
+        assert edges["done"][index] == edges["results"][ends[index]] + 2
+    assert edges["done"][1] == edges["command"][1] + 2
 
 
 def test_reset_mid_job_then_next_job_exact():

@@ -304,3 +304,40 @@ def test_ecp5_resets_leave_flip_flops_onto_global_buffers_and_gowin_keeps_fabric
         assert netlist.count("cell \\DCCA ") == buffers, name
         for wire in ("por_reset_global", "accel_reset_global"):
             assert (f"\\{wire}" in netlist) == bool(buffers), (name, wire)
+        if buffers:
+            _check_buffers_between_flip_flops_and_submodule_resets(plan.files["top.il"])
+
+
+def _rtlil_cells(text):
+    """{module: [(cell type, {port: wire name without a bit select})]} of an RTLIL netlist."""
+    modules, cell = {}, None
+    for line in text.splitlines():
+        words = line.split()
+        if words[:1] == ["module"]:
+            cells = modules.setdefault(words[-1], [])
+        elif words[:1] == ["cell"]:
+            cell = (words[1], {})
+            cells.append(cell)
+        elif words[:1] == ["connect"] and cell is not None and len(words) >= 3:
+            cell[1][words[1]] = words[2]
+        elif words[:1] == ["end"]:
+            cell = None
+    return modules
+
+
+def _check_buffers_between_flip_flops_and_submodule_resets(text):
+    """Each DCCA's input is a flip-flop's output in its module, and its output is what the
+    module hands to its submodules as their reset."""
+    found = 0
+    for module, cells in _rtlil_cells(text).items():
+        for kind, ports in cells:
+            if kind != "\\DCCA":
+                continue
+            found += 1
+            source, out = ports["\\CLKI"], ports["\\CLKO"]
+            flops = [p for k, p in cells if k in ("$dff", "$adff", "$sdff") and p.get("\\Q") == source]
+            assert flops, f"{module}: the DCCA's input {source} is not a flip-flop's output"
+            resets = [p for k, p in cells if k.startswith("\\top.") and out in
+                      [w for port, w in p.items() if port.endswith("rst")]]
+            assert resets, f"{module}: the DCCA's output {out} resets no submodule"
+    assert found == 2
