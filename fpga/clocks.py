@@ -91,7 +91,7 @@ def add_sync_domain(m: Module, platform, family: str, oscillator_mhz: float, tar
         if family == "ecp5":
             m.submodules.pll = Instance(
                 "EHXPLLL",
-                a_FREQUENCY_PIN_CLKI=str(oscillator_mhz), a_FREQUENCY_PIN_CLKOP=str(target_mhz),
+                a_FREQUENCY_PIN_CLKI=f"{oscillator_mhz:g}", a_FREQUENCY_PIN_CLKOP=f"{target_mhz:g}",
                 a_ICP_CURRENT="12", a_LPF_RESISTOR="8", a_MFG_ENABLE_FILTEROPAMP="1", a_MFG_GMCREF_SEL="2",
                 p_PLLRST_ENA="DISABLED", p_INTFB_WAKE="DISABLED", p_STDBY_ENABLE="DISABLED",
                 p_DPHASE_SOURCE="DISABLED", p_OUTDIVIDER_MUXA="DIVA", p_CLKOP_ENABLE="ENABLED",
