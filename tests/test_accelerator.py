@@ -64,12 +64,17 @@ def expected_results(streams):
     return [(row, e) for s in streams for row, e in zip(s.results.tolist(), s.result_ends)]
 
 
-def run(cfg, streams, *, seed=0, idle=0.3, stall=0.3, name="accelerator"):
+def run(cfg, streams, *, seed=0, idle=0.3, stall=0.3, name="accelerator", edges=()):
+    """Runs ``streams`` back to back on the top with random gaps (``idle``) and stalls (``stall``);
+    checks the stream rules on every output, that no result or done beat comes after the last job's,
+    and the SEC keep mask. Returns ``(results, expected results, done beats)``, and a fourth item
+    when ``edges`` names ports: their :class:`HandshakeEdges`."""
     dut = FocusAccelerator(cfg)
     rng = random.Random(seed)
     want = expected_results(streams)
     want_mask = [row for s in streams for row in s.mask.tolist()]
     got, done, mask = [], [], []
+    recorder = HandshakeEdges(**{port: getattr(dut, port) for port in edges})
 
     async def results(ctx):
         got.extend(await get(ctx, dut.results, len(want), rng, stall))
@@ -85,10 +90,10 @@ def run(cfg, streams, *, seed=0, idle=0.3, stall=0.3, name="accelerator"):
             assert not ctx.get(dut.results.valid) and not ctx.get(dut.done.valid), "a beat nobody asked for"
 
     simulate(dut, [*drivers(dut, streams, rng, idle), results, dones, masks],
-             [partial(check_stream_rules, port=p) for p in (dut.results, dut.done, dut.mask)], name=name,
-             timeout_cycles=50_000)
+             [*(partial(check_stream_rules, port=p) for p in (dut.results, dut.done, dut.mask)), recorder.process],
+             name=name, timeout_cycles=50_000)
     assert mask == want_mask, "SEC keep mask"
-    return as_results(got), want, done
+    return (as_results(got), want, done, recorder) if edges else (as_results(got), want, done)
 
 
 @pytest.mark.parametrize("name", SMALL)
@@ -143,33 +148,12 @@ def test_refused_command_ends_with_bad_k_and_zero_counters_and_the_next_job_runs
     beat's counters are all 0 (it ran nothing), not the previous job's; the next job is exact."""
     cfg = SMALL["4x4-lanes3"]
     good = accelerator_streams(cfg, make_job(cfg, 5), "focus")
-    bad = dict(good.command, k=cfg.tokens + 1)
-    dut = FocusAccelerator(cfg)
-    rng = random.Random(4)
-    token_beats = [{"data": r, "end": end_fields(e)} for r, e in zip(good.tokens.tolist(), good.token_ends)]
-    got, done = [], []
-
-    async def command(ctx):
-        await put(ctx, dut.command, [good.command, bad, good.command], rng, 0.2)
-
-    async def tokens(ctx):
-        await put(ctx, dut.tokens, token_beats * 2, rng, 0.2)
-
-    async def weights(ctx):
-        await put(ctx, dut.weights, good.weights.tolist() * 2, rng, 0.2)
-
-    async def results(ctx):
-        got.extend(await get(ctx, dut.results, 2 * len(good.results), rng, 0.2))
-
-    async def dones(ctx):
-        done.extend(await get(ctx, dut.done, 3, rng, 0.2))
-
-    simulate(dut, [command, tokens, weights, results, dones], name="accelerator_refused_after_job",
-             timeout_cycles=200_000)
+    got, want, done = run(cfg, [good, refused(good, k=cfg.tokens + 1), good], seed=4, idle=0.2, stall=0.2,
+                          name="accelerator_refused_after_job")
     assert [beat.status for beat in done] == [JobStatus.OK, JobStatus.BAD_K, JobStatus.OK]
     assert int(done[0].counters.cycles) > 0
     assert all(int(getattr(done[1].counters, name)) == 0 for name in COUNTER_NAMES)
-    assert as_results(got) == expected_results([good, good])
+    assert got == want
 
 
 def refused(streams, **command):
@@ -194,26 +178,9 @@ def test_every_end_of_a_job_offers_its_done_beat_two_cycles_on_and_bad_scores_co
     cut = beats_per_row + 2                                         # ends inside the second row
     ragged = replace(refused(pruned), scores=pruned.scores[:cut], score_last=[0] * (cut - 1) + [1])
     streams = [plain, refused(plain, k=cfg.tokens + 1), ragged, pruned, plain]
-    dut = FocusAccelerator(cfg)
-    rng = random.Random(3)
-    edges = HandshakeEdges(command=dut.command, results=dut.results, done=dut.done)
-    want = expected_results(streams)
-    want_mask = [row for s in streams for row in s.mask.tolist()]
-    got, done, mask = [], [], []
-
-    async def results(ctx):
-        got.extend(await get(ctx, dut.results, len(want), rng, 0.0))
-
-    async def masks(ctx):
-        beats = await get(ctx, dut.mask, len(want_mask), rng, 0.0)
-        mask.extend([[int(b.keep) >> i & 1 for i in range(cfg.cols)] for b in beats])
-
-    async def dones(ctx):
-        done.extend(await get(ctx, dut.done, len(streams), rng, 0.0))
-
-    simulate(dut, [*drivers(dut, streams, rng, 0.0), results, masks, dones], [edges.process],
-             name="accelerator_done_timing", timeout_cycles=50_000)
-    assert as_results(got) == want and mask == want_mask
+    got, want, done, edges = run(cfg, streams, seed=3, idle=0.0, stall=0.0, name="accelerator_done_timing",
+                                 edges=("command", "results", "done"))
+    assert got == want
     assert [beat.status for beat in done] == [JobStatus.OK, JobStatus.BAD_K, JobStatus.BAD_LENGTH,
                                               JobStatus.OK, JobStatus.OK]
     counters = [{k: int(getattr(beat.counters, k)) for k in COUNTER_NAMES} for beat in done]
