@@ -32,13 +32,15 @@ def add_config_arguments(parser: argparse.ArgumentParser, *,
 def load_config(path: str | Path | None, overrides: Iterable[str] = (), *,
                 base: FocusConfig | None = None) -> FocusConfig:
     """The configuration in the JSON file ``path`` (without one: ``base``, else the default), with
-    the ``FIELD=VALUE`` ``overrides`` applied in order. Raises :class:`ConfigError` on a bad file
-    or value and ``OSError`` when the file cannot be read."""
+    the ``FIELD=VALUE`` ``overrides`` applied in order. Raises :class:`ConfigError` on a bad,
+    missing or unreadable file or a bad value."""
     if path is not None:
         try:
             text = Path(path).read_text()
         except UnicodeDecodeError as err:
             raise ConfigError("--config", str(path), f"a UTF-8 JSON file ({err})") from None
+        except OSError as err:
+            raise ConfigError("--config", str(path), f"a readable JSON file ({err.strerror or err})") from None
         cfg = FocusConfig.from_json(text)
     else:
         cfg = base if base is not None else FocusConfig()

@@ -13,12 +13,12 @@ same host code (docs/link.md; the first run of a configuration builds for a minu
 The report: the accelerator's cycles and where they went, the speed-up over dense (the array cycle
 model's estimate for the job with SIC bypassed), the time at the board clock, and the link time.
 RESULT.npz holds the keys focus-run writes (outputs, kept when SEC ran, counters as JSON, mode,
-status, config, source, summary; docs/link.md).
+status, config, source, summary); only the summary's fields differ (docs/link.md).
 
 Exit status: 0 the outputs match; 1 they do not, or the link failed; 2 bad input (one line on
-stderr, nothing written): a missing, corrupt, wrong-version or inconsistent file (the checks of
-focus-run, made before anything is built or sent), an --out that cannot be written, or a bitstream
-built for another configuration.
+stderr, nothing written): a missing, corrupt, wrong-version or inconsistent file or more than
+65535 N-tiles (the checks of focus-run, made before anything is built or sent), an --out that
+cannot be written, or a bitstream built for another configuration.
 """
 
 from __future__ import annotations
@@ -188,15 +188,13 @@ def main(argv: list[str] | None = None) -> int:
 
     from ..files import out_refused, write_refused
     from ..sim.accelerator import accelerator_streams
-    from ..sim.checks import InputError
-    from ..sim.export import check_consistent, read
+    from ..tb.run import RunError, load_job
 
     try:
         try:                        # refused before anything is built or sent (exit 2, one line)
-            job = read(args.job)
-            check_consistent(job, args.job)
-        except InputError as err:
-            raise _Failure(str(err), 2) from None
+            job = load_job(args.job)        # focus-run's checks: readable, consistent, N-tiles the top takes
+        except RunError as err:
+            raise _Failure(str(err), err.status) from None
         refusal = out_refused(args.out)
         if refusal:
             raise _Failure(refusal, 2)

@@ -127,6 +127,8 @@ def _export(parser, args) -> int:
         scores, meta["scores"] = _scores(cfg, args, rng, bars)
         keep = None
         if scores is not None:
+            if args.keep is not None and not 1 <= args.keep <= cfg.tokens:
+                parser.error(f"--keep={args.keep} is not allowed: an integer from 1 to the token count {cfg.tokens}")
             keep = sec.keep_count(cfg.tokens, args.keep_ratio) if args.keep is None else args.keep
         elif args.prune or args.keep is not None:
             parser.error("--prune and --keep need SEC scores: use --scores auto, minilm or random")
@@ -327,9 +329,9 @@ def main(argv: list[str] | None = None) -> int:
             from fractions import Fraction
             args.keep_ratio = Fraction(args.keep_ratio)
         except (ValueError, ZeroDivisionError):
-            sub_parser.error(f"--keep-ratio {args.keep_ratio!r} is not a number such as 2/5 or 0.4")
+            sub_parser.error(f"--keep-ratio={args.keep_ratio} is not allowed: a number in (0, 1] such as 2/5 or 0.4")
         if not 0 < args.keep_ratio <= 1:
-            sub_parser.error(f"--keep-ratio {args.keep_ratio} is not in (0, 1]")
+            sub_parser.error(f"--keep-ratio={args.keep_ratio} is not allowed: a number in (0, 1] such as 2/5 or 0.4")
         return _export(sub_parser, args)
     if args.command == "show":
         return _show(sub_parser, args)

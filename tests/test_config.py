@@ -278,7 +278,7 @@ def test_config_arguments_apply_file_then_shortcuts_then_set(tmp_path):
 @pytest.mark.parametrize("argv,message", [
     (["--set", "rows=0"], "rows=0 is not allowed"),
     (["--set", "rows"], "--set='rows' is not allowed: FIELD=VALUE"),
-    (["--config", "missing.json"], "No such file"),
+    (["--config", "missing.json"], "--config='missing.json' is not allowed: a readable JSON file (No such file"),
     (["--config", "bad.json"], "valid JSON"),
     (["--config", "latin1.json"], "a UTF-8 JSON file"),
 ])

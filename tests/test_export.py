@@ -155,8 +155,9 @@ def test_cli_export_with_the_documented_options_writes_a_readable_file(tmp_path,
     (["--clip", "nope"], "invalid choice: 'nope'"),
     (["--frames", "3"], "frames=3 is not allowed: a multiple of tile_frames=2"),
     (["--start", "249", "--clip", "bikes"], "'bikes' is too short: it has 250 frames"),
-    (["--keep-ratio", "3/2"], "--keep-ratio 3/2 is not in"),
+    (["--keep-ratio", "3/2"], "--keep-ratio=3/2 is not allowed: a number in (0, 1]"),
     (["--scores", "none", "--prune"], "--prune and --keep need SEC scores"),
+    (["--scores", "random", "--keep", "0"], "--keep=0 is not allowed: an integer from 1 to the token count 256"),
 ])
 def test_cli_export_reports_bad_options_as_usage_errors(tmp_path, capsys, argv, match):
     with pytest.raises(SystemExit) as exit_:
@@ -367,6 +368,25 @@ def test_fpga_run_refuses_a_corrupt_or_inconsistent_file_before_building(tmp_pat
     out = tmp_path / "r.npz"
     assert run.main([str(bad), "--sim", "--out", str(out)]) == 2
     _one_line_refusal(capsys, "focus fpga run", bad.name, words)
+    assert not out.exists()
+
+
+def test_focus_run_and_fpga_run_refuse_more_n_tiles_than_the_command_carries(tmp_path, capsys, monkeypatch):
+    """The top's command has 16 bits of N-tiles: a job of 65536 N-tiles is refused in one line by
+    both runners, before anything is built, and nothing is written."""
+    from focus.fpga import run as fpga_run
+    from focus.tb import run as tb_run
+    monkeypatch.setattr(fpga_run, "_in_simulation", lambda *a: pytest.fail("the board top was built"))
+    cfg = FocusConfig(rows=2, vector_size=2, cols=1, hidden=2, out_features=1, frames=2, height=1, width=1,
+                      tile_frames=2, scatter_lanes=1)
+    rng = np.random.default_rng(0)
+    job = run_job(cfg, rng.integers(-3, 4, (cfg.tokens, cfg.hidden)), rng.integers(-3, 4, (cfg.hidden, 65536)))
+    wide = export.write(tmp_path / "wide.npz", job, partials=False)
+    out = tmp_path / "r.npz"
+    assert fpga_run.main([str(wide), "--sim", "--out", str(out)]) == 2
+    _one_line_refusal(capsys, "focus fpga run", "65536 N-tiles; the top takes at most 65535")
+    assert tb_run.main([str(wide), "--out", str(out)]) == 2
+    _one_line_refusal(capsys, "focus-run", "65536 N-tiles; the top takes at most 65535")
     assert not out.exists()
 
 
