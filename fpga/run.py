@@ -32,7 +32,7 @@ import numpy as np
 
 from ..files import output_to
 
-__all__ = ["main", "check_outputs", "dense_estimate", "focus_estimate", "RESULT_FORMAT", "RESULT_VERSION"]
+__all__ = ["main", "check_outputs", "focus_estimate", "RESULT_FORMAT", "RESULT_VERSION"]
 
 RESULT_FORMAT = "focus-run-result"
 RESULT_VERSION = 1
@@ -42,17 +42,6 @@ class _Failure(Exception):
     def __init__(self, message: str, status: int):
         super().__init__(message)
         self.status = status
-
-
-def dense_estimate(cfg, command: dict, score_rows: int) -> int:
-    """Cycles of the job with SIC bypassed, from the array's cycle model (every tile-chunk a pass of
-    ``tile_tokens`` vectors per N-tile), plus SEC's cycles when SEC runs."""
-    from ..sim.array_model import array_cycles
-    from ..sim.sec_cycles import job_cycles
-    cycles = array_cycles([cfg.tile_tokens] * (cfg.tiles * command["n_tiles"] * cfg.chunks), cfg.rows, cfg.cols)
-    if command["k"]:
-        cycles += job_cycles(cfg, score_rows)
-    return cycles
 
 
 def focus_estimate(job, command: dict) -> int:
@@ -188,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from ..files import out_refused, write_refused
     from ..sim.accelerator import accelerator_streams
-    from ..tb.run import RunError, load_job
+    from ..tb.run import RunError, dense_estimate, load_job
 
     try:
         try:                        # refused before anything is built or sent (exit 2, one line)
@@ -207,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = job.cfg
     link = got["link"]
     cycles = got["counters"]["cycles"]
-    dense = dense_estimate(cfg, streams.command, len(streams.scores) // cfg.sec_words if streams.command["k"] else 0)
+    dense = dense_estimate(cfg, streams)
     focus = focus_estimate(job, streams.command) if args.mode == "focus" else dense
     summary = {"cycles": cycles, "dense_cycles": dense, "dense_source": "estimate: array cycle model",
                "speedup": dense / max(cycles, 1),
