@@ -93,11 +93,11 @@ BOARDS: dict[str, Board] = {b.name: b for b in [
     # place and route still aim at 100 MHz (constraint_mhz), as with --clock-mhz.
     Board("ulx3s-12f", "amaranth_boards.ulx3s:ULX3S_12F_Platform", "ecp5", "LFE5U-12F", 25, 40,
           "Radiona ULX3S with the LFE5U-12F: a 4x2 array, element-serial SIC with 2 multipliers "
-          "(22 of 28 DSPs, 27 of 32 block RAMs; the 25F's 4x3 needs 35 block RAMs), at 40 MHz",
+          "(22 of 28 DSPs, 27 of 32 block RAMs; a 4x3 array with 8-bit scores needs 35), at 40 MHz",
           config=dict(_SMALL, cols=2, sic_multipliers=2), flash_board="ulx3s", constraint_mhz=100),
     Board("ulx3s-25f", "amaranth_boards.ulx3s:ULX3S_25F_Platform", "ecp5", "LFE5U-25F", 25, 40,
           "Radiona ULX3S with the LFE5U-25F: a 4x3 array, element-serial SIC with 2 multipliers "
-          "(26 of 28 DSPs, 35 of 56 block RAMs), at 40 MHz",
+          "(26 of 28 DSPs, 36 of 56 block RAMs), at 40 MHz",
           config=dict(_SMALL, cols=3, sic_multipliers=2, score_width=16), flash_board="ulx3s",
           constraint_mhz=100),
     Board("ulx3s-45f", "amaranth_boards.ulx3s:ULX3S_45F_Platform", "ecp5", "LFE5U-45F", 25, 40,

@@ -47,6 +47,8 @@ def _describe(name: str) -> str:
         lines.append("    --clock-mhz: " + ", ".join(f"{c:g}" for c in choices))
     if board.family == "ecp5" and board.refuse is None:
         lines.append(f"    nextpnr: {board.nextpnr_opts} --seed {board.seed}")
+    elif board.refuse is None:
+        lines.append(f"    nextpnr-himbaechel: its default placer and router, --seed {board.seed}")
     return "\n".join(lines)
 
 
@@ -112,7 +114,7 @@ def _parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=text)
         p.add_argument("--board", required=True, choices=sorted(BOARDS), metavar="NAME",
                        help="one of: " + ", ".join(BOARDS))
-        add_config_arguments(p)
+        add_config_arguments(p, default="the board's preset (`focus fpga boards`)")
         p.add_argument("--out", metavar="DIR", help="output folder (default: build/fpga/<board>-<digest>/)")
         p.add_argument("--seed", type=int, help="nextpnr placement seed (default: the board's, "
                        "measured to route its preset; `focus fpga boards` lists it)")
@@ -147,7 +149,7 @@ def main(argv=None) -> int:
             report = build(board, cfg, args.out, seed=args.seed,
                            progress=lambda message: print(message, file=sys.stderr, flush=True))
         except BoardTooSmall as err:
-            print(f"focus fpga build: {err}", file=sys.stderr)
+            print(f"focus fpga {args.command}: {err}", file=sys.stderr)
             return 1
         if args.command == "build":
             print(json.dumps(report, indent=1))

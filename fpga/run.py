@@ -15,10 +15,14 @@ model's estimate for the job with SIC bypassed), the time at the board clock, an
 RESULT.npz holds the keys focus-run writes (outputs, kept when SEC ran, counters as JSON, mode,
 status, config, source, summary); only the summary's fields differ (docs/link.md).
 
-Exit status: 0 the outputs match; 1 they do not, or the link failed; 2 bad input (one line on
-stderr, nothing written): a missing, corrupt, wrong-version or inconsistent file or more than
-65535 N-tiles (the checks of focus-run, made before anything is built or sent), an --out that
-cannot be written, or a bitstream built for another configuration.
+Exit status: 0 the outputs match; 1 they do not, or the link failed (no answer in time, a port
+that fails once open); 2 bad input (one line on stderr, nothing written): a missing, corrupt,
+wrong-version or inconsistent file or more than 65535 N-tiles (the checks of focus-run, made before
+anything is built or sent), an --out that cannot be written, a --port that cannot be opened, or a
+bitstream built for another configuration.
+
+--sim runs at a fixed 12.5 Mbaud with a 5 ms (simulated) host timeout: --baud and --timeout apply
+to --port only.
 """
 
 from __future__ import annotations
@@ -120,9 +124,15 @@ def _write(out: Path, job, mode: str, got: dict, source: str, summary: dict) -> 
 
 
 def _on_board(args, job) -> dict:
-    from .host import ConfigMismatch, FocusLink, LinkError
+    from .host import ConfigMismatch, FocusLink, LinkError, open_serial
     try:
-        with FocusLink(args.port, baud=args.baud, timeout=args.timeout) as link:
+        port = open_serial(args.port, args.baud)
+    except LinkError as err:         # no pyserial
+        raise _Failure(f"link: {err}", 1) from None
+    except OSError as err:           # the port cannot be opened: bad input
+        raise _Failure(f"{args.port}: {err}", 2) from None
+    try:
+        with port, FocusLink(port, baud=args.baud, timeout=args.timeout) as link:
             identity = link.identify()
             try:
                 link.check_config(job.cfg)
@@ -131,8 +141,8 @@ def _on_board(args, job) -> dict:
             run = link.run_job(job.cfg, job, args.mode)
     except LinkError as err:
         raise _Failure(f"link: {err}", 1) from None
-    except OSError as err:           # the port cannot be opened
-        raise _Failure(f"{args.port}: {err}", 2) from None
+    except OSError as err:           # the port failed once open (unplugged, a write timed out): the link failed
+        raise _Failure(f"link: {args.port}: {err}", 1) from None
     return {"outputs": run.outputs, "result_ends": run.result_ends, "kept": run.kept, "status": run.status,
             "counters": run.counters, "link": {"link_time": run.link_time, "bytes_sent": run.bytes_sent,
                                                "bytes_received": run.bytes_received, "clk_freq": identity.clk_freq,
@@ -167,11 +177,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mode", choices=["focus", "dense"], default="focus",
                         help="focus: SIC concentrates; dense: SIC bypassed, checked against outputs_dense "
                              "(default %(default)s)")
-    parser.add_argument("--baud", type=int, default=115_200, help="the port's baud rate (default %(default)s)")
+    parser.add_argument("--baud", type=int, default=115_200,
+                        help="--port: the port's baud rate, the bitstream's (default %(default)s)")
     parser.add_argument("--timeout", type=float, default=5.0,
-                        help="seconds without a byte from the board before giving up (default %(default)s)")
+                        help="--port: seconds without a byte from the board before giving up (default %(default)s)")
     parser.add_argument("--verbose", action="store_true",
-                        help="--sim: show the build and simulator output (default: into build/fpga-sim/<job>-<mode>.log)")
+                        help="--sim: show the build and simulator output (default: into "
+                             "$FOCUS_BUILD_DIR/fpga-sim/<job>-<mode>.log, FOCUS_BUILD_DIR defaulting to build)")
     parser.add_argument("--quiet", action="store_true", help="no report")
     args = parser.parse_args(argv)
 

@@ -88,6 +88,31 @@ def test_fpga_run_refuses_bad_input(tmp_path, capsys):
     assert not (tmp_path / "r.npz").exists()
 
 
+def test_fpga_run_on_a_port_that_fails_once_open_is_a_link_failure(tmp_path, capsys):
+    """A serial port that opens and then goes away (a pty whose other end closes once the host's
+    first frame arrives, as an unplugged adapter does) is a link failure, exit 1, not bad input."""
+    import os
+    import pty
+    import threading
+    pytest.importorskip("serial")
+    from focus.fpga.run import main
+    board_end, host_end = pty.openpty()
+
+    def unplug():
+        os.read(board_end, 1)                      # the host's IDENTIFY request begins
+        os.close(board_end)
+    threading.Thread(target=unplug, daemon=True).start()
+    job = planted_job(SMALL, 1, tmp_path / "job.npz")
+    try:
+        status = main([str(job), "--port", os.ttyname(host_end), "--timeout", "2", "--out", str(tmp_path / "r.npz")])
+    finally:
+        os.close(host_end)
+    err = capsys.readouterr().err
+    assert status == 1, err
+    assert err.startswith("focus fpga run: error: link: ") and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "r.npz").exists()
+
+
 @pytest.mark.rtl
 def test_fpga_run_sim_writes_the_result_file_and_reports(tmp_path, capsys):
     from focus.fpga.run import main
