@@ -52,11 +52,12 @@ class JobStatus(enum.Enum, shape=2):
     OK = 0          #: outputs delivered
     BAD_K = 1       #: ``k`` above the token count: nothing else of the job was taken
     BAD_LENGTH = 2  #: SEC: the scores ended mid-row; no tokens were taken
+    BAD_N_TILES = 3  #: ``n_tiles`` 0 (a job must have at least one N-tile): nothing else of the job was taken
 
 
 def JobCommand(cfg: FocusConfig) -> data.StructLayout:
     """A job descriptor: ``k`` (SEC keep count, 0 = SEC off, 1 .. ``cfg.tokens``), ``n_tiles`` (the
-    job's N-tiles, ``ceil(N / cols)``, at least 1) and ``mode`` (:class:`JobMode`)."""
+    job's N-tiles, ``ceil(N / cols)``, at least 1: 0 is refused, ``BAD_N_TILES``) and ``mode`` (:class:`JobMode`)."""
     return data.StructLayout({"k": unsigned(cfg.tokens.bit_length() + 1), "n_tiles": N_TILES_WIDTH,
                               "mode": JobMode})
 
@@ -119,11 +120,12 @@ class FocusAccelerator(wiring.Component):
     and the scatter, overlapped; bit-exact with :mod:`focus.sim` (docs/semantics.md).
 
     Let ``T = cfg.tokens``, ``TT = cfg.tile_tokens``, ``C = cfg.chunks``, ``R = cfg.rows``,
-    ``L = cfg.cols`` (SEC's lanes), ``P = n_tiles``.
+    ``P = n_tiles``.
 
     Ports and stream order
       ``command``  In :func:`JobCommand`, one per job, taken when the previous job has ended.
-                   ``k > T``: the job ends with ``BAD_K`` (its done beat two cycles on) and takes nothing else.
+                   ``k > T``: the job ends with ``BAD_K``, else ``n_tiles = 0`` with ``BAD_N_TILES`` (its
+                   done beat two cycles on, every counter 0) and takes nothing else.
       ``scores``   In, SEC's score stream (only when ``k > 0``): ``heads x text`` rows of ``T``
                    scores, several per beat (:class:`~focus.hdl.sec.SemanticConcentrator`).
       ``mask``     Out, SEC's mask (only when ``k > 0``), ascending token order; the top keeps it
@@ -132,7 +134,7 @@ class FocusAccelerator(wiring.Component):
                    tile-major, chunk-minor, raster order within a tile-chunk, framed
                    (``end.chunk``/``tile``/``job``, docs/streams.md). Taken after SEC has finished.
       ``weights``  In :func:`~focus.hdl.streams.WeightRow`: per tile, ``for nt in range(P): for c
-                   in range(C): for r in range(R):`` row ``W[c*R + r, nt*L' : nt*L' + cols]``
+                   in range(C): for r in range(R):`` row ``W[c*R + r, nt*cols : nt*cols + cols]``
                    (``cols`` columns, zero beyond N and beyond K): every weight tile once per tile.
       ``results``  Out :func:`~focus.hdl.streams.ResultBeat`: per tile, per N-tile ``nt``, the
                    tile's ``TT`` output rows in raster order, columns ``nt*cols .. nt*cols+cols-1``;
@@ -195,6 +197,8 @@ class FocusAccelerator(wiring.Component):
                     m.d.sync += job.eq(command.payload)
                     with m.If(command.payload.k > cfg.tokens):
                         m.next = "REFUSE_SETTLE"
+                    with m.Elif(command.payload.n_tiles == 0):
+                        m.next = "NO_TILES_SETTLE"
                     with m.Elif(command.payload.k.any()):
                         m.next = "SEC_START"
                     with m.Else():
@@ -213,8 +217,8 @@ class FocusAccelerator(wiring.Component):
             with m.State("RUN"):
                 with m.If(self.results.valid & self.results.ready & self.results.payload.end.job):
                     m.next = "DONE_SETTLE"
-            for state, status in (("REFUSE", JobStatus.BAD_K), ("BAD_SCORES", JobStatus.BAD_LENGTH),
-                                  ("DONE", JobStatus.OK)):
+            for state, status in (("REFUSE", JobStatus.BAD_K), ("NO_TILES", JobStatus.BAD_N_TILES),
+                                  ("BAD_SCORES", JobStatus.BAD_LENGTH), ("DONE", JobStatus.OK)):
                 with m.State(f"{state}_SETTLE"):    # the counters take in the job's last events
                     m.next = state
                 with m.State(state):                # the done beat, then the next command

@@ -219,7 +219,10 @@ class AcceleratorBench:
 
     # ------------------------------------------------------------------ checking
     def check(self, jobs: list[AcceleratorStreams], statuses: list[JobStatus] | None = None):
-        """Results, framing, mask and done beats of ``jobs`` (sent back to back) exactly as expected."""
+        """Results, framing, mask and done beats of ``jobs`` (sent back to back) exactly as expected.
+        ``statuses``: every done beat's status, refused commands (which send no streams and are not
+        in ``jobs``) included; the ``OK`` ones belong to ``jobs`` in order, and their counters are
+        checked. A refused command's done beat has every counter 0."""
         rows, ends = self.results()
         want = np.concatenate([s.results for s in jobs]) if jobs else np.zeros((0, self.cfg.cols), np.int64)
         want_ends = [e for s in jobs for e in s.result_ends]
@@ -242,8 +245,11 @@ class AcceleratorBench:
         dones = self.dones()
         statuses = statuses or [JobStatus.OK] * len(jobs)
         assert [d.status for d in dones] == statuses, f"done statuses {[d.status for d in dones]}, expected {statuses}"
-        ok = [s for s, status in zip(jobs, statuses) if status == JobStatus.OK]
-        for i, (d, s) in enumerate(zip([d for d, st in zip(dones, statuses) if st == JobStatus.OK], ok)):
+        assert statuses.count(JobStatus.OK) == len(jobs), "every job that runs ends OK"
+        for d, status in zip(dones, statuses):
+            if status != JobStatus.OK:
+                assert not any(d.counters.values()), f"a {status.name} done beat with counters {d.counters}"
+        for i, (d, s) in enumerate(zip([d for d, st in zip(dones, statuses) if st == JobStatus.OK], jobs)):
             c = d.counters
             for key, value in s.counters.items():
                 assert c[key] == value, f"job {i}: counter {key} = {c[key]}, golden model {value}"
@@ -331,16 +337,18 @@ async def all_zero_job_gives_zero_outputs(dut):
 
 
 @cocotb.test(timeout_time=2000, timeout_unit="ms")
-async def k_above_tokens_ends_with_bad_k_and_next_job_runs(dut):
-    """A command with k = tokens + 1 (and nothing else) ends at once with BAD_K; the next job is exact."""
+async def bad_commands_end_with_bad_k_or_bad_n_tiles_and_next_job_runs(dut):
+    """Commands with k = tokens + 1, and with n_tiles = 0 (and nothing else), end at once with BAD_K
+    and BAD_N_TILES; the next job is exact."""
     tb = AcceleratorBench(dut, 0.2, 0.3)
     await reset_dut(dut)
     good = tb.export_jobs()[0]
     tb.send_command(dict(good.command, k=tb.cfg.tokens + 1))
+    tb.send_command(dict(good.command, k=0, n_tiles=0))
     tb.send(good)
-    await tb.wait_done(2, cycle_budget(tb.cfg, good, tb.idle, tb.stall) + 200)
+    await tb.wait_done(3, cycle_budget(tb.cfg, good, tb.idle, tb.stall) + 300)
     await ClockCycles(dut.clk, 2)
-    tb.check([good], [JobStatus.BAD_K, JobStatus.OK])
+    tb.check([good], [JobStatus.BAD_K, JobStatus.BAD_N_TILES, JobStatus.OK])
     await tb.expect_nothing_more()
 
 

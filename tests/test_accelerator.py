@@ -168,8 +168,9 @@ def refused(streams, **command):
 def test_every_end_of_a_job_offers_its_done_beat_two_cycles_on_and_bad_scores_count_only_sec():
     """Jobs back to back, every output always ready: a finished job's done beat comes two edges
     after its last result (``DONE_SETTLE``, then ``DONE``), a refused command's two edges after the
-    command (``BAD_K``, every counter 0), a score stream that ends mid-row gives ``BAD_LENGTH`` with
-    ``cycles = sec_cycles > 0`` and every other counter 0; the jobs after each are exact."""
+    command (``k > T``: ``BAD_K``; ``n_tiles = 0``: ``BAD_N_TILES``; every counter 0), a score stream
+    that ends mid-row gives ``BAD_LENGTH`` with ``cycles = sec_cycles > 0`` and every other counter 0;
+    the jobs after each are exact."""
     cfg = SMALL["4x4-lanes3"]
     assert cfg.tokens > cfg.cols                                    # a score row is several beats
     plain = accelerator_streams(cfg, make_job(cfg, 21), "focus")
@@ -177,23 +178,24 @@ def test_every_end_of_a_job_offers_its_done_beat_two_cycles_on_and_bad_scores_co
     beats_per_row = -(-cfg.tokens // cfg.cols)
     cut = beats_per_row + 2                                         # ends inside the second row
     ragged = replace(refused(pruned), scores=pruned.scores[:cut], score_last=[0] * (cut - 1) + [1])
-    streams = [plain, refused(plain, k=cfg.tokens + 1), ragged, pruned, plain]
+    streams = [plain, refused(plain, k=cfg.tokens + 1), ragged, pruned, refused(plain, n_tiles=0), plain]
     got, want, done, edges = run(cfg, streams, seed=3, idle=0.0, stall=0.0, name="accelerator_done_timing",
                                  edges=("command", "results", "done"))
     assert got == want
     assert [beat.status for beat in done] == [JobStatus.OK, JobStatus.BAD_K, JobStatus.BAD_LENGTH,
-                                              JobStatus.OK, JobStatus.OK]
+                                              JobStatus.OK, JobStatus.BAD_N_TILES, JobStatus.OK]
     counters = [{k: int(getattr(beat.counters, k)) for k in COUNTER_NAMES} for beat in done]
-    assert all(value == 0 for value in counters[1].values())
+    assert all(value == 0 for index in (1, 4) for value in counters[index].values())
     assert counters[2]["cycles"] == counters[2]["sec_cycles"] >= cut
     assert all(value == 0 for key, value in counters[2].items() if key not in ("cycles", "sec_cycles"))
-    for index in (0, 4):
+    for index in (0, 5):
         assert counters[index] == counters[0] and counters[index]["cycles"] > 0
-    # the job's last result, per finished job: the results of jobs 0, 3 and 4 end at these beats
+    # the job's last result, per finished job: the results of jobs 0, 3 and 5 end at these beats
     ends = np.cumsum([len(s.result_ends) for s in streams]) - 1
-    for index in (0, 3, 4):
+    for index in (0, 3, 5):
         assert edges["done"][index] == edges["results"][ends[index]] + 2
-    assert edges["done"][1] == edges["command"][1] + 2
+    for index in (1, 4):
+        assert edges["done"][index] == edges["command"][index] + 2
 
 
 def test_reset_mid_job_then_next_job_exact():

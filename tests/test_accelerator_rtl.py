@@ -12,7 +12,7 @@ Default tier, one build of the default configuration (4 frames of 8 x 8 tokens, 
 * dense mode equals NumPy's integer matmul: the files' ``outputs_dense`` are checked against
   ``tokens @ weights`` here, and the RTL against ``outputs_dense`` in the bench;
 * robustness: jobs that change ``k`` and the mode back to back, an all-zero job, a command with
-  ``k > tokens`` (status BAD_K, then the next job runs), a reset in the middle of a job;
+  ``k > tokens`` and ``n_tiles = 0`` (status BAD_K, BAD_N_TILES, then the next job runs), a reset in the middle of a job;
 * all-MiniLM-L6-v2's QKV and FFN-up GEMMs (layer 1) with SEC scores from its text-to-image
   attention, pruned in the top: the first 20 output columns in the default tier, every column (1152
   and 1536) with ``FOCUS_SLOW=all`` (about 9 minutes of simulation).
@@ -89,8 +89,8 @@ def test_all_zero_job_gives_zero_outputs():
 
 
 @pytest.mark.rtl
-def test_k_above_tokens_ends_with_bad_k_and_the_next_job_runs():
-    run(DEFAULT, clip_exports(DEFAULT, "default"), "k_above_tokens_ends_with_bad_k_and_next_job_runs")
+def test_bad_commands_end_with_bad_k_or_bad_n_tiles_and_the_next_job_runs():
+    run(DEFAULT, clip_exports(DEFAULT, "default"), "bad_commands_end_with_bad_k_or_bad_n_tiles_and_next_job_runs")
 
 
 @pytest.mark.rtl
