@@ -495,7 +495,7 @@ class FocusConfig:
             "vector_size": ("hidden", lambda: f"a multiple of vector_size={new['vector_size']} "
                                               "(each token is cut into whole vectors)"),
             "rows": ("vector_size", lambda: f"equal to rows={new['rows']}: each array row takes one element of a "
-                                            "SIC vector (set both, e.g. with --vector-size)"),
+                                            "SIC vector (set both: --set rows=N --set vector_size=N)"),
             "tile_frames": ("frames", lambda: f"a multiple of tile_frames={new['tile_frames']} "
                                               "(tiles are whole frames)"),
         }

@@ -33,9 +33,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--top", action="append", choices=sorted(TOPS), metavar="NAME",
                         help="top to generate (repeatable; default: all of %(choices)s)")
     parser.add_argument("--out", metavar="DIR",
-                        help="output folder (default: build/verilog/<config digest>/)")
+                        help="output folder (default: $FOCUS_BUILD_DIR/verilog/<config digest>/, "
+                             "<config digest>-<target>/ with --target; FOCUS_BUILD_DIR defaults to build)")
     parser.add_argument("--lint", action="store_true",
-                        help="also run verilator --lint-only -Wall on each file (the project's waivers apply)")
+                        help="also run verilator --lint-only -Wall on each file (the project's waivers apply; "
+                             "portable Verilog only, not with --target)")
     parser.add_argument("--target", choices=TARGETS,
                         help="Verilog for this device family's primitives (ecp5: the multipliers' registers inside "
                              "MULT18X18D blocks, for synthesis with Yosys/nextpnr; default: portable Verilog, "

@@ -52,7 +52,7 @@ class PassBuffer(wiring.Component):
                        ``U = 0``); ``end.chunk`` on the pass's last, ``end.tile`` also when ``c =
                        C-1``, ``end.job`` also when ``nt = P-1`` of the job's last tile.
       ``members``      :func:`~focus.hdl.scatter.MemberBeat` to the scatter: the tile-chunk's map
-                       split into lanes (lane ``l``: the non-zero tokens ``t = l mod L`` in raster
+                       split into lanes (lane ``l``: the non-zero tokens ``t`` with ``t mod L = l`` in raster
                        order, slot ``row = t // L``, ``group = index - base``),
                        ``max(1, max_l Z_l)`` beats with the same ``end`` on the last: exactly
                        :func:`focus.sim.scatter.member_beats`.

@@ -71,7 +71,7 @@ class ScatterAccumulator(wiring.Component):
     """Scatter-adds the array's partial rows into per-token accumulators and emits each tile's
     N-tile blocks; bit-exact with :func:`focus.sim.scatter.scatter_block`.
 
-    Stream order (the accelerator top's loop): per tile, per N-tile (``cfg.array_passes``), per
+    Stream order (the accelerator top's loop): per tile, per N-tile (the job's ``n_tiles``), per
     K-chunk: one **pass**. ``L = cfg.scatter_lane_count`` lanes, ``T = cfg.tile_tokens`` tokens a
     tile, ``R = ceil(T / L)`` accumulator rows per lane; lane ``l`` owns the tokens ``t`` with
     ``t mod L == l``, in row ``t // L``.
@@ -99,7 +99,7 @@ class ScatterAccumulator(wiring.Component):
                      lanes worked) and valid slots among them (token-row additions) in the current
                      job; they restart at the first beat after one with ``end.job`` (so after a job
                      they hold its totals until the next job begins), wrap, and clear on reset.
-                     Over a job ``row_adds`` is ``array_passes`` times docs/semantics.md's scatter
+                     Over a job ``row_adds`` is ``n_tiles`` times docs/semantics.md's scatter
                      rows (each N-tile adds every non-zero vector's ``cols``-wide row once).
 
     Partial banks

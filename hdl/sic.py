@@ -243,8 +243,9 @@ class GroupTable(wiring.Component):
     one), one bank read per cycle: ``mean`` computes ``((2*(s + n*2^(d-1)) + n) * m[n]) >> S``
     minus ``2^(d-1)`` per element with ``m`` a ROM of ``tile_tokens + 1`` reciprocals
     (docs/semantics.md), ``cfg.sic_mean_lanes`` multipliers (each product as DSP-wide chunk
-    products, registered, then their sum), ``steps`` cycles per representative, 6 cycles from its
-    last read to the output; ``root`` sends the stored vector, one a cycle, 2 cycles. ``free[b]`` is
+    products, registered, then their sum), ``steps`` cycles per representative; ``root`` sends the
+    stored vector, one a cycle. SIC's representative leaves ``focus.sim.sic_cycles.EMIT_DELAY``
+    cycles after its last bank read (8 for ``mean``, 2 for ``root``). ``free[b]`` is
     high while bank ``b`` holds nothing: an update with ``first`` may only go to a free bank (the
     resolver checks). A bank is free again in the cycle after its last entry was read. Exact
     timing: :mod:`focus.sim.sic_cycles`.
