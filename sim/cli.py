@@ -325,13 +325,14 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "seed", 0) < 0:
         sub_parser.error(f"--seed={args.seed} is not allowed: an integer of at least 0")
     if args.command == "export":
+        from fractions import Fraction
         try:
-            from fractions import Fraction
-            args.keep_ratio = Fraction(args.keep_ratio)
+            ratio = Fraction(args.keep_ratio)
         except (ValueError, ZeroDivisionError):
+            ratio = None
+        if ratio is None or not 0 < ratio <= 1:
             sub_parser.error(f"--keep-ratio={args.keep_ratio} is not allowed: a number in (0, 1] such as 2/5 or 0.4")
-        if not 0 < args.keep_ratio <= 1:
-            sub_parser.error(f"--keep-ratio={args.keep_ratio} is not allowed: a number in (0, 1] such as 2/5 or 0.4")
+        args.keep_ratio = ratio
         return _export(sub_parser, args)
     if args.command == "show":
         return _show(sub_parser, args)
