@@ -124,17 +124,22 @@ class ScatterAccumulator(wiring.Component):
       is not holding an unemitted block. Edge ``n`` (the handshake): each valid slot reads its
       partial row (read port ``l``); edge ``n + 1``: the partial row (block-RAM read data) is
       registered, the slot reads its accumulator row in both sets and registers the row's touched
-      bit; edge ``n + 2``: the sum ``(touched ? acc : 0) + partial`` (one adder per lane, shared by
-      the sets) is written and the row marked touched. The read port's transparency, and forwarding
-      into the registered touched bit, make updates of one row on consecutive beats (across passes)
-      add up. One beat per cycle, ``L`` read-modify-writes.
+      bit; edge ``n + 2``: the row to add is registered: ``touched ? acc : 0``, or, when the
+      previous beat writes the same set and row in this edge, that beat's sum (forwarded: the
+      memory does not hold it yet), and the row is marked touched; edge ``n + 3``: the sum
+      ``row + partial`` (one adder per lane, shared by the sets) is written. The read port's
+      transparency to the write of its own edge, the forwarding and the touched bit's forwarding
+      make updates of one row on consecutive beats (across passes) add up. One beat per cycle,
+      ``L`` read-modify-writes.
     Emission
-      A block is complete ``DONE_DELAY`` edges after its ``end.tile`` members beat. Then one
-      accumulator row per cycle is read (``T`` reads, token order: lane ``t mod L``, row ``t // L``)
-      while the lanes accumulate the next block into the other set; each read reaches ``results``
-      ``RESULT_DELAY`` edges later (the read, each set's row of the read's lane registered, then
-      the set's row into the queue) through a queue of ``focus.plans.SCATTER_QUEUE_DEPTH`` with
-      credit, so backpressure on ``results`` stalls the reads, never loses a row. The lanes stall only when both sets hold blocks. Exact timing:
+      A block is complete ``DONE_DELAY`` edges after its ``end.tile`` members beat: the edge its
+      last sums are written, in which the emission's first read address is registered (the read
+      sees the memory after it). Then one accumulator row per cycle is read (``T`` reads, token
+      order: lane ``t mod L``, row ``t // L``) while the lanes accumulate the next block into the
+      other set; each read reaches ``results`` ``RESULT_DELAY`` edges later (the read, each set's
+      row of the read's lane registered, then the set's row into the queue) through a queue of
+      ``focus.plans.SCATTER_QUEUE_DEPTH`` with credit, so backpressure on ``results`` stalls the
+      reads, never loses a row. The lanes stall only when both sets hold blocks. Exact timing:
       :mod:`focus.sim.scatter_cycles`.
     Reset
       Synchronous: forgets every partial, members beat, touched bit, block and queued result and
@@ -252,42 +257,59 @@ class ScatterAccumulator(wiring.Component):
         m.d.sync += [s1.slots[l].valid.eq(slots[l].valid & m_take) for l in range(L)]
         m.d.sync += [s1.slots[l].row.eq(slots[l].row) for l in range(L)]
 
-        # ---------------------------------------------------------------- lanes: stage 2 (add, write)
-        # The partial banks' block-RAM read data is registered before the adder; the accumulator row
-        # is read in stage 1 (the read port is transparent to stage 2's write of the same edge).
+        # ---------------------------------------------------------------- lanes: stage 2 (accumulator rows)
+        # The partial banks' block-RAM read data is registered; the accumulator row read in stage 1
+        # is registered too, as the row the adder starts from (``old``), so no path runs from a
+        # memory read through the adder into a memory write (on the ULX3S-85F that read-add-write
+        # was the largest group of late paths, 1,165 LUT-RAM write-data inputs, 13.75 ns).
         s2 = Signal(data.StructLayout({"valid": 1, "set": 1, "end": Framing,
                                        "slots": data.ArrayLayout(data.StructLayout(
-                                           {"row": index_range(R), "write": 2, "use": 2}), L),
+                                           {"row": index_range(R), "write": 2, "use": 2, "forward": 1}), L),
                                        "partials": data.ArrayLayout(PartialRow(cfg), L)}))
         m.d.sync += [s2.valid.eq(s1.valid), s2.set.eq(s1.set), s2.end.eq(s1.end)]
         m.d.sync += [s2.slots[l].row.eq(s1.slots[l].row) for l in range(L)]
         m.d.sync += [s2.partials[l].eq(bank_reads[l].data) for l in range(L)]
-        # Per lane and set, two registered selects: ``write`` (the slot writes set s) and ``use``
-        # (the slot adds set s's row: it writes s and the row is touched, looked up here with the
-        # row stage 2 marks in the same cycle forwarded). They are the lane's own flip-flops (their
-        # inputs differ from lane to lane, so synthesis keeps them apart): no select net fans out
-        # over the lanes, each drives one lane's ``cols x acc`` bits.
+        # Per lane and set, registered selects: ``write`` (the slot writes set s), ``use`` (the slot
+        # adds set s's row: it writes s and the row is touched, looked up here with the row stage 2
+        # marks in the same cycle forwarded) and ``forward`` (stage 3 writes the slot's set and row
+        # in the cycle stage 2 registers it: the row to add is stage 3's sum, which the memory does
+        # not hold yet). They are the lane's own flip-flops (their inputs differ from lane to lane,
+        # so synthesis keeps them apart): no select net fans out over the lanes, each drives one
+        # lane's ``cols x acc`` bits.
         for l in range(L):
             slot = s1.slots[l]
+            forward = []
             for s in range(2):
                 writes = slot.valid & (s1.set == s)
                 marking = s2.slots[l].write[s] & (s2.slots[l].row == slot.row)
+                forward.append(writes & marking)
                 m.d.sync += [
                     s2.slots[l].write[s].eq(writes),
                     s2.slots[l].use[s].eq(writes & (touched[s][l].bit_select(slot.row, 1) | marking)),
                 ]
-        # One adder per lane, shared by the two sets: the lane's row of the set it writes, or 0.
+            m.d.sync += s2.slots[l].forward.eq(forward[0] | forward[1])
+
+        # ---------------------------------------------------------------- lanes: stage 3 (add, write)
+        s3 = Signal(data.StructLayout({"slots": data.ArrayLayout(data.StructLayout(
+                                           {"row": index_range(R), "write": 2}), L),
+                                       "partials": data.ArrayLayout(PartialRow(cfg), L),
+                                       "old": data.ArrayLayout(acc_row, L)}))
+        m.d.sync += [s3.slots[l].row.eq(s2.slots[l].row) for l in range(L)]
+        m.d.sync += [s3.slots[l].write.eq(s2.slots[l].write) for l in range(L)]
+        m.d.sync += [s3.partials[l].eq(s2.partials[l]) for l in range(L)]
+        # One adder per lane, shared by the two sets: stage 3's row plus its partial, written into
+        # the set stage 3 writes. Stage 2's row to add is that sum when forwarded, else its set's
+        # row as read (0 for an untouched row).
         for l in range(L):
-            partial = s2.partials[l]
             use = s2.slots[l].use
-            old = Signal(acc_row, name=f"lane_old{l}")
             total = Signal(acc_row, name=f"lane_sum{l}")
-            m.d.comb += old.eq((acc_rdata[0][l].as_value() & use[0].replicate(acc_row.size))
-                               | (acc_rdata[1][l].as_value() & use[1].replicate(acc_row.size)))
-            m.d.comb += [total[i].eq(old[i] + partial[i]) for i in range(cols)]
+            m.d.comb += [total[i].eq(s3.old[l][i] + s3.partials[l][i]) for i in range(cols)]
+            read = ((acc_rdata[0][l].as_value() & use[0].replicate(acc_row.size))
+                    | (acc_rdata[1][l].as_value() & use[1].replicate(acc_row.size)))
+            m.d.sync += s3.old[l].eq(Mux(s2.slots[l].forward, total.as_value(), read))
             for s in range(2):
                 for write, columns in acc_writes[s][l]:
-                    m.d.comb += [write.addr.eq(s2.slots[l].row), write.en.eq(s2.slots[l].write[s])]
+                    m.d.comb += [write.addr.eq(s3.slots[l].row), write.en.eq(s3.slots[l].write[s])]
                     m.d.comb += [write.data[i].eq(total[c]) for i, c in enumerate(columns)]
         # a set holds a block from stage 1 of its end.tile beat (no beat of the next block may enter
         # it), and the block is complete (may be emitted) once that beat has written, in stage 2
