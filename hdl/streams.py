@@ -22,7 +22,7 @@ the one register slice: put between two blocks, no combinational path crosses it
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Shape, Signal, signed
+from amaranth.hdl import Module, Shape, Signal, Value, signed
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -125,22 +125,51 @@ class StreamRegister(wiring.Component):
     takes a beat every cycle. When ``output`` stalls it takes one more beat into its skid register
     and then holds ``input.ready`` low.
 
+    For timing, each ``SEGMENT_BITS`` of the payload has its own flip-flop copies of the output's
+    valid and the skid's full flag (``kept_*``, kept apart in synthesis by
+    :data:`focus.hdl.util.KEEP_COPIES`), which drive that segment's enables and multiplexer alone,
+    and the skid register follows the input while it is empty (its enable is the copy of "not
+    full", not ``output.ready`` and ``input.valid``): on a wide slice one enable net spanned
+    hundreds of flip-flops (on the ULX3S-85F the done slice's 418, 13.5 ns).
+
     Reset: synchronous; forgets both beats it may hold.
     """
+
+    #: Payload bits per copy of the control flip-flops.
+    SEGMENT_BITS = 64
 
     def __init__(self, shape):
         super().__init__({"input": In(stream.Signature(shape)), "output": Out(stream.Signature(shape))})
 
     def elaborate(self, platform):
         m = Module()
-        skid = Signal.like(self.input.payload, name="skid")
+        into, out = self.input, self.output
+        width = Shape.cast(into.payload.shape()).width
+        payload_in, payload_out = Value.cast(into.payload), Value.cast(out.payload)
+        skid = Signal(width, name="skid")
+
+        def control(valid, full, bits=None):
+            """The slice's next state, on ``valid`` and ``full`` (the output's valid and the skid's
+            full flag, or a segment's copies of them) and the payload ``bits`` they control."""
+            with m.If(out.ready | ~valid):                   # the output register moves on
+                with m.If(full):
+                    m.d.sync += [valid.eq(1), full.eq(0)]
+                    if bits is not None:
+                        m.d.sync += payload_out[bits].eq(skid[bits])
+                with m.Else():
+                    m.d.sync += valid.eq(into.valid)
+                    if bits is not None:
+                        m.d.sync += payload_out[bits].eq(payload_in[bits])
+            with m.Elif(into.valid & ~full):                 # it holds: the new beat waits in the skid
+                m.d.sync += full.eq(1)
+            if bits is not None:
+                with m.If(~full):
+                    m.d.sync += skid[bits].eq(payload_in[bits])
+
         skid_full = Signal()
-        m.d.comb += self.input.ready.eq(~skid_full)
-        with m.If(self.output.ready | ~self.output.valid):      # the output register moves on
-            with m.If(skid_full):
-                m.d.sync += [self.output.payload.eq(skid), self.output.valid.eq(1), skid_full.eq(0)]
-            with m.Else():
-                m.d.sync += [self.output.payload.eq(self.input.payload), self.output.valid.eq(self.input.valid)]
-        with m.Elif(self.input.valid & ~skid_full):              # it holds: the new beat waits
-            m.d.sync += [skid.eq(self.input.payload), skid_full.eq(1)]
+        m.d.comb += into.ready.eq(~skid_full)
+        control(out.valid, skid_full)
+        for index, first in enumerate(range(0, width, self.SEGMENT_BITS)):
+            control(Signal(name=f"kept_valid{index}"), Signal(name=f"kept_full{index}"),
+                    slice(first, min(first + self.SEGMENT_BITS, width)))
         return m
