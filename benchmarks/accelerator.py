@@ -111,6 +111,7 @@ PAPER = {
 
 # ------------------------------------------------------------------------------------------ workloads
 
+
 def clip_job(cfg: FocusConfig, clip: str, seed: int = 0):
     """A job of ``clip`` on ``cfg``'s grid with seeded random int8 weights (N = cfg.out_features)."""
     video = clip_tokens(cfg, clip, seed=seed)
@@ -578,6 +579,11 @@ def markdown(doc: dict) -> str:
     return "\n".join(lines)
 
 
+def _forward_muxes(cfg: FocusConfig) -> int:
+    """The scatter's forwarding multiplexers: one per accumulator bit of a lane's row."""
+    return cfg.scatter_lane_count * cfg.cols * cfg.acc_width_needed
+
+
 def analyse(doc: dict) -> dict:
     """The report's prose, written from the numbers."""
     pts, lanes = doc["points"], doc["lanes"]
@@ -727,7 +733,11 @@ def analyse(doc: dict) -> dict:
                    "not the largest of them at every size") + "): L lanes x cols x "
                 f"acc_width-bit adders (carry chains: {d['scatter']['carry']:,} CCU2C at 8x8, "
                 f"{big['scatter']['carry']:,} at 32x32), the partial bank replicated once per lane read port (block "
-                "and LUT RAM) and its read multiplexers. It grows with L x cols, as the table against L shows "
+                "and LUT RAM) and its read multiplexers, and a multiplexer per accumulator bit that forwards the "
+                "previous beat's sum (the accumulator row is registered before the adder so that the board builds "
+                "make their clocks: docs/scatter.md; L x cols x acc_width_needed of them, "
+                f"{_forward_muxes(FocusConfig()):,} at 8x8, {_forward_muxes(SCALE_CFG):,} at 32x32). It grows with "
+                "L x cols, as the table against L shows "
                 f"(L = 2, the paper's, has {100 * by_l['2']['LUT'] / by_l['8']['LUT']:.0f}% of L = 8's LUTs), and it "
                 "is what buys the speed-up above; at 32x32 it has "
                 f"{big['scatter']['LUT'] / big_array['LUT']:.1f} times the array's LUTs. (2) **SEC** takes cols "
