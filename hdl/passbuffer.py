@@ -70,8 +70,11 @@ class PassBuffer(wiring.Component):
       ``PASS_QUEUE_DEPTH`` (activations: memory read, then queue; members: memory read, read
       data registered, then queue): passes follow each other without a gap, and a
       tile-chunk's map is closed (its lengths written into the tables) the cycle after its last map
-      beat; a tile's first beat leaves 4 cycles after its first tile-chunk is complete on both sides
-      (or 3 after the previous tile's last issue). The writers take one beat per cycle.
+      beat. A reader issues a tile's first beat at the earliest one edge after the tile's first
+      tile-chunk is ready for the readers (both writers done with it, the map closed) and two edges
+      after its own last issue of the previous tile; an activation is offered two edges after its
+      issue, a members beat three (:mod:`focus.sim.accelerator_cycles`, ``start`` and ``RC``). The
+      writers take one beat per cycle.
     Reset
       Synchronous; empties both banks and forgets the tile in progress.
     """
