@@ -312,7 +312,9 @@ class ScatterAccumulator(wiring.Component):
                     m.d.comb += [write.addr.eq(s3.slots[l].row), write.en.eq(s3.slots[l].write[s])]
                     m.d.comb += [write.data[i].eq(total[c]) for i, c in enumerate(columns)]
         # a set holds a block from stage 1 of its end.tile beat (no beat of the next block may enter
-        # it), and the block is complete (may be emitted) once that beat has written, in stage 2
+        # it), and the block is complete (may be emitted) from stage 2: that beat's sums are written
+        # in the next edge, the one that registers the emission's first read address, so the read
+        # sees them
         with m.If(s1.valid & s1.end.tile):
             for s in range(2):
                 with m.If(s1.set == s):
