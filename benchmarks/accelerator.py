@@ -111,7 +111,6 @@ PAPER = {
 
 # ------------------------------------------------------------------------------------------ workloads
 
-
 def clip_job(cfg: FocusConfig, clip: str, seed: int = 0):
     """A job of ``clip`` on ``cfg``'s grid with seeded random int8 weights (N = cfg.out_features)."""
     video = clip_tokens(cfg, clip, seed=seed)
