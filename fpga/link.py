@@ -265,6 +265,18 @@ class HostLink(wiring.Component):
         d_phase = Signal(range(max_bb))
         d_last_phase = Signal(range(max_bb))      # the frame's beat size less one, set at its start
         word = Signal(max_bb * 8)
+        # ``word``'s byte enables are two flip-flops each: ``latching`` (set in READ, so high in the
+        # cycle after, LATCH) and the byte's bit of the one-hot ``d_select``, reset to byte 0 in IDLE.
+        # A decode of ``d_phase`` and the state, and a clear of ``word`` at ``start_drain`` (the
+        # parser's CRC compare), were the ULX3S-85F's two late inputs at 75 MHz (13.4 ns). A beat's
+        # bytes are all written before it is offered, so ``word`` needs no clear; a byte latched in
+        # IDLE after an abort in READ is overwritten by the next frame's.
+        latching = Signal()
+        d_select = Signal(max_bb, init=1)
+        m.d.sync += latching.eq(0)
+        for i in range(max_bb):
+            with m.If(latching & d_select[i]):
+                m.d.sync += word[8 * i:8 * i + 8].eq(rp.data)
         m.d.comb += [rp.addr.eq(addr), rp.en.eq(1), self.busy.eq(drain_busy)]
 
         targets = {Command.JOB: self.command, Command.SCORES: self.scores, Command.TOKENS: self.tokens,
@@ -283,29 +295,30 @@ class HostLink(wiring.Component):
 
         with m.FSM(name="delivery_state"):
             with m.State("IDLE"):
+                m.d.sync += [d_phase.eq(0), d_select.eq(1)]
                 with m.If(start_drain):
-                    m.d.sync += [d_cmd.eq(cmd), d_len.eq(length), addr.eq(0), d_phase.eq(0), word.eq(0),
-                                 d_last_phase.eq(JOB_BYTES - 1)]
+                    m.d.sync += [d_cmd.eq(cmd), d_len.eq(length), addr.eq(0), d_last_phase.eq(JOB_BYTES - 1)]
                     for command, size in self.upload_bytes.items():
                         with m.If(cmd == command):
                             m.d.sync += d_last_phase.eq(size - 1)
                     m.next = "READ"
             with m.State("READ"):                 # the buffer's read port has addr now
                 m.d.comb += drain_busy.eq(1)
+                m.d.sync += latching.eq(1)
                 with m.If(abort):
                     m.next = "IDLE"
                 with m.Else():
                     m.next = "LATCH"
             with m.State("LATCH"):
                 m.d.comb += drain_busy.eq(1)
-                m.d.sync += [word.word_select(d_phase, 8).eq(rp.data), addr.eq(addr + 1)]
+                m.d.sync += addr.eq(addr + 1)
                 with m.If(abort):
                     m.next = "IDLE"
                 with m.Elif(d_phase == d_last_phase):
-                    m.d.sync += d_phase.eq(0)
+                    m.d.sync += [d_phase.eq(0), d_select.eq(1)]
                     m.next = "PUSH"
                 with m.Else():
-                    m.d.sync += d_phase.eq(d_phase + 1)
+                    m.d.sync += [d_phase.eq(d_phase + 1), d_select.eq(d_select.rotate_left(1))]
                     m.next = "READ"
             with m.State("PUSH"):
                 m.d.comb += drain_busy.eq(1)
