@@ -81,6 +81,18 @@ class BoardTooSmall(RuntimeError):
     """The design does not fit the board's device; the message is one line."""
 
 
+class BuildFailed(RuntimeError):
+    """A tool of the build stopped with an error; the message is one line: the board, the step,
+    the tool's first ``ERROR`` line and the log that holds the whole output."""
+
+
+def _failure(board: "Board", step: str, output: str, log: Path) -> BuildFailed:
+    errors = [line.strip() for line in output.splitlines() if line.lstrip().startswith("ERROR")]
+    tail = [line.strip() for line in output.splitlines() if line.strip()][-1:]
+    detail = (errors or tail or ["no output"])[0]
+    return BuildFailed(f"{board.name}: {step} failed: {detail} (the whole output: {log})")
+
+
 class ToolMissing(RuntimeError):
     """A PyPI tool of the ``fpga`` extra is not installed."""
 
@@ -433,8 +445,9 @@ def build(board: Board | str, cfg: FocusConfig | None = None, out_dir: str | Pat
     (work / "synth_top.sh").write_text(synth_script)
     (work / "pnr_top.sh").write_text(pnr_script)
     result = subprocess.run(["sh", "synth_top.sh"], cwd=work, env=env, capture_output=True, text=True)
+    (work / "synth.log").write_text(result.stdout + result.stderr)
     if result.returncode:
-        raise RuntimeError(f"{board.name}: synthesis failed:\n{(result.stderr or result.stdout)[-3000:]}")
+        raise _failure(board, "synthesis", result.stdout + result.stderr, work / "synth.log")
     netlist = re.search(r"--json (\S+)", pnr_script)
     check_synthesized_fits(board, cfg, work / (netlist.group(1) if netlist else "top.json"))
     with subprocess.Popen(["sh", "pnr_top.sh"], cwd=work, env=env, stdout=subprocess.PIPE,
@@ -446,8 +459,9 @@ def build(board: Board | str, cfg: FocusConfig | None = None, out_dir: str | Pat
                 break
             except subprocess.TimeoutExpired:
                 watch.poll()
+    (work / "pnr.log").write_text(output or "")
     if process.returncode:
-        raise RuntimeError(f"{board.name}: the build failed:\n{(output or '')[-3000:]}")
+        raise _failure(board, "place and route", output or "", work / "pnr.log")
     seconds = time.time() - started
     bitstream = _BITSTREAM[board.family]
     shutil.copyfile(work / bitstream, out / bitstream)

@@ -136,7 +136,7 @@ def main(argv=None) -> int:
             print(_describe(name))
         return 0
 
-    from .build import BoardTooSmall, build
+    from .build import BoardTooSmall, BuildFailed, build
     board = get_board(args.board)
     cfg = config_from_args(parser, args, base=board_config(board))
     try:
@@ -148,7 +148,7 @@ def main(argv=None) -> int:
         try:
             report = build(board, cfg, args.out, seed=args.seed,
                            progress=lambda message: print(message, file=sys.stderr, flush=True))
-        except BoardTooSmall as err:
+        except (BoardTooSmall, BuildFailed) as err:
             print(f"focus fpga {args.command}: {err}", file=sys.stderr)
             return 1
         if args.command == "build":

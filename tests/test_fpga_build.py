@@ -8,14 +8,15 @@ tier when ``FOCUS_SLOW=all`` or ``FOCUS_FPGA_BUILD=1``.
 
 import json
 import os
+import subprocess
 
 import pytest
 
 from focus import FocusConfig
 from focus.fpga import boards as boards_mod
 from focus.fpga.boards import BOARDS, board_config, get_board
-from focus.fpga.build import (BoardTooSmall, _digest, check_fits, default_top, late_endpoints, prepare_platform,
-                              tool_environment)
+from focus.fpga.build import (BoardTooSmall, BuildFailed, _digest, _failure, check_fits, default_top, late_endpoints,
+                              prepare_platform, tool_environment)
 from focus.fpga.clocks import PLLS, pll_output_mhz
 from focus.fpga.cli_build import main
 
@@ -87,6 +88,29 @@ def test_cli_lists_boards(capsys):
 def test_cli_build_refuses_icebreaker_with_exit_1(capsys):
     assert main(["build", "--board", "icebreaker"]) == 1
     assert "short by" in capsys.readouterr().err
+
+
+def test_a_failed_place_and_route_is_one_line_naming_the_tools_error_and_its_log(tmp_path):
+    # nextpnr-ecp5 itself, on a netlist that is not there: its real output, warnings and all
+    env = tool_environment(tmp_path)
+    result = subprocess.run([env["NEXTPNR_ECP5"], "--85k", "--json", str(tmp_path / "missing.json")],
+                            capture_output=True, text=True, env=env)
+    output = result.stdout + result.stderr
+    err = _failure(get_board("ulx3s-85f"), "place and route", output, tmp_path / "pnr.log")
+    message = str(err)
+    assert "\n" not in message and isinstance(err, BuildFailed)
+    assert message.startswith("ulx3s-85f: place and route failed: ERROR: Failed to open")
+    assert message.endswith(f"(the whole output: {tmp_path / 'pnr.log'})")
+
+
+def test_cli_build_reports_a_failed_build_in_one_line_with_exit_1(monkeypatch, capsys):
+    def failing_build(board, *args, **kwargs):
+        raise BuildFailed(f"{board.name}: place and route failed: ERROR: Unable to find legal placement")
+    monkeypatch.setattr("focus.fpga.build.build", failing_build)
+    assert main(["build", "--board", "tang-primer-20k"]) == 1
+    err = capsys.readouterr().err
+    assert err == ("focus fpga build: tang-primer-20k: place and route failed: "
+                   "ERROR: Unable to find legal placement\n")
 
 
 def test_cli_rejects_a_bad_override():
