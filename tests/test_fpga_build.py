@@ -40,6 +40,16 @@ def test_presets_shrink_with_the_device():
     assert small.rows * small.cols < large.rows * large.cols
 
 
+@pytest.mark.parametrize("name", [name for name in BOARD_NAMES if "scatter_lanes" in BOARDS[name].config])
+def test_a_preset_with_fewer_scatter_lanes_loses_no_cycles_to_the_scatter(name):
+    # A tile-chunk takes max(P * U, ceil(P * Z / L), II * tile_tokens) cycles (sim.accelerator's
+    # bound): with at most tile_tokens non-zero vectors, the scatter's term never exceeds SIC's.
+    cfg = board_config(BOARDS[name])
+    assert cfg.scatter_lane_count < FocusConfig(**{**BOARDS[name].config, "scatter_lanes": 0}).scatter_lane_count
+    scatter = -(-cfg.array_passes * cfg.tile_tokens // cfg.scatter_lane_count)
+    assert scatter <= cfg.sic_interval * cfg.tile_tokens
+
+
 def test_board_config_applies_overrides_on_the_preset():
     assert board_config("ulx3s-12f", threshold="4/5").rows == 4
     with pytest.raises(KeyError, match="known boards"):
