@@ -118,9 +118,9 @@ BOARDS: dict[str, Board] = {b.name: b for b in [
           flash_board="ecpix5", nextpnr_opts=_ROUTER2_TIMING),
     # The Tang's scatter has 4 lanes, not the 8 that sic_pace_sparsity asks for: with 8 (and the
     # scatter's forwarding registers) HeAP found no legal placement (7,668 flip-flops with 4 lanes,
-    # 10,639 with 8). On this preset the lanes past 3 never bind: the element-serial SIC takes
-    # II = 16 cycles a vector, and a tile-chunk's scatter time ceil(P * Z / L) = 12 * Z for L = 4
-    # stays below SIC's 16 * tile_tokens (tests/test_fpga_build.py checks it).
+    # 10,639 with 8). On this preset 4 lanes cost no cycles: the element-serial SIC takes II = 16
+    # cycles a vector, 16 * 128 = 2,048 a tile-chunk, and 4 lanes scatter its P = 48 passes in at
+    # most 48 * ceil(128 / 4) = 1,536 even when no token is zero (tests/test_fpga_build.py checks it).
     Board("tang-primer-20k", "amaranth_boards.tang_primer_20k:TangPrimer20kDockPlatform", "gowin",
           "GW2A-LV18PG256C8/I7", 27, 100,
           "Sipeed Tang Primer 20K (dock): a 4x2 array, element-serial SIC with 2 multipliers, a 4-lane "

@@ -24,7 +24,9 @@ that arrive after the clock period, counted by signal (:func:`late_endpoints`): 
 
 A board whose device cannot hold the design (the iCEBreaker) is refused before any tool runs
 beyond a Yosys count of the design's multipliers: :class:`BoardTooSmall`, one line naming the
-resource and by how much it is short.
+resource and by how much it is short. A tool that stops with an error raises :class:`BuildFailed`,
+one line with its first ``ERROR`` line; the tools' whole output is in ``work/synth.log`` and
+``work/pnr.log``.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ from ..gen.resources import CLASSIC_MAP_LUTS
 from ..hdl.util import KEEP_COPIES
 from .boards import Board, board_config, get_board
 
-__all__ = ["build", "late_endpoints", "BoardTooSmall", "ToolMissing", "prepare_platform", "tool_environment",
+__all__ = ["build", "late_endpoints", "BoardTooSmall", "BuildFailed", "ToolMissing", "prepare_platform", "tool_environment",
            "check_fits", "default_top", "TOOLS", "FPGA_DISTRIBUTIONS"]
 
 #: Amaranth tool name -> console script in this environment's bin folder.
@@ -86,10 +88,15 @@ class BuildFailed(RuntimeError):
     the tool's first ``ERROR`` line and the log that holds the whole output."""
 
 
-def _failure(board: "Board", step: str, output: str, log: Path) -> BuildFailed:
+def _failure(board: "Board", step: str, output: str, status: int, log: Path) -> BuildFailed:
+    """The one-line :class:`BuildFailed` for a tool's ``output``: its first ``ERROR`` line, or, when
+    there is none (a tool killed by a signal, say), the exit ``status`` and the output's last line."""
     errors = [line.strip() for line in output.splitlines() if line.lstrip().startswith("ERROR")]
-    tail = [line.strip() for line in output.splitlines() if line.strip()][-1:]
-    detail = (errors or tail or ["no output"])[0]
+    if errors:
+        detail = errors[0]
+    else:
+        tail = [line.strip() for line in output.splitlines() if line.strip()][-1:]
+        detail = f"exit status {status}" + (f", last output line: {tail[0]}" if tail else ", no output")
     return BuildFailed(f"{board.name}: {step} failed: {detail} (the whole output: {log})")
 
 
@@ -444,10 +451,11 @@ def build(board: Board | str, cfg: FocusConfig | None = None, out_dir: str | Pat
     synth_script, pnr_script = _split_script((work / "build_top.sh").read_text())
     (work / "synth_top.sh").write_text(synth_script)
     (work / "pnr_top.sh").write_text(pnr_script)
-    result = subprocess.run(["sh", "synth_top.sh"], cwd=work, env=env, capture_output=True, text=True)
-    (work / "synth.log").write_text(result.stdout + result.stderr)
+    result = subprocess.run(["sh", "synth_top.sh"], cwd=work, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    (work / "synth.log").write_text(result.stdout)
     if result.returncode:
-        raise _failure(board, "synthesis", result.stdout + result.stderr, work / "synth.log")
+        raise _failure(board, "synthesis", result.stdout, result.returncode, work / "synth.log")
     netlist = re.search(r"--json (\S+)", pnr_script)
     check_synthesized_fits(board, cfg, work / (netlist.group(1) if netlist else "top.json"))
     with subprocess.Popen(["sh", "pnr_top.sh"], cwd=work, env=env, stdout=subprocess.PIPE,
@@ -461,7 +469,7 @@ def build(board: Board | str, cfg: FocusConfig | None = None, out_dir: str | Pat
                 watch.poll()
     (work / "pnr.log").write_text(output or "")
     if process.returncode:
-        raise _failure(board, "place and route", output or "", work / "pnr.log")
+        raise _failure(board, "place and route", output or "", process.returncode, work / "pnr.log")
     seconds = time.time() - started
     bitstream = _BITSTREAM[board.family]
     shutil.copyfile(work / bitstream, out / bitstream)

@@ -42,12 +42,14 @@ def test_presets_shrink_with_the_device():
 
 @pytest.mark.parametrize("name", [name for name in BOARD_NAMES if "scatter_lanes" in BOARDS[name].config])
 def test_a_preset_with_fewer_scatter_lanes_loses_no_cycles_to_the_scatter(name):
-    # A tile-chunk takes max(P * U, ceil(P * Z / L), II * tile_tokens) cycles (sim.accelerator's
-    # bound): with at most tile_tokens non-zero vectors, the scatter's term never exceeds SIC's.
+    # A Focus tile-chunk takes max(P * U, ceil(P * Z / L), II * tile_tokens) cycles (sim.accelerator's
+    # bound); lane l takes the tokens t with t mod L == l, so a pass's worst case is ceil(T / L)
+    # beats. With every token non-zero the scatter's worst case still stays within SIC's term.
     cfg = board_config(BOARDS[name])
     assert cfg.scatter_lane_count < FocusConfig(**{**BOARDS[name].config, "scatter_lanes": 0}).scatter_lane_count
-    scatter = -(-cfg.array_passes * cfg.tile_tokens // cfg.scatter_lane_count)
-    assert scatter <= cfg.sic_interval * cfg.tile_tokens
+    tokens = cfg.tile_tokens
+    scatter = cfg.array_passes * -(-tokens // cfg.scatter_lane_count)
+    assert scatter <= cfg.sic_interval * tokens
 
 
 def test_board_config_applies_overrides_on_the_preset():
@@ -106,11 +108,16 @@ def test_a_failed_place_and_route_is_one_line_naming_the_tools_error_and_its_log
     result = subprocess.run([env["NEXTPNR_ECP5"], "--85k", "--json", str(tmp_path / "missing.json")],
                             capture_output=True, text=True, env=env)
     output = result.stdout + result.stderr
-    err = _failure(get_board("ulx3s-85f"), "place and route", output, tmp_path / "pnr.log")
+    err = _failure(get_board("ulx3s-85f"), "place and route", output, result.returncode, tmp_path / "pnr.log")
     message = str(err)
     assert "\n" not in message and isinstance(err, BuildFailed)
     assert message.startswith("ulx3s-85f: place and route failed: ERROR: Failed to open")
     assert message.endswith(f"(the whole output: {tmp_path / 'pnr.log'})")
+    # a tool killed without an ERROR line: the exit status and the last line it wrote
+    killed = _failure(get_board("ulx3s-85f"), "place and route", "Info: Placed 120 cells\n\n", 137,
+                      tmp_path / "pnr.log")
+    assert str(killed).startswith("ulx3s-85f: place and route failed: exit status 137, "
+                                  "last output line: Info: Placed 120 cells (the whole output: ")
 
 
 def test_cli_build_reports_a_failed_build_in_one_line_with_exit_1(monkeypatch, capsys):
