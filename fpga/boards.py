@@ -105,8 +105,9 @@ BOARDS: dict[str, Board] = {b.name: b for b in [
           "8x8 synthesizes to 84), at 40 MHz",
           config=dict(sic_multipliers=8, cols=6), flash_board="ulx3s", constraint_mhz=100),
     # The 85F runs at 70 MHz and routes with router2 --tmg-ripup against that clock, placement
-    # seed 2 (70.85 MHz on the current netlist, 27 minutes beside two other builds; 71.97 and 70.01
-    # on the ones before; aimed at 75, 74.44: two late inputs). Seed 1 did not converge at
+    # seed 2 (70.67 MHz on the current netlist, 11 minutes beside another build; 70.85, 71.97 and
+    # 70.01 on the ones before; aimed at 75: 74.34 at seed 5, four late inputs in the pass buffer,
+    # and router2 diverged at seed 2). Seed 1 did not converge at
     # 62.5 on an earlier netlist; against 100 MHz (router1 or router2) the whole design does not
     # route reliably (docs/fpga.md, "The whole board design"). 100 MHz is the goal.
     Board("ulx3s-85f", "amaranth_boards.ulx3s:ULX3S_85F_Platform", "ecp5", "LFE5U-85F", 25, 70,
