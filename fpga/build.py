@@ -49,8 +49,8 @@ from ..gen.resources import CLASSIC_MAP_LUTS
 from ..hdl.util import KEEP_COPIES
 from .boards import Board, board_config, get_board
 
-__all__ = ["build", "late_endpoints", "BoardTooSmall", "BuildFailed", "ToolMissing", "prepare_platform", "tool_environment",
-           "check_fits", "default_top", "TOOLS", "FPGA_DISTRIBUTIONS"]
+__all__ = ["build", "late_endpoints", "BoardTooSmall", "BuildFailed", "ToolMissing", "prepare_platform",
+           "tool_environment", "check_fits", "default_top", "TOOLS", "FPGA_DISTRIBUTIONS"]
 
 #: Amaranth tool name -> console script in this environment's bin folder.
 TOOLS = {
