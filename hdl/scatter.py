@@ -114,8 +114,9 @@ class ScatterAccumulator(wiring.Component):
       :func:`AccumulatorRow` (``cols x acc_width_needed``), one write port and one read port each,
       the read transparent to the write. With ``R <= LUT_RAM_ROWS`` (LUT RAM, read through a
       fabric register) a lane is ``ceil(cols / ACC_GROUP_COLUMNS)`` memories side by side, each
-      read through its own copy of the registered read address and an asynchronous read, so a copy
-      per few columns sits by its RAMs; deeper lanes: one memory each, a synchronous read port.
+      read through its own copy of the registered read address and an asynchronous read, and
+      written through its own copies of stage 3's write address and enable, so a copy per few
+      columns sits by its RAMs; deeper lanes: one memory each, a synchronous read port.
       Plus per set a flip-flop bit per token, "touched": an
       untouched row reads as 0, so nothing is ever cleared in the memories; an emission's last read
       clears its set's bits.
@@ -290,12 +291,8 @@ class ScatterAccumulator(wiring.Component):
             m.d.sync += s2.slots[l].forward.eq(forward[0] | forward[1])
 
         # ---------------------------------------------------------------- lanes: stage 3 (add, write)
-        s3 = Signal(data.StructLayout({"slots": data.ArrayLayout(data.StructLayout(
-                                           {"row": index_range(R), "write": 2}), L),
-                                       "partials": data.ArrayLayout(PartialRow(cfg), L),
+        s3 = Signal(data.StructLayout({"partials": data.ArrayLayout(PartialRow(cfg), L),
                                        "old": data.ArrayLayout(acc_row, L)}))
-        m.d.sync += [s3.slots[l].row.eq(s2.slots[l].row) for l in range(L)]
-        m.d.sync += [s3.slots[l].write.eq(s2.slots[l].write) for l in range(L)]
         m.d.sync += [s3.partials[l].eq(s2.partials[l]) for l in range(L)]
         # One adder per lane, shared by the two sets: stage 3's row plus its partial, written into
         # the set stage 3 writes. Stage 2's row to add is that sum when forwarded, else its set's
@@ -307,9 +304,16 @@ class ScatterAccumulator(wiring.Component):
             read = ((acc_rdata[0][l].as_value() & use[0].replicate(acc_row.size))
                     | (acc_rdata[1][l].as_value() & use[1].replicate(acc_row.size)))
             m.d.sync += s3.old[l].eq(Mux(s2.slots[l].forward, total.as_value(), read))
+            # Stage 3's write address and enable: one flip-flop copy per memory (``kept_acc_w*``,
+            # kept apart in synthesis like the read addresses), so each sits by its RAMs. One per
+            # lane drove every memory of the lane in both sets (on the ULX3S-85F a 13.55 ns route,
+            # the worst path of the 70 MHz build).
             for s in range(2):
-                for write, columns in acc_writes[s][l]:
-                    m.d.comb += [write.addr.eq(s3.slots[l].row), write.en.eq(s3.slots[l].write[s])]
+                for g, (write, columns) in enumerate(acc_writes[s][l]):
+                    address = Signal.like(s2.slots[l].row, name=f"kept_acc_waddr{s}_{l}_{g}", reset_less=True)
+                    enable = Signal(name=f"kept_acc_wen{s}_{l}_{g}")
+                    m.d.sync += [address.eq(s2.slots[l].row), enable.eq(s2.slots[l].write[s])]
+                    m.d.comb += [write.addr.eq(address), write.en.eq(enable)]
                     m.d.comb += [write.data[i].eq(total[c]) for i, c in enumerate(columns)]
         # a set holds a block from stage 1 of its end.tile beat (no beat of the next block may enter
         # it), and the block is complete (may be emitted) from stage 2: that beat's sums are written
