@@ -262,12 +262,12 @@ class HostLink(wiring.Component):
         d_cmd = Signal(8)
         d_len = Signal(16)
         addr = Signal(16)
-        d_phase = Signal(range(max_bb))
         d_last_phase = Signal(range(max_bb))      # the frame's beat size less one, set at its start
         word = Signal(max_bb * 8)
         # ``word``'s byte enables are two flip-flops each: ``latching`` (set in READ, so high in the
         # cycle after, LATCH) and the byte's bit of the one-hot ``d_select``, reset to byte 0 in IDLE.
-        # A decode of ``d_phase`` and the state, and a clear of ``word`` at ``start_drain`` (the
+        # ``d_select`` is also the beat's byte counter: its bit ``d_last_phase`` marks the last byte.
+        # A decode of a binary byte counter and the state, and a clear of ``word`` at ``start_drain`` (the
         # parser's CRC compare), were the ULX3S-85F's two late inputs at 75 MHz (13.4 ns). A beat's
         # bytes are all written before it is offered, so ``word`` needs no clear; a byte latched in
         # IDLE after an abort in READ is overwritten by the next frame's.
@@ -295,7 +295,7 @@ class HostLink(wiring.Component):
 
         with m.FSM(name="delivery_state"):
             with m.State("IDLE"):
-                m.d.sync += [d_phase.eq(0), d_select.eq(1)]
+                m.d.sync += d_select.eq(1)
                 with m.If(start_drain):
                     m.d.sync += [d_cmd.eq(cmd), d_len.eq(length), addr.eq(0), d_last_phase.eq(JOB_BYTES - 1)]
                     for command, size in self.upload_bytes.items():
@@ -314,11 +314,11 @@ class HostLink(wiring.Component):
                 m.d.sync += addr.eq(addr + 1)
                 with m.If(abort):
                     m.next = "IDLE"
-                with m.Elif(d_phase == d_last_phase):
-                    m.d.sync += [d_phase.eq(0), d_select.eq(1)]
+                with m.Elif(d_select.bit_select(d_last_phase, 1)):     # the beat's last byte
+                    m.d.sync += d_select.eq(1)
                     m.next = "PUSH"
                 with m.Else():
-                    m.d.sync += [d_phase.eq(d_phase + 1), d_select.eq(d_select.rotate_left(1))]
+                    m.d.sync += d_select.eq(d_select.rotate_left(1))
                     m.next = "READ"
             with m.State("PUSH"):
                 m.d.comb += drain_busy.eq(1)
