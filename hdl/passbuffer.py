@@ -101,6 +101,7 @@ class PassBuffer(wiring.Component):
 
         # per bank: written by the map side / the representatives side, read by each reader
         map_done = Signal(2)
+        map_done_next = Signal(2)            # its value after this edge (assigned by both writers of it)
         reps_done = Signal(2)
         reps_done_next = Signal(2)           # its value after this edge (assigned by both writers of it)
         acts_done = Signal(2)
@@ -142,7 +143,15 @@ class PassBuffer(wiring.Component):
         lane_writes = [mem.write_port() for mem in lane_mems]
 
         mp = self.map
-        m.d.comb += mp.ready.eq(~map_done.bit_select(m_bank, 1))
+        # ``map_open`` is ``~map_done[m_bank]`` registered (loaded from both signals' next values),
+        # so ``map.ready`` is a flip-flop: the select of ``map_done`` by ``m_bank``, through SIC's
+        # map queue into the lane lengths, was late on a 75 MHz ULX3S-85F build (13.55 ns).
+        map_open = Signal(init=1)
+        m_bank_next = Signal()
+        m.d.comb += [m_bank_next.eq(m_bank), map_done_next.eq(map_done)]
+        m.d.sync += [m_bank.eq(m_bank_next), map_done.eq(map_done_next),
+                     map_open.eq(~map_done_next.bit_select(m_bank_next, 1))]
+        m.d.comb += mp.ready.eq(map_open)
         take = mp.valid & mp.ready
         live = take & (mp.payload.index != -1)
         grow = Signal()
@@ -186,10 +195,12 @@ class PassBuffer(wiring.Component):
                     m_chunk.eq(m_chunk + 1),
                 ]
                 with m.If(mp.payload.end.tile):
-                    m.d.sync += [m_chunk.eq(0), m_bank.eq(~m_bank)]
+                    m.d.sync += m_chunk.eq(0)
+                    m.d.comb += m_bank_next.eq(~m_bank)
                     for b in range(2):
                         with m.If(m_bank == b):
-                            m.d.sync += [map_done[b].eq(1), job_last[b].eq(mp.payload.end.job)]
+                            m.d.sync += job_last[b].eq(mp.payload.end.job)
+                            m.d.comb += map_done_next[b].eq(1)
         # the members reader's last beat index: max(1, longest) - 1
         close_last_beat = Signal(index_range(D))
         m.d.comb += close_last_beat.eq(Mux(close.longest.any(), close.longest - 1, 0))
@@ -385,7 +396,6 @@ class PassBuffer(wiring.Component):
         # ---------------------------------------------------------------- release
         for b in range(2):
             with m.If(acts_done[b] & members_done[b]):
-                m.d.sync += [map_done[b].eq(0), acts_done[b].eq(0), members_done[b].eq(0),
-                             map_chunks[b].eq(0), reps_chunks[b].eq(0)]
-                m.d.comb += reps_done_next[b].eq(0)
+                m.d.sync += [acts_done[b].eq(0), members_done[b].eq(0), map_chunks[b].eq(0), reps_chunks[b].eq(0)]
+                m.d.comb += [map_done_next[b].eq(0), reps_done_next[b].eq(0)]
         return m

@@ -1,5 +1,5 @@
 """PassBuffer in Amaranth's simulator: with both banks holding tiles the readers have not replayed,
-the writers take no beat of a third tile, not even in the cycle after the bank switch; once the
+neither writer (counters and representatives; map) takes a beat of a third tile, not even in the cycle after the bank switch; once the
 readers run, every tile's passes come out whole and in order."""
 
 import random
@@ -69,12 +69,12 @@ def test_full_banks_take_no_beat_of_a_third_tile_and_every_pass_is_replayed_in_o
     counters, reps, maps = beats_of(cfg, tiles)
     first_two_counters = 2 * CHUNKS
     first_two_reps = sum(len(r) for chunks in tiles[:2] for r in chunks)
-    taken = {"counters": 0, "representatives": 0}
+    taken = {"counters": 0, "representatives": 0, "map": 0}
     replay = {"open": False}
     received = []
 
     async def monitor(ctx):
-        ports = {"counters": dut.counters, "representatives": dut.representatives}
+        ports = {"counters": dut.counters, "representatives": dut.representatives, "map": dut.map}
         async for _, _, *sampled in ctx.tick().sample(*(s for p in ports.values() for s in (p.valid, p.ready))):
             for i, name in enumerate(ports):
                 taken[name] += sampled[2 * i] & sampled[2 * i + 1]
@@ -94,6 +94,7 @@ def test_full_banks_take_no_beat_of_a_third_tile_and_every_pass_is_replayed_in_o
         # the writers offer the third tile all along; the banks are full
         assert taken["counters"] == first_two_counters
         assert taken["representatives"] == first_two_reps
+        assert taken["map"] == 2 * CHUNKS * cfg.tile_tokens
         replay["open"] = True
         received.extend(await get(ctx, dut.activations, len(expected_activations(cfg, tiles)), rng, stall=0.3))
 
