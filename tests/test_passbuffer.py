@@ -1,12 +1,13 @@
 """PassBuffer in Amaranth's simulator: with both banks holding tiles the readers have not replayed,
 neither writer (counters and representatives; map) takes a beat of a third tile, not even in the cycle after the bank switch; once the
-readers run, every tile's passes come out whole and in order."""
+readers run, every tile's passes (activations and members) come out whole and in order."""
 
 import random
 from functools import partial
 
 from focus import FocusConfig
 from focus.hdl.passbuffer import PassBuffer
+from focus.sim.scatter import member_beats
 from focus.tb.amaranth_sim import get, put, simulate
 
 CHUNKS, N_TILES, TILES = 2, 2, 3
@@ -50,6 +51,29 @@ def beats_of(cfg, tiles):
     return counters, reps, maps
 
 
+def expected_members(cfg, tiles):
+    """The members beats, lane-split as the golden model splits them; only valid slots compared."""
+    out = []
+    for t, chunks in enumerate(tiles):
+        for nt in range(N_TILES):
+            for c, chunk_reps in enumerate(chunks):
+                last = c == CHUNKS - 1
+                end = {"chunk": 1, "tile": int(last), "job": int(last and nt == N_TILES - 1 and t == TILES - 1)}
+                local = [token if token < len(chunk_reps) else -1 for token in range(cfg.tile_tokens)]
+                out += [normal(b) for b in member_beats(local, cfg.scatter_lane_count, end)]
+    return out
+
+
+def normal(beat):
+    """A members beat (dict or simulator view) as its end flags and valid slots' (lane, row, group)."""
+    if isinstance(beat, dict):
+        end, slots = beat["end"], beat["slots"]
+        return ((end["chunk"], end["tile"], end["job"]),
+                [(l, s["row"], s["group"]) for l, s in enumerate(slots) if s["valid"]])
+    return ((int(beat.end.chunk), int(beat.end.tile), int(beat.end.job)),
+            [(l, int(s.row), int(s.group)) for l, s in enumerate(beat.slots) if s.valid])
+
+
 def expected_activations(cfg, tiles):
     out = []
     for chunks in tiles:
@@ -71,7 +95,7 @@ def test_full_banks_take_no_beat_of_a_third_tile_and_every_pass_is_replayed_in_o
     first_two_reps = sum(len(r) for chunks in tiles[:2] for r in chunks)
     taken = {"counters": 0, "representatives": 0, "map": 0}
     replay = {"open": False}
-    received = []
+    received, members = [], []
 
     async def monitor(ctx):
         ports = {"counters": dut.counters, "representatives": dut.representatives, "map": dut.map}
@@ -98,15 +122,14 @@ def test_full_banks_take_no_beat_of_a_third_tile_and_every_pass_is_replayed_in_o
         replay["open"] = True
         received.extend(await get(ctx, dut.activations, len(expected_activations(cfg, tiles)), rng, stall=0.3))
 
-    async def drain_members(ctx):
+    async def collect_members(ctx):
         while not replay["open"]:
             await ctx.tick()
-        while True:
-            ctx.set(dut.members.ready, rng.random() < 0.7)
-            await ctx.tick()
+        members.extend(await get(ctx, dut.members, len(expected_members(cfg, tiles)), rng, stall=0.3))
 
-    simulate(dut, [drive, hold_then_replay,
+    simulate(dut, [drive, hold_then_replay, collect_members,
                    send_concentrated,
                    partial(put, port=dut.map, beats=maps, rng=rng, idle=0.0)],
-             background=[monitor, drain_members], name="passbuffer_full_banks", timeout_cycles=20_000)
+             background=[monitor], name="passbuffer_full_banks", timeout_cycles=20_000)
     assert [list(b.data) for b in received] == expected_activations(cfg, tiles)
+    assert [normal(b) for b in members] == expected_members(cfg, tiles)
