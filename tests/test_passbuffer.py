@@ -1,6 +1,7 @@
 """PassBuffer in Amaranth's simulator: with both banks holding tiles the readers have not replayed,
-neither writer (counters and representatives; map) takes a beat of a third tile, not even in the cycle after the bank switch; once the
-readers run, every tile's passes (activations and members) come out whole and in order."""
+neither writer (counters and representatives; map) takes a beat of a third tile, not even in the
+cycle after the bank switch; once the readers run, every tile's passes (activations and members)
+come out whole and in order."""
 
 import random
 from functools import partial
