@@ -8,7 +8,8 @@ from functools import partial
 
 from focus import FocusConfig
 from focus.hdl.passbuffer import PassBuffer
-from focus.sim.scatter import member_beats
+from focus.plans import PASS_QUEUE_DEPTH
+from focus.sim.scatter import framing, member_beats
 from focus.tb.amaranth_sim import get, put, simulate
 
 CHUNKS, N_TILES, TILES = 2, 2, 3
@@ -39,7 +40,7 @@ def beats_of(cfg, tiles):
     base = 0
     for t, chunks in enumerate(tiles):
         for c, chunk_reps in enumerate(chunks):
-            end = {"chunk": 1, "tile": int(c == CHUNKS - 1), "job": int(c == CHUNKS - 1 and t == TILES - 1)}
+            end = framing(chunk=True, tile=c == CHUNKS - 1, job=c == CHUNKS - 1 and t == TILES - 1)
             unique = len(chunk_reps)
             counters.append({"unique": unique, "similar": 0, "zero": cfg.tile_tokens - unique, "base": base,
                              "end": end})
@@ -47,7 +48,7 @@ def beats_of(cfg, tiles):
             for token in range(cfg.tile_tokens):
                 last = token == cfg.tile_tokens - 1
                 maps.append({"index": base + token if token < unique else -1,
-                             "end": end if last else {"chunk": 0, "tile": 0, "job": 0}})
+                             "end": end if last else framing()})
             base += unique
     return counters, reps, maps
 
@@ -59,7 +60,7 @@ def expected_members(cfg, tiles):
         for nt in range(N_TILES):
             for c, chunk_reps in enumerate(chunks):
                 last = c == CHUNKS - 1
-                end = {"chunk": 1, "tile": int(last), "job": int(last and nt == N_TILES - 1 and t == TILES - 1)}
+                end = framing(chunk=True, tile=last, job=last and nt == N_TILES - 1 and t == TILES - 1)
                 local = [token if token < len(chunk_reps) else -1 for token in range(cfg.tile_tokens)]
                 out += [normal(b) for b in member_beats(local, cfg.scatter_lane_count, end)]
     return out
@@ -90,7 +91,7 @@ def test_full_banks_take_no_beat_of_a_third_tile_and_every_pass_is_replayed_in_o
     rng = random.Random(7)
     tiles = tiles_of(cfg)
     # every tile needs more beats than the readers' queues hold, so two tiles fill both banks
-    assert all(sum(max(len(r), 1) for r in chunks) * N_TILES > 4 for chunks in tiles)
+    assert all(sum(max(len(r), 1) for r in chunks) * N_TILES > PASS_QUEUE_DEPTH for chunks in tiles)
     counters, reps, maps = beats_of(cfg, tiles)
     first_two_counters = 2 * CHUNKS
     first_two_reps = sum(len(r) for chunks in tiles[:2] for r in chunks)
