@@ -35,6 +35,9 @@ COUNTER_WIDTH = 32
 ACC_GROUP_COLUMNS = 2
 #: Depth of an ECP5 LUT RAM (DPR16X4).
 LUT_RAM_ROWS = 16
+#: Lanes per group of the emission's first multiplexer stage: each set's rows of a group's lanes
+#: are selected and registered, then a group and a set are selected on the way into the queue.
+EMISSION_GROUP_LANES = 4
 
 
 def MemberSlot(cfg: FocusConfig) -> data.StructLayout:
@@ -137,8 +140,9 @@ class ScatterAccumulator(wiring.Component):
       last sums are written, in which the emission's first read address is registered (the read
       sees the memory after it). Then one accumulator row per cycle is read (``T`` reads, token
       order: lane ``t mod L``, row ``t // L``) while the lanes accumulate the next block into the
-      other set; each read reaches ``results`` ``RESULT_DELAY`` edges later (the read, each set's
-      row of the read's lane registered, then the set's row into the queue) through a queue of
+      other set; each read reaches ``results`` ``RESULT_DELAY`` edges later (the read; each set's
+      row of the read's lane within its group of ``EMISSION_GROUP_LANES`` lanes registered; then
+      the group's row of the emitted set into the queue) through a queue of
       ``focus.plans.SCATTER_QUEUE_DEPTH`` with credit, so backpressure on ``results`` stalls the
       reads, never loses a row. The lanes stall only when both sets hold blocks. Exact timing:
       :mod:`focus.sim.scatter_cycles`.
@@ -265,7 +269,7 @@ class ScatterAccumulator(wiring.Component):
         # was the largest group of late paths, 1,165 LUT-RAM write-data inputs, 13.75 ns).
         s2 = Signal(data.StructLayout({"valid": 1, "set": 1, "end": Framing,
                                        "slots": data.ArrayLayout(data.StructLayout(
-                                           {"row": index_range(R), "write": 2, "use": 2, "forward": 1}), L),
+                                           {"row": index_range(R), "write": 2}), L),
                                        "partials": data.ArrayLayout(PartialRow(cfg), L)}))
         m.d.sync += [s2.valid.eq(s1.valid), s2.set.eq(s1.set), s2.end.eq(s1.end)]
         m.d.sync += [s2.slots[l].row.eq(s1.slots[l].row) for l in range(L)]
@@ -274,21 +278,27 @@ class ScatterAccumulator(wiring.Component):
         # adds set s's row: it writes s and the row is touched, looked up here with the row stage 2
         # marks in the same cycle forwarded) and ``forward`` (stage 3 writes the slot's set and row
         # in the cycle stage 2 registers it: the row to add is stage 3's sum, which the memory does
-        # not hold yet). They are the lane's own flip-flops (their inputs differ from lane to lane,
-        # so synthesis keeps them apart): no select net fans out over the lanes, each drives one
-        # lane's ``cols x acc`` bits.
+        # not hold yet). ``use`` and ``forward`` have one flip-flop copy per memory column group
+        # (``kept_use*``, ``kept_forward*``, kept apart in synthesis like the address copies), each
+        # driving its group's ``old`` bits alone: one per lane drove the lane's ``cols x acc`` bits
+        # (on the ULX3S-85F a 11.4 ns route, the worst path of the 75 MHz build).
+        selects = []                                       # per lane, per group: (use[0], use[1], forward)
         for l in range(L):
             slot = s1.slots[l]
-            forward = []
+            forward, use = [], []
             for s in range(2):
                 writes = slot.valid & (s1.set == s)
                 marking = s2.slots[l].write[s] & (s2.slots[l].row == slot.row)
                 forward.append(writes & marking)
-                m.d.sync += [
-                    s2.slots[l].write[s].eq(writes),
-                    s2.slots[l].use[s].eq(writes & (touched[s][l].bit_select(slot.row, 1) | marking)),
-                ]
-            m.d.sync += s2.slots[l].forward.eq(forward[0] | forward[1])
+                use.append(writes & (touched[s][l].bit_select(slot.row, 1) | marking))
+                m.d.sync += s2.slots[l].write[s].eq(writes)
+            lane_selects = []
+            for g in range(len(groups)):
+                copies = (Signal(name=f"kept_use0_{l}_{g}"), Signal(name=f"kept_use1_{l}_{g}"),
+                          Signal(name=f"kept_forward{l}_{g}"))
+                m.d.sync += [copy.eq(value) for copy, value in zip(copies, (*use, forward[0] | forward[1]))]
+                lane_selects.append(copies)
+            selects.append(lane_selects)
 
         # ---------------------------------------------------------------- lanes: stage 3 (add, write)
         s3 = Signal(data.StructLayout({"partials": data.ArrayLayout(PartialRow(cfg), L),
@@ -298,12 +308,13 @@ class ScatterAccumulator(wiring.Component):
         # the set stage 3 writes. Stage 2's row to add is that sum when forwarded, else its set's
         # row as read (0 for an untouched row).
         for l in range(L):
-            use = s2.slots[l].use
             total = Signal(acc_row, name=f"lane_sum{l}")
             m.d.comb += [total[i].eq(s3.old[l][i] + s3.partials[l][i]) for i in range(cols)]
-            read = ((acc_rdata[0][l].as_value() & use[0].replicate(acc_row.size))
-                    | (acc_rdata[1][l].as_value() & use[1].replicate(acc_row.size)))
-            m.d.sync += s3.old[l].eq(Mux(s2.slots[l].forward, total.as_value(), read))
+            for columns, (use0, use1, forward) in zip(groups, selects[l]):
+                for c in columns:
+                    read = (acc_rdata[0][l][c].as_unsigned() & use0.replicate(acc_row.elem_shape.width)
+                            | acc_rdata[1][l][c].as_unsigned() & use1.replicate(acc_row.elem_shape.width))
+                    m.d.sync += s3.old[l][c].eq(Mux(forward, total[c], read))
             # Stage 3's write address and enable: one flip-flop copy per memory (``kept_acc_w*``,
             # kept apart in synthesis like the read addresses), so each sits by its RAMs. One per
             # lane drove every memory of the lane in both sets (on the ULX3S-85F a 13.55 ns route,
@@ -373,17 +384,26 @@ class ScatterAccumulator(wiring.Component):
                                  .bit_select(e_row, 1))
         m.d.sync += [e1.valid.eq(issue), e1.set.eq(eset), e1.lane.eq(e_lane), e1.touched.eq(e_touched),
                      e1.last.eq(e_last), e1.job.eq(Mux(eset, held_job[1], held_job[0]))]
-        # e2: each set's row of lane e1.lane, registered (an L-way multiplexer per set); then the set's
-        # row, or 0 for an untouched row, into the queue
-        e2 = Signal(data.StructLayout({"valid": 1, "set": 1, "touched": 1, "last": 1, "job": 1}))
-        e2_rows = Signal(data.ArrayLayout(acc_row, 2))
+        # e2: per set and per group of EMISSION_GROUP_LANES lanes, the row of lane e1.lane within the
+        # group, registered (a multiplexer of at most 4 lanes' reads); then the row of e1.lane's
+        # group in the emitted set, or 0 for an untouched row, into the queue. One L-way multiplexer
+        # per set before the register reached across every lane's memories (on the ULX3S-85F at
+        # seed 5 and the ECPIX-5 at seed 4 the late paths of the build).
+        lane_groups = [range(g, min(g + EMISSION_GROUP_LANES, L)) for g in range(0, L, EMISSION_GROUP_LANES)]
+        e2 = Signal(data.StructLayout({"valid": 1, "set": 1, "group": index_range(len(lane_groups)),
+                                       "touched": 1, "last": 1, "job": 1}))
+        e2_rows = Signal(data.ArrayLayout(data.ArrayLayout(acc_row, len(lane_groups)), 2))
         rows = [[acc_rdata[s][l].as_value() for l in range(L)] for s in range(2)]
-        m.d.sync += [e2.valid.eq(e1.valid), e2.set.eq(e1.set), e2.touched.eq(e1.touched),
-                     e2.last.eq(e1.last), e2.job.eq(e1.job)]
-        m.d.sync += [e2_rows[s].eq(Array(rows[s])[e1.lane]) for s in range(2)]
+        split = EMISSION_GROUP_LANES.bit_length() - 1                   # lane bits within a group
+        within, group = (e1.lane[:split], e1.lane[split:]) if len(lane_groups) > 1 else (e1.lane, 0)
+        m.d.sync += [e2.valid.eq(e1.valid), e2.set.eq(e1.set), e2.group.eq(group),
+                     e2.touched.eq(e1.touched), e2.last.eq(e1.last), e2.job.eq(e1.job)]
+        m.d.sync += [e2_rows[s][g].eq(Array(rows[s][l] for l in lanes)[within])
+                     for s in range(2) for g, lanes in enumerate(lane_groups)]
         selected = Signal(acc_row)
         beat = Signal(ResultBeat(cfg))
-        m.d.comb += selected.eq(Mux(e2.set, e2_rows[1].as_value(), e2_rows[0].as_value()))
+        m.d.comb += selected.eq(Mux(e2.set, Array(e2_rows[1])[e2.group].as_value(),
+                                    Array(e2_rows[0])[e2.group].as_value()))
         m.d.comb += [beat.data[i].eq(Mux(e2.touched, selected[i], 0)) for i in range(cols)]   # sign-extends
         m.d.comb += [
             beat.end.chunk.eq(e2.last), beat.end.tile.eq(e2.last), beat.end.job.eq(e2.last & e2.job),

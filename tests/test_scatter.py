@@ -1,6 +1,6 @@
 """ScatterAccumulator in Amaranth's simulator: exact against the golden model (random maps with
 planted groups, zero tokens, empty and one-group tile-chunks, partials at the dot-product
-extremes) for 1, 2, 3 and 8 lanes with tile sizes the lanes do not divide, under random idle and
+extremes) for 1, 2, 3, 4, 6 and 8 lanes with tile sizes the lanes do not divide, under random idle and
 backpressure on all three streams; a blocked result stream absorbed by the second accumulator set;
 a reset mid-job; handshake cycles equal to the cycle model; lint-clean Verilog."""
 
@@ -37,12 +37,14 @@ CONFIGS = {
     "L8auto-20tok": config(0, 2, 5, tile_frames=2, chunks=2, vector_size=4, cols=4, data_width=8),
     "L8-6tok": config(8, 2, 3, chunks=4, cols=2),                    # more lanes than tokens: one row a lane
     "L4-1chunk": config(4, 2, 3, chunks=1, cols=2),                   # one-pass blocks: sets alternate every pass
+    "L6-14tok": config(6, 2, 7, cols=3),            # emission lane groups of 4 and 2, column groups of 2 and 1
 }
 
 
 def test_configs_cover_the_lane_counts_and_uneven_tiles():
     lanes = {name: cfg.scatter_lane_count for name, cfg in CONFIGS.items()}
-    assert lanes == {"L1-12tok": 1, "L2-15tok": 2, "L3-10tok": 3, "L8auto-20tok": 8, "L8-6tok": 8, "L4-1chunk": 4}
+    assert lanes == {"L1-12tok": 1, "L2-15tok": 2, "L3-10tok": 3, "L8auto-20tok": 8, "L8-6tok": 8, "L4-1chunk": 4,
+                     "L6-14tok": 6}
     assert all(cfg.tile_tokens % cfg.scatter_lane_count for name, cfg in CONFIGS.items() if name != "L1-12tok")
 
 
