@@ -52,9 +52,9 @@ class SystolicArray(wiring.Component):
       next tile streams in right after a commit. So up to three tiles are held (two banks and the
       chain), and the array runs passes back to back whenever a pass has at least
       ``max(rows, rows + cols - 2)`` vectors; shorter passes wait for a bank or for weights (see
-      :mod:`focus.sim.array_model`). The weight shift and commit enables reach every PE (high
-      fan-out nets; synthesis replicates them); activations, banks and sums move only between
-      neighbours.
+      :mod:`focus.sim.array_model`). The weight shift and commit enables reach every PE of a column
+      from that column's own flip-flops (``weights.ready`` and the commit are registered, loaded
+      from the next state); activations, banks and sums move only between neighbours.
 
     Timing (edges counted from the activation handshake, no backpressure)
       The first vector of a pass is accepted at the earliest on the edge its tile is committed,
@@ -93,25 +93,26 @@ class SystolicArray(wiring.Component):
         weights, acts, results = self.weights, self.activations, self.results
 
         # ---------------------------------------------------------------- control
+        # The chain being full, ``commit`` and ``weights.ready`` are functions of the state alone, so
+        # each is a flip-flop loaded from the state's next values (``*_next``), and the PEs' shift
+        # and commit enables come from one flip-flop copy per column (``kept_*``, kept apart in
+        # synthesis by focus.hdl.util.KEEP_COPIES): one net each drove every PE's weight registers
+        # (on the ULX3S-85F the shift enable, a handshake into 512 clock enables, 13.09 ns).
         staged = Signal(range(R + 1))            # weight rows in the staging chain
-        staged_full = Signal()
         wbank = Signal()                         # bank the next commit writes
         abank = Signal()                         # bank the current pass reads
         loaded = [Signal(name=f"loaded{b}") for b in range(2)]          # committed, pass not finished
         drain = [Signal(range(R + C), name=f"drain{b}") for b in range(2)]  # last user still in the grid
-        commit = Signal()
+        commit = Signal()                        # staged == R and bank wbank is free
+        w_ready = Signal(init=1)                 # staged < R or commit
         m.submodules.queue = queue = CreditQueue(ResultBeat(cfg), self.fifo_depth, buffered=True)
         w_take = Signal()
         a_take = Signal()
         a_last = Signal()
         bank_ok = Signal()
 
-        # (x.any() rather than x != 0: Amaranth writes x == 0 as !x, which Verilator's lint rejects)
-        bank_free = Mux(wbank, ~loaded[1] & ~drain[1].any(), ~loaded[0] & ~drain[0].any())
         m.d.comb += [
-            staged_full.eq(staged == R),
-            commit.eq(staged_full & bank_free),
-            weights.ready.eq(~staged_full | commit),
+            weights.ready.eq(w_ready),
             w_take.eq(weights.valid & weights.ready),
             bank_ok.eq(Mux(abank, loaded[1], loaded[0]) | (commit & (wbank == abank))),
             acts.ready.eq(bank_ok & queue.admit),
@@ -119,19 +120,47 @@ class SystolicArray(wiring.Component):
             a_take.eq(acts.valid & acts.ready),
             a_last.eq(a_take & acts.payload.end.chunk),
         ]
+        staged_next, wbank_next = Signal.like(staged), Signal()
+        loaded_next = [Signal(name=f"loaded{b}_next") for b in range(2)]
+        drain_next = [Signal.like(drain[b], name=f"drain{b}_next") for b in range(2)]
+        m.d.comb += [staged_next.eq(staged), wbank_next.eq(wbank),
+                     *(loaded_next[b].eq(loaded[b]) for b in range(2)),
+                     *(drain_next[b].eq(drain[b]) for b in range(2))]
         with m.If(commit):
-            m.d.sync += [staged.eq(w_take), wbank.eq(~wbank)]
+            m.d.comb += [staged_next.eq(w_take), wbank_next.eq(~wbank)]
         with m.Elif(w_take):
-            m.d.sync += staged.eq(staged + 1)
+            m.d.comb += staged_next.eq(staged + 1)
         with m.If(a_last):
             m.d.sync += abank.eq(~abank)
         for b in range(2):
             with m.If(commit & (wbank == b)):
-                m.d.sync += loaded[b].eq(1)
+                m.d.comb += loaded_next[b].eq(1)
             with m.If(a_last & (abank == b)):                      # wins over a same-cycle commit
-                m.d.sync += [loaded[b].eq(0), drain[b].eq(R + C - 2)]
+                m.d.comb += [loaded_next[b].eq(0), drain_next[b].eq(R + C - 2)]
             with m.Elif(drain[b].any()):
-                m.d.sync += drain[b].eq(drain[b] - 1)
+                m.d.comb += drain_next[b].eq(drain[b] - 1)
+        m.d.sync += [staged.eq(staged_next), wbank.eq(wbank_next),
+                     *(loaded[b].eq(loaded_next[b]) for b in range(2)),
+                     *(drain[b].eq(drain_next[b]) for b in range(2))]
+        # (x.any() rather than x != 0: Amaranth writes x == 0 as !x, which Verilator's lint rejects)
+        full_next, commit_next = Signal(), Signal()
+        m.d.comb += [
+            full_next.eq(staged_next == R),
+            commit_next.eq(full_next & Mux(wbank_next, ~loaded_next[1] & ~drain_next[1].any(),
+                                           ~loaded_next[0] & ~drain_next[0].any())),
+        ]
+        m.d.sync += [commit.eq(commit_next), w_ready.eq(~full_next | commit_next)]
+        w_shift, commit0, commit1 = [], [], []
+        for n in range(C):
+            shift_ok = Signal(init=1, name=f"kept_w_ready{n}")
+            commits = Signal(name=f"kept_commit0_{n}"), Signal(name=f"kept_commit1_{n}")
+            m.d.sync += [shift_ok.eq(~full_next | commit_next),
+                         commits[0].eq(commit_next & ~wbank_next), commits[1].eq(commit_next & wbank_next)]
+            shift = Signal(name=f"w_shift{n}")
+            m.d.comb += shift.eq(weights.valid & shift_ok)
+            w_shift.append(shift)
+            commit0.append(commits[0])
+            commit1.append(commits[1])
 
         # ---------------------------------------------------------------- grid
         m.submodules.skew = skew = InputSkew(cfg)
@@ -148,9 +177,6 @@ class SystolicArray(wiring.Component):
         # Weights shift up each column from the port below the bottom row, so that after a whole
         # tile row k holds beat k.
         grid = [[PECell.create(cfg, f"pe_{k}_{n}") for n in range(C)] for k in range(R)]
-        # One signal each, shared by all PEs (an expression would be rebuilt at every use).
-        commit0, commit1 = Signal(), Signal()
-        m.d.comb += [commit0.eq(commit & ~wbank), commit1.eq(commit & wbank)]
         for k in range(R):
             for n in range(C):
                 left = grid[k][n - 1] if n else None
@@ -159,7 +185,7 @@ class SystolicArray(wiring.Component):
                         bank_in=left.bank if left else skew.skewed[k].bank,
                         psum_in=grid[k - 1][n].psum if k else 0,
                         w_in=grid[k + 1][n].staged if k < R - 1 else weights.payload[n],
-                        w_shift=w_take, commit0=commit0, commit1=commit1, platform=platform)
+                        w_shift=w_shift[n], commit0=commit0[n], commit1=commit1[n], platform=platform)
         for n in range(C):
             m.d.comb += deskew.skewed[n].eq(grid[R - 1][n].psum)
 

@@ -7,6 +7,7 @@ from focus import FocusConfig
 from focus.tb.runner import run_cocotb
 
 from simulators import SIMULATORS
+from synthesis import distinct_bits, synthesized
 
 # 15 tokens a tile in 3 lanes of 5 rows (plus one lane short), 3 K-chunks, 2 N-tiles of 3 columns,
 # INT4 with an accumulator 9 bits wider than the sums need (the results are sign-extended).
@@ -22,23 +23,7 @@ def test_scatter_results_and_cycles_equal_the_models(simulator):
 
 def _lut_ram_read_addresses(cfg, script_after_read):
     """Distinct read-address buses of the LUT RAMs of the scatter accumulator after synth_ecp5."""
-    import json
-    import subprocess
-    import sys
-    import tempfile
-    from pathlib import Path
-
-    from amaranth.back import rtlil
-
-    from focus.gen.resources import _RUN_YOSYS
-    from focus.hdl.scatter import ScatterAccumulator
-
-    with tempfile.TemporaryDirectory() as tmp:
-        Path(tmp, "scatter.il").write_text(rtlil.convert(ScatterAccumulator(cfg), name="scatter"))
-        script = f"read_rtlil scatter.il; {script_after_read}; synth_ecp5 -top scatter -json out.json"
-        subprocess.run([sys.executable, "-c", _RUN_YOSYS, "-q", "-p", script], cwd=tmp, check=True,
-                       capture_output=True)
-        cells = json.loads(Path(tmp, "out.json").read_text())["modules"]["scatter"]["cells"].values()
+    cells, _ = synthesized("scatter:ScatterAccumulator", cfg, script_after_read)
     return {tuple(c["connections"]["RAD"]) for c in cells if c["type"] == "TRELLIS_DPR16X4"}
 
 
@@ -52,3 +37,18 @@ def test_each_accumulator_memory_keeps_its_own_read_address_register_through_syn
     assert groups > 1
     merged, kept = _lut_ram_read_addresses(CFG, "proc"), _lut_ram_read_addresses(CFG, KEEP_COPIES)
     assert len(kept) - len(merged) == 2 * CFG.scatter_lane_count * (groups - 1)
+
+
+def test_each_accumulator_column_group_keeps_its_own_use_and_forward_selects_through_synthesis():
+    # stage 3's use and forward selects: one flip-flop per (lane, column group) each, not one per
+    # lane as opt_merge would leave them
+    from focus.hdl.scatter import ACC_GROUP_COLUMNS
+    from focus.hdl.util import KEEP_COPIES
+
+    def select_bits(script):
+        _, nets = synthesized("scatter:ScatterAccumulator", CFG, script)
+        return distinct_bits(nets, r"kept_(use[01]_\d+|forward\d+)_\d+")
+
+    groups = -(-CFG.cols // ACC_GROUP_COLUMNS)
+    assert len(select_bits(KEEP_COPIES)) == 3 * CFG.scatter_lane_count * groups
+    assert len(select_bits("proc")) == 3 * CFG.scatter_lane_count

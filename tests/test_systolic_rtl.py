@@ -75,3 +75,17 @@ LARGE_CONFIGS = {"16x16": array_config(16, 16), "32x32": array_config(32, 32)}
 @pytest.mark.parametrize("name,simulator", LARGE)
 def test_large_gemm_rtl_equals_numpy_and_cycle_model(name, simulator):
     run(LARGE_CONFIGS[name], simulator)
+
+
+def test_each_column_keeps_its_own_weight_shift_and_commit_enables_through_synthesis():
+    # one flip-flop copy per column of weights.ready (the shift enable's gate) and of each bank's
+    # commit, not one per array as opt_merge would leave them
+    from focus.hdl.util import KEEP_COPIES
+
+    from synthesis import distinct_bits, synthesized
+
+    cfg = array_config(2, 3, data_width=4, acc_width=12, height=2, width=2)
+    for script, copies in ((KEEP_COPIES, cfg.cols), ("proc", 1)):
+        _, nets = synthesized("systolic:SystolicArray", cfg, script)
+        for name in ("w_ready", "commit0", "commit1"):
+            assert len(distinct_bits(nets, rf"kept_{name}_?\d+")) == copies, (script, name)
