@@ -35,8 +35,8 @@ COUNTER_WIDTH = 32
 ACC_GROUP_COLUMNS = 2
 #: Depth of an ECP5 LUT RAM (DPR16X4).
 LUT_RAM_ROWS = 16
-#: Lanes per group of the emission's first multiplexer stage: each set's rows of a group's lanes
-#: are selected and registered, then a group and a set are selected on the way into the queue.
+#: Lanes per group of the emission's first multiplexer stage: the row of the read's lane and set
+#: among a group's lanes is selected and registered, then the group's on the way into the queue.
 EMISSION_GROUP_LANES = 4
 
 
@@ -122,7 +122,7 @@ class ScatterAccumulator(wiring.Component):
       columns sits by its RAMs; deeper lanes: one memory each, a synchronous read port.
       Plus per set a flip-flop bit per token, "touched": an
       untouched row reads as 0, so nothing is ever cleared in the memories; an emission's last read
-      clears its set's bits.
+      clears its set's bits (in the next edge, before the lanes can use them).
     Lanes
       A members beat is taken when its pass is complete in its partial half and its accumulator set
       is not holding an unemitted block. Edge ``n`` (the handshake): each valid slot reads its
@@ -140,9 +140,9 @@ class ScatterAccumulator(wiring.Component):
       last sums are written, in which the emission's first read address is registered (the read
       sees the memory after it). Then one accumulator row per cycle is read (``T`` reads, token
       order: lane ``t mod L``, row ``t // L``) while the lanes accumulate the next block into the
-      other set; each read reaches ``results`` ``RESULT_DELAY`` edges later (the read; each set's
-      row of the read's lane within its group of ``EMISSION_GROUP_LANES`` lanes registered; then
-      the group's row of the emitted set into the queue) through a queue of
+      other set; each read reaches ``results`` ``RESULT_DELAY`` edges later (the read; per group
+      of ``EMISSION_GROUP_LANES`` lanes, the row of the read's lane and set registered; then the
+      read's group's row into the queue) through a queue of
       ``focus.plans.SCATTER_QUEUE_DEPTH`` with credit, so backpressure on ``results`` stalls the
       reads, never loses a row. The lanes stall only when both sets hold blocks. Exact timing:
       :mod:`focus.sim.scatter_cycles`.
@@ -352,12 +352,20 @@ class ScatterAccumulator(wiring.Component):
             e_last.eq(equals(e_token, T - 1)),
             queue.start.eq(issue),
         ]
+        # The emission's last read frees its set (``held``, ``complete``) and marks it ``clearing``:
+        # its touched bits clear in the next edge, from that flip-flop. The lanes write the set
+        # at the earliest three edges after the last read (a members beat taken in the next edge,
+        # then stages 1 and 2), and look its touched bits up two edges after it: both see the
+        # clear. (The read's handshake decoded into the touched bits' inputs was late on a 75 MHz
+        # ULX3S-85F build, 13.16 ns.)
+        clearing = [Signal(name=f"clearing{s}") for s in range(2)]
+        m.d.sync += [clearing[s].eq(0) for s in range(2)]
         with m.If(issue):
             with m.If(e_last):
                 m.d.sync += [e_token.eq(0), e_lane.eq(0), e_row.eq(0), eset.eq(~eset)]
                 for s in range(2):
                     with m.If(eset == s):
-                        m.d.sync += [held[s].eq(0), complete[s].eq(0), *(touched[s][l].eq(0) for l in range(L))]
+                        m.d.sync += [held[s].eq(0), complete[s].eq(0), clearing[s].eq(1)]
             with m.Else():
                 m.d.sync += e_token.eq(e_token + 1)
                 with m.If(equals(e_lane, L - 1)):
@@ -368,6 +376,8 @@ class ScatterAccumulator(wiring.Component):
         # Touched bits: lane writes set them (after the emission's clear, so a same-cycle set of
         # the other set survives; the same set is never written and cleared in one cycle).
         for s in range(2):
+            with m.If(clearing[s]):
+                m.d.sync += [touched[s][l].eq(0) for l in range(L)]
             for l in range(L):
                 with m.If(s2.slots[l].write[s]):
                     m.d.sync += touched[s][l].bit_select(s2.slots[l].row, 1).eq(1)
@@ -377,33 +387,35 @@ class ScatterAccumulator(wiring.Component):
             for l in range(L):
                 m.d.comb += acc_raddr[s][l].eq(Mux(held[s], e_row, s1.slots[l].row))
 
-        e1 = Signal(data.StructLayout({"valid": 1, "set": 1, "lane": index_range(L), "touched": 1,
+        # e1 (the read's edge): the emitted lane's group and touched bit, and per group of
+        # EMISSION_GROUP_LANES lanes a copy of the lane within the group and of the set
+        # (``kept_e_*``, kept apart in synthesis), the selects of that group's multiplexer alone.
+        # e2: per group, the row of the read's lane and set among the group's 2 x 4 reads,
+        # registered; then the row of the read's group, or 0 for an untouched row, into the
+        # queue. One L-way multiplexer per set before the register reached across every lane's
+        # memories (the late inputs of the ULX3S-85F at seed 5 and of the ECPIX-5 at seed 4).
+        lane_groups = [range(g, min(g + EMISSION_GROUP_LANES, L)) for g in range(0, L, EMISSION_GROUP_LANES)]
+        split = EMISSION_GROUP_LANES.bit_length() - 1                   # lane bits within a group
+        within, group = (e_lane[:split], e_lane[split:]) if len(lane_groups) > 1 else (e_lane, 0)
+        e1 = Signal(data.StructLayout({"valid": 1, "group": index_range(len(lane_groups)), "touched": 1,
                                        "last": 1, "job": 1}))
         e_touched = Signal()
         m.d.comb += e_touched.eq(Mux(eset, Array(touched[1])[e_lane], Array(touched[0])[e_lane])
                                  .bit_select(e_row, 1))
-        m.d.sync += [e1.valid.eq(issue), e1.set.eq(eset), e1.lane.eq(e_lane), e1.touched.eq(e_touched),
+        m.d.sync += [e1.valid.eq(issue), e1.group.eq(group), e1.touched.eq(e_touched),
                      e1.last.eq(e_last), e1.job.eq(Mux(eset, held_job[1], held_job[0]))]
-        # e2: per set and per group of EMISSION_GROUP_LANES lanes, the row of lane e1.lane within the
-        # group, registered (a multiplexer of at most 4 lanes' reads); then the row of e1.lane's
-        # group in the emitted set, or 0 for an untouched row, into the queue. One L-way multiplexer
-        # per set before the register reached across every lane's memories (on the ULX3S-85F at
-        # seed 5 and the ECPIX-5 at seed 4 the late paths of the build).
-        lane_groups = [range(g, min(g + EMISSION_GROUP_LANES, L)) for g in range(0, L, EMISSION_GROUP_LANES)]
-        e2 = Signal(data.StructLayout({"valid": 1, "set": 1, "group": index_range(len(lane_groups)),
-                                       "touched": 1, "last": 1, "job": 1}))
-        e2_rows = Signal(data.ArrayLayout(data.ArrayLayout(acc_row, len(lane_groups)), 2))
-        rows = [[acc_rdata[s][l].as_value() for l in range(L)] for s in range(2)]
-        split = EMISSION_GROUP_LANES.bit_length() - 1                   # lane bits within a group
-        within, group = (e1.lane[:split], e1.lane[split:]) if len(lane_groups) > 1 else (e1.lane, 0)
-        m.d.sync += [e2.valid.eq(e1.valid), e2.set.eq(e1.set), e2.group.eq(group),
-                     e2.touched.eq(e1.touched), e2.last.eq(e1.last), e2.job.eq(e1.job)]
-        m.d.sync += [e2_rows[s][g].eq(Array(rows[s][l] for l in lanes)[within])
-                     for s in range(2) for g, lanes in enumerate(lane_groups)]
+        e2 = Signal.like(e1)
+        e2_rows = Signal(data.ArrayLayout(acc_row, len(lane_groups)))
+        m.d.sync += e2.eq(e1)
+        for g, lanes in enumerate(lane_groups):
+            e_set = Signal(name=f"kept_e_set{g}")
+            e_within = Signal.like(within, name=f"kept_e_lane{g}")
+            m.d.sync += [e_set.eq(eset), e_within.eq(within)]
+            reads = [Array(acc_rdata[s][l].as_value() for l in lanes)[e_within] for s in range(2)]
+            m.d.sync += e2_rows[g].eq(Mux(e_set, reads[1], reads[0]))
         selected = Signal(acc_row)
         beat = Signal(ResultBeat(cfg))
-        m.d.comb += selected.eq(Mux(e2.set, Array(e2_rows[1])[e2.group].as_value(),
-                                    Array(e2_rows[0])[e2.group].as_value()))
+        m.d.comb += selected.eq(Array(e2_rows)[e2.group].as_value())
         m.d.comb += [beat.data[i].eq(Mux(e2.touched, selected[i], 0)) for i in range(cols)]   # sign-extends
         m.d.comb += [
             beat.end.chunk.eq(e2.last), beat.end.tile.eq(e2.last), beat.end.job.eq(e2.last & e2.job),
