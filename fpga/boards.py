@@ -105,8 +105,9 @@ BOARDS: dict[str, Board] = {b.name: b for b in [
           "8x8 synthesizes to 84), at 40 MHz",
           config=dict(sic_multipliers=8, cols=6), flash_board="ulx3s", constraint_mhz=100),
     # The 85F runs at 75 MHz and routes with router2 --tmg-ripup against that clock, placement
-    # seed 7 (75.01 MHz on the current netlist, 12 minutes beside another build; at seed 5 74.24
-    # with one late input; on the netlists before, 70 MHz at seed 2: 70.67, 70.85, 71.97, 70.01).
+    # seed 7 (80.66 MHz on the current netlist, 10 minutes beside another build; against 80 MHz
+    # seeds 3, 5 and 7 reached 78.88, 79.23 and 78.2, each with 3 to 6 late inputs; on the netlist
+    # before 75.01 at seed 7; before that 70 MHz at seed 2: 70.67, 70.85, 71.97, 70.01).
     # Seed 1 did not converge at 62.5 on an earlier netlist; against 100 MHz (router1 or router2)
     # the whole design does not route reliably (docs/fpga.md, "The whole board design"). 100 MHz
     # is the goal.
