@@ -373,8 +373,8 @@ class ScatterAccumulator(wiring.Component):
                 with m.Else():
                     m.d.sync += e_lane.eq(e_lane + 1)
 
-        # Touched bits: lane writes set them (after the emission's clear, so a same-cycle set of
-        # the other set survives; the same set is never written and cleared in one cycle).
+        # Touched bits: ``clearing`` clears a set's, lane writes set bits (written after the clear;
+        # a set is never written in a cycle its ``clearing`` is high, see above).
         for s in range(2):
             with m.If(clearing[s]):
                 m.d.sync += [touched[s][l].eq(0) for l in range(L)]
@@ -395,6 +395,7 @@ class ScatterAccumulator(wiring.Component):
         # queue. One L-way multiplexer per set before the register reached across every lane's
         # memories (the late inputs of the ULX3S-85F at seed 5 and of the ECPIX-5 at seed 4).
         lane_groups = [range(g, min(g + EMISSION_GROUP_LANES, L)) for g in range(0, L, EMISSION_GROUP_LANES)]
+        assert EMISSION_GROUP_LANES & (EMISSION_GROUP_LANES - 1) == 0, "a power of two"
         split = EMISSION_GROUP_LANES.bit_length() - 1                   # lane bits within a group
         within, group = (e_lane[:split], e_lane[split:]) if len(lane_groups) > 1 else (e_lane, 0)
         e1 = Signal(data.StructLayout({"valid": 1, "group": index_range(len(lane_groups)), "touched": 1,

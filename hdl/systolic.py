@@ -93,8 +93,9 @@ class SystolicArray(wiring.Component):
         weights, acts, results = self.weights, self.activations, self.results
 
         # ---------------------------------------------------------------- control
-        # The chain being full, ``commit`` and ``weights.ready`` are functions of the state alone, so
-        # each is a flip-flop loaded from the state's next values (``*_next``), and the PEs' shift
+        # ``commit`` and ``weights.ready`` depend on the state alone (the chain's fill, the banks'
+        # loaded and drain counts), so each is a flip-flop loaded from the state's next values
+        # (``*_next``), and the PEs' shift
         # and commit enables come from one flip-flop copy per column (``kept_*``, kept apart in
         # synthesis by focus.hdl.util.KEEP_COPIES): one net each drove every PE's weight registers
         # (on the ULX3S-85F the shift enable, a handshake into 512 clock enables, 13.09 ns).

@@ -1,6 +1,6 @@
 """ScatterAccumulator in Amaranth's simulator: exact against the golden model (random maps with
 planted groups, zero tokens, empty and one-group tile-chunks, partials at the dot-product
-extremes) for 1, 2, 3, 4, 6 and 8 lanes with tile sizes the lanes do not divide, under random idle and
+extremes) for 1, 2, 3, 4, 6, 8 and 13 lanes with tile sizes the lanes do not divide, under random idle and
 backpressure on all three streams; a blocked result stream absorbed by the second accumulator set;
 a reset mid-job; handshake cycles equal to the cycle model; lint-clean Verilog."""
 
@@ -38,13 +38,14 @@ CONFIGS = {
     "L8-6tok": config(8, 2, 3, chunks=4, cols=2),                    # more lanes than tokens: one row a lane
     "L4-1chunk": config(4, 2, 3, chunks=1, cols=2),                   # one-pass blocks: sets alternate every pass
     "L6-14tok": config(6, 2, 7, cols=3),            # emission lane groups of 4 and 2, column groups of 2 and 1
+    "L13-15tok": config(13, 3, 5, cols=2),          # emission lane groups of 4, 4, 4 and 1
 }
 
 
 def test_configs_cover_the_lane_counts_and_uneven_tiles():
     lanes = {name: cfg.scatter_lane_count for name, cfg in CONFIGS.items()}
     assert lanes == {"L1-12tok": 1, "L2-15tok": 2, "L3-10tok": 3, "L8auto-20tok": 8, "L8-6tok": 8, "L4-1chunk": 4,
-                     "L6-14tok": 6}
+                     "L6-14tok": 6, "L13-15tok": 13}
     assert all(cfg.tile_tokens % cfg.scatter_lane_count for name, cfg in CONFIGS.items() if name != "L1-12tok")
 
 
@@ -185,8 +186,11 @@ def test_blocked_results_fill_the_second_set_then_stall_the_lanes_and_lose_nothi
     assert as_beats(got) == job.results
 
 
-def test_reset_mid_job_leaves_next_job_exact():
-    cfg = CONFIGS["L2-15tok"]
+@pytest.mark.parametrize("name,taken", [("L2-15tok", 4), ("L13-15tok", 4), ("L13-15tok", -2)])
+def test_reset_mid_job_leaves_next_job_exact(name, taken):
+    """A reset after ``tile_tokens + taken`` results (in the second block, or about when the first
+    block's last emission reads clear its touched bits) loses nothing of the next job."""
+    cfg = CONFIGS[name]
     rng = random.Random(17)
     nprng = np.random.default_rng(17)
     abandoned, job = make_job(cfg, nprng), make_job(cfg, nprng)
@@ -199,7 +203,7 @@ def test_reset_mid_job_leaves_next_job_exact():
         await put_across_reset(ctx, port, first, second, rng, lambda: state["reset"])
 
     async def controller(ctx):
-        early.extend(await get(ctx, dut.results, cfg.tile_tokens + 4, rng, 0.5))    # into the second block
+        early.extend(await get(ctx, dut.results, cfg.tile_tokens + taken, rng, 0.5))
         await top.pulse(ctx, dut.results)
         assert ctx.get(dut.busy_cycles) == 0 and ctx.get(dut.row_adds) == 0
         state["reset"] = True

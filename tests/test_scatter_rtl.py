@@ -1,5 +1,6 @@
 """The scatter accumulator as Verilog, in cocotb, against the golden model focus.sim.scatter and
-the cycle model focus.sim.scatter_cycles."""
+the cycle model focus.sim.scatter_cycles; after synth_ecp5, each accumulator memory group keeps its
+own read address and select flip-flops."""
 
 import pytest
 
