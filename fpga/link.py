@@ -270,9 +270,15 @@ class HostLink(wiring.Component):
         # A decode of a binary byte counter and the state, and a clear of ``word`` at ``start_drain`` (the
         # parser's CRC compare), were the ULX3S-85F's two late inputs at 75 MHz (13.4 ns). A beat's
         # bytes are all written before it is offered, so ``word`` needs no clear; a byte latched in
-        # IDLE after an abort in READ is overwritten by the next frame's.
+        # IDLE after an abort in READ is overwritten by the next frame's. ``d_at_last`` is
+        # ``d_select``'s bit ``d_last_phase``, registered in READ (neither changes before LATCH), and
+        # LATCH steps ``d_select`` whether or not the frame is abandoned (IDLE sets it to byte 0 in
+        # the next cycle, when no byte is latched): the select of that bit and the parser's
+        # abort (its CRC compare) in front of ``d_select``'s inputs were late on an 80 MHz
+        # ULX3S-85F build (11.72 ns).
         latching = Signal()
         d_select = Signal(max_bb, init=1)
+        d_at_last = Signal()
         m.d.sync += latching.eq(0)
         for i in range(max_bb):
             with m.If(latching & d_select[i]):
@@ -304,21 +310,19 @@ class HostLink(wiring.Component):
                     m.next = "READ"
             with m.State("READ"):                 # the buffer's read port has addr now
                 m.d.comb += drain_busy.eq(1)
-                m.d.sync += latching.eq(1)
+                m.d.sync += [latching.eq(1), d_at_last.eq(d_select.bit_select(d_last_phase, 1))]
                 with m.If(abort):
                     m.next = "IDLE"
                 with m.Else():
                     m.next = "LATCH"
             with m.State("LATCH"):
                 m.d.comb += drain_busy.eq(1)
-                m.d.sync += addr.eq(addr + 1)
+                m.d.sync += [addr.eq(addr + 1), d_select.eq(Mux(d_at_last, 1, d_select.rotate_left(1)))]
                 with m.If(abort):
                     m.next = "IDLE"
-                with m.Elif(d_select.bit_select(d_last_phase, 1)):     # the beat's last byte
-                    m.d.sync += d_select.eq(1)
+                with m.Elif(d_at_last):                 # the beat's last byte
                     m.next = "PUSH"
                 with m.Else():
-                    m.d.sync += d_select.eq(d_select.rotate_left(1))
                     m.next = "READ"
             with m.State("PUSH"):
                 m.d.comb += drain_busy.eq(1)

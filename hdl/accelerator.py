@@ -17,7 +17,7 @@ done beat); every block takes its boundaries from the streams' framing. See
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, Value, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, Value, unsigned
 from amaranth.lib import data, enum, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -325,6 +325,13 @@ class FocusAccelerator(wiring.Component):
         weights_missing = array.weights.ready & ~array.weights.valid
         c = tile_counts.payload
         focus_counts = counts_take & ~dense_mode
+        # row_adds counts one cycle later still: the taken beat's slot flags are registered, then
+        # added up (the members beat comes out of the pass buffer's queue, a LUT RAM read, and its
+        # handshake and the flags' sum were late on an 85 MHz ULX3S-85F build, 11.91 ns). The
+        # job's last members beat is taken cycles before its last result, so the done beat still
+        # counts every row addition.
+        taken_slots = Signal(len(scatter.members.payload.slots), name="taken_slots")
+        m.d.sync += taken_slots.eq(Mux(members_take & ~start, Cat(slot.valid for slot in scatter.members.payload.slots), 0))
         increments = {
             "cycles": running | in_sec,
             "sec_cycles": in_sec,
@@ -335,7 +342,7 @@ class FocusAccelerator(wiring.Component):
             "wait_sic": array_idle & ~acts.valid,
             "sic_cycles": running & (sic_active | take),
             "scatter_busy": running & members_take,
-            "row_adds": Mux(members_take, sum(slot.valid for slot in scatter.members.payload.slots), 0),
+            "row_adds": sum(taken_slots),
             "unique": Mux(focus_counts, c.unique, Mux(counts_take, cfg.tile_tokens, 0)),
             "similar": Mux(focus_counts, c.similar, 0),
             "zero": Mux(focus_counts, c.zero, 0),

@@ -44,7 +44,8 @@ class PassBuffer(wiring.Component):
                            tile-chunk's counters beat (the dense bypass), at most ``T`` of them.
       ``map``              :func:`~focus.hdl.streams.MapBeat`: one per token of the tile-chunk in
                            raster order, ``end.chunk`` on its last, ``end.tile``/``end.job`` as on
-                           the tile's last chunk.
+                           the tile's last chunk. Only the index's sign is tested for a zero
+                           vector (-1; no other index may be negative).
       ``n_tiles``          In, the job's N-tiles ``P = ceil(N / cols)``; held while a job runs.
     Outputs, per tile ``for nt in range(P): for c in range(C):`` one **pass**
       ``activations``  :func:`~focus.hdl.streams.VectorBeat` to the array: the tile-chunk's
@@ -133,7 +134,7 @@ class PassBuffer(wiring.Component):
         # ---------------------------------------------------------------- map writer
         m_bank = Signal()
         m_chunk = Signal(index_range(C))
-        lane = Signal(index_range(L))
+        lane = Signal(L, init=1)             # one-hot: the lane of the next map beat
         row = Signal(index_range(D))
         lens = Signal(data.ArrayLayout(len_shape, L))
         longest = Signal(len_shape)
@@ -159,45 +160,51 @@ class PassBuffer(wiring.Component):
                      map_open.eq(~map_done_next.bit_select(m_bank_next, 1))]
         m.d.comb += mp.ready.eq(map_open)
         take = mp.valid & mp.ready
-        live = take & (mp.payload.index != -1)
-        grow = Signal()
-        m.d.comb += grow.eq(live & at_top.bit_select(lane, 1))
-        # The sums and compares come from registers only; the handshake selects among them (a take
-        # reaching an adder's carry chain was the worst path of a 70 MHz ULX3S-85F build).
-        lens_next = Signal.like(lens)
-        at_top_next = Signal.like(at_top)
-        longest_next = Signal(len_shape)
-        longest_plus = Signal(len_shape)
-        m.d.comb += [longest_plus.eq(longest + 1), longest_next.eq(Mux(grow, longest_plus, longest))]
+        # The beat's payload comes from its producer's queue (an asynchronous LUT-RAM read, then the
+        # top's SIC/dense multiplexer), so it enters the writer's state last and through one select:
+        # every value the state may load is computed from registers alone (``*_live``: after a
+        # non-zero token), and the beat's ``live`` bit, the index's sign (the producers send -1 for
+        # a zero vector and never another negative index), picks between them and the state as it
+        # is. (A compare of the whole index, then the lane's ``at_top`` select, the growth and the
+        # lengths' multiplexers were the worst paths of an 80 MHz ULX3S-85F build, 12.39 ns.)
+        live = Signal()
+        m.d.comb += live.eq(~mp.payload.index[-1])
+        top_hit = Signal()                   # the beat's lane is at the top
+        m.d.comb += top_hit.eq((at_top & lane).any())
+        lens_live = Signal.like(lens)
+        at_top_live = Signal.like(at_top)
+        longest_live = Signal(len_shape)
+        m.d.comb += longest_live.eq(Mux(top_hit, longest + 1, longest))
         for l in range(L):
-            mine = live & (lane == l)
             lens_plus = Signal(len_shape, name=f"lens_plus{l}")
             reaches_top = Signal(name=f"reaches_top{l}")
             m.d.comb += [lens_plus.eq(lens[l] + 1), reaches_top.eq(lens_plus == longest)]
             m.d.comb += [
-                lens_next[l].eq(Mux(mine, lens_plus, lens[l])),
-                at_top_next[l].eq(Mux(grow, lane == l, Mux(mine, reaches_top, at_top[l]))),
+                lens_live[l].eq(Mux(lane[l], lens_plus, lens[l])),
+                at_top_live[l].eq(Mux(top_hit, lane[l], Mux(lane[l], reaches_top, at_top[l]))),
                 lane_writes[l].addr.eq((m_bank * C + m_chunk) * D + lens[l]),
                 lane_writes[l].data.row.eq(row),
                 lane_writes[l].data.index.eq(mp.payload.index),
-                lane_writes[l].en.eq(mine),
+                lane_writes[l].en.eq(take & live & lane[l]),
             ]
+        lens_next = Signal.like(lens)
+        longest_next = Signal(len_shape)
+        m.d.comb += [lens_next.eq(Mux(live, lens_live, lens)), longest_next.eq(Mux(live, longest_live, longest))]
         # a finished tile-chunk's lengths go into the tables one cycle after its last map beat
         # (the "close"), and only then may the readers replay it
         close = Signal(data.StructLayout({"valid": 1, "bank": 1, "chunk": index_range(C),
                                           "lens": data.ArrayLayout(len_shape, L), "longest": len_shape}))
         m.d.sync += close.valid.eq(take & mp.payload.end.chunk)
         with m.If(take):
-            m.d.sync += [lens.eq(lens_next), longest.eq(longest_next), at_top.eq(at_top_next)]
-            with m.If(equals(lane, L - 1)):
-                m.d.sync += [lane.eq(0), row.eq(row + 1)]
-            with m.Else():
-                m.d.sync += lane.eq(lane + 1)
+            m.d.sync += [lens.eq(lens_next), longest.eq(longest_next), at_top.eq(Mux(live, at_top_live, at_top)),
+                         lane.eq(lane.rotate_left(1))]
+            with m.If(lane[L - 1]):
+                m.d.sync += row.eq(row + 1)
             with m.If(mp.payload.end.chunk):
                 m.d.sync += [
                     close.bank.eq(m_bank), close.chunk.eq(m_chunk), close.lens.eq(lens_next),
                     close.longest.eq(longest_next),
-                    lens.eq(0), longest.eq(0), at_top.eq((1 << L) - 1), lane.eq(0), row.eq(0),
+                    lens.eq(0), longest.eq(0), at_top.eq((1 << L) - 1), lane.eq(1), row.eq(0),
                     m_chunk.eq(m_chunk + 1),
                 ]
                 with m.If(mp.payload.end.tile):

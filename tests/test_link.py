@@ -410,3 +410,30 @@ def test_host_timeout_is_a_clear_error():
     transport.write = lambda data: None          # a board that never answers
     with pytest.raises(LinkTimeout, match="no answer to IDENTIFY"):
         FocusLink(transport, timeout=1.0).identify()
+
+
+def test_board_top_lights_the_error_led_for_a_tenth_of_a_second_after_a_corrupt_frame():
+    from focus.fpga.top import BoardTop
+    clk_freq, baud = 4000, 500                    # 8 cycles a bit; the light stays on clk_freq // 10 = 400 cycles
+    dut = BoardTop(CFG, clk_freq=clk_freq, baud=baud)
+    frame = bytearray(encode_frame(Command.IDENTIFY, b""))
+    frame[-1] ^= 0x55                             # a wrong CRC: the link answers ERROR and pulses ``error``
+    lit = []
+
+    async def bench(ctx):
+        ctx.set(dut.uart_rx, 1)
+        await ctx.tick().repeat(40)
+        assert ctx.get(dut.leds) >> 1 == 0
+        for byte in frame:
+            for bit in [0, *((byte >> i) & 1 for i in range(8)), 1]:
+                ctx.set(dut.uart_rx, bit)
+                await ctx.tick().repeat(8)
+        for _ in range(1200):
+            await ctx.tick()
+            lit.append(ctx.get(dut.leds) >> 1)
+
+    simulate(dut, [bench], name="board_error_led", timeout_cycles=5000)
+    on = [i for i, v in enumerate(lit) if v]
+    assert on, "the error light never came on"
+    # one run of clk_freq // 10 - 1 cycles: loaded with clk_freq // 10 - 1, lit while not zero
+    assert on == list(range(on[0], on[0] + clk_freq // 10 - 1))

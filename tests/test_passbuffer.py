@@ -37,11 +37,11 @@ def tiles_of(cfg):
 
 def beats_of(cfg, tiles):
     counters, reps, maps = [], [], []
-    base = 0
+    bases = [0] * CHUNKS                    # roots are numbered per chunk over the job, as SIC numbers them
     for t, chunks in enumerate(tiles):
         for c, chunk_reps in enumerate(chunks):
             end = framing(chunk=True, tile=c == CHUNKS - 1, job=c == CHUNKS - 1 and t == TILES - 1)
-            unique = len(chunk_reps)
+            unique, base = len(chunk_reps), bases[c]
             counters.append({"unique": unique, "similar": 0, "zero": cfg.tile_tokens - unique, "base": base,
                              "end": end})
             reps.append([{"data": r, "end": end} for r in chunk_reps])
@@ -49,7 +49,7 @@ def beats_of(cfg, tiles):
                 last = token == cfg.tile_tokens - 1
                 maps.append({"index": base + token if token < unique else -1,
                              "end": end if last else framing()})
-            base += unique
+            bases[c] += unique
     return counters, reps, maps
 
 
