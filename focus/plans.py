@@ -50,9 +50,9 @@ def array_fifo_depth(cfg: FocusConfig) -> int:
 #: chunk products, their sum), the test).
 THRESHOLD_STAGES = 7
 #: Register stages of each level of the comparator's tournaments: the cross products' operands (the
-#: DSP blocks' input registers on ECP5), their 18-bit chunk products, the products' sums, then the
-#: compare and the selection.
-TOURNAMENT_STAGES = 4
+#: DSP blocks' input registers on ECP5), their 18-bit chunk products, the products' sums, the
+#: compare, then the selection (the compare's one bit drives every bit of the winner's multiplexer).
+TOURNAMENT_STAGES = 5
 
 #: Fewest vectors the comparator admits (sequencer, post-processing, output queue).
 MIN_DEPTH = 4

@@ -108,10 +108,10 @@ def _tournament(m, entries, flags, prefix, platform=None):
     """Best of ``entries`` (dicts of ``pass``, ``index``, ``sq``, ``nb`` registers) in index order: a
     tree of pairs where the right (higher index) wins only if it passes and the left does not, or
     ``sq_r * nb_l > sq_l * nb_r`` (the left keeps a tie). Each level is
-    :data:`~focus.plans.TOURNAMENT_STAGES` (4) register stages: the two cross products
-    (:func:`wide_product`: operands, chunk products, their sum), then the compare and the
-    selection. ``flags`` are delayed alongside. Returns the winner and the delayed flags, ``4 *
-    ceil(log2(len(entries)))`` cycles later."""
+    :data:`~focus.plans.TOURNAMENT_STAGES` (5) register stages: the two cross products
+    (:func:`wide_product`: operands, chunk products, their sum), the compare (a registered
+    ``right wins`` flag), then the selection it drives. ``flags`` are delayed alongside. Returns
+    the winner and the delayed flags, ``5 * ceil(log2(len(entries)))`` cycles later."""
     level = 0
     while len(entries) > 1:
         level += 1
@@ -120,8 +120,8 @@ def _tournament(m, entries, flags, prefix, platform=None):
             pair = entries[i:i + 2]
             name = f"{prefix}{level}"
             out = {key: Signal.like(value, name=f"{name}_{key}_{i // 2}") for key, value in pair[0].items()}
-            def delayed(entry, side, stages):
-                for stage in range(stages):
+            def delayed(entry, side, stages, first=0):
+                for stage in range(first, first + stages):
                     copy = {key: Signal.like(value, name=f"{name}_{side}{stage}_{key}_{i // 2}")
                             for key, value in entry.items()}
                     m.d.sync += [copy[key].eq(entry[key]) for key in copy]
@@ -131,14 +131,21 @@ def _tournament(m, entries, flags, prefix, platform=None):
                 held = delayed(pair[0], "h", TOURNAMENT_STAGES - 1)
                 m.d.sync += [out[key].eq(held[key]) for key in out]
             else:
-                left = delayed(pair[0], "l", TOURNAMENT_STAGES - 1)
-                right = delayed(pair[1], "r", TOURNAMENT_STAGES - 1)
+                # Each side held until the selection; its copy from the cross products' cycle
+                # goes into the compare.
+                left_at_cross = delayed(pair[0], "l", TOURNAMENT_STAGES - 2)
+                right_at_cross = delayed(pair[1], "r", TOURNAMENT_STAGES - 2)
+                left = delayed(left_at_cross, "l", 1, TOURNAMENT_STAGES - 2)
+                right = delayed(right_at_cross, "r", 1, TOURNAMENT_STAGES - 2)
                 cross_r = wide_product(m, pair[1]["sq"], pair[0]["nb"], f"{name}_cross_r_{i // 2}",
                                        platform=platform)
                 cross_l = wide_product(m, pair[0]["sq"], pair[1]["nb"], f"{name}_cross_l_{i // 2}",
                                        platform=platform)
+                # The compare is registered on its own: the selection below fans its one bit out
+                # to every bit of the winner, which is too much after a wide carry chain.
                 right_wins = Signal(name=f"{name}_right_wins_{i // 2}")
-                m.d.comb += right_wins.eq(right["pass"] & (~left["pass"] | (cross_r > cross_l)))
+                m.d.sync += right_wins.eq(right_at_cross["pass"]
+                                          & (~left_at_cross["pass"] | (cross_r > cross_l)))
                 m.d.sync += out["pass"].eq(left["pass"] | right["pass"])
                 m.d.sync += [out[key].eq(Mux(right_wins, right[key], left[key])) for key in ("index", "sq", "nb")]
             nxt.append(out)
