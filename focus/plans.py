@@ -22,8 +22,9 @@ MAP_DEPTH = 4
 REPRESENTATIVE_DEPTH = 9
 
 
-#: Entries of each of the pass buffer's output queues (a memory read, then the queue: three items
-#: in flight at one a cycle, plus one).
+#: Entries of each of the pass buffer's output queues (a memory read, its data registered, then the
+#: queue: the credit of an item taken at once returns four edges after its issue, so four keep the
+#: readers at one beat a cycle).
 PASS_QUEUE_DEPTH = 4
 
 

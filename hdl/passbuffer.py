@@ -68,13 +68,13 @@ class PassBuffer(wiring.Component):
       whole tile is written; the bank is free again when both readers have finished.
     Timing
       Each reader issues one beat per cycle into a :class:`~focus.hdl.streams.CreditQueue` of
-      ``PASS_QUEUE_DEPTH`` (activations: memory read, then queue; members: memory read, read
-      data registered, then queue): passes follow each other without a gap, and a
+      ``PASS_QUEUE_DEPTH`` (activations and members alike: memory read, read data registered,
+      then queue): passes follow each other without a gap, and a
       tile-chunk's map is closed (its lengths written into the tables) the cycle after its last map
       beat. A reader issues a tile's first beat at the earliest one edge after the tile's first
       tile-chunk is ready for the readers (both writers done with it, the map closed) and two edges
-      after its own last issue of the previous tile; an activation is offered two edges after its
-      issue, a members beat three (:mod:`focus.sim.accelerator_cycles`, ``start`` and ``RC``). The
+      after its own last issue of the previous tile; an activation and a members beat are offered
+      three edges after their issue (:mod:`focus.sim.accelerator_cycles`, ``start`` and ``RC``). The
       writers take one beat per cycle.
     Reset
       Synchronous; empties both banks and forgets the tile in progress.
@@ -360,12 +360,17 @@ class PassBuffer(wiring.Component):
         a_end = advance("acts", a_bank, a_active, a_nt, a_chunk, a_issue, a_last, acts_done)
         with m.If(a_issue):
             m.d.sync += a_u.eq(Mux(a_last, 0, a_u + 1))
+        # a1: the memory read; a2: its data registered as it leaves the block RAM, with no logic
+        # in between (the RAM's clock-to-output is most of a cycle at 100 MHz on ECP5)
         a1_valid, a1_zero, a1_end = Signal(), Signal(), Signal(Framing)
         m.d.sync += [a1_valid.eq(a_issue), a1_zero.eq(a_empty), a1_end.eq(a_end)]
+        a2_valid, a2_zero, a2_end = Signal(), Signal(), Signal(Framing)
+        a2_data = Signal.like(reps_read.data)
+        m.d.sync += [a2_valid.eq(a1_valid), a2_zero.eq(a1_zero), a2_end.eq(a1_end), a2_data.eq(reps_read.data)]
         m.d.comb += [
-            a_queue.w_stream.valid.eq(a1_valid),
-            a_queue.w_stream.payload.data.eq(Mux(a1_zero, 0, reps_read.data)),
-            a_queue.w_stream.payload.end.eq(a1_end),
+            a_queue.w_stream.valid.eq(a2_valid),
+            a_queue.w_stream.payload.data.eq(Mux(a2_zero, 0, a2_data)),
+            a_queue.w_stream.payload.end.eq(a2_end),
         ]
         wiring.connect(m, a_queue.r_stream, wiring.flipped(self.activations))
 

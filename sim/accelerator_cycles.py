@@ -34,7 +34,7 @@ writers  (:class:`~focus.hdl.passbuffer.PassBuffer`, no block model before this 
 readers  (pass buffer) one per stream, each issuing a beat per edge into a four-entry credit
          queue: ``issue[j] = max(issue[j-1] + 1, take[j-4] + 1, RC[tile-chunk]`` (first N-tile
          only), ``start[tile])``, ``start[n] = max(last issue of tile n-1 + 2, RC[first chunk] + 1)``;
-         an activation is offered ``issue + 2``, a members beat ``issue + 3``. The bank of tile
+         an activation and a members beat are offered ``issue + 3``. The bank of tile
          ``n`` is released when both readers have issued its last beat: ``F[n+2] = max(last issues)
          + 2``.
 array    (:class:`focus.sim.array_model.ArrayTimeline`): activation ``j`` moves at
@@ -73,8 +73,9 @@ from .sic_cycles import sic_cycles
 __all__ = ["JobCounts", "AcceleratorTiming", "job_counts", "accelerator_cycles",
            "ACTIVATION_DELAY", "MEMBERS_DELAY", "BYPASS_DEPTH"]
 
-#: Edges from a pass-buffer reader's issue to its activation being offered (memory read, queue).
-ACTIVATION_DELAY = 2
+#: Edges from a pass-buffer reader's issue to its activation being offered (memory read, read
+#: data registered, queue).
+ACTIVATION_DELAY = 3
 #: Edges from a pass-buffer reader's issue to its members beat being offered (memory read, read
 #: data registered, queue).
 MEMBERS_DELAY = 3
