@@ -133,12 +133,19 @@ class HostLink(wiring.Component):
         m.submodules.parser_responses = presp = fifo.SyncFIFO(width=_Response.size, depth=4)
         m.submodules.drain_responses = dresp = fifo.SyncFIFO(width=_Response.size, depth=2)
         p_entry = Signal(_Response)
+        p_push = Signal()
         d_entry = Signal(_Response)
-        m.d.comb += [presp.w_data.eq(p_entry), dresp.w_data.eq(d_entry)]
+        # The parser's response goes into its queue a cycle later, from registers: its kind and
+        # code are decided by the CRC compare of the byte just received, and that compare in
+        # front of the queue's storage was late on the ULX3S-85F.
+        p_entry_r = Signal(_Response)
+        p_push_r = Signal()
+        m.d.sync += [p_entry_r.eq(p_entry), p_push_r.eq(p_push)]
+        m.d.comb += [presp.w_data.eq(p_entry_r), presp.w_en.eq(p_push_r), dresp.w_data.eq(d_entry)]
 
         def respond(kind, command, code=0):
             m.d.comb += [p_entry.kind.eq(kind), p_entry.command.eq(command), p_entry.code.eq(code),
-                         presp.w_en.eq(1)]
+                         p_push.eq(1)]
             if kind == _ERROR:
                 m.d.comb += self.error.eq(1)
 

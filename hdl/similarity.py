@@ -488,7 +488,7 @@ class SimilarityComparator(wiring.Component):
         verdict = Signal(_verdict_layout())
         if G == 2:
             # two groups (the default setting): the first group's winner is held, then one more
-            # tournament level (two stages) between it and the second's; the earlier keeps a tie
+            # tournament level (TOURNAMENT_STAGES cycles) between it and the second's; the earlier keeps a tie
             held = {key: Signal.like(value, name=f"group_best_{key}") for key, value in winner.items()}
             with m.If(valid):
                 m.d.sync += [held[key].eq(winner[key]) for key in held]
