@@ -144,18 +144,19 @@ class SystolicArray(wiring.Component):
                      *(loaded[b].eq(loaded_next[b]) for b in range(2)),
                      *(drain[b].eq(drain_next[b]) for b in range(2))]
         # (x.any() rather than x != 0: Amaranth writes x == 0 as !x, which Verilator's lint rejects)
-        full_next, commit_next = Signal(), Signal()
+        full_next, commit_next, w_ready_next = Signal(), Signal(), Signal()
         m.d.comb += [
             full_next.eq(staged_next == R),
             commit_next.eq(full_next & Mux(wbank_next, ~loaded_next[1] & ~drain_next[1].any(),
                                            ~loaded_next[0] & ~drain_next[0].any())),
+            w_ready_next.eq(~full_next | commit_next),
         ]
-        m.d.sync += [commit.eq(commit_next), w_ready.eq(~full_next | commit_next)]
+        m.d.sync += [commit.eq(commit_next), w_ready.eq(w_ready_next)]
         w_shift, commit0, commit1 = [], [], []
         for n in range(C):
             shift_ok = Signal(init=1, name=f"kept_w_ready{n}")
             commits = Signal(name=f"kept_commit0_{n}"), Signal(name=f"kept_commit1_{n}")
-            m.d.sync += [shift_ok.eq(~full_next | commit_next),
+            m.d.sync += [shift_ok.eq(w_ready_next),
                          commits[0].eq(commit_next & ~wbank_next), commits[1].eq(commit_next & wbank_next)]
             shift = Signal(name=f"w_shift{n}")
             m.d.comb += shift.eq(weights.valid & shift_ok)
