@@ -108,17 +108,14 @@ BOARDS: dict[str, Board] = {b.name: b for b in [
           # placement seed 3: 44.67 MHz on the current netlist, where seeds 1 and 2 gave 39.29
           # (missed, SIC's element-serial accumulator) and 40.24
           seed=3),
-    # The 85F runs at 80 MHz and routes with router2 --tmg-ripup against that clock, placement
-    # seed 3 (80.73 MHz on the current netlist, 12 minutes beside other builds; seed 1 met too at
-    # 80.56, and seed 2, the netlist before's, had 1,373 overused wires after 14 minutes). Aimed at
-    # 85 MHz, the netlist one change before reached 83.96 (seed 2) and 83.40 (seed 1), missed by
-    # 4 and 7 inputs, and this one did not converge at seeds 1 and 2 (router2's timing rip-up
-    # cycling with 8 to 256 failing arcs after 18 minutes). Against 100 MHz (router1 or router2)
-    # the whole design does not route reliably (docs/fpga.md, "The whole board design"). 100 MHz
-    # is the goal.
-    Board("ulx3s-85f", "amaranth_boards.ulx3s:ULX3S_85F_Platform", "ecp5", "LFE5U-85F", 25, 80,
+    # The 85F runs at 85 MHz and routes with router2 --tmg-ripup against that clock, placement
+    # seed 3 (85.63 MHz on the current netlist, 13 minutes beside another build; the netlist one
+    # change before reached 84.18 at seed 3 against 80). Against 100 MHz (router1 or router2) the
+    # whole design does not route reliably (docs/fpga.md, "The whole board design"). 100 MHz is
+    # the goal.
+    Board("ulx3s-85f", "amaranth_boards.ulx3s:ULX3S_85F_Platform", "ecp5", "LFE5U-85F", 25, 85,
           "Radiona ULX3S with the LFE5U-85F: the default configuration (8x8 array, 4-engine SIC), "
-          "at 80 MHz (the 100 MHz goal is not met yet)",
+          "at 85 MHz (the 100 MHz goal is not met yet)",
           flash_board="ulx3s", nextpnr_opts=_ROUTER2_TIMING, seed=3),
     Board("ecpix5-85f", "amaranth_boards.ecpix5:ECPIX585Platform", "ecp5", "LFE5UM5G-85F", 100, 100,
           "LambdaConcept ECPIX-5 with the LFE5UM5G-85F: the default configuration at 100 MHz, from its oscillator",
