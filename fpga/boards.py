@@ -105,8 +105,8 @@ BOARDS: dict[str, Board] = {b.name: b for b in [
           "Radiona ULX3S with the LFE5U-45F: an 8x6 array with an element-serial SIC (68 of 72 DSPs; "
           "8x8 synthesizes to 84), at 40 MHz",
           config=dict(sic_multipliers=8, cols=6), flash_board="ulx3s", constraint_mhz=100,
-          # placement seed 3: 44.67 MHz on the current netlist, where seeds 1 and 2 gave 39.29
-          # (missed, SIC's element-serial accumulator) and 40.24
+          # placement seed 3: 40.99 MHz on the current netlist (44.81 on the netlist before, where
+          # seeds 1 and 2 gave 39.29, missed: SIC's element-serial accumulator, and 40.24)
           seed=3),
     # The 85F runs at 85 MHz and routes with router2 --tmg-ripup against that clock, placement
     # seed 3 (85.63 MHz on the current netlist, 13 minutes beside another build; the netlist one
@@ -117,9 +117,11 @@ BOARDS: dict[str, Board] = {b.name: b for b in [
           "Radiona ULX3S with the LFE5U-85F: the default configuration (8x8 array, 4-engine SIC), "
           "at 85 MHz (the 100 MHz goal is not met yet)",
           flash_board="ulx3s", nextpnr_opts=_ROUTER2_TIMING, seed=3),
+    # The ECPIX-5 at placement seed 2: 104.93 MHz on the current netlist, where seed 1 (126.42 on
+    # the netlist before) stopped converging (2,719 overused wires at router2's 64th iteration).
     Board("ecpix5-85f", "amaranth_boards.ecpix5:ECPIX585Platform", "ecp5", "LFE5UM5G-85F", 100, 100,
           "LambdaConcept ECPIX-5 with the LFE5UM5G-85F: the default configuration at 100 MHz, from its oscillator",
-          flash_board="ecpix5", nextpnr_opts=_ROUTER2_TIMING),
+          flash_board="ecpix5", nextpnr_opts=_ROUTER2_TIMING, seed=2),
     # The Tang's scatter has 4 lanes, not the 8 that sic_pace_sparsity asks for: with 8 (and the
     # scatter's forwarding registers) HeAP found no legal placement (7,668 flip-flops with 4 lanes,
     # 10,639 with 8). On this preset 4 lanes cost no cycles: the element-serial SIC takes II = 16
