@@ -34,8 +34,8 @@ index order picks the group's best (the left, lower index, keeps a tie); with ``
 more tournament level between the held first winner and the second picks the vector's, with
 ``G > 2`` a running best carries it across the groups (the earlier group keeps a tie): the
 comparison is an exact total preorder, so this equals the in-order scan, within a cycle and across
-cycles. Each tournament level takes four cycles: the cross products ``sq * nb`` (the operands
-registered again, 18-bit chunks of ``sq`` times ``nb``, then their sum), then the compare and the
+cycles. Each tournament level takes five cycles: the cross products ``sq * nb`` (the operands
+registered again, 18-bit chunks of ``sq`` times ``nb``, then their sum), the compare, then the
 selection. 100 MHz on ECP5 needs those registers: every multiplier is a DSP block whose input and
 output registers are its own (:mod:`focus.hdl.dsp`), fed by a register with no logic between.
 (The running best of the slow ``G > 2`` settings still compares in one cycle.)
