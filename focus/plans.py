@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from .config import FocusConfig
 
 __all__ = ["ComparatorPlan", "comparator_plan", "comparator_latency", "comparator_depth", "MIN_DEPTH", "THRESHOLD_STAGES", "TOURNAMENT_STAGES",
-           "emit_steps", "MAP_DEPTH", "REPRESENTATIVE_DEPTH", "array_fifo_depth", "PASS_QUEUE_DEPTH", "lane_rows",
+           "WIDE_PRODUCT_STAGES", "emit_steps", "MAP_DEPTH", "REPRESENTATIVE_DEPTH", "array_fifo_depth", "PASS_QUEUE_DEPTH", "lane_rows",
            "SCATTER_QUEUE_DEPTH"]
 
 #: Entries of SIC's map output queue.
@@ -46,14 +46,16 @@ def array_fifo_depth(cfg: FocusConfig) -> int:
     return cfg.rows + cfg.cols + 5
 
 
+#: Register stages of a wide product (:func:`focus.hdl.similarity.wide_product`): its operands
+#: registered again (the DSP blocks' input registers on ECP5), the 18-bit chunk products, their sum.
+WIDE_PRODUCT_STAGES = 3
 #: Register stages of each SIC threshold unit (operands, the operands again (the DSP blocks' input
-#: registers on ECP5), the two products, their constant multiples in three stages (operands,
-#: chunk products, their sum), the test).
-THRESHOLD_STAGES = 7
-#: Register stages of each level of the comparator's tournaments: the cross products' operands (the
-#: DSP blocks' input registers on ECP5), their 18-bit chunk products, the products' sums, the
-#: compare, then the selection (the compare's one bit drives every bit of the winner's multiplexer).
-TOURNAMENT_STAGES = 5
+#: registers on ECP5), the two products, their constant multiples (a wide product each), the test).
+THRESHOLD_STAGES = 3 + WIDE_PRODUCT_STAGES + 1
+#: Register stages of each level of the comparator's tournaments: the cross products (a wide product
+#: each), the compare, then the selection (the compare's one bit drives every bit of the winner's
+#: multiplexer). The tournament holds each side of a pair ``WIDE_PRODUCT_STAGES`` cycles for the compare.
+TOURNAMENT_STAGES = WIDE_PRODUCT_STAGES + 2
 
 #: Fewest vectors the comparator admits (sequencer, post-processing, output queue).
 MIN_DEPTH = 4

@@ -52,7 +52,7 @@ from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import FocusConfig
-from ..plans import THRESHOLD_STAGES, TOURNAMENT_STAGES, comparator_depth, comparator_plan
+from ..plans import THRESHOLD_STAGES, TOURNAMENT_STAGES, WIDE_PRODUCT_STAGES, comparator_depth, comparator_plan
 from .dsp import registered_product, staged_product
 from .streams import CreditQueue, Framing, Vector, VectorBeat
 from .util import equals, index_range
@@ -91,7 +91,7 @@ _CHUNK = 18
 
 
 def wide_product(m, a, b, name, *, platform=None):
-    """``a * b`` (unsigned registers; ``b`` may be an integer) in three register stages: ``a``'s
+    """``a * b`` (unsigned registers; ``b`` may be an integer) in ``WIDE_PRODUCT_STAGES`` (3): ``a``'s
     18-bit chunks and ``b`` registered again, their products (one DSP block each, which holds both
     registers on ECP5: :func:`focus.hdl.dsp.staged_product`), then the products' sum. A product
     wider than one DSP block is otherwise two blocks and an adder in one cycle."""
@@ -133,10 +133,10 @@ def _tournament(m, entries, flags, prefix, platform=None):
             else:
                 # Each side held until the selection; its copy from the cross products' cycle
                 # goes into the compare.
-                left_at_cross = delayed(pair[0], "l", TOURNAMENT_STAGES - 2)
-                right_at_cross = delayed(pair[1], "r", TOURNAMENT_STAGES - 2)
-                left = delayed(left_at_cross, "l", 1, TOURNAMENT_STAGES - 2)
-                right = delayed(right_at_cross, "r", 1, TOURNAMENT_STAGES - 2)
+                left_at_cross = delayed(pair[0], "l", WIDE_PRODUCT_STAGES)
+                right_at_cross = delayed(pair[1], "r", WIDE_PRODUCT_STAGES)
+                left = delayed(left_at_cross, "l", TOURNAMENT_STAGES - 1 - WIDE_PRODUCT_STAGES, WIDE_PRODUCT_STAGES)
+                right = delayed(right_at_cross, "r", TOURNAMENT_STAGES - 1 - WIDE_PRODUCT_STAGES, WIDE_PRODUCT_STAGES)
                 cross_r = wide_product(m, pair[1]["sq"], pair[0]["nb"], f"{name}_cross_r_{i // 2}",
                                        platform=platform)
                 cross_l = wide_product(m, pair[0]["sq"], pair[1]["nb"], f"{name}_cross_l_{i // 2}",
