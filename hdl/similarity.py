@@ -91,7 +91,7 @@ _CHUNK = 18
 
 
 def wide_product(m, a, b, name, *, platform=None):
-    """``a * b`` (unsigned registers; ``b`` may be an integer) in ``WIDE_PRODUCT_STAGES`` (3): ``a``'s
+    """``a * b`` (unsigned registers; ``b`` may be an integer) in ``WIDE_PRODUCT_STAGES`` (3) stages: ``a``'s
     18-bit chunks and ``b`` registered again, their products (one DSP block each, which holds both
     registers on ECP5: :func:`focus.hdl.dsp.staged_product`), then the products' sum. A product
     wider than one DSP block is otherwise two blocks and an adder in one cycle."""
@@ -468,7 +468,7 @@ class SimilarityComparator(wiring.Component):
             lhs5 = wide_product(m, sq2, qq, f"q3_lhs_{p}", platform=platform)
             rhs5 = wide_product(m, nn2, tq, f"q3_rhs_{p}", platform=platform)
             pos5, sq5, nb5, index5 = pos2, sq2, nb2, index2
-            for stage in (3, 4, 5):
+            for stage in range(3, 3 + WIDE_PRODUCT_STAGES):   # beside the constant products
                 regs = (reg(1, f"q{stage}_pos"), Signal.like(sq2, name=f"q{stage}_sq_{p}"),
                         reg(nshape, f"q{stage}_nb"), reg(range(8), f"q{stage}_index"))
                 m.d.sync += [r.eq(v) for r, v in zip(regs, (pos5, sq5, nb5, index5))]
