@@ -383,30 +383,12 @@ class HostLink(wiring.Component):
                     Mux(kind == _ACK, entry.command,
                         Mux(kind == _ERROR, Cat(entry.code, entry.command), ident_const)))
 
-        def frame_fields(chosen):
-            """The reply, length and payload of the beat ``chosen`` (pick flip-flops or a copy)
-            names: a mask, result or done beat, else the parser's or the drain's response."""
-            frame = (reply_cmd, reply_len, reply_data)
-            choices = [(chosen.mask, Reply.MASK, sizes["mask"], self.mask.payload),
-                       (chosen.results, Reply.RESULT, sizes["results"], self.results.payload),
-                       (chosen.done, Reply.DONE, sizes["done"], self.done.payload)]
-            for sel, reply, size, payload in reversed(choices):
-                frame = (Mux(sel, reply, frame[0]), Mux(sel, size, frame[1]), Mux(sel, payload, frame[2]))
-            return frame
-
-        def frame_payload(chosen):
-            """The payload of :func:`frame_fields`, as a ``tx_data``-wide signal."""
-            payload = Signal.like(tx_data)
-            m.d.comb += payload.eq(frame_fields(chosen)[2])
-            return payload
-
         # IDLE registers which source's frame goes next (by priority); TAKE takes that beat. The
         # sources' ready signals are then driven by registers alone: a choice made in the same
         # cycle chained the response queues' levels and the slices' valid signals into the done
         # slice's enable (the ULX3S-85F's worst path, 15 ns, mostly routing across the chip).
-        # The wide payload register spans the chip (it loads from the result slice): it loads (from
-        # ``frame_held``, which TAKE loads) the cycle after TAKE and shifts on ``tx_advance``,
-        # through per-segment register copies of both (below),
+        # The wide payload register spans the chip (it loads from the result slice): it loads in
+        # TAKE and shifts on ``tx_advance``, through per-segment register copies of both (below),
         # and its count of bytes left is a down-counter with a registered empty flag (the 85F's
         # worst path was the count's compare into that enable, 13 ns). ``tx_advance`` costs one
         # cycle per payload byte while the UART still sends the byte (10 bit times), so the line
@@ -431,42 +413,35 @@ class HostLink(wiring.Component):
         # over its wide payload, so the fewer levels before that fan-out the better.
         m.d.comb += [self.mask.ready.eq(pick.mask), self.results.ready.eq(pick.results),
                      self.done.ready.eq(pick.done)]
-        # tx_data's enables: it loads in the cycle after TAKE and shifts a byte on ``tx_advance``.
-        # Both conditions are known a cycle ahead (IDLE taking a beat; PAYLOAD handing a byte to the
-        # UART), so each 64-bit segment of the register has its own flip-flop copy of each
-        # (``kept_*``: Yosys keeps them apart, focus.hdl.util.KEEP_COPIES) that sits by the
-        # segment: no state decoding and no single net across the whole payload (on the ULX3S-85F
-        # the state decoding into the enables of the whole register was the worst path, 15.4 ns:
-        # 2 LUTs, 14 ns of routing).
-        # The picked beat's frame reaches tx_data through a register, ``frame_held``, loaded in
-        # TAKE through a multiplexer whose selects are the segment's own copies of the pick
-        # flip-flops: the pick's one net into every segment's multiplexer and the multiplexer
-        # chained into the load/shift multiplexer of tx_data were the 85F's worst paths at 85 MHz
-        # (11.7 ns, 10.4 of them routing, 111 of tx_data's inputs late against 100 MHz). The UART
-        # sends the frame's SYNC, CMD and length bytes before the payload, so the cycle is free.
+        # tx_data's enables: it loads in TAKE and shifts a byte on ``tx_advance``. Both conditions
+        # are known a cycle ahead (IDLE taking a beat; PAYLOAD handing a byte to the UART), so each
+        # 64-bit segment of the register has its own flip-flop copy of each (``kept_*``: Yosys
+        # keeps them apart, focus.hdl.util.KEEP_COPIES) that sits by the segment: no state decoding
+        # and no single net across the whole payload (on the ULX3S-85F the state decoding into the
+        # enables of the whole register was the worst path, 15.4 ns: 2 LUTs, 14 ns of routing).
         load_next, shift_next = Signal(), Signal()
-        pick_next = Signal.like(pick)
-        frame_held = Signal.like(tx_data)
+        frame_data = Signal.like(tx_data)
         shifted = Signal.like(tx_data)
         m.d.comb += shifted.eq(tx_data >> 8)
         for first in range(0, len(tx_data), TX_SEGMENT_BITS):
             bits = slice(first, min(first + TX_SEGMENT_BITS, len(tx_data)))
             index = first // TX_SEGMENT_BITS
-            take = Signal(name=f"kept_tx_take{index}")
             load = Signal(name=f"kept_tx_load{index}")
             shift = Signal(name=f"kept_tx_shift{index}")
-            chosen = Signal.like(pick, name=f"kept_tx_pick{index}")
-            m.d.sync += [take.eq(load_next), load.eq(take), shift.eq(shift_next), chosen.eq(pick_next)]
-            payload = frame_payload(chosen)
-            with m.If(take):
-                m.d.sync += frame_held[bits].eq(payload[bits])
+            m.d.sync += [load.eq(load_next), shift.eq(shift_next)]
             with m.If(load):
-                m.d.sync += tx_data[bits].eq(frame_held[bits])
+                m.d.sync += tx_data[bits].eq(frame_data[bits])
             with m.Elif(shift):
                 m.d.sync += tx_data[bits].eq(shifted[bits])
-        # pick (and its copies) is set in IDLE and 0 outside TAKE: it drives the ready signals
-        m.d.sync += pick.eq(pick_next)
-        frame = frame_fields(pick)
+        # The picked beat's frame, selected by the pick flip-flops alone (no state decoding on the
+        # payload's way into tx_data: its segments load it in TAKE only).
+        frame = (reply_cmd, reply_len, reply_data)              # the parser's or the drain's
+        choices = [(pick.mask, Reply.MASK, sizes["mask"], self.mask.payload),
+                   (pick.results, Reply.RESULT, sizes["results"], self.results.payload),
+                   (pick.done, Reply.DONE, sizes["done"], self.done.payload)]
+        for sel, reply, size, payload in reversed(choices):
+            frame = (Mux(sel, reply, frame[0]), Mux(sel, size, frame[1]), Mux(sel, payload, frame[2]))
+        m.d.comb += frame_data.eq(frame[2])
         m.d.sync += tx_advance.eq(0)
         with m.FSM(name="tx_state"):
             with m.State("IDLE"):
@@ -474,7 +449,7 @@ class HostLink(wiring.Component):
                 m.d.sync += [reply_cmd.eq(head_frame[0]), reply_len.eq(head_frame[1]), reply_data.eq(head_frame[2])]
                 taken = Const(0, 1)
                 for name in sources:
-                    m.d.comb += getattr(pick_next, name).eq(offered[name] & ~taken)
+                    m.d.sync += getattr(pick, name).eq(offered[name] & ~taken)
                     taken = taken | offered[name]
                 with m.If(taken):
                     m.d.comb += load_next.eq(1)
@@ -491,6 +466,7 @@ class HostLink(wiring.Component):
                 with m.If(pick.drain & dresp.r_rdy):
                     m.d.comb += dresp.r_en.eq(1)
                     m.next = "SYNC"
+                m.d.sync += pick.eq(0)           # so pick is 0 outside TAKE: it drives the ready signals
                 for name in ("mask", "results", "done"):
                     with m.If(getattr(pick, name) & getattr(self, name).valid):
                         m.next = "SYNC"

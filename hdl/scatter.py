@@ -140,9 +140,9 @@ class ScatterAccumulator(wiring.Component):
       last sums are written, in which the emission's first read address is registered (the read
       sees the memory after it). Then one accumulator row per cycle is read (``T`` reads, token
       order: lane ``t mod L``, row ``t // L``) while the lanes accumulate the next block into the
-      other set; each read reaches ``results`` ``RESULT_DELAY`` edges later (the read; per lane,
-      the row of the read's set registered; per group of ``EMISSION_GROUP_LANES`` lanes, the row
-      of the read's lane registered; then the read's group's row into the queue) through a queue of
+      other set; each read reaches ``results`` ``RESULT_DELAY`` edges later (the read; per group
+      of ``EMISSION_GROUP_LANES`` lanes, the row of the read's lane and set registered; then the
+      read's group's row into the queue) through a queue of
       ``focus.plans.SCATTER_QUEUE_DEPTH`` with credit, so backpressure on ``results`` stalls the
       reads, never loses a row. The lanes stall only when both sets hold blocks. Exact timing:
       :mod:`focus.sim.scatter_cycles`.
@@ -387,44 +387,40 @@ class ScatterAccumulator(wiring.Component):
             for l in range(L):
                 m.d.comb += acc_raddr[s][l].eq(Mux(held[s], e_row, s1.slots[l].row))
 
-        # e1 (the read's edge): the emitted lane's group, lane within the group and touched bit, and
-        # per group of EMISSION_GROUP_LANES lanes a copy of the set (``kept_e_set*``, kept apart
-        # in synthesis). e2: per lane, the row of the read's set, registered (its memories' read
-        # data through one 2-way multiplexer). e3: per group, the row of the read's lane among the
-        # group's registered rows (selects: the group's own copy of the lane within the group,
-        # ``kept_e_lane*``), registered; then the row of the read's group, or 0 for an untouched
-        # row, into the queue. The group's 2 x 4 asynchronous LUT-RAM reads selected in one
-        # cycle were the ULX3S-85F's second worst inputs at 85 MHz (11.5 ns, mostly routing), and
-        # one L-way multiplexer per set before that reached across every lane's memories.
+        # e1 (the read's edge): the emitted lane's group and touched bit, and per group of
+        # EMISSION_GROUP_LANES lanes a copy of the lane within the group and of the set
+        # (``kept_e_*``, kept apart in synthesis), the selects of that group's multiplexer alone.
+        # e2: per group, the row of the read's lane and set among the group's 2 x 4 reads,
+        # registered; then the row of the read's group, or 0 for an untouched row, into the
+        # queue. One L-way multiplexer per set before the register reached across every lane's
+        # memories (the late inputs of the ULX3S-85F at seed 5 and of the ECPIX-5 at seed 4).
         lane_groups = [range(g, min(g + EMISSION_GROUP_LANES, L)) for g in range(0, L, EMISSION_GROUP_LANES)]
         assert EMISSION_GROUP_LANES & (EMISSION_GROUP_LANES - 1) == 0, "a power of two"
         split = EMISSION_GROUP_LANES.bit_length() - 1                   # lane bits within a group
         within, group = (e_lane[:split], e_lane[split:]) if len(lane_groups) > 1 else (e_lane, 0)
-        e1 = Signal(data.StructLayout({"valid": 1, "group": index_range(len(lane_groups)),
-                                       "within": len(within), "touched": 1, "last": 1, "job": 1}))
+        e1 = Signal(data.StructLayout({"valid": 1, "group": index_range(len(lane_groups)), "touched": 1,
+                                       "last": 1, "job": 1}))
         e_touched = Signal()
         m.d.comb += e_touched.eq(Mux(eset, Array(touched[1])[e_lane], Array(touched[0])[e_lane])
                                  .bit_select(e_row, 1))
-        m.d.sync += [e1.valid.eq(issue), e1.group.eq(group), e1.within.eq(within), e1.touched.eq(e_touched),
+        m.d.sync += [e1.valid.eq(issue), e1.group.eq(group), e1.touched.eq(e_touched),
                      e1.last.eq(e_last), e1.job.eq(Mux(eset, held_job[1], held_job[0]))]
-        e2, e3 = Signal.like(e1), Signal.like(e1)
-        e2_rows = Signal(data.ArrayLayout(acc_row, L))
-        e3_rows = Signal(data.ArrayLayout(acc_row, len(lane_groups)))
-        m.d.sync += [e2.eq(e1), e3.eq(e2)]
+        e2 = Signal.like(e1)
+        e2_rows = Signal(data.ArrayLayout(acc_row, len(lane_groups)))
+        m.d.sync += e2.eq(e1)
         for g, lanes in enumerate(lane_groups):
             e_set = Signal(name=f"kept_e_set{g}")
             e_within = Signal.like(within, name=f"kept_e_lane{g}")
-            m.d.sync += [e_set.eq(eset), e_within.eq(e1.within)]
-            for l in lanes:
-                m.d.sync += e2_rows[l].eq(Mux(e_set, acc_rdata[1][l], acc_rdata[0][l]))
-            m.d.sync += e3_rows[g].eq(Array(e2_rows[l].as_value() for l in lanes)[e_within])
+            m.d.sync += [e_set.eq(eset), e_within.eq(within)]
+            reads = [Array(acc_rdata[s][l].as_value() for l in lanes)[e_within] for s in range(2)]
+            m.d.sync += e2_rows[g].eq(Mux(e_set, reads[1], reads[0]))
         selected = Signal(acc_row)
         beat = Signal(ResultBeat(cfg))
-        m.d.comb += selected.eq(Array(e3_rows)[e3.group].as_value())
-        m.d.comb += [beat.data[i].eq(Mux(e3.touched, selected[i], 0)) for i in range(cols)]   # sign-extends
+        m.d.comb += selected.eq(Array(e2_rows)[e2.group].as_value())
+        m.d.comb += [beat.data[i].eq(Mux(e2.touched, selected[i], 0)) for i in range(cols)]   # sign-extends
         m.d.comb += [
-            beat.end.chunk.eq(e3.last), beat.end.tile.eq(e3.last), beat.end.job.eq(e3.last & e3.job),
-            queue.w_stream.valid.eq(e3.valid),
+            beat.end.chunk.eq(e2.last), beat.end.tile.eq(e2.last), beat.end.job.eq(e2.last & e2.job),
+            queue.w_stream.valid.eq(e2.valid),
             queue.w_stream.payload.eq(beat),
         ]
 

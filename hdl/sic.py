@@ -151,13 +151,9 @@ class SimilarityConcentrator(wiring.Component):
         # base: unique index of the tile-chunk's first root; per chunk, 0 in the job's first tile
         base_shape = unsigned(max(1, cfg.tokens.bit_length()))
         # (depth at least 2: a one-row memory has no address bits)
-        # The read (the next chunk's base) and the write (this chunk's) of one edge have the same
-        # address only with one chunk, so the read is transparent then alone: the transparency's
-        # multiplexer put the write's adder in front of the read data register (late on the
-        # ULX3S-85F at 85 MHz against 100).
         m.submodules.bases = bases = memory.Memory(shape=base_shape, depth=max(C, 2), init=[])
         base_write = bases.write_port()
-        base_read = bases.read_port(transparent_for=(base_write,) if C == 1 else ())
+        base_read = bases.read_port(transparent_for=(base_write,))
         base = Signal(base_shape)
         m.d.comb += base.eq(Mux(first_tile, 0, base_read.data))
         next_chunk = Signal(index_range(C))
