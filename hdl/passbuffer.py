@@ -16,7 +16,7 @@ from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import FocusConfig
-from ..plans import PASS_QUEUE_DEPTH, lane_rows
+from ..plans import FIRST_TILE_GROUP, PASS_QUEUE_DEPTH, lane_rows
 from .scatter import MemberBeat
 from .sic import TileCounters
 from .streams import CreditQueue, Framing, MapBeat, Vector, VectorBeat, index_shape
@@ -47,7 +47,9 @@ class PassBuffer(wiring.Component):
                            the tile's last chunk. Only the index's sign is tested for a zero
                            vector (-1; no other index may be negative).
       ``n_tiles``          In, the job's N-tiles ``P = ceil(N / cols)``; held while a job runs.
-    Outputs, per tile ``for nt in range(P): for c in range(C):`` one **pass**
+    Outputs, per tile one **pass** per ``(nt, c)`` in :func:`focus.plans.tile_passes` order
+    (``for nt in range(P): for c in range(C)``, except in a job's first tile, which interleaves
+    N-tiles 0 and 1 chunk by chunk when ``P > 1``)
       ``activations``  :func:`~focus.hdl.streams.VectorBeat` to the array: the tile-chunk's
                        ``U = unique`` representatives in unique order (one zero vector when
                        ``U = 0``); ``end.chunk`` on the pass's last, ``end.tile`` also when ``c =
@@ -56,16 +58,18 @@ class PassBuffer(wiring.Component):
                        split into lanes (lane ``l``: the non-zero tokens ``t`` with ``t mod L = l`` in raster
                        order, slot ``row = t // L``, ``group = index - base``),
                        ``max(1, max_l Z_l)`` beats with the same ``end`` on the last: exactly
-                       :func:`focus.sim.scatter.member_beats`.
+                       :func:`focus.sim.scatter.member_beats`; ``swap`` on the interleaved passes
+                       (the scatter's next pass goes to the other accumulator set).
     Storage
       Representatives: one memory of ``2 * C * T`` vectors (bank, chunk, unique index). Lanes:
       ``L`` memories of ``2 * C * D`` entries (``row``, ``index``), each lane's list written in
       order. Per bank and chunk in flip-flops: ``U``, ``base``, the lane lengths and the pass's
       beat count. A bank is written by two independent writers (map side; counters and
       representatives side) and replayed by two independent readers (activations, members); a
-      tile-chunk may be replayed for the first N-tile as soon as both writers have finished it (so
-      the first N-tile overlaps SIC's work on the tile's later chunks), the later N-tiles once the
-      whole tile is written; the bank is free again when both readers have finished.
+      tile-chunk may be replayed for the first N-tile (the first two, interleaved, in a job's
+      first tile) as soon as both writers have finished it (so those passes overlap SIC's work on
+      the tile's later chunks), the later N-tiles once the whole tile is written; the bank is free
+      again when both readers have finished.
     Timing
       Each reader issues one beat per cycle into a :class:`~focus.hdl.streams.CreditQueue` of
       ``PASS_QUEUE_DEPTH`` (activations and members alike: memory read, read data registered,
@@ -283,17 +287,26 @@ class PassBuffer(wiring.Component):
         m.d.sync += r_bank.eq(r_bank_next)
 
         # ---------------------------------------------------------------- readers
-        # P - 1, registered: n_tiles is held while a job runs and first read a tile-chunk later
+        # P - 1 and P > 1, registered: n_tiles is held while a job runs and first read a
+        # tile-chunk later
         last_n_tile = Signal(N_TILES_WIDTH)
-        m.d.sync += last_n_tile.eq(self.n_tiles - 1)
+        several = Signal()
+        m.d.sync += [last_n_tile.eq(self.n_tiles - 1), several.eq(self.n_tiles[1:].any())]
+        assert FIRST_TILE_GROUP == 2, "the readers interleave N-tiles 0 and 1 (one bit of nt)"
+
         def pass_counters(name, bank):
-            """A reader's position: N-tile, chunk, and whether it is replaying ``bank``."""
+            """A reader's position: N-tile, chunk, whether it is replaying ``bank``, whether its
+            tile is a job's first (``first``, set when it finishes a job's last tile) and whether it
+            is interleaving N-tiles 0 and 1 there (``pairing``, from the tile's start to the pass
+            ``(1, C-1)``: :func:`focus.plans.tile_passes`)."""
             active = Signal(name=f"{name}_active")
             nt = Signal(N_TILES_WIDTH, name=f"{name}_nt")
             chunk = Signal(index_range(C), name=f"{name}_chunk")
-            return active, nt, chunk
+            first = Signal(init=1, name=f"{name}_first")
+            pairing = Signal(name=f"{name}_pairing")
+            return active, nt, chunk, first, pairing
 
-        def registered_lookup(name, table_t, bank, nt, chunk, step, write=None):
+        def registered_lookup(name, table_t, bank, nt, chunk, pairing, step, write=None):
             """``table_t[bank][chunk]`` of the reader's position, as a register.
 
             The reader's last-beat compare then starts at a flip-flop instead of a 16-way table
@@ -307,7 +320,8 @@ class PassBuffer(wiring.Component):
             """
             last_chunk = equals(chunk, C - 1)
             wraps = last_chunk & (nt == last_n_tile)
-            next_chunk = Mux(last_chunk, 0, chunk + 1)
+            # interleaving, N-tile 0's pass is followed by N-tile 1's over the same chunk
+            next_chunk = Mux(pairing & ~nt[0], chunk, Mux(last_chunk, 0, chunk + 1))
             current = Signal.like(table_t[0][0], name=f"{name}_entry")
             following = Signal.like(table_t[0][0], name=f"{name}_next_entry")
             m.d.comb += [current.eq(table_t[bank][chunk]),
@@ -322,21 +336,27 @@ class PassBuffer(wiring.Component):
             m.d.sync += entry.eq(Mux(step, following, current))
             return entry
 
-        def advance(name, bank, active, nt, chunk, issue, last_in_pass, done):
-            """Step a reader after issuing its pass's beat; at the tile's last, mark ``done``."""
+        def advance(name, bank, active, nt, chunk, first, pairing, issue, last_in_pass, done):
+            """Step a reader after issuing its pass's beat (in :func:`focus.plans.tile_passes`
+            order); at the tile's last, mark ``done``."""
             last_chunk = equals(chunk, C - 1)
             last_nt = nt == last_n_tile
             with m.If(issue & last_in_pass):
-                m.d.sync += chunk.eq(chunk + 1)
-                with m.If(last_chunk):
-                    m.d.sync += [chunk.eq(0), nt.eq(nt + 1)]
+                with m.If(pairing & ~nt[0]):                 # (0, c) -> (1, c)
+                    m.d.sync += nt.eq(1)
+                with m.Elif(~last_chunk):                    # (1, c) -> (0, c + 1); (nt, c) -> (nt, c + 1)
+                    m.d.sync += chunk.eq(chunk + 1)
+                    with m.If(pairing):
+                        m.d.sync += nt.eq(0)
+                with m.Else():                               # the N-tile's last chunk: the next N-tile
+                    m.d.sync += [chunk.eq(0), nt.eq(nt + 1), pairing.eq(0)]
                     with m.If(last_nt):
-                        m.d.sync += [nt.eq(0), active.eq(0), bank.eq(~bank)]
+                        m.d.sync += [nt.eq(0), active.eq(0), bank.eq(~bank), first.eq(job_last.bit_select(bank, 1))]
                         for b in range(2):
                             with m.If(bank == b):
                                 m.d.sync += done[b].eq(1)
             with m.If(~active & ready_chunks[bank].any() & ~done.bit_select(bank, 1)):
-                m.d.sync += active.eq(1)
+                m.d.sync += [active.eq(1), pairing.eq(first & several)]
             end = Signal(Framing, name=f"{name}_end")
             m.d.comb += [end.chunk.eq(last_in_pass), end.tile.eq(last_in_pass & last_chunk),
                          end.job.eq(last_in_pass & last_chunk & last_nt & job_last.bit_select(bank, 1))]
@@ -344,20 +364,22 @@ class PassBuffer(wiring.Component):
 
         # activations: representatives of (bank, chunk), one zero vector for an empty tile-chunk
         a_bank = Signal()
-        a_active, a_nt, a_chunk = pass_counters("acts", a_bank)
+        a_active, a_nt, a_chunk, a_first, a_pairing = pass_counters("acts", a_bank)
         a_u = Signal(index_range(T))
         m.submodules.acts_queue = a_queue = CreditQueue(VectorBeat(cfg), PASS_QUEUE_DEPTH)
         a_empty = Signal()
         m.d.comb += a_empty.eq(empty_t[a_bank][a_chunk])
         a_issue, a_last = Signal(), Signal()
         # last_u_t is written with the counters beat, at least a cycle before the chunk is ready
-        a_last_u = registered_lookup("acts", last_u_t, a_bank, a_nt, a_chunk, a_issue & a_last)
-        m.d.comb += [a_issue.eq(a_active & a_queue.admit & (a_nt.any() | (a_chunk < ready_chunks[a_bank]))),
+        a_last_u = registered_lookup("acts", last_u_t, a_bank, a_nt, a_chunk, a_pairing, a_issue & a_last)
+        # a pass needs its tile-chunk written when it is N-tile 0's or interleaved
+        m.d.comb += [a_issue.eq(a_active & a_queue.admit
+                                & ((a_nt.any() & ~a_pairing) | (a_chunk < ready_chunks[a_bank]))),
                      a_last.eq(a_u == a_last_u),
                      a_queue.start.eq(a_issue)]
         reps_read = reps.read_port()
         m.d.comb += [reps_read.addr.eq((a_bank * C + a_chunk) * T + a_u), reps_read.en.eq(a_issue)]
-        a_end = advance("acts", a_bank, a_active, a_nt, a_chunk, a_issue, a_last, acts_done)
+        a_end = advance("acts", a_bank, a_active, a_nt, a_chunk, a_first, a_pairing, a_issue, a_last, acts_done)
         with m.If(a_issue):
             m.d.sync += a_u.eq(Mux(a_last, 0, a_u + 1))
         # a1: the memory read; a2: its data registered as it leaves the block RAM (through the zero
@@ -376,29 +398,31 @@ class PassBuffer(wiring.Component):
 
         # members: lane lists of (bank, chunk), max(1, longest) beats
         s_bank = Signal()
-        s_active, s_nt, s_chunk = pass_counters("members", s_bank)
+        s_active, s_nt, s_chunk, s_first, s_pairing = pass_counters("members", s_bank)
         s_j = Signal(index_range(D + 1))
         m.submodules.members_queue = s_queue = CreditQueue(MemberBeat(cfg), PASS_QUEUE_DEPTH)
         s_issue, s_last = Signal(), Signal()
         # last_beat_t is written in the cycle the chunk becomes ready (the close): forwarded
-        s_last_beat = registered_lookup("members", last_beat_t, s_bank, s_nt, s_chunk, s_issue & s_last,
+        s_last_beat = registered_lookup("members", last_beat_t, s_bank, s_nt, s_chunk, s_pairing, s_issue & s_last,
                                         write=(close.valid, close.bank, close.chunk, close_last_beat))
-        m.d.comb += [s_issue.eq(s_active & s_queue.admit & (s_nt.any() | (s_chunk < ready_chunks[s_bank]))),
+        m.d.comb += [s_issue.eq(s_active & s_queue.admit
+                                & ((s_nt.any() & ~s_pairing) | (s_chunk < ready_chunks[s_bank]))),
                      s_last.eq(s_j == s_last_beat),
                      s_queue.start.eq(s_issue)]
-        s_end = advance("members", s_bank, s_active, s_nt, s_chunk, s_issue, s_last, members_done)
+        s_end = advance("members", s_bank, s_active, s_nt, s_chunk, s_first, s_pairing, s_issue, s_last,
+                        members_done)
         with m.If(s_issue):
             m.d.sync += s_j.eq(Mux(s_last, 0, s_j + 1))
-        s1_valid, s1_end = Signal(), Signal(Framing)
+        s1_valid, s1_end, s1_swap = Signal(), Signal(Framing), Signal()
         s1_lens = Signal(data.ArrayLayout(len_shape, L))
         s1_j = Signal.like(s_j)
         s1_base = Signal(range(cfg.tokens + 1))
-        m.d.sync += [s1_valid.eq(s_issue), s1_end.eq(s_end), s1_base.eq(base_t[s_bank][s_chunk]),
+        m.d.sync += [s1_valid.eq(s_issue), s1_end.eq(s_end), s1_swap.eq(s_pairing), s1_base.eq(base_t[s_bank][s_chunk]),
                      s1_lens.eq(lens_t[s_bank][s_chunk]), s1_j.eq(s_j)]
         # s2: the lane lists' read data registered before the subtraction of the base
-        s2 = Signal(data.StructLayout({"valid": 1, "end": Framing, "slot_valid": L, "base": range(cfg.tokens + 1),
+        s2 = Signal(data.StructLayout({"valid": 1, "end": Framing, "swap": 1, "slot_valid": L, "base": range(cfg.tokens + 1),
                                        "entries": data.ArrayLayout(entry, L)}))
-        m.d.sync += [s2.valid.eq(s1_valid), s2.end.eq(s1_end), s2.base.eq(s1_base)]
+        m.d.sync += [s2.valid.eq(s1_valid), s2.end.eq(s1_end), s2.swap.eq(s1_swap), s2.base.eq(s1_base)]
         m.d.sync += [s2.slot_valid[l].eq(s1_j < s1_lens[l]) for l in range(L)]
         beat = s_queue.w_stream.payload
         for l in range(L):
@@ -408,7 +432,7 @@ class PassBuffer(wiring.Component):
             m.d.comb += [beat.slots[l].valid.eq(s2.slot_valid[l]),
                          beat.slots[l].row.eq(s2.entries[l].row),
                          beat.slots[l].group.eq(s2.entries[l].index - s2.base)]
-        m.d.comb += [s_queue.w_stream.valid.eq(s2.valid), beat.end.eq(s2.end)]
+        m.d.comb += [s_queue.w_stream.valid.eq(s2.valid), beat.end.eq(s2.end), beat.swap.eq(s2.swap)]
         wiring.connect(m, s_queue.r_stream, wiring.flipped(self.members))
 
         # ---------------------------------------------------------------- release

@@ -50,10 +50,12 @@ def MemberSlot(cfg: FocusConfig) -> data.StructLayout:
 
 def MemberBeat(cfg: FocusConfig) -> data.StructLayout:
     """A members beat: ``slots`` (``cfg.scatter_lane_count`` x :func:`MemberSlot`, lane 0 in the
-    low bits) and ``end`` (:data:`~focus.hdl.streams.Framing`). :func:`focus.sim.scatter.member_beats`
-    builds them from a tile-chunk's map."""
+    low bits), ``end`` (:data:`~focus.hdl.streams.Framing`) and ``swap`` (1 on every beat of a pass
+    whose next pass accumulates into the other set although this one has no ``end.tile``:
+    interleaved N-tile blocks). :func:`focus.sim.scatter.member_beats` builds them from a
+    tile-chunk's map."""
     return data.StructLayout({"slots": data.ArrayLayout(MemberSlot(cfg), cfg.scatter_lane_count),
-                              "end": Framing})
+                              "end": Framing, "swap": 1})
 
 
 def PartialRow(cfg: FocusConfig) -> data.ArrayLayout:
@@ -75,7 +77,9 @@ class ScatterAccumulator(wiring.Component):
     N-tile blocks; bit-exact with :func:`focus.sim.scatter.scatter_block`.
 
     Stream order (the accelerator top's loop): per tile, per N-tile (the job's ``n_tiles``), per
-    K-chunk: one **pass**. ``L = cfg.scatter_lane_count`` lanes, ``T = cfg.tile_tokens`` tokens a
+    K-chunk: one **pass**; the passes of two N-tile blocks may interleave (the top's first tile of a
+    job, :func:`focus.plans.tile_passes`), as long as the blocks complete in order and ``swap``
+    says when the next pass belongs to the other block. ``L = cfg.scatter_lane_count`` lanes, ``T = cfg.tile_tokens`` tokens a
     tile, ``R = ceil(T / L)`` accumulator rows per lane; lane ``l`` owns the tokens ``t`` with
     ``t mod L == l``, in row ``t // L``.
 
@@ -90,7 +94,8 @@ class ScatterAccumulator(wiring.Component):
                      (:func:`focus.sim.scatter.member_beats`), ``max(1, max_l Z_l)`` beats, the last
                      with the pass's ``end`` flags (``end.chunk``; ``end.tile`` on the pass of each
                      N-tile's last chunk; ``end.job`` on the job's last pass). Slot ``l`` adds
-                     partial row ``group`` into lane ``l``'s accumulator row ``row``.
+                     partial row ``group`` into lane ``l``'s accumulator row ``row`` of the
+                     lanes' set: the other set after each pass with ``end.tile`` or ``swap``.
       ``results``    Out stream of :func:`~focus.hdl.streams.ResultBeat`: after each pass with
                      ``end.tile``, the block: ``T`` rows in token order (raster within the tile),
                      row ``t`` = the sum over the N-tile's passes of partial row ``group`` of ``t``
@@ -113,7 +118,7 @@ class ScatterAccumulator(wiring.Component):
       ``partials.ready`` is low while the half the next row goes to still holds a pass the lanes
       have not finished; a half is free again the cycle after its pass's last members beat.
     Accumulators
-      Two sets (ping-pong by N-tile block), each ``L`` lanes of ``R`` rows of
+      Two sets (ping-pong by N-tile block: block ``k`` in set ``k mod 2``), each ``L`` lanes of ``R`` rows of
       :func:`AccumulatorRow` (``cols x acc_width_needed``), one write port and one read port each,
       the read transparent to the write. With ``R <= LUT_RAM_ROWS`` (LUT RAM, read through a
       fabric register) a lane is ``ceil(cols / ACC_GROUP_COLUMNS)`` memories side by side, each
@@ -248,7 +253,7 @@ class ScatterAccumulator(wiring.Component):
             for b in range(2):
                 with m.If(rbank == b):
                     m.d.sync += full[b].eq(0)
-            with m.If(members.payload.end.tile):
+            with m.If(members.payload.end.tile | members.payload.swap):
                 m.d.sync += aset.eq(~aset)
         for b in range(2):                                             # after the release: same-cycle wins
             with m.If(p_take & partials.payload.end.chunk & (wbank == b)):

@@ -153,7 +153,9 @@ class SimilarityConcentrator(wiring.Component):
         # (depth at least 2: a one-row memory has no address bits)
         m.submodules.bases = bases = memory.Memory(shape=base_shape, depth=max(C, 2), init=[])
         base_write = bases.write_port()
-        base_read = bases.read_port(transparent_for=(base_write,))
+        # The read (next chunk) and the write (this chunk) share an address only when C == 1; a
+        # transparent read there only: elsewhere the bypass multiplexer would sit on the base path
+        base_read = bases.read_port(transparent_for=(base_write,) if C == 1 else ())
         base = Signal(base_shape)
         m.d.comb += base.eq(Mux(first_tile, 0, base_read.data))
         next_chunk = Signal(index_range(C))

@@ -17,10 +17,12 @@ import numpy as np
 
 from ..config import FocusConfig
 from ..framing import end_codes
+from ..plans import FIRST_TILE_GROUP, tile_passes
 from .job import Job
 
 __all__ = ["MODES", "AcceleratorStreams", "accelerator_streams", "outputs_from_results", "token_order",
-           "score_beats", "mask_words", "tile_chunk_counts", "cycle_bound", "dense_ideal_cycles"]
+           "score_beats", "mask_words", "tile_chunk_counts", "cycle_bound", "fill_cycles",
+           "dense_ideal_cycles"]
 
 #: Job modes, by name, as the top's ``JobMode`` encodes them.
 MODES = {"focus": 0, "dense": 1}
@@ -35,7 +37,7 @@ class AcceleratorStreams:
     score_last: list           # per score beat: 1 on the job's last
     tokens: np.ndarray         # (T * C, V) tile-major, chunk-minor, raster
     token_ends: list           # framing code per token beat
-    weights: np.ndarray        # (tiles * P * C * rows, cols)
+    weights: np.ndarray        # (tiles * P * C * rows, cols): R rows a pass, passes in focus.plans.tile_passes order
     results: np.ndarray        # (tiles * P * tile_tokens, cols) expected result beats
     result_ends: list          # framing code per result beat
     mask: np.ndarray           # (words, cols) expected SEC keep words (empty when k = 0)
@@ -90,8 +92,8 @@ def accelerator_streams(cfg: FocusConfig, job: Job, mode: str = "focus") -> Acce
 
     Wp = np.zeros((C * R, P * cols), dtype=np.int64)
     Wp[:cfg.hidden, :N] = W
-    per_tile = np.concatenate([Wp[c * R:(c + 1) * R, nt * cols:(nt + 1) * cols] for nt in range(P) for c in range(C)])
-    weights = np.concatenate([per_tile] * cfg.tiles)
+    weights = np.concatenate([Wp[c * R:(c + 1) * R, nt * cols:(nt + 1) * cols]
+                              for tile in range(cfg.tiles) for nt, c in tile_passes(P, C, job_first=tile == 0)])
 
     expected = np.asarray(job.outputs if mode == "focus" else job.outputs_dense, dtype=np.int64)
     Yp = np.zeros((cfg.tokens, P * cols), dtype=np.int64)
@@ -161,6 +163,28 @@ def cycle_bound(cfg: FocusConfig, job: Job, mode: str = "focus", n_out: int | No
     II = 1 if mode == "dense" else cfg.sic_interval
     U, Z = tile_chunk_counts(cfg, job, mode)
     return int(sum(max(P * max(int(u), 1), -(-(P * int(z)) // L), II * cfg.tile_tokens) for u, z in zip(U, Z)))
+
+
+def fill_cycles(cfg: FocusConfig, job: Job, mode: str = "focus", n_out: int | None = None) -> int:
+    """A model of the cycles :func:`cycle_bound` leaves out once a job, its **fill**
+    (docs/accelerator.md, *The bound*): the pass buffer starts the passes of the first ``g =
+    min(FIRST_TILE_GROUP, P)`` N-tiles over a tile-chunk of the job's first tile (interleaved) as
+    soon as SIC has written it, but N-tiles ``g .. P-1`` need the whole tile. So the first tile
+    takes about ``C x TT x II + (P - g) x U0`` cycles (``U0``: the first tile's unique vectors, at
+    least one a chunk) against the bound's ``max(P x U0, C x TT x II)``: ``max(0, C x TT x II - g x
+    U0)`` more when the array sets the pace. When SIC does, the cycles come at the job's end
+    instead, where only N-tile 0 overlaps SIC's last tile: ``(P - 1) x U0`` (``U0`` standing for
+    that tile's). Dense: ``U0 = C x TT`` and ``II = 1``, so 0. An estimate, not a cycle model
+    (:mod:`focus.sim.accelerator_cycles` is exact)."""
+    n_out = np.asarray(job.weights).shape[1] if n_out is None else n_out
+    P = ceil(n_out / cfg.cols)
+    II = 1 if mode == "dense" else cfg.sic_interval
+    U, _ = tile_chunk_counts(cfg, job, mode)
+    u0 = int(np.maximum(U[:cfg.chunks], 1).sum())
+    sic = cfg.chunks * cfg.tile_tokens * II
+    if P * u0 >= sic:
+        return max(0, sic - min(FIRST_TILE_GROUP, P) * u0)
+    return (P - 1) * u0
 
 
 def dense_ideal_cycles(cfg: FocusConfig, job: Job) -> int:

@@ -32,8 +32,9 @@ writers  (:class:`~focus.hdl.passbuffer.PassBuffer`, no block model before this 
          last representative of n) + 1`` is the edge at which ``n`` reads complete. Tile-chunk
          ``n`` is ready for the readers from ``RC[n] = max(last map beat + 2, K[n] + 1)``.
 readers  (pass buffer) one per stream, each issuing a beat per edge into a four-entry credit
-         queue: ``issue[j] = max(issue[j-1] + 1, take[j-4] + 1, RC[tile-chunk]`` (first N-tile
-         only), ``start[tile])``, ``start[n] = max(last issue of tile n-1 + 2, RC[first chunk] + 1)``;
+         queue, passes in :func:`focus.plans.tile_passes` order (tile 0 is the job's first):
+         ``issue[j] = max(issue[j-1] + 1, take[j-4] + 1, RC[tile-chunk]`` (N-tile 0's passes, and
+         the interleaved N-tiles' of tile 0), ``start[tile])``, ``start[n] = max(last issue of tile n-1 + 2, RC[first chunk] + 1)``;
          an activation and a members beat are offered ``issue + 3``. The bank of tile
          ``n`` is released when both readers have issued its last beat: ``F[n+2] = max(last issues)
          + 2``.
@@ -63,7 +64,7 @@ from math import ceil
 import numpy as np
 
 from ..config import FocusConfig
-from ..plans import PASS_QUEUE_DEPTH, array_fifo_depth
+from ..plans import FIRST_TILE_GROUP, PASS_QUEUE_DEPTH, array_fifo_depth, tile_passes
 from .array_model import ARRAY_RESULT_LATENCY, ArrayTimeline
 from .job import Job
 from .scatter_cycles import ScatterTimeline
@@ -250,28 +251,30 @@ def _replay(cfg: FocusConfig, counts: JobCounts, writers: _Writers, timing: Acce
         start = writers.ready(first) + 1
         a_start = max(start, a_last + 2 if a_last is not None else 0)
         s_start = max(start, s_last + 2 if s_last is not None else 0)
-        for nt in range(P):
-            for c in range(C):
-                n = first + c
-                ready = writers.ready(n) if nt == 0 else 0
-                rows = max(counts.unique[n], 1)
-                for u in range(rows):
-                    j = len(acts)
-                    issue = max(ready, a_start, a_issue[-1] + 1 if a_issue else 0,
-                                acts[j - PASS_QUEUE_DEPTH] + 1 if j >= PASS_QUEUE_DEPTH else 0)
-                    a_issue.append(issue)
-                    offered = issue + ACTIVATION_DELAY
-                    acts_offered.append(offered)
-                    credit = scatter.partials[j - depth] + 1 if j >= depth else 0
-                    x = array.take(max(offered, credit), u == rows - 1)
-                    acts.append(x)
-                    scatter.partial(x + latency, u == rows - 1)
-                for k in range(counts.member_beats[n]):
-                    j = len(members)
-                    issue = max(ready, s_start, s_issue[-1] + 1 if s_issue else 0,
-                                members[j - PASS_QUEUE_DEPTH] + 1 if j >= PASS_QUEUE_DEPTH else 0)
-                    s_issue.append(issue)
-                    members.append(scatter.member(issue + MEMBERS_DELAY, k == counts.member_beats[n] - 1))
+        # a job's first tile interleaves its first N-tiles (the RTL's ``pairing``)
+        interleaved = range(min(FIRST_TILE_GROUP, P)) if tile == 0 and P > 1 else range(0)
+        for nt, c in tile_passes(P, C, job_first=tile == 0):
+            n = first + c
+            ready = writers.ready(n) if nt == 0 or nt in interleaved else 0
+            rows = max(counts.unique[n], 1)
+            for u in range(rows):
+                j = len(acts)
+                issue = max(ready, a_start, a_issue[-1] + 1 if a_issue else 0,
+                            acts[j - PASS_QUEUE_DEPTH] + 1 if j >= PASS_QUEUE_DEPTH else 0)
+                a_issue.append(issue)
+                offered = issue + ACTIVATION_DELAY
+                acts_offered.append(offered)
+                credit = scatter.partials[j - depth] + 1 if j >= depth else 0
+                x = array.take(max(offered, credit), u == rows - 1)
+                acts.append(x)
+                scatter.partial(x + latency, u == rows - 1)
+            for k in range(counts.member_beats[n]):
+                j = len(members)
+                issue = max(ready, s_start, s_issue[-1] + 1 if s_issue else 0,
+                            members[j - PASS_QUEUE_DEPTH] + 1 if j >= PASS_QUEUE_DEPTH else 0)
+                s_issue.append(issue)
+                members.append(scatter.member(issue + MEMBERS_DELAY, k == counts.member_beats[n] - 1,
+                                              end_tile=c == C - 1, swap=nt in interleaved))
         a_last, s_last = a_issue[-1], s_issue[-1]
         if tile + 2 < cfg.tiles:
             free[tile + 2] = max(a_last, s_last) + 2

@@ -3,7 +3,8 @@
 A pure function of the configuration and, per pass, of the partial-row count (``max(U, 1)``) and
 the members-beat count (``max(1, max_l Z_l)``). It assumes both inputs always offer a beat and
 ``results`` is always ready. Edge 0 is the first ``partials`` handshake. Passes are numbered in
-stream order; every ``cfg.chunks``-th pass (the one with ``end.tile``) ends an N-tile **block**.
+stream order; every ``cfg.chunks``-th pass (the one with ``end.tile``) ends an N-tile **block**
+(:class:`ScatterTimeline` also takes interleaved blocks: passes flagged ``end.tile`` and ``swap``).
 
 ``p[i]`` first / ``P[i]`` last partial handshake of pass i, ``m[i]`` / ``M[i]`` first / last
 members handshake, ``e[k]`` / ``E[k]`` first / last emission read of block k (one per cycle,
@@ -59,6 +60,11 @@ class ScatterTimeline:
     beat may move (when it is offered) and returns its handshake edge, ``max(earliest, ...)`` with
     the terms of the module docstring. A block's emission is scheduled at its last members beat.
     :func:`scatter_cycles` is this with every beat offered at edge 0.
+
+    The set rule, as the RTL applies it: the lanes accumulate into one set and switch after a pass
+    with ``end.tile`` (a block's last) or ``swap``; a set that holds a block takes no beat until
+    the block's last emission read. Without ``swap`` this is the docstring's ``E[k-2] + 1`` on a
+    block's first pass.
     """
 
     def __init__(self, cfg: FocusConfig):
@@ -69,6 +75,8 @@ class ScatterTimeline:
         self.P: list[int] = []           # last partial per pass
         self.M: list[int] = []           # last members beat per pass
         self.E: list[int] = []           # last emission read per block
+        self.aset = 0                    # the set the lanes accumulate into
+        self.free = [0, 0]               # per set: the first edge it takes a beat (after its block's emission)
 
     def partial(self, earliest: int, last: bool) -> int:
         i = len(self.P)                                  # the pass this row belongs to
@@ -79,21 +87,25 @@ class ScatterTimeline:
             self.P.append(edge)
         return edge
 
-    def member(self, earliest: int, last: bool) -> int:
+    def member(self, earliest: int, last: bool, *, end_tile: bool | None = None, swap: bool = False) -> int:
+        """``end_tile``: the pass ends its block (default: every ``cfg.chunks``-th pass); ``swap``:
+        the next pass goes to the other set (both read on the pass's ``last`` beat)."""
         i = len(self.M)
         if i >= len(self.P):
             raise ValueError(f"members beat of pass {i} before its last partial row")
-        edge = max(earliest, self.members[-1] + 1 if self.members else 0, self.P[i] + 1)
-        block = i // self.chunks
-        if i % self.chunks == 0 and block >= 2:
-            edge = max(edge, self.E[block - 2] + 1)
+        edge = max(earliest, self.members[-1] + 1 if self.members else 0, self.P[i] + 1, self.free[self.aset])
         self.members.append(edge)
         if last:
             self.M.append(edge)
-            if i % self.chunks == self.chunks - 1:
+            if end_tile is None:
+                end_tile = i % self.chunks == self.chunks - 1
+            if end_tile:
                 first = max(edge + DONE_DELAY, self.E[-1] + 1 if self.E else 0)
                 self.results += (first + t + RESULT_DELAY for t in range(self.tile_tokens))
                 self.E.append(first + self.tile_tokens - 1)
+                self.free[self.aset] = self.E[-1] + 1
+            if end_tile or swap:
+                self.aset ^= 1
         return edge
 
 

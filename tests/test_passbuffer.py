@@ -8,7 +8,7 @@ from functools import partial
 
 from focus import FocusConfig
 from focus.hdl.passbuffer import PassBuffer
-from focus.plans import PASS_QUEUE_DEPTH
+from focus.plans import PASS_QUEUE_DEPTH, tile_passes
 from focus.sim.scatter import framing, member_beats
 from focus.tb.amaranth_sim import get, put, simulate
 
@@ -54,34 +54,37 @@ def beats_of(cfg, tiles):
 
 
 def expected_members(cfg, tiles):
-    """The members beats, lane-split as the golden model splits them; only valid slots compared."""
+    """The members beats, lane-split as the golden model splits them, passes in tile_passes order
+    (the job's first tile interleaves its two N-tiles: ``swap`` on those passes); only valid slots
+    compared."""
     out = []
     for t, chunks in enumerate(tiles):
-        for nt in range(N_TILES):
-            for c, chunk_reps in enumerate(chunks):
-                last = c == CHUNKS - 1
-                end = framing(chunk=True, tile=last, job=last and nt == N_TILES - 1 and t == TILES - 1)
-                local = [token if token < len(chunk_reps) else -1 for token in range(cfg.tile_tokens)]
-                out += [normal(b) for b in member_beats(local, cfg.scatter_lane_count, end)]
+        for nt, c in tile_passes(N_TILES, CHUNKS, job_first=t == 0):
+            chunk_reps = chunks[c]
+            last = c == CHUNKS - 1
+            end = framing(chunk=True, tile=last, job=last and nt == N_TILES - 1 and t == TILES - 1)
+            local = [token if token < len(chunk_reps) else -1 for token in range(cfg.tile_tokens)]
+            swap = int(t == 0)
+            out += [normal({**b, "swap": swap}) for b in member_beats(local, cfg.scatter_lane_count, end)]
     return out
 
 
 def normal(beat):
-    """A members beat (dict or simulator view) as its end flags and valid slots' (lane, row, group)."""
+    """A members beat (dict or simulator view) as its end flags, swap and valid slots' (lane, row,
+    group)."""
     if isinstance(beat, dict):
         end, slots = beat["end"], beat["slots"]
-        return ((end["chunk"], end["tile"], end["job"]),
+        return ((end["chunk"], end["tile"], end["job"]), beat["swap"],
                 [(l, s["row"], s["group"]) for l, s in enumerate(slots) if s["valid"]])
-    return ((int(beat.end.chunk), int(beat.end.tile), int(beat.end.job)),
+    return ((int(beat.end.chunk), int(beat.end.tile), int(beat.end.job)), int(beat.swap),
             [(l, int(s.row), int(s.group)) for l, s in enumerate(beat.slots) if s.valid])
 
 
 def expected_activations(cfg, tiles):
     out = []
-    for chunks in tiles:
-        for _ in range(N_TILES):
-            for chunk_reps in chunks:
-                out += chunk_reps or [[0] * cfg.vector_size]
+    for t, chunks in enumerate(tiles):
+        for _, c in tile_passes(N_TILES, CHUNKS, job_first=t == 0):
+            out += chunks[c] or [[0] * cfg.vector_size]
     return out
 
 
