@@ -14,7 +14,7 @@ from .config import FocusConfig
 
 __all__ = ["ComparatorPlan", "comparator_plan", "comparator_latency", "comparator_depth", "MIN_DEPTH", "THRESHOLD_STAGES", "TOURNAMENT_STAGES",
            "WIDE_PRODUCT_STAGES", "emit_steps", "MAP_DEPTH", "REPRESENTATIVE_DEPTH", "array_fifo_depth", "PASS_QUEUE_DEPTH", "lane_rows",
-           "SCATTER_QUEUE_DEPTH", "FIRST_TILE_GROUP", "tile_passes"]
+           "SCATTER_QUEUE_DEPTH", "FIRST_TILE_GROUP", "tile_passes", "interleaved_n_tiles"]
 
 #: Entries of SIC's map output queue.
 MAP_DEPTH = 4
@@ -40,9 +40,17 @@ def tile_passes(n_tiles: int, chunks: int, job_first: bool) -> list[tuple[int, i
     n_tiles)`` N-tiles (``(0, 0), (1, 0), (0, 1), (1, 1), ...``), then N-tiles ``g ..`` in order,
     chunk-minor; every other tile: N-tile-major, chunk-minor. Each N-tile's passes keep their
     chunk order, so the blocks still complete, and are emitted, in N-tile order."""
-    g = min(FIRST_TILE_GROUP, n_tiles) if job_first else 1
+    g = max(1, interleaved_n_tiles(n_tiles, job_first))
     return ([(nt, c) for c in range(chunks) for nt in range(g)]
             + [(nt, c) for nt in range(g, n_tiles) for c in range(chunks)])
+
+
+def interleaved_n_tiles(n_tiles: int, job_first: bool) -> int:
+    """How many N-tiles :func:`tile_passes` interleaves in a tile: ``min(FIRST_TILE_GROUP,
+    n_tiles)`` in a job's first tile when that is more than one, else 0. Their passes carry the
+    scatter's ``swap``."""
+    g = min(FIRST_TILE_GROUP, n_tiles) if job_first else 0
+    return g if g > 1 else 0
 
 
 def lane_rows(tile_tokens: int, lanes: int) -> int:

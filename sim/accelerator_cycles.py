@@ -64,7 +64,7 @@ from math import ceil
 import numpy as np
 
 from ..config import FocusConfig
-from ..plans import FIRST_TILE_GROUP, PASS_QUEUE_DEPTH, array_fifo_depth, tile_passes
+from ..plans import PASS_QUEUE_DEPTH, array_fifo_depth, interleaved_n_tiles, tile_passes
 from .array_model import ARRAY_RESULT_LATENCY, ArrayTimeline
 from .job import Job
 from .scatter_cycles import ScatterTimeline
@@ -252,10 +252,10 @@ def _replay(cfg: FocusConfig, counts: JobCounts, writers: _Writers, timing: Acce
         a_start = max(start, a_last + 2 if a_last is not None else 0)
         s_start = max(start, s_last + 2 if s_last is not None else 0)
         # a job's first tile interleaves its first N-tiles (the RTL's ``pairing``)
-        interleaved = range(min(FIRST_TILE_GROUP, P)) if tile == 0 and P > 1 else range(0)
+        interleaved = interleaved_n_tiles(P, job_first=tile == 0)
         for nt, c in tile_passes(P, C, job_first=tile == 0):
             n = first + c
-            ready = writers.ready(n) if nt == 0 or nt in interleaved else 0
+            ready = writers.ready(n) if nt == 0 or nt < interleaved else 0
             rows = max(counts.unique[n], 1)
             for u in range(rows):
                 j = len(acts)
@@ -274,7 +274,7 @@ def _replay(cfg: FocusConfig, counts: JobCounts, writers: _Writers, timing: Acce
                             members[j - PASS_QUEUE_DEPTH] + 1 if j >= PASS_QUEUE_DEPTH else 0)
                 s_issue.append(issue)
                 members.append(scatter.member(issue + MEMBERS_DELAY, k == counts.member_beats[n] - 1,
-                                              end_tile=c == C - 1, swap=nt in interleaved))
+                                              end_tile=c == C - 1, swap=nt < interleaved))
         a_last, s_last = a_issue[-1], s_issue[-1]
         if tile + 2 < cfg.tiles:
             free[tile + 2] = max(a_last, s_last) + 2

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..config import FocusConfig
-from ..plans import lane_rows
+from ..plans import interleaved_n_tiles, lane_rows, tile_passes
 from .gemm import wrap
 
 __all__ = ["member_beats", "scatter_block", "ScatterJob", "scatter_job", "framing", "MAP_KINDS",
@@ -86,39 +86,50 @@ class ScatterJob:
     partial_rows: list[int]     # per pass: max(U, 1)
     member_counts: list[int]    # per pass: members beats
     row_adds: int               # valid slots over the job
+    block_ends: list[bool]      # per pass: end.tile (the pass ends its N-tile block)
+    swaps: list[bool]           # per pass: swap (interleaved: the next pass goes to the other set)
 
 
-def scatter_job(cfg: FocusConfig, groups, partials, lanes: int | None = None) -> ScatterJob:
+def scatter_job(cfg: FocusConfig, groups, partials, lanes: int | None = None, *,
+                interleave_first_tile: bool = False) -> ScatterJob:
     """The streams of one job.
 
     ``groups``: ``(tiles, chunks, tile_tokens)`` local group indices (negative: zero vector), as
     the top derives them from SIC's map (index - base). ``partials[tile][nt][chunk]``: the pass's
     partial rows, ``(rows, cfg.cols)`` with ``rows >= 1`` and every group's row present. Passes are
-    ordered tile, N-tile, chunk (the accelerator's loop order); ``end.chunk`` ends every pass,
-    ``end.tile`` the pass of each N-tile's last chunk, ``end.job`` the job's last pass.
+    ordered tile, N-tile, chunk; with ``interleave_first_tile`` tile 0's follow
+    :func:`focus.plans.tile_passes` for a job's first tile, as the accelerator top orders them
+    (its first N-tiles interleaved chunk by chunk, ``swap`` on their beats). ``end.chunk`` ends
+    every pass, ``end.tile`` the pass of each N-tile's last chunk, ``end.job`` the job's last pass.
+    Results: per tile, per N-tile, the block.
     """
     groups = np.asarray(groups, dtype=np.int64)
     lanes = lanes or cfg.scatter_lane_count
     tiles, chunks, _ = groups.shape
     n_tiles = len(partials[0])
-    p_beats, m_beats, results, rows, counts = [], [], [], [], []
+    p_beats, m_beats, results, rows, counts, ends, swaps = [], [], [], [], [], [], []
     for tile in range(tiles):
+        first = interleave_first_tile and tile == 0
+        interleaved = interleaved_n_tiles(n_tiles, first)
+        for nt, c in tile_passes(n_tiles, chunks, job_first=first):
+            rows_c = np.asarray(partials[tile][nt][c], dtype=np.int64)
+            end = framing(True, c == chunks - 1, c == chunks - 1 and tile == tiles - 1 and nt == n_tiles - 1)
+            p_beats += [{"data": row, "end": end if i == len(rows_c) - 1 else framing()}
+                        for i, row in enumerate(rows_c.tolist())]
+            beats = member_beats(groups[tile, c], lanes, end)
+            swap = int(nt < interleaved)
+            m_beats += [{**b, "swap": swap} for b in beats]
+            rows.append(len(rows_c))
+            counts.append(len(beats))
+            ends.append(c == chunks - 1)
+            swaps.append(bool(swap))
         for nt in range(n_tiles):
-            for c in range(chunks):
-                rows_c = np.asarray(partials[tile][nt][c], dtype=np.int64)
-                end = framing(True, c == chunks - 1, c == chunks - 1 and tile == tiles - 1 and nt == n_tiles - 1)
-                p_beats += [{"data": row, "end": end if i == len(rows_c) - 1 else framing()}
-                            for i, row in enumerate(rows_c.tolist())]
-                beats = member_beats(groups[tile, c], lanes, end)
-                m_beats += beats
-                rows.append(len(rows_c))
-                counts.append(len(beats))
             block = scatter_block(groups[tile], partials[tile][nt], cfg.acc_width)
             last_block = tile == tiles - 1 and nt == n_tiles - 1
             results += [{"data": row, "end": framing(True, True, last_block) if t == len(block) - 1 else framing()}
                         for t, row in enumerate(block.tolist())]
     adds = int((groups >= 0).sum()) * n_tiles
-    return ScatterJob(p_beats, m_beats, results, rows, counts, adds)
+    return ScatterJob(p_beats, m_beats, results, rows, counts, adds, ends, swaps)
 
 
 #: Tile-chunk shapes :func:`random_groups` cycles through: random groups with 30% zero tokens,
@@ -174,8 +185,9 @@ def random_partials(cfg: FocusConfig, nprng: np.random.Generator, groups: np.nda
     return out
 
 
-def random_job(cfg: FocusConfig, nprng: np.random.Generator, tiles: int = 2, kinds=MAP_KINDS) -> ScatterJob:
+def random_job(cfg: FocusConfig, nprng: np.random.Generator, tiles: int = 2, kinds=MAP_KINDS, *,
+               interleave_first_tile: bool = False) -> ScatterJob:
     """A job of ``tiles`` tiles (any number; the block does not count them) from :func:`random_groups`
-    and :func:`random_partials`."""
+    and :func:`random_partials`, passes ordered as :func:`scatter_job` says."""
     groups = random_groups(cfg, nprng, tiles, kinds)
-    return scatter_job(cfg, groups, random_partials(cfg, nprng, groups))
+    return scatter_job(cfg, groups, random_partials(cfg, nprng, groups), interleave_first_tile=interleave_first_tile)

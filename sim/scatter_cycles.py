@@ -109,19 +109,24 @@ class ScatterTimeline:
         return edge
 
 
-def scatter_cycles(cfg: FocusConfig, partial_rows: list[int], member_beats: list[int]) -> ScatterTiming:
+def scatter_cycles(cfg: FocusConfig, partial_rows: list[int], member_beats: list[int],
+                   block_ends: list[bool] | None = None, swaps: list[bool] | None = None) -> ScatterTiming:
     """Predicted handshake edges for passes of ``partial_rows[i]`` rows and ``member_beats[i]``
     beats (see the module docstring). The pass count must be a whole number of blocks
-    (``cfg.chunks`` passes each)."""
+    (``cfg.chunks`` passes each). ``block_ends``/``swaps``: per pass its ``end.tile`` and ``swap``
+    (default: every ``cfg.chunks``-th pass ends a block, no swap)."""
     if len(partial_rows) != len(member_beats) or len(partial_rows) % cfg.chunks:
         raise ValueError(f"{len(partial_rows)} passes with {len(member_beats)} member counts: "
                          f"need equal counts, a multiple of chunks={cfg.chunks}")
     if min(partial_rows, default=1) < 1 or min(member_beats, default=1) < 1:
         raise ValueError("every pass has at least one partial row and one members beat")
+    n = len(partial_rows)
+    block_ends = [i % cfg.chunks == cfg.chunks - 1 for i in range(n)] if block_ends is None else block_ends
+    swaps = [False] * n if swaps is None else swaps
     timeline = ScatterTimeline(cfg)
-    for rows, beats in zip(partial_rows, member_beats):
+    for rows, beats, end, swap in zip(partial_rows, member_beats, block_ends, swaps):
         for u in range(rows):
             timeline.partial(0, u == rows - 1)
         for k in range(beats):
-            timeline.member(0, k == beats - 1)
+            timeline.member(0, k == beats - 1, end_tile=end, swap=swap)
     return ScatterTiming(timeline.partials, timeline.members, timeline.results)

@@ -43,8 +43,8 @@ class ScatterBench:
         for port in (self.partials, self.members, self.results, *self.taken.values()):
             port.clear()
 
-    def job(self, kinds=MAP_KINDS):
-        return random_job(self.cfg, self.nprng, self.params.get("tiles", 2), kinds)
+    def job(self, kinds=MAP_KINDS, interleave=False):
+        return random_job(self.cfg, self.nprng, self.params.get("tiles", 2), kinds, interleave_first_tile=interleave)
 
     def send(self, jobs):
         self.partials.send(pack(self.result_layout, b) for job in jobs for b in job.partials)
@@ -73,11 +73,12 @@ class ScatterBench:
 @cocotb.test(timeout_time=20, timeout_unit="ms")
 @cocotb.parametrize(idle=[0.0, 0.5], stall=[0.0, 0.6])
 async def results_equal_golden_under_backpressure(dut, idle, stall):
-    """Two jobs back to back (planted groups, zero tokens, empty, one-group and all-distinct
-    tile-chunks, extreme partials) against focus.sim.scatter, with random idle and backpressure."""
+    """Three jobs back to back (planted groups, zero tokens, empty, one-group and all-distinct
+    tile-chunks, extreme partials; the last with its first tile's first two N-tiles interleaved,
+    as the top sends them) against focus.sim.scatter, with random idle and backpressure."""
     tb = ScatterBench(dut, idle, stall)
     await reset_dut(dut)
-    await tb.run([tb.job(), tb.job(MAP_KINDS[::-1])])
+    await tb.run([tb.job(), tb.job(MAP_KINDS[::-1]), tb.job(interleave=True)])
 
 
 @cocotb.test(timeout_time=20, timeout_unit="ms")
@@ -102,10 +103,10 @@ async def handshake_cycles_equal_cycle_model(dut):
     falls on the edge focus.sim.scatter_cycles predicts."""
     tb = ScatterBench(dut)
     await reset_dut(dut)
-    for kinds in (MAP_KINDS, ("distinct",), ("empty",)):
-        job = tb.job(kinds)
+    for kinds, interleave in ((MAP_KINDS, False), (("distinct",), False), (("empty",), False), (MAP_KINDS, True)):
+        job = tb.job(kinds, interleave)
         await tb.run([job])
-        model = scatter_cycles(tb.cfg, job.partial_rows, job.member_counts)
+        model = scatter_cycles(tb.cfg, job.partial_rows, job.member_counts, job.block_ends, job.swaps)
         edges = tb.edges()
         origin = edges["partials"][0]
         measured = {name: [e - origin for e in cycles] for name, cycles in edges.items()}

@@ -8,7 +8,7 @@ from functools import partial
 
 from focus import FocusConfig
 from focus.hdl.passbuffer import PassBuffer
-from focus.plans import PASS_QUEUE_DEPTH, tile_passes
+from focus.plans import PASS_QUEUE_DEPTH, interleaved_n_tiles, tile_passes
 from focus.sim.scatter import framing, member_beats
 from focus.tb.amaranth_sim import get, put, simulate
 
@@ -64,7 +64,7 @@ def expected_members(cfg, tiles):
             last = c == CHUNKS - 1
             end = framing(chunk=True, tile=last, job=last and nt == N_TILES - 1 and t == TILES - 1)
             local = [token if token < len(chunk_reps) else -1 for token in range(cfg.tile_tokens)]
-            swap = int(t == 0)
+            swap = int(nt < interleaved_n_tiles(N_TILES, job_first=t == 0))
             out += [normal({**b, "swap": swap}) for b in member_beats(local, cfg.scatter_lane_count, end)]
     return out
 

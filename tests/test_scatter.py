@@ -13,7 +13,7 @@ import pytest
 from focus import FocusConfig
 from focus.gen.elaborate import verilog
 from focus.hdl.scatter import MemberBeat, ScatterAccumulator
-from focus.plans import lane_rows
+from focus.plans import lane_rows, tile_passes
 from focus.sim.scatter import MAP_KINDS, framing, member_beats, random_job, scatter_block
 from focus.sim.scatter_cycles import scatter_cycles
 from focus.tb.amaranth_sim import (HandshakeEdges, WithReset, check_stream_rules, get, put, put_across_reset,
@@ -54,8 +54,8 @@ def test_configs_cover_the_lane_counts_and_uneven_tiles():
 KINDS = MAP_KINDS
 
 
-def make_job(cfg, nprng, tiles=2, kinds=KINDS):
-    return random_job(cfg, nprng, tiles, kinds)
+def make_job(cfg, nprng, tiles=2, kinds=KINDS, interleave=False):
+    return random_job(cfg, nprng, tiles, kinds, interleave_first_tile=interleave)
 
 
 def as_beats(beats):
@@ -113,6 +113,20 @@ def test_member_beats_applied_lane_by_lane_give_the_block(lanes):
         assert replayed == scatter_block(groups, partials, 32).tolist()
 
 
+def test_interleaved_first_tile_keeps_every_pass_and_swaps_only_between_its_first_two_blocks():
+    cfg = CONFIGS["L3-10tok"]                          # 3 chunks, 3 N-tiles
+    C, P = cfg.chunks, cfg.array_passes
+    job = make_job(cfg, np.random.default_rng(3), tiles=2, interleave=True)
+    assert tile_passes(P, C, job_first=True)[:4] == [(0, 0), (1, 0), (0, 1), (1, 1)]
+    assert sorted(tile_passes(P, C, job_first=True)) == sorted(tile_passes(P, C, job_first=False))
+    assert tile_passes(1, C, job_first=True) == tile_passes(1, C, job_first=False)
+    assert job.swaps == [True] * 2 * C + [False] * (P - 2) * C + [False] * P * C
+    assert sum(job.block_ends) == 2 * P                # every block ends once, interleaved or not
+    # the other job order gives the same results: interleaving moves passes, not sums
+    plain = make_job(cfg, np.random.default_rng(3), tiles=2)
+    assert job.results == plain.results and sorted(job.partial_rows) == sorted(plain.partial_rows)
+
+
 def test_block_is_the_sum_over_chunks_of_each_tokens_group_row():
     groups = [[0, -1, 1, 0], [-1, -1, 0, 0]]
     partials = [np.array([[1, 2], [10, 20]]), np.array([[100, 200]])]
@@ -127,7 +141,9 @@ def test_results_equal_numpy_under_backpressure(name, idle, stall):
     cfg = CONFIGS[name]
     rng = random.Random(f"{name}{idle}{stall}")
     nprng = np.random.default_rng(rng.getrandbits(32))
-    jobs = [make_job(cfg, nprng), make_job(cfg, nprng, tiles=1, kinds=KINDS[::-1])]
+    # the second job's first tile interleaves its first two N-tiles' passes, as the top's do
+    jobs = [make_job(cfg, nprng), make_job(cfg, nprng, tiles=2, kinds=KINDS[::-1], interleave=True),
+            make_job(cfg, nprng, tiles=1, kinds=KINDS[::-1])]
     dut = ScatterAccumulator(cfg)
     expected = [beat for job in jobs for beat in job.results]
     got = []
@@ -229,8 +245,9 @@ def test_handshake_cycles_equal_model(name):
     nprng = np.random.default_rng(7)
     # mixed maps; all distinct (long passes: the array is the bottleneck); all empty (one-beat
     # passes: the emission is)
-    for kinds in (KINDS, ("distinct",), ("empty",), ("sparse", "one group")):
-        job = make_job(cfg, nprng, tiles=2, kinds=kinds)
+    for kinds, interleave in ((KINDS, False), (("distinct",), False), (("empty",), False),
+                              (("sparse", "one group"), False), (KINDS, True), (("empty",), True)):
+        job = make_job(cfg, nprng, tiles=2, kinds=kinds, interleave=interleave)
         dut = ScatterAccumulator(cfg)
         edges = HandshakeEdges(partials=dut.partials, members=dut.members, results=dut.results)
 
@@ -246,10 +263,11 @@ def test_handshake_cycles_equal_model(name):
             assert ctx.get(dut.busy_cycles) == len(job.members) and ctx.get(dut.row_adds) == job.row_adds
 
         simulate(dut, [partials, members, results], [edges.process], name=f"scatter_cycles_{name}")
-        model = scatter_cycles(cfg, job.partial_rows, job.member_counts)
+        model = scatter_cycles(cfg, job.partial_rows, job.member_counts, job.block_ends, job.swaps)
         origin = edges["partials"][0]
         measured = {port: [e - origin for e in edges[port]] for port in ("partials", "members", "results")}
-        assert measured == {"partials": model.partials, "members": model.members, "results": model.results}, kinds
+        assert measured == {"partials": model.partials, "members": model.members, "results": model.results}, \
+            (kinds, interleave)
 
 
 def test_cycle_model_overlaps_emission_with_the_next_block():
