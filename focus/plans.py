@@ -30,7 +30,7 @@ PASS_QUEUE_DEPTH = 4
 #: N-tiles whose passes the pass buffer interleaves in a job's first tile, one accumulator set
 #: each: the scatter's two sets are both free there (no block is being emitted yet), so the array
 #: can make two passes over each tile-chunk as SIC writes it instead of one (docs/accelerator.md,
-#: "The fill").
+#: "The bound": the fill).
 FIRST_TILE_GROUP = 2
 
 
