@@ -233,6 +233,7 @@ def point(cfg: FocusConfig, focus_job, dense_job, label: dict, bar=None, dense: 
     sec_model = (sec_job_cycles(cfg, focus_job.scores.shape[0] * focus_job.scores.shape[1])
                  if focus_job.pruned else 0)
     bound = cycle_bound(cfg, focus_job, "focus", n) + sec_model
+    fill = fill_cycles(cfg, focus_job, "focus", n)
     M, K = cfg.tokens, cfg.hidden
     ideal_dense = M * n * K / (cfg.rows * cfg.cols)
     dense_run = dc["cycles"] - dc["sec_cycles"]
@@ -250,8 +251,7 @@ def point(cfg: FocusConfig, focus_job, dense_job, label: dict, bar=None, dense: 
         "bound": bound, "sec_model": sec_model, "bound_ratio": bound / fc["cycles"],
         "bound_terms": bound_terms(cfg, focus_job, n),
         "tiles": cfg.tiles, "passes": ceil(n / cfg.cols),
-        "fill": fill_cycles(cfg, focus_job, "focus", n),
-        "bound_fill_ratio": (bound + fill_cycles(cfg, focus_job, "focus", n)) / fc["cycles"],
+        "fill": fill, "bound_fill_ratio": (bound + fill) / fc["cycles"],
         "bound_dense": cycle_bound(cfg, dense_job, "dense", n),
         "ideal_dense": ideal_dense, "dense_utilisation": ideal_dense / dense_run,
         "energy": {"dense": e_dense, "focus": e_focus,
