@@ -281,9 +281,11 @@ class HostLink(wiring.Component):
         addr = Signal(16)
         d_last_phase = Signal(range(max_bb))      # the frame's beat size less one, set at its start
         word = Signal(max_bb * 8)
-        # ``word``'s byte enables are two flip-flops each: ``latching`` (set in READ, so high in the
-        # cycle after, LATCH) and the byte's bit of the one-hot ``d_select``, reset to byte 0 in IDLE.
-        # ``d_select`` is also the beat's byte counter: its bit ``d_last_phase`` marks the last byte.
+        # ``word``'s byte enables are flip-flops, one per byte (``kept_latch*``): set in READ, so high
+        # in the cycle after, LATCH, to the byte's bit of the one-hot ``d_select``, reset to byte 0
+        # in IDLE (a LUT of a shared ``latching`` flip-flop and that bit was 10.94 ns on an 87.5 MHz
+        # ULX3S-85F build). ``d_select`` is also the beat's byte counter: its bit ``d_last_phase``
+        # marks the last byte.
         # A decode of a binary byte counter and the state, and a clear of ``word`` at ``start_drain`` (the
         # parser's CRC compare), were the ULX3S-85F's two late inputs at 75 MHz (13.4 ns). A beat's
         # bytes are all written before it is offered, so ``word`` needs no clear; a byte latched in
@@ -293,12 +295,12 @@ class HostLink(wiring.Component):
         # the next cycle, when no byte is latched): the select of that bit and the parser's
         # abort (its CRC compare) in front of ``d_select``'s inputs were late on an 80 MHz
         # ULX3S-85F build (11.72 ns).
-        latching = Signal()
         d_select = Signal(max_bb, init=1)
         d_at_last = Signal()
-        m.d.sync += latching.eq(0)
+        latch = [Signal(name=f"kept_latch{i}") for i in range(max_bb)]
+        m.d.sync += [enable.eq(0) for enable in latch]
         for i in range(max_bb):
-            with m.If(latching & d_select[i]):
+            with m.If(latch[i]):
                 m.d.sync += word[8 * i:8 * i + 8].eq(rp.data)
         m.d.comb += [rp.addr.eq(addr), rp.en.eq(1), self.busy.eq(drain_busy)]
 
@@ -327,7 +329,8 @@ class HostLink(wiring.Component):
                     m.next = "READ"
             with m.State("READ"):                 # the buffer's read port has addr now
                 m.d.comb += drain_busy.eq(1)
-                m.d.sync += [latching.eq(1), d_at_last.eq(d_select.bit_select(d_last_phase, 1))]
+                m.d.sync += [enable.eq(d_select[i]) for i, enable in enumerate(latch)]
+                m.d.sync += d_at_last.eq(d_select.bit_select(d_last_phase, 1))
                 with m.If(abort):
                     m.next = "IDLE"
                 with m.Else():
@@ -430,28 +433,40 @@ class HostLink(wiring.Component):
         # and no single net across the whole payload (on the ULX3S-85F the state decoding into the
         # enables of the whole register was the worst path, 15.4 ns: 2 LUTs, 14 ns of routing).
         load_next, shift_next = Signal(), Signal()
-        frame_data = Signal.like(tx_data)
         shifted = Signal.like(tx_data)
         m.d.comb += shifted.eq(tx_data >> 8)
+
+        def frame_of(picks, widths=None):
+            """The picked beat's frame (reply, length, payload), selected by ``picks`` (flip-flops:
+            no state decoding on the payload's way into tx_data, whose segments load it in TAKE only)."""
+            frame = (reply_cmd, reply_len, reply_data)              # the parser's or the drain's
+            choices = [(picks["mask"], Reply.MASK, sizes["mask"], self.mask.payload),
+                       (picks["results"], Reply.RESULT, sizes["results"], self.results.payload),
+                       (picks["done"], Reply.DONE, sizes["done"], self.done.payload)]
+            for sel, reply, size, payload in reversed(choices):
+                frame = (Mux(sel, reply, frame[0]), Mux(sel, size, frame[1]), Mux(sel, payload, frame[2]))
+            return frame
+
+        # Each segment selects its bits of the frame with its own copies of the pick flip-flops
+        # (``kept_pick_*``, set and cleared with ``pick``): one pick bit selecting the whole payload
+        # reached across the chip (on an 87.5 MHz ULX3S-85F build, 11.27 ns into 25 of tx_data's
+        # inputs).
+        pick_copies = []                                     # (copy, source name), assigned with pick
         for first in range(0, len(tx_data), TX_SEGMENT_BITS):
             bits = slice(first, min(first + TX_SEGMENT_BITS, len(tx_data)))
             index = first // TX_SEGMENT_BITS
             load = Signal(name=f"kept_tx_load{index}")
             shift = Signal(name=f"kept_tx_shift{index}")
             m.d.sync += [load.eq(load_next), shift.eq(shift_next)]
+            picks = {name: Signal(name=f"kept_pick_{name}{index}") for name in ("mask", "results", "done")}
+            pick_copies += [(copy, name) for name, copy in picks.items()]
+            frame_data = Signal.like(tx_data, name=f"frame_data{index}")
+            m.d.comb += frame_data.eq(frame_of(picks)[2])
             with m.If(load):
                 m.d.sync += tx_data[bits].eq(frame_data[bits])
             with m.Elif(shift):
                 m.d.sync += tx_data[bits].eq(shifted[bits])
-        # The picked beat's frame, selected by the pick flip-flops alone (no state decoding on the
-        # payload's way into tx_data: its segments load it in TAKE only).
-        frame = (reply_cmd, reply_len, reply_data)              # the parser's or the drain's
-        choices = [(pick.mask, Reply.MASK, sizes["mask"], self.mask.payload),
-                   (pick.results, Reply.RESULT, sizes["results"], self.results.payload),
-                   (pick.done, Reply.DONE, sizes["done"], self.done.payload)]
-        for sel, reply, size, payload in reversed(choices):
-            frame = (Mux(sel, reply, frame[0]), Mux(sel, size, frame[1]), Mux(sel, payload, frame[2]))
-        m.d.comb += frame_data.eq(frame[2])
+        frame = frame_of({name: getattr(pick, name) for name in ("mask", "results", "done")})
         m.d.sync += tx_advance.eq(0)
         with m.FSM(name="tx_state"):
             with m.State("IDLE"):
@@ -460,6 +475,8 @@ class HostLink(wiring.Component):
                 taken = Const(0, 1)
                 for name in sources:
                     m.d.sync += getattr(pick, name).eq(offered[name] & ~taken)
+                    m.d.sync += [copy.eq(offered[name] & ~taken) for copy, source in pick_copies
+                                 if source == name]
                     taken = taken | offered[name]
                 with m.If(taken):
                     m.d.comb += load_next.eq(1)
@@ -477,6 +494,7 @@ class HostLink(wiring.Component):
                     m.d.comb += dresp.r_en.eq(1)
                     m.next = "SYNC"
                 m.d.sync += pick.eq(0)           # so pick is 0 outside TAKE: it drives the ready signals
+                m.d.sync += [copy.eq(0) for copy, _ in pick_copies]
                 for name in ("mask", "results", "done"):
                     with m.If(getattr(pick, name) & getattr(self, name).valid):
                         m.next = "SYNC"

@@ -114,17 +114,19 @@ class PassBuffer(wiring.Component):
         job_last = Signal(2)                 # the bank's tile is the job's last
         # chunks of each bank written by both sides: the first N-tile's passes over a tile may start
         # on its first chunks while SIC is still concentrating the later ones
-        map_chunks = [Signal(range(C + 1), name=f"map_chunks{b}") for b in range(2)]
-        reps_chunks = [Signal(range(C + 1), name=f"reps_chunks{b}") for b in range(2)]
-        # ready_chunks[b] = min(map_chunks[b], reps_chunks[b]), a flip-flop loaded from both counts'
-        # next values (``*_next``, assigned where the counts change): the compare and select in
-        # front of the readers' issue, into their positions' enables, was late on a 75 MHz
-        # ULX3S-85F build (13.26 ns)
+        # ready_chunks[b] = min(map chunks closed, representative chunks complete) in bank b, a
+        # flip-flop: the compare and select in front of the readers' issue, into their positions'
+        # enables, was late on a 75 MHz ULX3S-85F build (13.26 ns). It is kept without the two
+        # counts: each grows by at most one a cycle (``map_chunk_closed``, ``reps_chunk_done``), so
+        # the minimum grows by one when both do, or when the one that is behind does; which is
+        # behind is the sign of a registered difference ``lead`` (map less representatives). The
+        # counts' next values, compared and selected into it, were late on an 87.5 MHz build
+        # (11.18 ns, seven LUTs).
         ready_chunks = Array(Signal(range(C + 1), name=f"ready_chunks{b}") for b in range(2))
-        map_chunks_next = [Signal.like(map_chunks[b], name=f"map_chunks{b}_next") for b in range(2)]
-        reps_chunks_next = [Signal.like(reps_chunks[b], name=f"reps_chunks{b}_next") for b in range(2)]
-        for b in range(2):
-            m.d.comb += [map_chunks_next[b].eq(map_chunks[b]), reps_chunks_next[b].eq(reps_chunks[b])]
+        lead = [Signal(range(-C, C + 1), name=f"lead{b}") for b in range(2)]
+        map_chunk_closed = Signal(2)
+        reps_chunk_done = Signal(2)
+        release = Signal(2)                  # both readers are done with the bank: it is free
 
         # per bank and chunk, in flip-flops
         def table(shape, name):
@@ -154,16 +156,23 @@ class PassBuffer(wiring.Component):
         lane_writes = [mem.write_port() for mem in lane_mems]
 
         mp = self.map
-        # ``map_open`` is ``~map_done[m_bank]`` registered (loaded from both signals' next values),
-        # so ``map.ready`` is a flip-flop: the select of ``map_done`` by ``m_bank``, through SIC's
+        # ``map_open`` is ``~map_done[m_bank]`` as it will be after the edge, registered, so
+        # ``map.ready`` is a flip-flop: the select of ``map_done`` by ``m_bank``, through SIC's
         # map queue into the lane lengths, was late on a 75 MHz ULX3S-85F build (13.55 ns).
         map_open = Signal(init=1)
         m_bank_next = Signal()
         m.d.comb += [m_bank_next.eq(m_bank), map_done_next.eq(map_done)]
-        m.d.sync += [m_bank.eq(m_bank_next), map_done.eq(map_done_next),
-                     map_open.eq(~map_done_next.bit_select(m_bank_next, 1))]
+        m.d.sync += [m_bank.eq(m_bank_next), map_done.eq(map_done_next)]
         m.d.comb += mp.ready.eq(map_open)
         take = mp.valid & mp.ready
+        # map_open's next value: the writer's bank, or the other one after a tile's last beat, is
+        # open when it is not done or is released now; both are selected by that beat alone (the
+        # select by the bank's next value of the done bits' next values was seven LUTs from the
+        # producer's queue level to map.ready, 11.25 ns on an 87.5 MHz ULX3S-85F build)
+        take_tile = Signal()
+        m.d.comb += take_tile.eq(take & mp.payload.end.chunk & mp.payload.end.tile)
+        m.d.sync += map_open.eq(Mux(take_tile, ~map_done.bit_select(~m_bank, 1) | release.bit_select(~m_bank, 1),
+                                    ~map_done.bit_select(m_bank, 1) | release.bit_select(m_bank, 1)))
         # The beat's payload comes from its producer's queue (an asynchronous LUT-RAM read, then the
         # top's SIC/dense multiplexer), so it enters the writer's state last and through one select:
         # every value the state may load is computed from registers alone (``*_live``: after a
@@ -199,6 +208,10 @@ class PassBuffer(wiring.Component):
         close = Signal(data.StructLayout({"valid": 1, "bank": 1, "chunk": index_range(C),
                                           "lens": data.ArrayLayout(len_shape, L), "longest": len_shape}))
         m.d.sync += close.valid.eq(take & mp.payload.end.chunk)
+        # the rest of close loads in every cycle (it matters only after a beat that sets close.valid):
+        # no enable from the handshake (that enable was 10.53 ns on an 87.5 MHz ULX3S-85F build)
+        m.d.sync += [close.bank.eq(m_bank), close.chunk.eq(m_chunk), close.lens.eq(lens_next),
+                     close.longest.eq(longest_next)]
         with m.If(take):
             m.d.sync += [lens.eq(lens_next), longest.eq(longest_next), at_top.eq(Mux(live, at_top_live, at_top)),
                          lane.eq(lane.rotate_left(1))]
@@ -206,8 +219,6 @@ class PassBuffer(wiring.Component):
                 m.d.sync += row.eq(row + 1)
             with m.If(mp.payload.end.chunk):
                 m.d.sync += [
-                    close.bank.eq(m_bank), close.chunk.eq(m_chunk), close.lens.eq(lens_next),
-                    close.longest.eq(longest_next),
                     lens.eq(0), longest.eq(0), at_top.eq((1 << L) - 1), lane.eq(1), row.eq(0),
                     m_chunk.eq(m_chunk + 1),
                 ]
@@ -226,7 +237,7 @@ class PassBuffer(wiring.Component):
                          last_beat_t[close.bank][close.chunk].eq(close_last_beat)]
             for b in range(2):
                 with m.If(close.bank == b):
-                    m.d.comb += map_chunks_next[b].eq(map_chunks[b] + 1)
+                    m.d.comb += map_chunk_closed[b].eq(1)
 
         # ---------------------------------------------------------------- counters + representatives writer
         # Representatives are written at (bank, chunk, u) as they come; the tile-chunk is complete
@@ -263,10 +274,16 @@ class PassBuffer(wiring.Component):
             reps_write.data.eq(rep_in.payload.data),
             reps_write.en.eq(rep_in.valid & rep_in.ready),
         ]
+        # The tables follow the counters payload at the writer's slot until the beat is taken (and
+        # hold it after): their enables are flip-flops alone (``writable``, ``seen``, ``r_slot``),
+        # not the producer's ``valid`` through the handshake (that path, into 2 x C x 3 entries'
+        # enables, was the latest group of an 87.5 MHz ULX3S-85F build, 11.47 ns). The slot's
+        # entries are not read before its tile-chunk is complete, a cycle after the take at the
+        # earliest, and the readers' ``registered_lookup`` reloads its entry every cycle.
         c = counters.payload
         for b in range(2):
             for ch in range(C):
-                with m.If(counters_take & r_slot[b * C + ch]):
+                with m.If(writable & ~seen & r_slot[b * C + ch]):
                     m.d.sync += [last_u_t[b][ch].eq(Mux(c.unique.any(), c.unique - 1, 0)),
                                  empty_t[b][ch].eq(~c.unique.any()), base_t[b][ch].eq(c.base)]
         with m.If(counters_take):
@@ -277,7 +294,7 @@ class PassBuffer(wiring.Component):
             m.d.sync += [seen.eq(0), r_u.eq(0), r_chunk.eq(r_chunk + 1), r_slot.eq(r_slot.rotate_left(1))]
             for b in range(2):
                 with m.If(r_bank == b):
-                    m.d.comb += reps_chunks_next[b].eq(reps_chunks[b] + 1)
+                    m.d.comb += reps_chunk_done[b].eq(1)
             with m.If(r_end_tile):
                 m.d.sync += [r_chunk.eq(0), r_slot.eq(Mux(r_bank, 1, 1 << C))]
                 m.d.comb += r_bank_next.eq(~r_bank)
@@ -298,13 +315,17 @@ class PassBuffer(wiring.Component):
             """A reader's position: N-tile, chunk, whether it is replaying ``bank``, whether its
             tile is a job's first (``first``, set when it finishes a job's last tile) and whether it
             is interleaving N-tiles 0 and 1 there (``pairing``, from the tile's start to the pass
-            ``(1, C-1)``: :func:`focus.plans.tile_passes`)."""
+            ``(1, C-1)``: :func:`focus.plans.tile_passes`), and ``later``: ``nt > 0`` and not
+            pairing, so the pass's tile-chunk is written (the whole tile is), kept as a flip-flop
+            beside ``nt`` (``nt.any()``, a 16-input OR, and the pairing test in front of the
+            issue were the latest paths of an 87.5 MHz ULX3S-85F build, seven LUTs)."""
             active = Signal(name=f"{name}_active")
             nt = Signal(N_TILES_WIDTH, name=f"{name}_nt")
             chunk = Signal(index_range(C), name=f"{name}_chunk")
             first = Signal(init=1, name=f"{name}_first")
             pairing = Signal(name=f"{name}_pairing")
-            return active, nt, chunk, first, pairing
+            later = Signal(name=f"{name}_later")
+            return active, nt, chunk, first, pairing, later
 
         def registered_lookup(name, table_t, bank, nt, chunk, pairing, step, write=None):
             """``table_t[bank][chunk]`` of the reader's position, as a register.
@@ -336,7 +357,7 @@ class PassBuffer(wiring.Component):
             m.d.sync += entry.eq(Mux(step, following, current))
             return entry
 
-        def advance(name, bank, active, nt, chunk, first, pairing, issue, last_in_pass, done):
+        def advance(name, bank, active, nt, chunk, first, pairing, later, issue, last_in_pass, done):
             """Step a reader after issuing its pass's beat (in :func:`focus.plans.tile_passes`
             order); at the tile's last, mark ``done``."""
             last_chunk = equals(chunk, C - 1)
@@ -349,9 +370,10 @@ class PassBuffer(wiring.Component):
                     with m.If(pairing):
                         m.d.sync += nt.eq(0)
                 with m.Else():                               # the N-tile's last chunk: the next N-tile
-                    m.d.sync += [chunk.eq(0), nt.eq(nt + 1), pairing.eq(0)]
+                    m.d.sync += [chunk.eq(0), nt.eq(nt + 1), pairing.eq(0), later.eq(1)]
                     with m.If(last_nt):
-                        m.d.sync += [nt.eq(0), active.eq(0), bank.eq(~bank), first.eq(job_last.bit_select(bank, 1))]
+                        m.d.sync += [nt.eq(0), later.eq(0), active.eq(0), bank.eq(~bank),
+                                     first.eq(job_last.bit_select(bank, 1))]
                         for b in range(2):
                             with m.If(bank == b):
                                 m.d.sync += done[b].eq(1)
@@ -364,7 +386,7 @@ class PassBuffer(wiring.Component):
 
         # activations: representatives of (bank, chunk), one zero vector for an empty tile-chunk
         a_bank = Signal()
-        a_active, a_nt, a_chunk, a_first, a_pairing = pass_counters("acts", a_bank)
+        a_active, a_nt, a_chunk, a_first, a_pairing, a_later = pass_counters("acts", a_bank)
         a_u = Signal(index_range(T))
         m.submodules.acts_queue = a_queue = CreditQueue(VectorBeat(cfg), PASS_QUEUE_DEPTH)
         a_empty = Signal()
@@ -374,12 +396,13 @@ class PassBuffer(wiring.Component):
         a_last_u = registered_lookup("acts", last_u_t, a_bank, a_nt, a_chunk, a_pairing, a_issue & a_last)
         # a pass needs its tile-chunk written when it is N-tile 0's or interleaved
         m.d.comb += [a_issue.eq(a_active & a_queue.admit
-                                & ((a_nt.any() & ~a_pairing) | (a_chunk < ready_chunks[a_bank]))),
+                                & (a_later | (a_chunk < ready_chunks[a_bank]))),
                      a_last.eq(a_u == a_last_u),
                      a_queue.start.eq(a_issue)]
         reps_read = reps.read_port()
         m.d.comb += [reps_read.addr.eq((a_bank * C + a_chunk) * T + a_u), reps_read.en.eq(a_issue)]
-        a_end = advance("acts", a_bank, a_active, a_nt, a_chunk, a_first, a_pairing, a_issue, a_last, acts_done)
+        a_end = advance("acts", a_bank, a_active, a_nt, a_chunk, a_first, a_pairing, a_later, a_issue, a_last,
+                        acts_done)
         with m.If(a_issue):
             m.d.sync += a_u.eq(Mux(a_last, 0, a_u + 1))
         # a1: the memory read; a2: its data registered as it leaves the block RAM (through the zero
@@ -398,7 +421,7 @@ class PassBuffer(wiring.Component):
 
         # members: lane lists of (bank, chunk), max(1, longest) beats
         s_bank = Signal()
-        s_active, s_nt, s_chunk, s_first, s_pairing = pass_counters("members", s_bank)
+        s_active, s_nt, s_chunk, s_first, s_pairing, s_later = pass_counters("members", s_bank)
         s_j = Signal(index_range(D + 1))
         m.submodules.members_queue = s_queue = CreditQueue(MemberBeat(cfg), PASS_QUEUE_DEPTH)
         s_issue, s_last = Signal(), Signal()
@@ -406,10 +429,10 @@ class PassBuffer(wiring.Component):
         s_last_beat = registered_lookup("members", last_beat_t, s_bank, s_nt, s_chunk, s_pairing, s_issue & s_last,
                                         write=(close.valid, close.bank, close.chunk, close_last_beat))
         m.d.comb += [s_issue.eq(s_active & s_queue.admit
-                                & ((s_nt.any() & ~s_pairing) | (s_chunk < ready_chunks[s_bank]))),
+                                & (s_later | (s_chunk < ready_chunks[s_bank]))),
                      s_last.eq(s_j == s_last_beat),
                      s_queue.start.eq(s_issue)]
-        s_end = advance("members", s_bank, s_active, s_nt, s_chunk, s_first, s_pairing, s_issue, s_last,
+        s_end = advance("members", s_bank, s_active, s_nt, s_chunk, s_first, s_pairing, s_later, s_issue, s_last,
                         members_done)
         with m.If(s_issue):
             m.d.sync += s_j.eq(Mux(s_last, 0, s_j + 1))
@@ -437,11 +460,16 @@ class PassBuffer(wiring.Component):
 
         # ---------------------------------------------------------------- release
         for b in range(2):
-            with m.If(acts_done[b] & members_done[b]):
+            m.d.comb += release[b].eq(acts_done[b] & members_done[b])
+            with m.If(release[b]):
                 m.d.sync += [acts_done[b].eq(0), members_done[b].eq(0)]
-                m.d.comb += [map_done_next[b].eq(0), reps_done_next[b].eq(0),
-                             map_chunks_next[b].eq(0), reps_chunks_next[b].eq(0)]
+                m.d.comb += [map_done_next[b].eq(0), reps_done_next[b].eq(0)]
         for b in range(2):
-            mn, rn = map_chunks_next[b], reps_chunks_next[b]
-            m.d.sync += [map_chunks[b].eq(mn), reps_chunks[b].eq(rn), ready_chunks[b].eq(Mux(mn < rn, mn, rn))]
+            # (a released bank is not written in the cycle it is released: its tile was whole)
+            closed, done = map_chunk_closed[b], reps_chunk_done[b]
+            grows = (closed & done) | (closed & lead[b][-1]) | (done & (lead[b] > 0))
+            with m.If(release[b]):
+                m.d.sync += [ready_chunks[b].eq(0), lead[b].eq(0)]
+            with m.Else():
+                m.d.sync += [ready_chunks[b].eq(ready_chunks[b] + grows), lead[b].eq(lead[b] + closed - done)]
         return m
