@@ -304,30 +304,37 @@ class PassBuffer(wiring.Component):
         m.d.sync += r_bank.eq(r_bank_next)
 
         # ---------------------------------------------------------------- readers
-        # P - 1 and P > 1, registered: n_tiles is held while a job runs and first read a
+        # P - 1, P > 1 and P = 2, registered: n_tiles is held while a job runs and first read a
         # tile-chunk later
         last_n_tile = Signal(N_TILES_WIDTH)
         several = Signal()
-        m.d.sync += [last_n_tile.eq(self.n_tiles - 1), several.eq(self.n_tiles[1:].any())]
+        two = Signal()
+        m.d.sync += [last_n_tile.eq(self.n_tiles - 1), several.eq(self.n_tiles[1:].any()), two.eq(self.n_tiles == 2)]
         assert FIRST_TILE_GROUP == 2, "the readers interleave N-tiles 0 and 1 (one bit of nt)"
 
-        def pass_counters(name, bank):
-            """A reader's position: N-tile, chunk, whether it is replaying ``bank``, whether its
-            tile is a job's first (``first``, set when it finishes a job's last tile) and whether it
-            is interleaving N-tiles 0 and 1 there (``pairing``, from the tile's start to the pass
-            ``(1, C-1)``: :func:`focus.plans.tile_passes`), and ``later``: ``nt > 0`` and not
-            pairing, so the pass's tile-chunk is written (the whole tile is), kept as a flip-flop
-            beside ``nt`` (``nt.any()``, a 16-input OR, and the pairing test in front of the
-            issue were the latest paths of an 87.5 MHz ULX3S-85F build, seven LUTs)."""
-            active = Signal(name=f"{name}_active")
-            nt = Signal(N_TILES_WIDTH, name=f"{name}_nt")
-            chunk = Signal(index_range(C), name=f"{name}_chunk")
-            first = Signal(init=1, name=f"{name}_first")
-            pairing = Signal(name=f"{name}_pairing")
-            later = Signal(name=f"{name}_later")
-            return active, nt, chunk, first, pairing, later
+        class Position:
+            """A reader's position: N-tile ``nt``, ``chunk``, whether it is replaying ``bank``,
+            whether its tile is a job's first (``first``, set when it finishes a job's last tile)
+            and whether it is interleaving N-tiles 0 and 1 there (``pairing``, from the tile's start
+            to the pass ``(1, C-1)``: :func:`focus.plans.tile_passes`). Beside ``nt``, as
+            flip-flops: ``later`` (``nt > 0`` and not pairing, so the pass's tile-chunk is written:
+            the whole tile is), ``left`` (``P - 1 - nt``) and ``at_last`` (``nt = P - 1``). Computed
+            from ``nt`` (``nt.any()``, a 16-input OR, and a 16-bit compare with ``P - 1``), they were
+            on the latest paths of an 87.5 MHz ULX3S-85F build, seven LUTs into the reader's issue,
+            its position's enables and its last-index register."""
 
-        def registered_lookup(name, table_t, bank, nt, chunk, pairing, step, write=None):
+            def __init__(self, name, bank):
+                self.bank = bank
+                self.active = Signal(name=f"{name}_active")
+                self.nt = Signal(N_TILES_WIDTH, name=f"{name}_nt")
+                self.chunk = Signal(index_range(C), name=f"{name}_chunk")
+                self.first = Signal(init=1, name=f"{name}_first")
+                self.pairing = Signal(name=f"{name}_pairing")
+                self.later = Signal(name=f"{name}_later")
+                self.left = Signal(N_TILES_WIDTH, name=f"{name}_left")
+                self.at_last = Signal(name=f"{name}_at_last")
+
+        def registered_lookup(name, table_t, pos, step, write=None):
             """``table_t[bank][chunk]`` of the reader's position, as a register.
 
             The reader's last-beat compare then starts at a flip-flop instead of a 16-way table
@@ -339,10 +346,11 @@ class PassBuffer(wiring.Component):
             table write in this cycle, is forwarded into the register; without it the entry must
             be written at least one cycle before the position becomes ready.
             """
+            bank, chunk = pos.bank, pos.chunk
             last_chunk = equals(chunk, C - 1)
-            wraps = last_chunk & (nt == last_n_tile)
+            wraps = last_chunk & pos.at_last
             # interleaving, N-tile 0's pass is followed by N-tile 1's over the same chunk
-            next_chunk = Mux(pairing & ~nt[0], chunk, Mux(last_chunk, 0, chunk + 1))
+            next_chunk = Mux(pos.pairing & ~pos.nt[0], chunk, Mux(last_chunk, 0, chunk + 1))
             current = Signal.like(table_t[0][0], name=f"{name}_entry")
             following = Signal.like(table_t[0][0], name=f"{name}_next_entry")
             m.d.comb += [current.eq(table_t[bank][chunk]),
@@ -357,52 +365,53 @@ class PassBuffer(wiring.Component):
             m.d.sync += entry.eq(Mux(step, following, current))
             return entry
 
-        def advance(name, bank, active, nt, chunk, first, pairing, later, issue, last_in_pass, done):
+        def advance(name, pos, issue, last_in_pass, done):
             """Step a reader after issuing its pass's beat (in :func:`focus.plans.tile_passes`
             order); at the tile's last, mark ``done``."""
+            bank, nt, chunk = pos.bank, pos.nt, pos.chunk
             last_chunk = equals(chunk, C - 1)
-            last_nt = nt == last_n_tile
             with m.If(issue & last_in_pass):
-                with m.If(pairing & ~nt[0]):                 # (0, c) -> (1, c)
-                    m.d.sync += nt.eq(1)
+                with m.If(pos.pairing & ~nt[0]):             # (0, c) -> (1, c)
+                    m.d.sync += [nt.eq(1), pos.left.eq(last_n_tile - 1), pos.at_last.eq(two)]
                 with m.Elif(~last_chunk):                    # (1, c) -> (0, c + 1); (nt, c) -> (nt, c + 1)
                     m.d.sync += chunk.eq(chunk + 1)
-                    with m.If(pairing):
-                        m.d.sync += nt.eq(0)
+                    with m.If(pos.pairing):
+                        m.d.sync += [nt.eq(0), pos.left.eq(last_n_tile), pos.at_last.eq(~several)]
                 with m.Else():                               # the N-tile's last chunk: the next N-tile
-                    m.d.sync += [chunk.eq(0), nt.eq(nt + 1), pairing.eq(0), later.eq(1)]
-                    with m.If(last_nt):
-                        m.d.sync += [nt.eq(0), later.eq(0), active.eq(0), bank.eq(~bank),
-                                     first.eq(job_last.bit_select(bank, 1))]
+                    m.d.sync += [chunk.eq(0), nt.eq(nt + 1), pos.pairing.eq(0), pos.later.eq(1),
+                                 pos.left.eq(pos.left - 1), pos.at_last.eq(equals(pos.left, 1))]
+                    with m.If(pos.at_last):
+                        m.d.sync += [nt.eq(0), pos.later.eq(0), pos.active.eq(0), bank.eq(~bank),
+                                     pos.first.eq(job_last.bit_select(bank, 1))]
                         for b in range(2):
                             with m.If(bank == b):
                                 m.d.sync += done[b].eq(1)
-            with m.If(~active & ready_chunks[bank].any() & ~done.bit_select(bank, 1)):
-                m.d.sync += [active.eq(1), pairing.eq(first & several)]
+            # (activation: the position is (0, 0); P may be a new job's)
+            with m.If(~pos.active & ready_chunks[bank].any() & ~done.bit_select(bank, 1)):
+                m.d.sync += [pos.active.eq(1), pos.pairing.eq(pos.first & several),
+                             pos.left.eq(last_n_tile), pos.at_last.eq(~several)]
             end = Signal(Framing, name=f"{name}_end")
             m.d.comb += [end.chunk.eq(last_in_pass), end.tile.eq(last_in_pass & last_chunk),
-                         end.job.eq(last_in_pass & last_chunk & last_nt & job_last.bit_select(bank, 1))]
+                         end.job.eq(last_in_pass & last_chunk & pos.at_last & job_last.bit_select(bank, 1))]
             return end
 
         # activations: representatives of (bank, chunk), one zero vector for an empty tile-chunk
-        a_bank = Signal()
-        a_active, a_nt, a_chunk, a_first, a_pairing, a_later = pass_counters("acts", a_bank)
+        a_pos = Position("acts", Signal(name="a_bank"))
+        a_bank, a_chunk = a_pos.bank, a_pos.chunk
         a_u = Signal(index_range(T))
         m.submodules.acts_queue = a_queue = CreditQueue(VectorBeat(cfg), PASS_QUEUE_DEPTH)
         a_empty = Signal()
         m.d.comb += a_empty.eq(empty_t[a_bank][a_chunk])
         a_issue, a_last = Signal(), Signal()
         # last_u_t is written with the counters beat, at least a cycle before the chunk is ready
-        a_last_u = registered_lookup("acts", last_u_t, a_bank, a_nt, a_chunk, a_pairing, a_issue & a_last)
+        a_last_u = registered_lookup("acts", last_u_t, a_pos, a_issue & a_last)
         # a pass needs its tile-chunk written when it is N-tile 0's or interleaved
-        m.d.comb += [a_issue.eq(a_active & a_queue.admit
-                                & (a_later | (a_chunk < ready_chunks[a_bank]))),
+        m.d.comb += [a_issue.eq(a_pos.active & a_queue.admit & (a_pos.later | (a_chunk < ready_chunks[a_bank]))),
                      a_last.eq(a_u == a_last_u),
                      a_queue.start.eq(a_issue)]
         reps_read = reps.read_port()
         m.d.comb += [reps_read.addr.eq((a_bank * C + a_chunk) * T + a_u), reps_read.en.eq(a_issue)]
-        a_end = advance("acts", a_bank, a_active, a_nt, a_chunk, a_first, a_pairing, a_later, a_issue, a_last,
-                        acts_done)
+        a_end = advance("acts", a_pos, a_issue, a_last, acts_done)
         with m.If(a_issue):
             m.d.sync += a_u.eq(Mux(a_last, 0, a_u + 1))
         # a1: the memory read; a2: its data registered as it leaves the block RAM (through the zero
@@ -420,27 +429,25 @@ class PassBuffer(wiring.Component):
         wiring.connect(m, a_queue.r_stream, wiring.flipped(self.activations))
 
         # members: lane lists of (bank, chunk), max(1, longest) beats
-        s_bank = Signal()
-        s_active, s_nt, s_chunk, s_first, s_pairing, s_later = pass_counters("members", s_bank)
+        s_pos = Position("members", Signal(name="s_bank"))
+        s_bank, s_chunk = s_pos.bank, s_pos.chunk
         s_j = Signal(index_range(D + 1))
         m.submodules.members_queue = s_queue = CreditQueue(MemberBeat(cfg), PASS_QUEUE_DEPTH)
         s_issue, s_last = Signal(), Signal()
         # last_beat_t is written in the cycle the chunk becomes ready (the close): forwarded
-        s_last_beat = registered_lookup("members", last_beat_t, s_bank, s_nt, s_chunk, s_pairing, s_issue & s_last,
+        s_last_beat = registered_lookup("members", last_beat_t, s_pos, s_issue & s_last,
                                         write=(close.valid, close.bank, close.chunk, close_last_beat))
-        m.d.comb += [s_issue.eq(s_active & s_queue.admit
-                                & (s_later | (s_chunk < ready_chunks[s_bank]))),
+        m.d.comb += [s_issue.eq(s_pos.active & s_queue.admit & (s_pos.later | (s_chunk < ready_chunks[s_bank]))),
                      s_last.eq(s_j == s_last_beat),
                      s_queue.start.eq(s_issue)]
-        s_end = advance("members", s_bank, s_active, s_nt, s_chunk, s_first, s_pairing, s_later, s_issue, s_last,
-                        members_done)
+        s_end = advance("members", s_pos, s_issue, s_last, members_done)
         with m.If(s_issue):
             m.d.sync += s_j.eq(Mux(s_last, 0, s_j + 1))
         s1_valid, s1_end, s1_swap = Signal(), Signal(Framing), Signal()
         s1_lens = Signal(data.ArrayLayout(len_shape, L))
         s1_j = Signal.like(s_j)
         s1_base = Signal(range(cfg.tokens + 1))
-        m.d.sync += [s1_valid.eq(s_issue), s1_end.eq(s_end), s1_swap.eq(s_pairing), s1_base.eq(base_t[s_bank][s_chunk]),
+        m.d.sync += [s1_valid.eq(s_issue), s1_end.eq(s_end), s1_swap.eq(s_pos.pairing), s1_base.eq(base_t[s_bank][s_chunk]),
                      s1_lens.eq(lens_t[s_bank][s_chunk]), s1_j.eq(s_j)]
         # s2: the lane lists' read data registered before the subtraction of the base
         s2 = Signal(data.StructLayout({"valid": 1, "end": Framing, "swap": 1, "slot_valid": L, "base": range(cfg.tokens + 1),
