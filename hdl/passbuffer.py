@@ -313,20 +313,21 @@ class PassBuffer(wiring.Component):
         assert FIRST_TILE_GROUP == 2, "the readers interleave N-tiles 0 and 1 (one bit of nt)"
 
         class Position:
-            """A reader's position: N-tile ``nt``, ``chunk``, whether it is replaying ``bank``,
-            whether its tile is a job's first (``first``, set when it finishes a job's last tile)
-            and whether it is interleaving N-tiles 0 and 1 there (``pairing``, from the tile's start
-            to the pass ``(1, C-1)``: :func:`focus.plans.tile_passes`). Beside ``nt``, as
-            flip-flops: ``later`` (``nt > 0`` and not pairing, so the pass's tile-chunk is written:
-            the whole tile is), ``left`` (``P - 1 - nt``) and ``at_last`` (``nt = P - 1``). Computed
-            from ``nt`` (``nt.any()``, a 16-input OR, and a 16-bit compare with ``P - 1``), they were
-            on the latest paths of an 87.5 MHz ULX3S-85F build, seven LUTs into the reader's issue,
+            """A reader's position (N-tile ``nt``, chunk ``c``): ``chunk``, whether it is replaying
+            ``bank``, whether its tile is a job's first (``first``, set when it finishes a job's
+            last tile) and whether it is interleaving N-tiles 0 and 1 there (``pairing``, from the
+            tile's start to the pass ``(1, C-1)``: :func:`focus.plans.tile_passes`; ``odd`` is
+            ``nt`` then). ``nt`` itself is kept as what the reader's steps need, in flip-flops:
+            ``later`` (``nt > 0`` and not pairing, so the pass's tile-chunk is written: the whole
+            tile is), ``left`` (``P - 1 - nt``) and ``at_last`` (``nt = P - 1``). Computed from
+            ``nt`` (``nt.any()``, a 16-input OR, and a 16-bit compare with ``P - 1``), they were on
+            the latest paths of an 87.5 MHz ULX3S-85F build, seven LUTs into the reader's issue,
             its position's enables and its last-index register."""
 
             def __init__(self, name, bank):
                 self.bank = bank
                 self.active = Signal(name=f"{name}_active")
-                self.nt = Signal(N_TILES_WIDTH, name=f"{name}_nt")
+                self.odd = Signal(name=f"{name}_odd")
                 self.chunk = Signal(index_range(C), name=f"{name}_chunk")
                 self.first = Signal(init=1, name=f"{name}_first")
                 self.pairing = Signal(name=f"{name}_pairing")
@@ -350,7 +351,7 @@ class PassBuffer(wiring.Component):
             last_chunk = equals(chunk, C - 1)
             wraps = last_chunk & pos.at_last
             # interleaving, N-tile 0's pass is followed by N-tile 1's over the same chunk
-            next_chunk = Mux(pos.pairing & ~pos.nt[0], chunk, Mux(last_chunk, 0, chunk + 1))
+            next_chunk = Mux(pos.pairing & ~pos.odd, chunk, Mux(last_chunk, 0, chunk + 1))
             current = Signal.like(table_t[0][0], name=f"{name}_entry")
             following = Signal.like(table_t[0][0], name=f"{name}_next_entry")
             m.d.comb += [current.eq(table_t[bank][chunk]),
@@ -368,20 +369,20 @@ class PassBuffer(wiring.Component):
         def advance(name, pos, issue, last_in_pass, done):
             """Step a reader after issuing its pass's beat (in :func:`focus.plans.tile_passes`
             order); at the tile's last, mark ``done``."""
-            bank, nt, chunk = pos.bank, pos.nt, pos.chunk
+            bank, chunk = pos.bank, pos.chunk
             last_chunk = equals(chunk, C - 1)
             with m.If(issue & last_in_pass):
-                with m.If(pos.pairing & ~nt[0]):             # (0, c) -> (1, c)
-                    m.d.sync += [nt.eq(1), pos.left.eq(last_n_tile - 1), pos.at_last.eq(two)]
+                with m.If(pos.pairing & ~pos.odd):           # (0, c) -> (1, c)
+                    m.d.sync += [pos.odd.eq(1), pos.left.eq(last_n_tile - 1), pos.at_last.eq(two)]
                 with m.Elif(~last_chunk):                    # (1, c) -> (0, c + 1); (nt, c) -> (nt, c + 1)
                     m.d.sync += chunk.eq(chunk + 1)
                     with m.If(pos.pairing):
-                        m.d.sync += [nt.eq(0), pos.left.eq(last_n_tile), pos.at_last.eq(~several)]
+                        m.d.sync += [pos.odd.eq(0), pos.left.eq(last_n_tile), pos.at_last.eq(~several)]
                 with m.Else():                               # the N-tile's last chunk: the next N-tile
-                    m.d.sync += [chunk.eq(0), nt.eq(nt + 1), pos.pairing.eq(0), pos.later.eq(1),
+                    m.d.sync += [chunk.eq(0), pos.odd.eq(0), pos.pairing.eq(0), pos.later.eq(1),
                                  pos.left.eq(pos.left - 1), pos.at_last.eq(equals(pos.left, 1))]
                     with m.If(pos.at_last):
-                        m.d.sync += [nt.eq(0), pos.later.eq(0), pos.active.eq(0), bank.eq(~bank),
+                        m.d.sync += [pos.later.eq(0), pos.active.eq(0), bank.eq(~bank),
                                      pos.first.eq(job_last.bit_select(bank, 1))]
                         for b in range(2):
                             with m.If(bank == b):
