@@ -32,7 +32,7 @@ def test_every_board_of_the_brief_is_listed_with_a_valid_preset():
         assert board.description and "\n" not in board.description
         assert board.platform_class().__name__ in board.platform
     assert board_config("ulx3s-85f") == FocusConfig()              # the 85F takes the default whole
-    assert get_board("ulx3s-85f").goal_mhz == 87.5 and get_board("ulx3s-85f").oscillator_mhz == 25
+    assert get_board("ulx3s-85f").goal_mhz == 88.5 and get_board("ulx3s-85f").oscillator_mhz == 25
 
 
 def test_presets_shrink_with_the_device():
@@ -172,9 +172,9 @@ def test_a_slower_clock_changes_the_clock_constraint_and_the_build_digest():
 def test_the_85f_below_its_preset_clock_keeps_the_presets_constraint_and_above_it_aims_at_the_clock():
     board = get_board("ulx3s-85f")
     slow = board.at_clock(40)
-    assert slow.target_mhz == 40 and slow.constraint_mhz == 87.5 and slow.goal_mhz == 87.5
+    assert slow.target_mhz == 40 and slow.constraint_mhz == 88.5 and slow.goal_mhz == 88.5
     plan = slow.make_platform().build(default_top(board_config(board), slow), name="top", do_build=False)
-    assert 'FREQUENCY NET "clk_out" 87500000.0 HZ;' in plan.files["top.lpf"]
+    assert 'FREQUENCY NET "clk_out" 88500000.0 HZ;' in plan.files["top.lpf"]
     assert 'FREQUENCY_PIN_CLKOP "40"' in plan.files["top.il"]
     assert board.at_clock(100).goal_mhz == 100 and board.at_clock(100).constraint_mhz is None
 
@@ -201,10 +201,10 @@ def test_the_85f_boards_route_with_router2_timing_ripup_and_the_smaller_ulx3s_wi
 
 
 def test_ulx3s_presets_run_at_a_clock_they_meet_and_aim_place_and_route_at_their_goal():
-    # the small parts aim at 100 MHz; the 85F's router2 timing rip-up aims at 87.5, a margin over
+    # the small parts aim at 100 MHz; the 85F's router2 timing rip-up aims at 88.5, a margin over
     # its 85 MHz clock
     for name, mhz, goal in (("ulx3s-12f", 40, 100), ("ulx3s-25f", 40, 100), ("ulx3s-45f", 40, 100),
-                            ("ulx3s-85f", 85, 87.5)):
+                            ("ulx3s-85f", 85, 88.5)):
         board = get_board(name)
         assert board.target_mhz == mhz and board.goal_mhz == goal
         plan = board.make_platform().build(default_top(board_config(board), board), name="top", do_build=False)
