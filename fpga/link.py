@@ -436,7 +436,7 @@ class HostLink(wiring.Component):
         shifted = Signal.like(tx_data)
         m.d.comb += shifted.eq(tx_data >> 8)
 
-        def frame_of(picks, widths=None):
+        def frame_of(picks):
             """The picked beat's frame (reply, length, payload), selected by ``picks`` (flip-flops:
             no state decoding on the payload's way into tx_data, whose segments load it in TAKE only)."""
             frame = (reply_cmd, reply_len, reply_data)              # the parser's or the drain's
