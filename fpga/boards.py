@@ -105,9 +105,9 @@ BOARDS: dict[str, Board] = {b.name: b for b in [
           "Radiona ULX3S with the LFE5U-45F: an 8x6 array with an element-serial SIC (68 of 72 DSPs; "
           "8x8 synthesizes to 84), at 40 MHz",
           config=dict(sic_multipliers=8, cols=6), flash_board="ulx3s", constraint_mhz=100,
-          # placement seed 3: 42.29 MHz on the current netlist (40.99 on the netlist before; 44.81
-          # two before, where seeds 1 and 2 gave 39.29, missed: SIC's element-serial accumulator,
-          # and 40.24)
+          # placement seed 3: 38.58 MHz on the current netlist, missed (SIC's element-serial
+          # accumulator; a seed that meets 40 is still to be found); 42.29 on the netlist before,
+          # 40.99 and 44.81 on the two before that, where seeds 1 and 2 gave 39.29, missed, and 40.24
           seed=3),
     # The 85F runs at 85 MHz and routes with router2 --tmg-ripup against 88.5 MHz, placement seed
     # 3 (87.42 MHz on the current netlist, 13 minutes beside another build). On this netlist seed 3
@@ -120,9 +120,9 @@ BOARDS: dict[str, Board] = {b.name: b for b in [
           "Radiona ULX3S with the LFE5U-85F: the default configuration (8x8 array, 4-engine SIC), "
           "at 85 MHz (the 100 MHz goal is not met yet)",
           flash_board="ulx3s", nextpnr_opts=_ROUTER2_TIMING, seed=3, constraint_mhz=88.5),
-    # The ECPIX-5 at placement seed 2: 117.08 MHz on the current netlist (104.93 on the netlist
-    # before, where seed 1, 126.42 on the one before that, stopped converging: 2,719 overused
-    # wires at router2's 64th iteration).
+    # The ECPIX-5 at placement seed 2: 118.26 MHz on the current netlist (117.08 on the netlist
+    # before, 104.93 on the one before that, where seed 1, 126.42 on the one before, stopped
+    # converging: 2,719 overused wires at router2's 64th iteration).
     Board("ecpix5-85f", "amaranth_boards.ecpix5:ECPIX585Platform", "ecp5", "LFE5UM5G-85F", 100, 100,
           "LambdaConcept ECPIX-5 with the LFE5UM5G-85F: the default configuration at 100 MHz, from its oscillator",
           flash_board="ecpix5", nextpnr_opts=_ROUTER2_TIMING, seed=2),
