@@ -116,6 +116,22 @@ class ComparatorPlan:
     def interval(self) -> int:
         return self.groups * self.sub_cycles
 
+    @property
+    def mac_stages(self) -> int:
+        """Element-serial only (0 otherwise): register stages between the multipliers' operand
+        selection and the accumulator, as many of three as the interval leaves room for. With
+        three the selected elements are registered, then registered again (the DSP blocks' input
+        registers on ECP5), then their products (the blocks' output registers); with two the
+        selection feeds the blocks' input registers; with one the selection is registered and
+        multiplied in the accumulator's cycle; with none it is multiplied there. The vector's norm is
+        accumulated ``sub_cycles + mac_stages`` cycles after it enters the sequencer and is
+        written to the history with it then, while the vector is still there
+        (``sub_cycles + mac_stages < interval``): the next vector reads it in its first group's
+        last cycle at the earliest."""
+        if not self.by_address:
+            return 0
+        return max(0, min(3, self.interval - self.sub_cycles - 1))
+
 
 def comparator_plan(cfg: FocusConfig) -> ComparatorPlan:
     """The comparator's structure for ``cfg.sic_lanes`` multipliers (see :class:`ComparatorPlan`)."""
@@ -130,16 +146,17 @@ def comparator_plan(cfg: FocusConfig) -> ComparatorPlan:
 def comparator_latency(cfg: FocusConfig) -> int:
     """Cycles from a vector's input handshake to its verdict being offered, comparator idle.
 
-    The sequencer's ``II`` cycles, the dot product (element-serial: accumulated as the elements
-    are multiplied, 1 cycle; engines: operands registered twice, products registered twice, their
-    sum in two stages, 6 cycles), :data:`THRESHOLD_STAGES` threshold stages,
+    The sequencer's ``II`` cycles, the dot product (element-serial: the elements' selection and
+    products registered in :attr:`ComparatorPlan.mac_stages` stages, then accumulated, 1 cycle;
+    engines: operands registered twice, products registered twice, their sum in two stages, 6
+    cycles), :data:`THRESHOLD_STAGES` threshold stages,
     :data:`TOURNAMENT_STAGES` per tournament level of the group tournament and of the tournament
     over the groups, and the output queue. (The registers are what 100 MHz on ECP5 needs: every
     multiplier has registers on both sides, fed by a register with no logic between, and every
     wide compare has its own stage.)
     """
     plan = comparator_plan(cfg)
-    return (plan.interval + (1 if plan.by_address else 6) + THRESHOLD_STAGES
+    return (plan.interval + (1 + plan.mac_stages if plan.by_address else 6) + THRESHOLD_STAGES
             + TOURNAMENT_STAGES * (plan.levels + plan.group_levels) + 1)
 
 

@@ -10,8 +10,9 @@ routed is a register's output to a register's input.
 
 :func:`registered_product` (operands whose register inputs can feed the block) and
 :func:`staged_product` (operands registered once more) are how the array, SIC's engines,
-threshold units, tournaments and mean emitter multiply. (The element-serial SIC's multiply-
-accumulate and the running best of its slowest settings still multiply in fabric expressions.) On
+threshold units, tournaments, mean emitter and element-serial multiply-accumulate multiply. (The
+running best of SIC's slowest settings still multiplies in a fabric expression, and so does the
+element-serial multiply-accumulate of a window too small to leave it the register stages.) On
 a platform whose ``family`` is ``"ecp5"`` (Amaranth's Lattice platforms, or :class:`Target` for
 generated Verilog) they instantiate a MULT18X18D holding the input and output registers; elsewhere
 (simulation, other vendors) they write the same registers in fabric. The cycle behaviour is the

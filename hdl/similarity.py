@@ -25,8 +25,10 @@ engines (``P >= 2``, ``W = V``, ``E = 1``; ``P = S`` is full rate)
     the later groups). Products are registered, then summed in two stages.
 element-serial (``P = 1``, ``W = M`` divides ``V``)
     ``M`` multipliers and an accumulator visit the norm, then candidates 1..K, ``V / M`` cycles
-    each. The history is one memory of ``H*W + W + 1`` records (vector and norm), written once the
-    norm is known and read once per candidate.
+    each, with up to three register stages between the elements' selection and the accumulator
+    (:attr:`focus.plans.ComparatorPlan.mac_stages`: the selection, the DSP blocks' input and
+    output registers). The history is one memory of ``H*W + W + 1`` records (vector and norm),
+    written once the norm is known and read once per candidate.
 
 Behind the engines, ``P`` threshold units (7 stages: operands, the operands again, products,
 constant multiples in three, the test) test the group's candidates, a registered tournament in
@@ -327,8 +329,10 @@ class SimilarityComparator(wiring.Component):
             m.submodules.history = history = memory.Memory(shape=record, depth=D, init=[])
             hw, hr = history.write_port(), history.read_port()
             acc = Signal(dot_shape(cfg))                  # the dot product of the group in progress
+            dv = Signal(meta)                             # acc holds the group's dot product
             m.d.comb += [
-                hw.en.eq(busy & equals(group, 1) & equals(sub, 0)),   # acc holds the norm now
+                # acc holds the norm while the vector is still in the sequencer (plan.mac_stages)
+                hw.en.eq(dv.valid & dv.first),
                 hw.addr.eq(cur_addr), hw.data.vector.eq(cur_x), hw.data.norm.eq(acc[:nbits]),
                 hr.en.eq(busy & last_sub & ~last_group),
             ]
@@ -354,11 +358,33 @@ class SimilarityComparator(wiring.Component):
                     for e in range(E):
                         with (m.Case(e) if e < E - 1 else m.Default()):
                             m.d.comb += select_part(e)
-            with m.If(busy):
-                m.d.sync += acc.eq(Mux(equals(sub, 0), 0, acc) + sum(a_part[i] * b_part[i] for i in range(W)))
+            # plan.mac_stages register stages between the selection and the accumulator, the
+            # sequencer's flags and the group's meta delayed alongside
+            d = plan.mac_stages
+            if d:
+                a_reg = Signal(data.ArrayLayout(signed(cfg.data_width), W), name="a_reg", reset_less=True)
+                b_reg = Signal(data.ArrayLayout(signed(cfg.data_width), W), name="b_reg", reset_less=True)
+                m.d.sync += [a_reg.eq(a_part), b_reg.eq(b_part)]
+            if d == 0:
+                products = [a_part[i] * b_part[i] for i in range(W)]
+            elif d == 1:
+                products = [a_reg[i] * b_reg[i] for i in range(W)]
+            elif d == 2:
+                products = [registered_product(m, platform, a_reg[i], b_reg[i], name=f"mac_product_{i}",
+                                               a_next=a_part[i], b_next=b_part[i]) for i in range(W)]
+            else:
+                products = [staged_product(m, platform, a_reg[i], b_reg[i], name=f"mac_product_{i}")
+                            for i in range(W)]
+            acc_en, acc_clear, acc_meta = busy, equals(sub, 0), meta_a
+            for stage in range(d):
+                regs = (Signal(name=f"mac_en_{stage}"), Signal(name=f"mac_clear_{stage}"),
+                        Signal(meta, name=f"mac_meta_{stage}"))
+                m.d.sync += [r.eq(v) for r, v in zip(regs, (acc_en, acc_clear, acc_meta))]
+                acc_en, acc_clear, acc_meta = regs
+            with m.If(acc_en):
+                m.d.sync += acc.eq(Mux(acc_clear, 0, acc) + sum(products))
             dots = [acc]
-            dv = Signal(meta)                             # acc holds the group's dot product
-            m.d.sync += dv.eq(meta_a)
+            m.d.sync += dv.eq(acc_meta)
         else:
             # engines: every candidate's vector is a tap of the vector history while this vector is
             # in the sequencer; the vector enters the history when it leaves the sequencer

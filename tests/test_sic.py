@@ -14,7 +14,7 @@ from focus.framing import end_codes, end_fields
 from focus.hdl.sic import GroupTable, SimilarityConcentrator
 from focus.hdl.similarity import SimilarityComparator
 from focus.hdl.window import DelayLine, WindowHistory
-from focus.plans import emit_steps
+from focus.plans import comparator_plan, emit_steps
 from focus.sim.sic import concentrate, rounded_mean
 from focus.sim.sic_cycles import sic_cycles
 from focus.sim.synthetic import planted_tokens
@@ -202,6 +202,22 @@ def test_comparator_best_equals_golden_on_planted_tiles(setting):
     got = run_comparator(cfg, vectors, seed=1, idle=0.4, stall=0.5)
     res = concentrate(cfg, X)
     assert [b for b, _ in got] == res.best[0].tolist()
+
+
+@pytest.mark.parametrize("window", [(2, 2, 2), (1, 2, 2), (2, 1, 2), (2, 1, 1)])
+def test_element_serial_multipliers_are_registered_where_the_interval_leaves_room(window):
+    """Every element-serial setting of the default window (the board presets') registers the
+    selected elements, the DSP blocks' inputs and their products; a smaller window takes fewer
+    stages, never so many that the norm reaches the history after its vector left the sequencer
+    (the tests above run every such setting against the golden model)."""
+    for vector_size in (2, 4, 8, 32):
+        base = FocusConfig(hidden=2 * vector_size, vector_size=vector_size, rows=vector_size, window=window)
+        for multipliers in (m for m in base.sic_multiplier_settings if m <= vector_size):
+            plan = comparator_plan(base.replace(sic_multipliers=multipliers))
+            assert plan.by_address
+            assert plan.sub_cycles + plan.mac_stages < plan.interval
+            if window == (2, 2, 2):
+                assert plan.mac_stages == 3
 
 
 # ------------------------------------------------------------------------------------------ history
