@@ -88,9 +88,9 @@ _ROUTER2_TIMING = "--placer static --router router2 --tmg-ripup"
 BOARDS: dict[str, Board] = {b.name: b for b in [
     # 4x4 with 4 SIC multipliers synthesizes to 32 MULT18X18D (the 12F and 25F have 28); a 4x3
     # array with 2 SIC multipliers to 26, and 35 DP16KD (the 12F has 32); a 4x2 array to 22 and 27
-    # The 12F, 25F and 45F presets run at 40 MHz, a clock their builds meet (39 to 55 MHz
-    # achieved, by seed: the element-serial SIC's running best compares two cross products in one
-    # cycle);
+    # The 12F, 25F and 45F presets run at 40 MHz, a clock their builds meet (45 to 60 MHz on the
+    # current netlist: the element-serial SIC's running best compares two cross products in one
+    # cycle; before its multiply-accumulate was registered on both sides, 38.6 to 55 by seed);
     # place and route still aim at 100 MHz (constraint_mhz), as with --clock-mhz.
     Board("ulx3s-12f", "amaranth_boards.ulx3s:ULX3S_12F_Platform", "ecp5", "LFE5U-12F", 25, 40,
           "Radiona ULX3S with the LFE5U-12F: a 4x2 array, element-serial SIC with 2 multipliers "
@@ -105,9 +105,9 @@ BOARDS: dict[str, Board] = {b.name: b for b in [
           "Radiona ULX3S with the LFE5U-45F: an 8x6 array with an element-serial SIC (68 of 72 DSPs; "
           "8x8 synthesizes to 84), at 40 MHz",
           config=dict(sic_multipliers=8, cols=6), flash_board="ulx3s", constraint_mhz=100,
-          # placement seed 3: 38.58 MHz on the current netlist, missed (SIC's element-serial
-          # accumulator; a seed that meets 40 is still to be found); 42.29 on the netlist before,
-          # 40.99 and 44.81 on the two before that, where seeds 1 and 2 gave 39.29, missed, and 40.24
+          # placement seed 3: 45.12 MHz on the current netlist (the running best is its worst path);
+          # 38.58, missed, on the netlist before (its multiply-accumulate in one cycle), 42.29, 40.99
+          # and 44.81 on the three before that, where seeds 1 and 2 gave 39.29, missed, and 40.24
           seed=3),
     # The 85F runs at 85 MHz and routes with router2 --tmg-ripup against 88.5 MHz, placement seed
     # 3 (87.42 MHz on the current netlist, 13 minutes beside another build). On this netlist seed 3
