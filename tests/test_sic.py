@@ -4,13 +4,17 @@ configurations (every window shape, narrow and wide data, one-token tiles) again
 model, under backpressure, across a reset, and cycle-exact against the cycle model."""
 
 import random
+import re
 from functools import partial
 
 import numpy as np
 import pytest
 
+from amaranth.back import rtlil
+
 from focus import FocusConfig
 from focus.framing import end_codes, end_fields
+from focus.hdl.dsp import Target
 from focus.hdl.sic import GroupTable, SimilarityConcentrator
 from focus.hdl.similarity import SimilarityComparator
 from focus.hdl.window import DelayLine, WindowHistory
@@ -209,7 +213,8 @@ def test_element_serial_multipliers_are_registered_where_the_interval_leaves_roo
     """Every element-serial setting of the default window (the board presets') registers the
     selected elements, the DSP blocks' inputs and their products; a smaller window takes fewer
     stages, never so many that the norm reaches the history after its vector left the sequencer
-    (the tests above run every such setting against the golden model)."""
+    (the concentrator tests below run settings with 0 to 3 stages, each at that limit, against the
+    golden model and the cycle model)."""
     for vector_size in (2, 4, 8, 32):
         base = FocusConfig(hidden=2 * vector_size, vector_size=vector_size, rows=vector_size, window=window)
         for multipliers in (m for m in base.sic_multiplier_settings if m <= vector_size):
@@ -218,6 +223,20 @@ def test_element_serial_multipliers_are_registered_where_the_interval_leaves_roo
             assert plan.sub_cycles + plan.mac_stages < plan.interval
             if window == (2, 2, 2):
                 assert plan.mac_stages == 3
+
+
+@pytest.mark.parametrize("window", [(2, 2, 2), (1, 2, 2), (2, 1, 1)])
+def test_element_serial_products_are_dsp_blocks_with_their_registers_on_ecp5(window):
+    """With two or three stages each of the M multipliers is a MULT18X18D holding its operand and
+    product registers (focus.hdl.dsp) in the ECP5 elaboration; with fewer it is a fabric product."""
+    base = FocusConfig(frames=2, height=2, width=2, hidden=8, vector_size=4, rows=4, tile_frames=2, window=window)
+    for multipliers in (1, 2, 4):
+        cfg = base.replace(sic_multipliers=multipliers)
+        plan = comparator_plan(cfg)
+        text = rtlil.convert(SimilarityComparator(cfg), platform=Target("ecp5"), emit_src=False)
+        blocks = re.findall(r"cell \\MULT18X18D \\mac_product_(\d+)_dsp", text)
+        assert sorted(map(int, blocks)) == (list(range(multipliers)) if plan.mac_stages >= 2 else []), \
+            (window, multipliers, plan.mac_stages)
 
 
 # ------------------------------------------------------------------------------------------ history
