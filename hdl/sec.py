@@ -93,7 +93,7 @@ class SemanticConcentrator(wiring.Component):
       Radix select then finds the k-th largest importance ``V``, MSB digit first: per
       ``cfg.sec_digit_bits``-bit digit, one pass over the buffer, a word per cycle, counts the
       candidates (tokens whose higher digits equal those chosen so far) in ``2**digit_bits`` bins
-      (per bin a popcount over the lanes, registered, then added), and a scan of the bins from the
+      (per lane a one-hot bin, registered; per bin a popcount over the lanes, registered, then added), and a scan of the bins from the
       top picks the digit where the running count reaches the remaining k. The remaining k after
       the last digit is the number of tokens equal to ``V`` to keep; the emit pass keeps every token
       above ``V`` and the first that many equal to ``V``, in index order (within a word, a tie is
@@ -115,7 +115,8 @@ class SemanticConcentrator(wiring.Component):
       beat). The buffer needs no clearing: a job's first row overwrites it.
     Area
       The buffer, ``2**digit_bits`` counters of ``bits(T + 1)`` with a popcount of ``L`` lanes each,
-      ``L`` digit comparators, and a few ``bits(T + 1)`` and ``P * digit_bits`` registers: only the
+      ``L`` digit comparators and decoders (``L x 2**digit_bits`` registered bin hits), and a few
+      ``bits(T + 1)`` and ``P * digit_bits`` registers: only the
       buffer grows linearly with ``T``.
     """
 
@@ -141,7 +142,11 @@ class SemanticConcentrator(wiring.Component):
         word = data.ArrayLayout(unsigned(W), L)
         m.submodules.importance = buffer = Memory(shape=word, depth=max(N, 2), init=[])   # (depth 2 at least: one row has no address bits)
         wr = buffer.write_port()
-        rd = buffer.read_port(transparent_for=(wr,))
+        # Only N = 1 reads a word in the cycle it is written (consecutive beats of one row hit it);
+        # with more words the read port need not be transparent, and its read-data register then
+        # loads from the memory alone (the write's max and address compare in front of it were
+        # late on an 88.5 MHz ULX3S-85F build, 11.24 ns).
+        rd = buffer.read_port(transparent_for=(wr,) if N == 1 else ())
 
         def live(word_index):
             """Per lane: 1 unless the lane is padding of the last word."""
@@ -196,9 +201,11 @@ class SemanticConcentrator(wiring.Component):
                             candidate[i].eq((v[hi:] == kth_importance[hi:] if p else 1) & rd_live[i]),
                             digits[i].eq(v[lo:hi]),
                         ]
-        # registered before the popcounts (the digit multiplexer and the compare above fill a cycle)
-        cand_reg = Signal(L)
-        digits_reg = [Signal(r, name=f"digit_reg_{i}") for i in range(L)]
+        # Registered before the popcounts as a one-hot bin per lane (``bin_hits[n]`` bit ``i``: lane
+        # ``i`` is a candidate with digit ``n``): the digit multiplexer, the compare and the decode
+        # fill a cycle, and a bin's count is then a popcount of flip-flops (a decode of registered
+        # digits in front of the popcounts was late on an 88.5 MHz ULX3S-85F build, 11.11 ns).
+        bin_hits = [Signal(L, name=f"bin_hits_{n}") for n in range(B)]
         cand_valid = Signal()
         cand_last = Signal()
         counts = [Signal(range(L + 1), name=f"count_{n}") for n in range(B)]
@@ -211,7 +218,9 @@ class SemanticConcentrator(wiring.Component):
         above = Signal(L)
         tie = Signal(L)
         tie_rank = _prefix_sums([tie[i] for i in range(L)])     # ties in lanes 0 .. i
-        ties = tie_rank[-1]
+        # the word's tie count, registered with ``tie`` (its popcount in front of the subtraction
+        # below, into k_rem, was late on an 88.5 MHz ULX3S-85F build, 11.23 ns)
+        ties = Signal(range(L + 1))
         # A tie is kept while its rank (at most L) does not exceed k_rem: true whenever k_rem has a
         # bit above the ranks' width, else a compare of the low bits (the rank's adders into a
         # compare as wide as k_rem were on the latest path of an 87.5 MHz ULX3S-85F build)
@@ -280,12 +289,12 @@ class SemanticConcentrator(wiring.Component):
                 m.d.sync += [rd_valid.eq(index < N), rd_word.eq(index), need.eq(k_rem)]
                 with m.If(index < N):
                     m.d.sync += index.eq(index + 1)
-                m.d.sync += [cand_valid.eq(rd_valid), cand_last.eq(rd_word == N - 1),
-                             cand_reg.eq(candidate), *(d.eq(v) for d, v in zip(digits_reg, digits))]
+                m.d.sync += [cand_valid.eq(rd_valid), cand_last.eq(rd_word == N - 1)]
+                m.d.sync += [hits.eq(Cat(*[candidate[i] & (digits[i] == n) for i in range(L)]))
+                             for n, hits in enumerate(bin_hits)]
                 m.d.sync += [count_valid.eq(cand_valid), count_last.eq(cand_last)]
                 with m.If(cand_valid):
-                    m.d.sync += [c.eq(_tree_sum(cand_reg[i] & (digits_reg[i] == n) for i in range(L)))
-                                 for n, c in enumerate(counts)]
+                    m.d.sync += [c.eq(_tree_sum(hits[i] for i in range(L))) for hits, c in zip(bin_hits, counts)]
                 with m.If(count_valid):
                     m.d.sync += [h.eq(h + c) for h, c in zip(hist, counts)]
                     with m.If(count_last):
@@ -324,12 +333,14 @@ class SemanticConcentrator(wiring.Component):
                 # beat waits. A tie is kept while the ties up to its lane do not exceed k_rem.
                 advance = Signal()
                 m.d.comb += [advance.eq(~mask.valid | mask.ready), rd.en.eq(advance)]
+                equal = [rd_live[i] & (v == kth_importance) for i, v in enumerate(values)]
                 with m.If(advance):
                     m.d.sync += [
                         rd_valid.eq(index < N), rd_word.eq(index),
                         cmp_valid.eq(rd_valid), cmp_word.eq(rd_word),
                         above.eq(Cat(*[rd_live[i] & (v > kth_importance) for i, v in enumerate(values)])),
-                        tie.eq(Cat(*[rd_live[i] & (v == kth_importance) for i, v in enumerate(values)])),
+                        tie.eq(Cat(*equal)),
+                        ties.eq(_tree_sum(equal)),
                         mask.valid.eq(cmp_valid),
                     ]
                     with m.If(index < N):
