@@ -59,10 +59,10 @@ def lane_rows(tile_tokens: int, lanes: int) -> int:
     return -(-tile_tokens // lanes)
 
 
-#: Entries of the scatter accumulator's results queue: an emission read reaches it three edges after
-#: it is issued (the registered accumulator read, the registered lane selection, then the queue), so
-#: four items are in flight at one a cycle (see focus.sim.scatter_cycles).
-SCATTER_QUEUE_DEPTH = 4
+#: Entries of the scatter accumulator's results queue: an emission read reaches it four edges after
+#: it is issued (the registered accumulator read, the registered set and lane selections, then the
+#: queue), so five items are in flight at one a cycle (focus.sim.scatter_cycles.RESULT_DELAY + 1).
+SCATTER_QUEUE_DEPTH = 5
 
 
 def array_fifo_depth(cfg: FocusConfig) -> int:
@@ -151,13 +151,13 @@ def comparator_latency(cfg: FocusConfig) -> int:
     engines: operands registered twice, products registered twice, their sum in two stages, 6
     cycles), :data:`THRESHOLD_STAGES` threshold stages,
     :data:`TOURNAMENT_STAGES` per tournament level of the group tournament and of the tournament
-    over the groups, and the output queue. (The registers are what 100 MHz on ECP5 needs: every
-    multiplier has registers on both sides, fed by a register with no logic between, and every
-    wide compare has its own stage.)
+    over the groups, and the output queue, whose read data is registered (2 cycles). (The
+    registers are what 100 MHz on ECP5 needs: every multiplier has registers on both sides, fed by
+    a register with no logic between, and every wide compare has its own stage.)
     """
     plan = comparator_plan(cfg)
     return (plan.interval + (1 + plan.mac_stages if plan.by_address else 6) + THRESHOLD_STAGES
-            + TOURNAMENT_STAGES * (plan.levels + plan.group_levels) + 1)
+            + TOURNAMENT_STAGES * (plan.levels + plan.group_levels) + 2)
 
 
 def comparator_depth(cfg: FocusConfig) -> int:
