@@ -59,10 +59,10 @@ def lane_rows(tile_tokens: int, lanes: int) -> int:
     return -(-tile_tokens // lanes)
 
 
-#: Entries of the scatter accumulator's results queue: an emission read reaches it four edges after
-#: it is issued (the registered accumulator read, the registered set and lane selections, then the
-#: queue), so five items are in flight at one a cycle (focus.sim.scatter_cycles.RESULT_DELAY + 1).
-SCATTER_QUEUE_DEPTH = 5
+#: Entries of the scatter accumulator's results queue: an emission read reaches it three edges after
+#: it is issued (the registered accumulator read, the registered lane selection, then the queue), so
+#: four items are in flight at one a cycle (see focus.sim.scatter_cycles).
+SCATTER_QUEUE_DEPTH = 4
 
 
 def array_fifo_depth(cfg: FocusConfig) -> int:

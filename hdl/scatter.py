@@ -145,9 +145,9 @@ class ScatterAccumulator(wiring.Component):
       last sums are written, in which the emission's first read address is registered (the read
       sees the memory after it). Then one accumulator row per cycle is read (``T`` reads, token
       order: lane ``t mod L``, row ``t // L``) while the lanes accumulate the next block into the
-      other set; each read reaches ``results`` ``RESULT_DELAY`` edges later (the read; per lane,
-      the row of the read's set registered; per group of ``EMISSION_GROUP_LANES`` lanes, the row
-      of the read's lane registered; then the read's group's row into the queue) through a queue of
+      other set; each read reaches ``results`` ``RESULT_DELAY`` edges later (the read; per group
+      of ``EMISSION_GROUP_LANES`` lanes, the row of the read's lane and set registered; then the
+      read's group's row into the queue) through a queue of
       ``focus.plans.SCATTER_QUEUE_DEPTH`` with credit, so backpressure on ``results`` stalls the
       reads, never loses a row. The lanes stall only when both sets hold blocks. Exact timing:
       :mod:`focus.sim.scatter_cycles`.
@@ -392,16 +392,13 @@ class ScatterAccumulator(wiring.Component):
             for l in range(L):
                 m.d.comb += acc_raddr[s][l].eq(Mux(held[s], e_row, s1.slots[l].row))
 
-        # e1 (the read's edge): the emitted lane's group and touched bit, per lane a one-hot of the
-        # set (``kept_e_set*``, one copy per lane, kept apart in synthesis), and per group of
-        # EMISSION_GROUP_LANES lanes a one-hot of the lane within the group (``kept_e_pick*``).
-        # e2: per lane, the row of the read's set, registered by the lane's memories (``e2_lane*``;
-        # a lane not read loads a row nobody selects). e3: per group, the row of the read's lane
-        # among the group's, registered; then the row of the read's group, or 0 for an untouched
-        # row, into the queue. A register per group straight after the 2 x 4 memory reads of its
-        # lanes spread over the chip (an AND-OR, two LUTs deep) was the largest group of late
-        # inputs of an 88.5 MHz ULX3S-85F build (32, 11.43 ns); one L-way multiplexer per set
-        # before it, before that, of the ULX3S-85F at seed 5 and of the ECPIX-5 at seed 4.
+        # e1 (the read's edge): the emitted lane's group and touched bit, and per group of
+        # EMISSION_GROUP_LANES lanes a one-hot of the set and the lane within the group
+        # (``kept_e_pick*``, kept apart in synthesis), the selects of that group's reads alone.
+        # e2: per group, the row of the read's lane and set among the group's 2 x 4 reads,
+        # registered; then the row of the read's group, or 0 for an untouched row, into the
+        # queue. One L-way multiplexer per set before the register reached across every lane's
+        # memories (the late inputs of the ULX3S-85F at seed 5 and of the ECPIX-5 at seed 4).
         lane_groups = [range(g, min(g + EMISSION_GROUP_LANES, L)) for g in range(0, L, EMISSION_GROUP_LANES)]
         assert EMISSION_GROUP_LANES & (EMISSION_GROUP_LANES - 1) == 0, "a power of two"
         split = EMISSION_GROUP_LANES.bit_length() - 1                   # lane bits within a group
@@ -413,34 +410,29 @@ class ScatterAccumulator(wiring.Component):
                                  .bit_select(e_row, 1))
         m.d.sync += [e1.valid.eq(issue), e1.group.eq(group), e1.touched.eq(e_touched),
                      e1.last.eq(e_last), e1.job.eq(Mux(eset, held_job[1], held_job[0]))]
-        e2, e3 = Signal.like(e1), Signal.like(e1)
-        m.d.sync += [e2.eq(e1), e3.eq(e2)]
-        e2_lanes = []
-        for l in range(L):
-            e_set = Signal(2, name=f"kept_e_set{l}")
-            m.d.sync += e_set.eq(Mux(eset, 0b10, 0b01))
-            lane_row = Signal(acc_row, name=f"e2_lane{l}")
-            m.d.sync += lane_row.eq(acc_rdata[0][l].as_value() & e_set[0].replicate(acc_row.size)
-                                    | acc_rdata[1][l].as_value() & e_set[1].replicate(acc_row.size))
-            e2_lanes.append(lane_row)
-        e3_rows = Signal(data.ArrayLayout(acc_row, len(lane_groups)))
+        e2 = Signal.like(e1)
+        e2_rows = Signal(data.ArrayLayout(acc_row, len(lane_groups)))
+        m.d.sync += e2.eq(e1)
         for g, lanes in enumerate(lane_groups):
-            # the group's lanes selected by a one-hot register: an AND-OR of registers
+            # the group's 2 x len(lanes) reads selected by a one-hot register (set, lane within the
+            # group): an AND-OR of the reads, two LUTs deep, where a lane multiplexer then a set
+            # multiplexer were three (on an 87.5 MHz ULX3S-85F build 11.36 ns, the largest group
+            # of late inputs)
             stride = 1 << len(within)
-            pick = Signal(stride, name=f"kept_e_pick{g}")
-            pick_e2 = Signal(stride, name=f"kept_e_pick_late{g}")
-            m.d.sync += [pick.eq(Const(1, stride) << within), pick_e2.eq(pick)]
+            pick = Signal(2 * stride, name=f"kept_e_pick{g}")
+            m.d.sync += pick.eq(Const(1, 2 * stride) << Cat(within, eset))
             row = 0
-            for i, l in enumerate(lanes):
-                row = row | (e2_lanes[l].as_value() & pick_e2[i].replicate(acc_row.size))
-            m.d.sync += e3_rows[g].eq(row)
+            for s in range(2):
+                for i, l in enumerate(lanes):
+                    row = row | (acc_rdata[s][l].as_value() & pick[s * stride + i].replicate(acc_row.size))
+            m.d.sync += e2_rows[g].eq(row)
         selected = Signal(acc_row)
         beat = Signal(ResultBeat(cfg))
-        m.d.comb += selected.eq(Array(e3_rows)[e3.group].as_value())
-        m.d.comb += [beat.data[i].eq(Mux(e3.touched, selected[i], 0)) for i in range(cols)]   # sign-extends
+        m.d.comb += selected.eq(Array(e2_rows)[e2.group].as_value())
+        m.d.comb += [beat.data[i].eq(Mux(e2.touched, selected[i], 0)) for i in range(cols)]   # sign-extends
         m.d.comb += [
-            beat.end.chunk.eq(e3.last), beat.end.tile.eq(e3.last), beat.end.job.eq(e3.last & e3.job),
-            queue.w_stream.valid.eq(e3.valid),
+            beat.end.chunk.eq(e2.last), beat.end.tile.eq(e2.last), beat.end.job.eq(e2.last & e2.job),
+            queue.w_stream.valid.eq(e2.valid),
             queue.w_stream.payload.eq(beat),
         ]
 

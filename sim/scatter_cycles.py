@@ -32,9 +32,8 @@ from ..config import FocusConfig
 __all__ = ["RESULT_DELAY", "DONE_DELAY", "ScatterTiming", "ScatterTimeline", "scatter_cycles"]
 
 #: Edges from an emission read to the handshake of its results beat: the registered accumulator
-#: read (1), the registered selection of each lane's set (1), the registered selection of the
-#: lane's row (1), then the output queue (1).
-RESULT_DELAY = 4
+#: read (1), the registered selection of the lane's row (1), then the output queue (1).
+RESULT_DELAY = 3
 #: Edges from the members handshake with ``end.tile`` to the block's first emission read: the
 #: beat's accumulator read (1), its registered add and write (1), then the set reads as complete (1).
 DONE_DELAY = 3
