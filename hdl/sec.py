@@ -93,8 +93,9 @@ class SemanticConcentrator(wiring.Component):
       Radix select then finds the k-th largest importance ``V``, MSB digit first: per
       ``cfg.sec_digit_bits``-bit digit, one pass over the buffer, a word per cycle, counts the
       candidates (tokens whose higher digits equal those chosen so far) in ``2**digit_bits`` bins
-      (per lane a one-hot bin, registered; per bin a popcount over the lanes, registered, then added), and a scan of the bins from the
-      top picks the digit where the running count reaches the remaining k. The remaining k after
+      (per lane a one-hot bin, registered; per bin a popcount over the lanes, registered, then
+      added), and a scan of the bins from the top picks the digit where the running count reaches
+      the remaining k. The remaining k after
       the last digit is the number of tokens equal to ``V`` to keep; the emit pass keeps every token
       above ``V`` and the first that many equal to ``V``, in index order (within a word, a tie is
       kept while its prefix count of ties is at most the remaining k).
