@@ -289,17 +289,18 @@ class HostLink(wiring.Component):
         # A decode of a binary byte counter and the state, and a clear of ``word`` at ``start_drain`` (the
         # parser's CRC compare), were the ULX3S-85F's two late inputs at 75 MHz (13.4 ns). A beat's
         # bytes are all written before it is offered, so ``word`` needs no clear; a byte latched in
-        # IDLE after an abort in READ is overwritten by the next frame's. ``d_at_last`` is
+        # IDLE after an abort in READ or LATCH is overwritten by the next frame's. ``d_at_last`` is
         # ``d_select``'s bit ``d_last_phase``, registered in READ (neither changes before LATCH), and
         # LATCH steps ``d_select`` whether or not the frame is abandoned (IDLE sets it to byte 0 in
         # the next cycle, when no byte is latched): the select of that bit and the parser's
         # abort (its CRC compare) in front of ``d_select``'s inputs were late on an 80 MHz
         # ULX3S-85F build (11.72 ns).
-        # The buffer's read data is registered once (``rp_data``, by the block RAM) before it fans
-        # out into ``word``'s bytes, and the byte enables follow a cycle later (``latch`` is set
-        # in READ, ``latch_late`` in LATCH): the block RAM's output straight into the bytes of
-        # ``word`` was the largest group of late inputs of an 88.5 MHz ULX3S-85F build (37, 11.29
-        # ns). A beat's last byte is then latched in SETTLE, before PUSH offers the beat.
+        # The buffer's read data (the block RAM's registered read) is registered once more, in the
+        # fabric (``rp_data``), before it fans out into ``word``'s bytes, and the byte enables
+        # follow a cycle later (``latch`` is set in READ, ``latch_late`` in LATCH): the block RAM's
+        # output straight into the bytes of ``word`` was the largest group of late inputs of an
+        # 88.5 MHz ULX3S-85F build (37, 11.29 ns). A beat's last byte is then latched in SETTLE,
+        # before PUSH offers the beat.
         d_select = Signal(max_bb, init=1)
         d_at_last = Signal()
         rp_data = Signal(8)

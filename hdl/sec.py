@@ -284,8 +284,8 @@ class SemanticConcentrator(wiring.Component):
                         m.d.sync += index.eq(index + 1)
 
             with m.State("HISTOGRAM"):
-                # Four stages: read word `index` (0 .. N-1); register its candidate bits and digits;
-                # count them per bin; add the counts into the bins. Word 0 was read in the previous
+                # Four stages: read word `index` (0 .. N-1); register its bin hits (each candidate
+                # lane's one-hot bin); count them per bin; add the counts into the bins. Word 0 was read in the previous
                 # cycle unless this is the first pass.
                 m.d.sync += [rd_valid.eq(index < N), rd_word.eq(index), need.eq(k_rem)]
                 with m.If(index < N):
