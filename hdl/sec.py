@@ -285,8 +285,8 @@ class SemanticConcentrator(wiring.Component):
 
             with m.State("HISTOGRAM"):
                 # Four stages: read word `index` (0 .. N-1); register its bin hits (each candidate
-                # lane's one-hot bin); count them per bin; add the counts into the bins. Word 0 was read in the previous
-                # cycle unless this is the first pass.
+                # lane's one-hot bin); count them per bin; add the counts into the bins. Word 0 was
+                # read in the previous cycle unless this is the first pass.
                 m.d.sync += [rd_valid.eq(index < N), rd_word.eq(index), need.eq(k_rem)]
                 with m.If(index < N):
                     m.d.sync += index.eq(index + 1)
@@ -295,7 +295,8 @@ class SemanticConcentrator(wiring.Component):
                              for n, hits in enumerate(bin_hits)]
                 m.d.sync += [count_valid.eq(cand_valid), count_last.eq(cand_last)]
                 with m.If(cand_valid):
-                    m.d.sync += [c.eq(_tree_sum(hits[i] for i in range(L))) for hits, c in zip(bin_hits, counts)]
+                    m.d.sync += [c.eq(_tree_sum(hits[i] for i in range(L)))
+                                 for hits, c in zip(bin_hits, counts)]
                 with m.If(count_valid):
                     m.d.sync += [h.eq(h + c) for h, c in zip(hist, counts)]
                     with m.If(count_last):

@@ -229,7 +229,8 @@ class SimilarityComparator(wiring.Component):
         # The verdicts leave from a register (a buffered queue, one more cycle): SIC's resolver
         # decodes ``best`` into its group-id multiplexer and writes the id into its window history
         # in the same cycle, and that chain started at the queue's LUT-RAM read, placed away from
-        # the resolver (the critical path nextpnr reported for an 88.5 MHz ULX3S-85F build, 11.44 ns).
+        # the resolver (the critical path nextpnr reported for an 88.5 MHz ULX3S-85F build,
+        # 11.44 ns).
         m.submodules.verdict_queue = bq = CreditQueue(_verdict_layout(), depth, buffered=True)
         enter, take = Signal(), Signal()
         beat = data.View(VectorBeat(cfg), vq.r_data)
