@@ -88,7 +88,7 @@ _ROUTER2_TIMING = "--placer static --router router2 --tmg-ripup"
 BOARDS: dict[str, Board] = {b.name: b for b in [
     # 4x4 with 4 SIC multipliers synthesizes to 32 MULT18X18D (the 12F and 25F have 28); a 4x3
     # array with 2 SIC multipliers to 26, and 35 DP16KD (the 12F has 32); a 4x2 array to 22 and 27
-    # The 12F, 25F and 45F presets run at 40 MHz, a clock their builds meet (45 to 60 MHz on the
+    # The 12F, 25F and 45F presets run at 40 MHz, a clock their builds meet (47 to 58 MHz on the
     # current netlist: the element-serial SIC's running best compares two cross products in one
     # cycle; before its multiply-accumulate was registered on both sides, 38.6 to 55 by seed);
     # place and route still aim at 100 MHz (constraint_mhz), as with --clock-mhz.
