@@ -41,6 +41,9 @@ class Board:
     # preset (docs/fpga.md, "The whole board design"); ``focus fpga build --seed`` overrides the seed
     nextpnr_opts: str = "--placer static --router router1"
     seed: int = 1
+    # ECP5: the sites of the resets' global buffers, {"por_reset": bel, "accel_reset": bel}
+    # (focus.fpga.clocks.global_buffer); nextpnr's packer picks when a reset has none
+    buffer_bels: dict = field(default_factory=dict)
 
     def platform_class(self):
         module, _, name = self.platform.partition(":")

@@ -88,12 +88,18 @@ class BuildFailed(RuntimeError):
     the tool's first ``ERROR`` line and the log that holds the whole output."""
 
 
-def _failure(board: "Board", step: str, output: str, status: int, log: Path) -> BuildFailed:
+def _failure(board: "Board", step: str, output: str, status: int, log: Path, seed: int | None = None) -> BuildFailed:
     """The one-line :class:`BuildFailed` for a tool's ``output``: its first ``ERROR`` line, or, when
-    there is none (a tool killed by a signal, say), the exit ``status`` and the output's last line."""
+    there is none (a tool killed by a signal, say), the exit ``status`` and the output's last line.
+    A connection the router cannot reach at all ("Failed to route arc") belongs to that placement
+    (on the ULX3S-85F with the PLL at 90 MHz, seed 5 left the power-on reset's global buffer input
+    unreachable, other seeds routed it): the message suggests another seed."""
     errors = [line.strip() for line in output.splitlines() if line.lstrip().startswith("ERROR")]
     if errors:
         detail = errors[0]
+        if "Failed to route arc" in detail:
+            used = f" (this build used {seed})" if seed is not None else ""
+            detail += f"; this placement cannot be routed: try another placement seed, --seed N{used}"
     else:
         tail = [line.strip() for line in output.splitlines() if line.strip()][-1:]
         detail = f"exit status {status}" + (f", last output line: {tail[0]}" if tail else ", no output")
@@ -191,9 +197,11 @@ class BoardBuild(Elaboratable):
         board = self.board
         m = Module()
         if platform is not None:
-            add_sync_domain(m, platform, board.family, board.oscillator_mhz, board.target_mhz, board.constraint_mhz)
+            add_sync_domain(m, platform, board.family, board.oscillator_mhz, board.target_mhz, board.constraint_mhz,
+                            reset_bel=board.buffer_bels.get("por_reset"))
         m.submodules.board = BoardTop(self.cfg, clk_freq=round(board.target_mhz * 1e6),
-                                      family=board.family if platform is not None else None)
+                                      family=board.family if platform is not None else None,
+                                      reset_bel=board.buffer_bels.get("accel_reset"))
         return m
 
 
@@ -271,7 +279,8 @@ def _digest(board: Board, cfg: FocusConfig, top_name: str, seed: int) -> str:
     key = json.dumps({"board": board.name, "target_mhz": board.target_mhz,
                       "constraint_mhz": board.constraint_mhz, "cfg": cfg.to_dict(),
                       "top": top_name, "seed": seed, "nextpnr_opts": board.nextpnr_opts,
-                      "src": source_digest(), "versions": tool_versions(FPGA_DISTRIBUTIONS)}, sort_keys=True)
+                      "src": source_digest(), "versions": tool_versions(FPGA_DISTRIBUTIONS),
+                      **({"buffer_bels": board.buffer_bels} if board.buffer_bels else {})}, sort_keys=True)
     return hashlib.sha256(key.encode()).hexdigest()[:12]
 
 
@@ -469,7 +478,7 @@ def build(board: Board | str, cfg: FocusConfig | None = None, out_dir: str | Pat
                 watch.poll()
     (work / "pnr.log").write_text(output or "")
     if process.returncode:
-        raise _failure(board, "place and route", output or "", process.returncode, work / "pnr.log")
+        raise _failure(board, "place and route", output or "", process.returncode, work / "pnr.log", seed)
     seconds = time.time() - started
     bitstream = _BITSTREAM[board.family]
     shutil.copyfile(work / bitstream, out / bitstream)

@@ -47,6 +47,8 @@ def _describe(name: str) -> str:
         lines.append("    --clock-mhz: " + ", ".join(f"{c:g}" for c in choices))
     if board.family == "ecp5" and board.refuse is None:
         lines.append(f"    nextpnr: {board.nextpnr_opts} --seed {board.seed}")
+        if board.buffer_bels:
+            lines.append("    reset buffers: " + ", ".join(f"{k} at {v}" for k, v in sorted(board.buffer_bels.items())))
     elif board.refuse is None:
         lines.append(f"    nextpnr-himbaechel: its default placer and router, --seed {board.seed}")
     return "\n".join(lines)

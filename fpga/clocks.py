@@ -59,23 +59,31 @@ def pll_output_mhz(family: str, oscillator_mhz: float, target_mhz: float) -> flo
     return oscillator_mhz * (p["FBDIV_SEL"] + 1) / (p["IDIV_SEL"] + 1)
 
 
-def global_buffer(m: Module, family: str, signal: Signal, name: str) -> Signal:
+def global_buffer(m: Module, family: str, signal: Signal, name: str, bel: str | None = None) -> Signal:
     """``signal`` through a global clock buffer of ``family`` (ECP5: a ``DCCA``, which nextpnr-ecp5
     routes on one of the eight global networks that can reach fabric pins, LSR and LUT inputs
     included), for a high-fanout reset. Other families: ``signal`` itself. ``signal`` should be a
-    flip-flop's output, so that the only routing before the global network is to the buffer."""
+    flip-flop's output, so that the only routing before the global network is to the buffer.
+
+    ``bel`` (ECP5) places the buffer on that site (nextpnr's ``BEL`` attribute, e.g.
+    ``"X67/Y0/TDCC3"``); without it nextpnr's packer picks the first free one. The top edge's
+    sites of the 85F all sit at X67/Y0, so the choice among them leaves the placement as it is
+    and changes only which fabric entrance the buffer's input is routed to: at some placements
+    router2 cannot reach one of them (``Board.buffer_bels``, docs/fpga.md)."""
     if family != "ecp5":
         return signal
     out = Signal(name=f"{name}_global")
-    m.submodules[f"{name}_dcc"] = Instance("DCCA", i_CLKI=signal, i_CE=1, o_CLKO=out)
+    m.submodules[f"{name}_dcc"] = Instance("DCCA", i_CLKI=signal, i_CE=1, o_CLKO=out,
+                                           **({"a_BEL": bel} if bel else {}))
     return out
 
 
 def add_sync_domain(m: Module, platform, family: str, oscillator_mhz: float, target_mhz: float,
-                    constraint_mhz: float | None = None) -> None:
+                    constraint_mhz: float | None = None, reset_bel: str | None = None) -> None:
     """Add ``sync`` at ``target_mhz`` to ``m`` (see the module docstring). ``constraint_mhz``, when
     given, is the frequency place and route is asked for instead of the PLL's (a tighter goal than
-    the clock the design runs at)."""
+    the clock the design runs at). ``reset_bel``: the site of the reset's global buffer
+    (:func:`global_buffer`)."""
     m.domains.sync = sync = ClockDomain("sync")
     clk_pin = platform.request(platform.default_clk, dir="-")
     m.submodules.clk_buffer = clk_buffer = io.Buffer("i", clk_pin)
@@ -125,4 +133,4 @@ def add_sync_domain(m: Module, platform, family: str, oscillator_mhz: float, tar
         m.d.por += count.eq(count + 1)
     held = Signal(init=1)
     m.d.por += held.eq(~count[4])
-    m.d.comb += sync.rst.eq(global_buffer(m, family, held, "por_reset"))
+    m.d.comb += sync.rst.eq(global_buffer(m, family, held, "por_reset", reset_bel))

@@ -46,13 +46,14 @@ class BoardTop(wiring.Component):
     lights while the link delivers an upload to the accelerator, bit 1 for about 0.1 s after an
     error response. ``frame_timeout`` (clock cycles; default 20 ms, at least 64 byte times) and
     ``max_payload`` (bytes) go to :class:`~focus.fpga.link.HostLink`. ``family`` (a board build's
-    FPGA family, ``None`` in simulation) picks the global buffer of the accelerator's reset.
+    FPGA family, ``None`` in simulation) picks the global buffer of the accelerator's reset;
+    ``reset_bel`` its site (:func:`focus.fpga.clocks.global_buffer`).
     """
 
     def __init__(self, cfg: FocusConfig, *, clk_freq: int = DEFAULT_CLK_FREQ, baud: int = DEFAULT_BAUD,
                  max_payload: int = DEFAULT_MAX_PAYLOAD, frame_timeout: int | None = None,
-                 family: str | None = None):
-        self.cfg, self.family = cfg, family
+                 family: str | None = None, reset_bel: str | None = None):
+        self.cfg, self.family, self.reset_bel = cfg, family, reset_bel
         self.clk_freq, self.baud = int(clk_freq), int(baud)
         self.divisor = uart_divisor(self.clk_freq, self.baud)
         self.max_payload, self.frame_timeout = max_payload, frame_timeout
@@ -74,7 +75,8 @@ class BoardTop(wiring.Component):
         accel_reset = Signal(init=1)
         m.d.sync += accel_reset.eq(link.accel_reset)
         m.domains.accel = ClockDomain("accel", local=True)
-        reset = accel_reset if self.family is None else global_buffer(m, self.family, accel_reset, "accel_reset")
+        reset = (accel_reset if self.family is None
+                 else global_buffer(m, self.family, accel_reset, "accel_reset", self.reset_bel))
         m.d.comb += [ClockSignal("accel").eq(ClockSignal("sync")), ResetSignal("accel").eq(reset)]
         m.submodules.accelerator = accel = DomainRenamer("accel")(FocusAccelerator(self.cfg))
         wiring.connect(m, rx.bytes, link.rx)

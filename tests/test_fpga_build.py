@@ -120,6 +120,18 @@ def test_a_failed_place_and_route_is_one_line_naming_the_tools_error_and_its_log
                                   "last output line: Info: Placed 120 cells (the whole output: ")
 
 
+def test_an_unroutable_connection_names_the_seed_and_suggests_another(tmp_path):
+    # router2's own words on a ULX3S-85F placement (seed 5, the PLL at 90 MHz) it could not route
+    output = ("Info: Running main router loop...\n"
+              "ERROR: Failed to route arc 0.0 of net 'held', from X65/Y2/Q0_SLICE to X0/Y0/G_CLKI_TDCC0.\n"
+              "1 warning, 1 error\n")
+    message = str(_failure(get_board("ulx3s-85f"), "place and route", output, 255, tmp_path / "pnr.log", 5))
+    assert "\n" not in message
+    assert message.startswith("ulx3s-85f: place and route failed: ERROR: Failed to route arc 0.0 of net 'held', ")
+    assert "try another placement seed, --seed N (this build used 5)" in message
+    assert message.endswith(f"(the whole output: {tmp_path / 'pnr.log'})")
+
+
 def test_cli_build_reports_a_failed_build_in_one_line_with_exit_1(monkeypatch, capsys):
     def failing_build(board, *args, **kwargs):
         raise BuildFailed(f"{board.name}: place and route failed: ERROR: Unable to find legal placement")
@@ -350,6 +362,31 @@ def test_ecp5_resets_leave_flip_flops_onto_global_buffers_and_gowin_keeps_fabric
             assert (f"\\{wire}" in netlist) == bool(buffers), (name, wire)
         if buffers:
             _check_buffers_between_flip_flops_and_submodule_resets(plan.files["top.il"])
+
+
+def test_a_boards_reset_buffer_sites_reach_the_netlist_and_the_build_digest():
+    """``Board.buffer_bels`` puts nextpnr's ``BEL`` attribute on each reset's DCCA (the site router2
+    can reach at the preset's placement); a board without them leaves the choice to nextpnr."""
+    from dataclasses import replace
+    plain = get_board("ulx3s-12f")
+    sites = {"por_reset": "X1/Y0/TDCC3", "accel_reset": "X1/Y0/TDCC5"}
+    pinned = replace(plain, buffer_bels=sites)
+    cfg = board_config(plain)
+    for board, expected in ((plain, {}), (pinned, sites)):
+        plan = board.make_platform().build(default_top(cfg, board), name="top", do_build=False)
+        found, bel = {}, None
+        for line in plan.files["top.il"].splitlines():
+            words = line.split()
+            if words[:2] == ["attribute", "\\BEL"]:
+                bel = words[2].strip('"')
+            elif words[:2] == ["cell", "\\DCCA"]:
+                if bel is not None:
+                    found[words[2].lstrip("\\").removesuffix("_dcc")] = bel
+                bel = None
+            elif words[:1] == ["cell"]:
+                bel = None
+        assert found == expected, board.buffer_bels
+    assert _digest(plain, cfg, "BoardBuild", 1) != _digest(pinned, cfg, "BoardBuild", 1)
 
 
 def _rtlil_cells(text):
