@@ -92,14 +92,15 @@ def _failure(board: "Board", step: str, output: str, status: int, log: Path, see
     """The one-line :class:`BuildFailed` for a tool's ``output``: its first ``ERROR`` line, or, when
     there is none (a tool killed by a signal, say), the exit ``status`` and the output's last line.
     A connection the router cannot reach at all ("Failed to route arc") belongs to that placement
-    (on the ULX3S-85F with the PLL at 90 MHz, seed 5 left the power-on reset's global buffer input
-    unreachable, other seeds routed it): the message suggests another seed."""
+    (on the ULX3S-85F with the PLL at 90 MHz, seed 5 left the inputs of two of the top edge's
+    global buffer sites unreachable; docs/fpga.md): the message suggests another seed."""
     errors = [line.strip() for line in output.splitlines() if line.lstrip().startswith("ERROR")]
     if errors:
         detail = errors[0]
         if "Failed to route arc" in detail:
             used = f" (this build used {seed})" if seed is not None else ""
-            detail += f"; this placement cannot be routed: try another placement seed, --seed N{used}"
+            detail = (detail.rstrip(".")
+                      + f"; this placement cannot be routed: try another placement seed, --seed N{used}")
     else:
         tail = [line.strip() for line in output.splitlines() if line.strip()][-1:]
         detail = f"exit status {status}" + (f", last output line: {tail[0]}" if tail else ", no output")

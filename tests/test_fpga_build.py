@@ -128,7 +128,8 @@ def test_an_unroutable_connection_names_the_seed_and_suggests_another(tmp_path):
     message = str(_failure(get_board("ulx3s-85f"), "place and route", output, 255, tmp_path / "pnr.log", 5))
     assert "\n" not in message
     assert message.startswith("ulx3s-85f: place and route failed: ERROR: Failed to route arc 0.0 of net 'held', ")
-    assert "try another placement seed, --seed N (this build used 5)" in message
+    assert ("to X0/Y0/G_CLKI_TDCC0; this placement cannot be routed: "
+            "try another placement seed, --seed N (this build used 5) (the whole output: ") in message
     assert message.endswith(f"(the whole output: {tmp_path / 'pnr.log'})")
 
 
