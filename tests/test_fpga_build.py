@@ -9,6 +9,7 @@ tier when ``FOCUS_SLOW=all`` or ``FOCUS_FPGA_BUILD=1``.
 import json
 import os
 import subprocess
+from typing import NamedTuple
 
 import pytest
 
@@ -375,35 +376,40 @@ def test_a_boards_reset_buffer_sites_reach_the_netlist_and_the_build_digest():
     cfg = board_config(plain)
     for board, expected in ((plain, {}), (pinned, sites)):
         plan = board.make_platform().build(default_top(cfg, board), name="top", do_build=False)
-        found, bel = {}, None
-        for line in plan.files["top.il"].splitlines():
-            words = line.split()
-            if words[:2] == ["attribute", "\\BEL"]:
-                bel = words[2].strip('"')
-            elif words[:2] == ["cell", "\\DCCA"]:
-                if bel is not None:
-                    found[words[2].lstrip("\\").removesuffix("_dcc")] = bel
-                bel = None
-            elif words[:1] == ["cell"]:
-                bel = None
+        found = {cell.name.lstrip("\\").removesuffix("_dcc"): cell.attrs["\\BEL"].strip('"')
+                 for cells in _rtlil_cells(plan.files["top.il"]).values() for cell in cells
+                 if cell.kind == "\\DCCA" and "\\BEL" in cell.attrs}
         assert found == expected, board.buffer_bels
     assert _digest(plain, cfg, "BoardBuild", 1) != _digest(pinned, cfg, "BoardBuild", 1)
 
 
+class _Cell(NamedTuple):
+    kind: str
+    name: str
+    ports: dict          # port -> wire name without a bit select
+    attrs: dict          # attribute -> its value as written (strings quoted)
+
+
 def _rtlil_cells(text):
-    """{module: [(cell type, {port: wire name without a bit select})]} of an RTLIL netlist."""
-    modules, cell = {}, None
+    """{module: [_Cell]} of an RTLIL netlist; a cell's attributes are the lines just before it."""
+    modules, cell, attrs = {}, None, {}
     for line in text.splitlines():
         words = line.split()
         if words[:1] == ["module"]:
             cells = modules.setdefault(words[-1], [])
+            attrs = {}
+        elif words[:1] == ["attribute"] and len(words) >= 3:
+            attrs[words[1]] = " ".join(words[2:])
         elif words[:1] == ["cell"]:
-            cell = (words[1], {})
+            cell = _Cell(words[1], words[2], {}, attrs)
             cells.append(cell)
+            attrs = {}
         elif words[:1] == ["connect"] and cell is not None and len(words) >= 3:
-            cell[1][words[1]] = words[2]
+            cell.ports[words[1]] = words[2]
         elif words[:1] == ["end"]:
             cell = None
+        elif words:
+            attrs = {}
     return modules
 
 
@@ -412,14 +418,14 @@ def _check_buffers_between_flip_flops_and_submodule_resets(text):
     module hands to its submodules as their reset."""
     found = 0
     for module, cells in _rtlil_cells(text).items():
-        for kind, ports in cells:
-            if kind != "\\DCCA":
+        for cell in cells:
+            if cell.kind != "\\DCCA":
                 continue
             found += 1
-            source, out = ports["\\CLKI"], ports["\\CLKO"]
-            flops = [p for k, p in cells if k in ("$dff", "$adff", "$sdff") and p.get("\\Q") == source]
+            source, out = cell.ports["\\CLKI"], cell.ports["\\CLKO"]
+            flops = [c for c in cells if c.kind in ("$dff", "$adff", "$sdff") and c.ports.get("\\Q") == source]
             assert flops, f"{module}: the DCCA's input {source} is not a flip-flop's output"
-            resets = [p for k, p in cells if k.startswith("\\top.") and out in
-                      [w for port, w in p.items() if port.endswith("rst")]]
+            resets = [c for c in cells if c.kind.startswith("\\top.") and out in
+                      [w for port, w in c.ports.items() if port.endswith("rst")]]
             assert resets, f"{module}: the DCCA's output {out} resets no submodule"
     assert found == 2
