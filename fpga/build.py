@@ -36,6 +36,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -350,18 +351,29 @@ def late_endpoints(report: dict, period_ns: float, *, top: int = 20) -> dict | N
             "by_signal": [{"signal": k, "endpoints": n, "worst_ns": round(w, 2)} for k, (n, w) in ranked[:top]]}
 
 
+#: router2 with ``--tmg-ripup`` iterates for as long as a connection misses the clock, even when
+#: every wire is legal and nothing improves any more (a 85 MHz ULX3S-85F build at seed 3 held 13 to
+#: 14 failing connections from its 121st iteration to its 550th, 12 minutes, before it was stopped):
+#: a build stops when its best legal iteration is this many iterations old.
+ROUTER2_STALL_ITERATIONS = 150
+
+
 class _NextpnrProgress:
     """Reads nextpnr's log (``--log``) while it grows and reports its phases: placement (with the
     minutes spent), then routing: the share of arcs routed (router1's table) or the iteration and its
-    overused wires (router2), at most once a minute."""
+    overused wires (router2), at most once a minute. ``stalled`` becomes ``(iteration, failing)``
+    when router2 has routed every wire legally and its fewest failing timing connections
+    (``tmgfail``) have not fallen in :data:`ROUTER2_STALL_ITERATIONS` iterations since."""
 
     _ROUTER1_ROW = re.compile(r"Info:\s+\d+ \|\s+\d+\s+\d+ \|\s+-?\d+\s+-?\d+ \|\s+(\d+)\|")
-    _ROUTER2_ITERATION = re.compile(r"iter=(\d+) wires=\d+ overused=(\d+)")
+    _ROUTER2_ITERATION = re.compile(r"iter=(\d+) wires=\d+ overused=(\d+)(?:.* tmgfail=(\d+))?")
 
     def __init__(self, log: Path, say):
         self.log, self.say = log, say
         self.offset, self.phase, self.arcs, self.last = 0, None, None, 0.0
         self.remaining = self.iteration = None       # the latest router1 row or router2 iteration
+        self.best = None                             # router2's best (overused, tmgfail) and its iteration
+        self.stalled = None
         self.started = time.time()
 
     def poll(self) -> None:
@@ -383,6 +395,7 @@ class _NextpnrProgress:
                 self.remaining = int(row.group(1))
             elif (row := self._ROUTER2_ITERATION.search(line)):
                 self.iteration = (int(row.group(1)), int(row.group(2)))
+                self._track(self.iteration[0], (self.iteration[1], int(row.group(3) or 0)))
         if time.time() - self.last < 60:
             return
         minutes = (time.time() - self.started) / 60
@@ -399,10 +412,46 @@ class _NextpnrProgress:
         elif self.phase == "placing":          # the placers print no share done: say it still runs
             self._enter("placing")
 
+    def _track(self, iteration: int, state: tuple[int, int]) -> None:
+        if self.best is None or state < self.best[0]:
+            self.best = (state, iteration)
+        elif self.best[0][0] == 0 and iteration - self.best[1] >= ROUTER2_STALL_ITERATIONS:
+            self.stalled = (iteration, self.best[0][1])
+
     def _enter(self, phase: str) -> None:
         self.phase = phase
         self.last = time.time()
         self.say(f"nextpnr: {phase} ({(time.time() - self.started) / 60:.0f} min)")
+
+
+def _place_and_route(board: Board, work: Path, env: dict, seed: int, say, poll_seconds: float = 10) -> None:
+    """Run ``work/pnr_top.sh`` (nextpnr, then the packer), report its progress through ``say`` and
+    write its output to ``work/pnr.log``; :class:`BuildFailed` when it fails, or when router2 has
+    stalled (:data:`ROUTER2_STALL_ITERATIONS`: then the script and every tool it started are killed)."""
+    log = work / "pnr.log"
+    with subprocess.Popen(["sh", "pnr_top.sh"], cwd=work, env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, start_new_session=True) as process:
+        watch = _NextpnrProgress(work / "top.tim", lambda text: say(f"{board.name}: {text}"))
+        while True:
+            try:
+                output = process.communicate(timeout=poll_seconds)[0]
+                break
+            except subprocess.TimeoutExpired:
+                watch.poll()
+                if watch.stalled:
+                    os.killpg(process.pid, signal.SIGKILL)     # the shell and the nextpnr it runs
+                    output = process.communicate()[0]
+                    break
+    log.write_text(output or "")
+    if watch.stalled:
+        iteration, failing = watch.stalled
+        raise BuildFailed(
+            f"{board.name}: place and route failed: router2 routed every wire, but {failing} connections "
+            f"still miss the {board.goal_mhz:g} MHz constraint and none has been fixed in "
+            f"{ROUTER2_STALL_ITERATIONS} iterations (iteration {iteration}): this placement will not meet it; "
+            f"try another placement seed, --seed N (this build used {seed}) (the whole output: {log})")
+    if process.returncode:
+        raise _failure(board, "place and route", output or "", process.returncode, log, seed)
 
 
 def build(board: Board | str, cfg: FocusConfig | None = None, out_dir: str | Path | None = None, *,
@@ -468,18 +517,7 @@ def build(board: Board | str, cfg: FocusConfig | None = None, out_dir: str | Pat
         raise _failure(board, "synthesis", result.stdout, result.returncode, work / "synth.log")
     netlist = re.search(r"--json (\S+)", pnr_script)
     check_synthesized_fits(board, cfg, work / (netlist.group(1) if netlist else "top.json"))
-    with subprocess.Popen(["sh", "pnr_top.sh"], cwd=work, env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True) as process:
-        watch = _NextpnrProgress(work / "top.tim", lambda text: say(f"{board.name}: {text}"))
-        while True:
-            try:
-                output = process.communicate(timeout=10)[0]
-                break
-            except subprocess.TimeoutExpired:
-                watch.poll()
-    (work / "pnr.log").write_text(output or "")
-    if process.returncode:
-        raise _failure(board, "place and route", output or "", process.returncode, work / "pnr.log", seed)
+    _place_and_route(board, work, env, seed, say)
     seconds = time.time() - started
     bitstream = _BITSTREAM[board.family]
     shutil.copyfile(work / bitstream, out / bitstream)

@@ -325,6 +325,80 @@ def test_build_progress_follows_router2_iterations_and_their_overused_wires(tmp_
     assert len(messages) == 3
 
 
+def _router2_lines(rows):
+    return "".join(f"Info:     iter={i} wires=753062 overused={o} overuse={o} tmgfail={t} archfail=NA\n"
+                   for i, o, t in rows)
+
+
+def test_router2_is_stalled_when_its_best_legal_routing_has_not_improved_for_the_stall_iterations(tmp_path):
+    from focus.fpga.build import ROUTER2_STALL_ITERATIONS as N, _NextpnrProgress
+    log = tmp_path / "top.tim"
+    watch = _NextpnrProgress(log, lambda message: None)
+    # congestion first (overused wires falling and rising again for many iterations): never a stall
+    rows = [(i, 500 + (i % 7) * 100, 40) for i in range(1, 3 * N)]
+    # legal from here on: the failing connections fall to 13, then 13 and 14 for ever
+    start = 3 * N
+    rows += [(start, 0, 29), (start + 1, 3, 30), (start + 2, 0, 14), (start + 30, 0, 13)]
+    log.write_text("Info: Running router2...\n" + _router2_lines(rows))
+    watch.poll()
+    assert watch.stalled is None
+    with open(log, "a") as f:
+        f.write(_router2_lines((start + 30 + k, k % 2, 13 + k % 2) for k in range(1, N)))
+    watch.poll()
+    assert watch.stalled is None                        # N - 1 iterations after the best: still waiting
+    with open(log, "a") as f:
+        f.write(_router2_lines([(start + 30 + N, 0, 14)]))
+    watch.poll()
+    assert watch.stalled == (start + 30 + N, 13)
+
+
+def test_router2_improving_or_congested_is_not_stalled(tmp_path):
+    from focus.fpga.build import ROUTER2_STALL_ITERATIONS as N, _NextpnrProgress
+    log = tmp_path / "top.tim"
+    watch = _NextpnrProgress(log, lambda message: None)
+    # legal, one failing connection fixed every N - 1 iterations: progress, however slow
+    rows = [(1 + k, 0, 1000 - k // (N - 1)) for k in range(5 * N)]
+    log.write_text("Info: Running router2...\n" + _router2_lines(rows))
+    watch.poll()
+    assert watch.stalled is None
+    congested = _NextpnrProgress(tmp_path / "congested.tim", lambda message: None)
+    (tmp_path / "congested.tim").write_text("Info: Running router2...\n"
+                                            + _router2_lines((i, 40 + i % 9, 0) for i in range(1, 5 * N)))
+    congested.poll()
+    assert congested.stalled is None                    # never legal: the build's own timeout applies
+
+
+def test_a_stalled_router2_is_killed_with_its_tools_and_the_build_says_to_try_another_seed(tmp_path):
+    import os
+    import time
+    from focus.fpga.build import ROUTER2_STALL_ITERATIONS as N, BuildFailed, _place_and_route
+    work = tmp_path
+    (work / "stall.txt").write_text("Info: Running router2...\n"
+                                    + _router2_lines((i, 0, 14) for i in range(1, N + 5)))
+    # a stand-in for nextpnr that writes a stalled router2's log and then would run for ten minutes
+    (work / "pnr_top.sh").write_text("cat stall.txt > top.tim\nsleep 600 &\necho $! > child.pid\nwait\n")
+    started = time.monotonic()
+    with pytest.raises(BuildFailed) as failed:
+        _place_and_route(get_board("ulx3s-85f"), work, dict(os.environ), 3, lambda message: None,
+                         poll_seconds=0.2)
+    assert time.monotonic() - started < 60
+    message = str(failed.value)
+    assert message.startswith("ulx3s-85f: place and route failed: router2 routed every wire, but 14 connections "
+                              "still miss the 88.5 MHz constraint")
+    assert "try another placement seed, --seed N (this build used 3)" in message
+    assert "\n" not in message
+    child = int((work / "child.pid").read_text())
+    for _ in range(50):                                 # the tool the script started is gone too
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError(f"process {child} still runs")
+    assert (work / "pnr.log").exists()
+
+
 def test_a_synthesized_design_over_the_device_is_refused_in_one_line_before_place_and_route(tmp_path):
     from focus.fpga.build import check_synthesized_fits
     board = get_board("ulx3s-25f")
