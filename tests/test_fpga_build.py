@@ -9,6 +9,7 @@ tier when ``FOCUS_SLOW=all`` or ``FOCUS_FPGA_BUILD=1``.
 import json
 import os
 import subprocess
+from pathlib import Path
 from typing import NamedTuple
 
 import pytest
@@ -388,10 +389,17 @@ def test_a_stalled_router2_is_killed_with_its_tools_and_the_build_says_to_try_an
     assert "try another placement seed, --seed N (this build used 3)" in message
     assert "\n" not in message
     child = int((work / "child.pid").read_text())
-    for _ in range(50):                                 # the tool the script started is gone too
+
+    def running(pid):                                   # a zombie waiting for its new parent has ended
         try:
-            os.kill(child, 0)
+            os.kill(pid, 0)
         except ProcessLookupError:
+            return False
+        stat = Path(f"/proc/{pid}/stat")
+        return not (stat.exists() and stat.read_text().rsplit(")", 1)[-1].split()[0] == "Z")
+
+    for _ in range(50):                                 # the tool the script started is gone too
+        if not running(child):
             break
         time.sleep(0.1)
     else:
