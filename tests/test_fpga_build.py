@@ -12,6 +12,8 @@ import subprocess
 from pathlib import Path
 from typing import NamedTuple
 
+from amaranth.hdl import Elaboratable
+
 import pytest
 
 from focus import FocusConfig
@@ -143,6 +145,29 @@ def test_cli_build_reports_a_failed_build_in_one_line_with_exit_1(monkeypatch, c
     err = capsys.readouterr().err
     assert err == ("focus fpga build: tang-primer-20k: place and route failed: "
                    "ERROR: Unable to find legal placement\n")
+
+
+def test_cli_seeds_parses_lists_and_ranges_and_prints_the_best_first_with_the_build_to_run(monkeypatch, capsys):
+    asked = {}
+
+    def sweep(board, cfg, seeds, out, *, jobs=None, progress=None):
+        asked.update(board=board.name, seeds=seeds, jobs=jobs)
+        return {"constraint_mhz": 88.5, "target_mhz": 85, "seeds": [
+            {"seed": 7, "estimate_mhz": 79.59}, {"seed": 2, "estimate_mhz": 76.33}, {"seed": 1, "estimate_mhz": None}]}
+    monkeypatch.setattr("focus.fpga.build.place_seeds", sweep)
+    assert main(["seeds", "--board", "ulx3s-85f", "--seeds", "1-3,7,2", "--jobs", "2"]) == 0
+    assert asked == {"board": "ulx3s-85f", "seeds": [1, 2, 3, 7], "jobs": 2}
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "ulx3s-85f: placement estimates against 88.5 MHz (the clock runs at 85), best first"
+    assert [line.split() for line in lines[2:5]] == [["7", "79.59"], ["2", "76.33"], ["1", "-"]]
+    assert lines[5].startswith("route the best: focus fpga build --board ulx3s-85f --seed 7 ")
+
+
+@pytest.mark.parametrize("text", ["1-x", "", "3,,5"])
+def test_cli_seeds_refuses_a_seed_list_it_cannot_read(text, capsys):
+    with pytest.raises(SystemExit):
+        main(["seeds", "--board", "ulx3s-85f", "--seeds", text])
+    assert "--seeds" in capsys.readouterr().err
 
 
 def test_cli_rejects_a_bad_override():
@@ -405,6 +430,59 @@ def test_a_stalled_router2_is_killed_with_its_tools_and_the_build_says_to_try_an
     else:
         raise AssertionError(f"process {child} still runs")
     assert (work / "pnr.log").exists()
+
+
+class _Blinky(Elaboratable):
+    """A counter on an LED: a design the real tools place in seconds."""
+
+    def elaborate(self, platform):
+        from amaranth.hdl import Module, Signal
+        from amaranth.lib import io
+        m = Module()
+        counter = Signal(24)
+        m.d.sync += counter.eq(counter + 1)
+        m.submodules.led = led = io.Buffer("o", platform.request("led", 0, dir="-"))
+        m.d.comb += led.o.eq(counter[-1])
+        return m
+
+
+def test_placement_estimate_reads_the_clock_constrained_nearest_the_goal():
+    from focus.fpga.build import placement_estimate
+    log = ("Info: Max frequency for clock '$glbnet$clk': 41.00 MHz (FAIL at 91.51 MHz)\n"
+           "Info: Max frequency for clock 'clk25_0__io': 300.00 MHz (PASS at 25.00 MHz)\n"
+           "Info: Max frequency for clock '$glbnet$clk': 71.91 MHz (FAIL at 91.51 MHz)\n")
+    assert placement_estimate(log, 91.5) == 71.91                  # the last report of that clock
+    assert placement_estimate(log, 25) == 300.0
+    assert placement_estimate("Info: no timing here\n", 91.5) is None
+
+
+def test_a_seed_sweep_places_each_seed_once_on_one_synthesis_and_ranks_them(tmp_path):
+    from focus.fpga.build import place_seeds
+    messages = []
+    result = place_seeds("ulx3s-12f", seeds=[2, 1, 2], out_dir=tmp_path, top=_Blinky(), jobs=2,
+                         progress=messages.append)
+    assert sorted(e["seed"] for e in result["seeds"]) == [1, 2]
+    estimates = [e["estimate_mhz"] for e in result["seeds"]]
+    assert all(isinstance(mhz, float) and mhz > 25 for mhz in estimates)
+    assert estimates == sorted(estimates, reverse=True)
+    assert json.loads((tmp_path / "seeds.json").read_text()) == result
+    work = tmp_path / "work"
+    assert (work / "seed1.tim").exists() and (work / "seed2.tim").exists()
+    assert not (work / "top.config").exists()                     # placed, never routed nor packed
+    assert sum("synthesis" in m for m in messages) == 1
+    # a third seed reuses the synthesis and the two placements
+    messages.clear()
+    again = place_seeds("ulx3s-12f", seeds=[1, 2, 3], out_dir=tmp_path, top=_Blinky(), jobs=1,
+                        progress=messages.append)
+    assert sorted(e["seed"] for e in again["seeds"]) == [1, 2, 3]
+    assert not any("synthesis" in m for m in messages)
+    assert [m for m in messages if "seed" in m and "estimated" in m][0].split(": ", 1)[1].startswith("[1/1] seed 3: ")
+
+
+def test_a_seed_sweep_is_refused_for_a_board_without_nextpnr_ecp5():
+    from focus.fpga.build import place_seeds
+    with pytest.raises(ValueError, match="tang-primer-20k: placement seed sweeps are for the ECP5 boards"):
+        place_seeds("tang-primer-20k", seeds=[1])
 
 
 def test_a_synthesized_design_over_the_device_is_refused_in_one_line_before_place_and_route(tmp_path):
