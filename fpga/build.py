@@ -488,7 +488,7 @@ def _synthesize(board: Board, cfg: FocusConfig, out: Path, top, seed: int, say) 
     top = top if top is not None else default_top(cfg, board)
     plan = platform.build(top, name="top", do_build=False, **overrides)
     plan.extract(work)
-    say(f"{board.name}: synthesis, place and route (logs in {work})")
+    say(f"{board.name}: synthesis (logs in {work})")
     # Synthesis first, then the resource check, then place and route and packing: a design that
     # does not fit stops here with one line instead of a placer that never legalises.
     synth_script, pnr_script = _split_script((work / "build_top.sh").read_text())
