@@ -26,7 +26,7 @@ from .passbuffer import N_TILES_WIDTH, PassBuffer
 from .scatter import ScatterAccumulator
 from .sec import SecMask, SecScore, SecStatus, SemanticConcentrator
 from .sic import SimilarityConcentrator, TileCounters
-from .streams import Framing, MapBeat, ResultBeat, VectorBeat, WeightRow
+from .streams import MapBeat, ResultBeat, VectorBeat, WeightRow
 from .systolic import SystolicArray
 from .util import equals, index_range
 
@@ -75,8 +75,7 @@ class DenseBypass(wiring.Component):
     ``representatives`` (the vector itself), ``map`` (index = the vector's position in its
     tile-chunk, zero vectors included) and ``counters`` (``unique = tile_tokens``, ``base = 0``, the
     tile-chunk's ``end``), one vector a cycle, through two-entry queues (so no output's ``valid``
-    waits on another's ``ready``). The counters queue holds only ``end``: the counts are constants
-    after it.
+    waits on another's ``ready``).
     """
 
     def __init__(self, cfg: FocusConfig):
@@ -92,29 +91,24 @@ class DenseBypass(wiring.Component):
         m = Module()
         cfg = self.cfg
         queues = {}
-        for name in ("representatives", "map"):
+        for name in ("representatives", "map", "counters"):
             port = getattr(self, name)
             q = fifo.SyncFIFO(width=port.payload.shape().size, depth=2)
             m.submodules[f"{name}_queue"] = queues[name] = q
             wiring.connect(m, q.r_stream, wiring.flipped(port))
-        m.submodules.counters_queue = queues["counters"] = q = fifo.SyncFIFO(width=Framing.size, depth=2)
-        counts = self.counters.payload
-        m.d.comb += [
-            self.counters.valid.eq(q.r_rdy), q.r_en.eq(self.counters.ready),
-            counts.unique.eq(cfg.tile_tokens), counts.base.eq(0), counts.end.eq(q.r_data),
-            counts.last_unique.eq(cfg.tile_tokens - 1), counts.empty.eq(0),
-        ]
         vin = self.vectors
         end = vin.payload.end
         position = Signal(index_range(cfg.tile_tokens))
         m.d.comb += vin.ready.eq(queues["representatives"].w_rdy & queues["map"].w_rdy & queues["counters"].w_rdy)
         take = vin.valid & vin.ready
         entry = Signal(MapBeat(cfg))
+        counts = Signal(TileCounters(cfg))
         m.d.comb += [
             entry.index.eq(position), entry.end.eq(end),
+            counts.unique.eq(cfg.tile_tokens), counts.base.eq(0), counts.end.eq(end),
             queues["representatives"].w_data.eq(vin.payload), queues["representatives"].w_en.eq(take),
             queues["map"].w_data.eq(entry), queues["map"].w_en.eq(take),
-            queues["counters"].w_data.eq(end), queues["counters"].w_en.eq(take & end.chunk),
+            queues["counters"].w_data.eq(counts), queues["counters"].w_en.eq(take & end.chunk),
         ]
         with m.If(take):
             m.d.sync += position.eq(Mux(end.chunk, 0, position + 1))

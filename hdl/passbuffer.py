@@ -37,8 +37,7 @@ class PassBuffer(wiring.Component):
     Inputs (from SIC, or in dense mode from :class:`DenseBypass`), a tile's K-chunks in order
       ``counters``         :func:`~focus.hdl.sic.TileCounters`, one per tile-chunk: ``unique`` (how
                            many ``representatives`` beats belong to it) and ``base`` (the unique
-                           index of its first root), ``last_unique`` and ``empty`` consistent
-                           with ``unique``; ``end.tile`` ends the tile.
+                           index of its first root); ``end.tile`` ends the tile.
       ``representatives``  :func:`~focus.hdl.streams.VectorBeat`: per tile-chunk its ``unique``
                            vectors in unique order (none when ``unique = 0``); counted by
                            ``counters``, so its framing is not used. They may come before their
@@ -285,8 +284,8 @@ class PassBuffer(wiring.Component):
         for b in range(2):
             for ch in range(C):
                 with m.If(writable & ~seen & r_slot[b * C + ch]):
-                    m.d.sync += [last_u_t[b][ch].eq(c.last_unique), empty_t[b][ch].eq(c.empty),
-                                 base_t[b][ch].eq(c.base)]
+                    m.d.sync += [last_u_t[b][ch].eq(Mux(c.unique.any(), c.unique - 1, 0)),
+                                 empty_t[b][ch].eq(~c.unique.any()), base_t[b][ch].eq(c.base)]
         with m.If(counters_take):
             m.d.sync += [r_unique.eq(c.unique), r_end_tile.eq(c.end.tile), seen.eq(1)]
         with m.If(rep_in.valid & rep_in.ready):

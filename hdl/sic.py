@@ -45,15 +45,10 @@ def TileCounters(cfg: FocusConfig) -> data.StructLayout:
     """Per tile-chunk: roots, vectors that matched a candidate, zero vectors (they add up to
     ``tile_tokens``), ``base``, the unique index of the tile-chunk's first root (so the scatter
     addresses the array's output rows with ``index - base``), and ``end``, the framing of the
-    tile-chunk's last vector (``end.chunk`` always set). ``last_unique`` (``max(unique, 1) - 1``) and
-    ``empty`` (``unique = 0``) are ``unique`` as the pass buffer's tables hold it, computed where
-    the beat is made: derived behind the queue's LUT-RAM read they were the latest path of an
-    87.38 MHz ULX3S-85F build (the read, the SIC/dense select, the decrement, into 16 table
-    flip-flops)."""
+    tile-chunk's last vector (``end.chunk`` always set)."""
     count = range(cfg.tile_tokens + 1)
     return data.StructLayout({"unique": count, "similar": count, "zero": count,
-                              "base": range(cfg.tokens + 1), "end": Framing,
-                              "last_unique": index_range(cfg.tile_tokens), "empty": 1})
+                              "base": range(cfg.tokens + 1), "end": Framing})
 
 
 class SimilarityConcentrator(wiring.Component):
@@ -189,17 +184,12 @@ class SimilarityConcentrator(wiring.Component):
         m.d.sync += [resolved.valid.eq(consume), resolved.last.eq(consume & last), resolved.zero.eq(is_zero),
                      resolved.base.eq(base), resolved.group.eq(group), resolved.end.eq(end),
                      resolved.counts.eq(counts)]
-        queued_counts = Signal(TileCounters(cfg))
-        unique_any = resolved.counts.unique.any()
-        m.d.comb += [queued_counts.eq(resolved.counts),
-                     queued_counts.last_unique.eq(Mux(unique_any, resolved.counts.unique - 1, 0)),
-                     queued_counts.empty.eq(~unique_any)]
         entry = Signal(MapBeat(cfg))
         map_room, counters_room = Signal(name="map_room"), Signal(name="counters_room")
         m.d.comb += [
             entry.index.eq(Mux(resolved.zero, -1, resolved.base + resolved.group)), entry.end.eq(resolved.end),
             map_queue.w_en.eq(resolved.valid), map_queue.w_data.eq(entry),
-            counters_queue.w_en.eq(resolved.last), counters_queue.w_data.eq(queued_counts),
+            counters_queue.w_en.eq(resolved.last), counters_queue.w_data.eq(resolved.counts),
             map_room.eq(map_queue.w_level + resolved.valid < MAP_DEPTH),
             counters_room.eq(counters_queue.w_level + resolved.last < counters_queue.depth),
             # (base + unique) + is_root: one carry chain after the verdict, not two

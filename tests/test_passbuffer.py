@@ -43,7 +43,7 @@ def beats_of(cfg, tiles):
             end = framing(chunk=True, tile=c == CHUNKS - 1, job=c == CHUNKS - 1 and t == TILES - 1)
             unique, base = len(chunk_reps), bases[c]
             counters.append({"unique": unique, "similar": 0, "zero": cfg.tile_tokens - unique, "base": base,
-                             "end": end, "last_unique": max(unique, 1) - 1, "empty": int(unique == 0)})
+                             "end": end})
             reps.append([{"data": r, "end": end} for r in chunk_reps])
             for token in range(cfg.tile_tokens):
                 last = token == cfg.tile_tokens - 1
