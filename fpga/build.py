@@ -582,8 +582,8 @@ def place_seeds(board: Board | str, cfg: FocusConfig | None = None, seeds=range(
     return nextpnr's placement estimate of the accelerator clock for each (ECP5 boards only:
     ``ValueError`` otherwise). ``{"board", "digest", "target_mhz", "constraint_mhz", "seeds":
     [{"seed", "estimate_mhz", "seconds"}, ...]}`` best first, also written as ``seeds.json`` to
-    ``out_dir`` (default ``build/fpga/<board>-seeds-<digest>/``); seeds measured before on the same
-    digest are reused. ``jobs`` placements run at once (default: the machine's cores; nextpnr
+    ``out_dir`` (default ``build/fpga/<board>-seeds-<digest>/``) after every seed, so a sweep stopped
+    half-way keeps what it measured; seeds measured before on the same digest are reused. ``jobs`` placements run at once (default: the machine's cores; nextpnr
     places on one). The estimate ranks placements: routed results on the ULX3S-85F landed about 5
     MHz above it (docs/fpga.md); ``build(..., seed=best)`` routes the best."""
     board = get_board(board) if isinstance(board, str) else board
@@ -602,6 +602,16 @@ def place_seeds(board: Board | str, cfg: FocusConfig | None = None, seeds=range(
         if previous.get("digest") == digest:
             known = {entry["seed"]: entry for entry in previous["seeds"]}
     wanted = [seed for seed in dict.fromkeys(int(s) for s in seeds) if seed not in known]
+
+    def result() -> dict:                   # written after every seed: a stopped sweep keeps its seeds
+        ranked = sorted(known.values(), key=lambda e: (-(e["estimate_mhz"] or 0), e["seed"]))
+        summary = {"board": board.name, "digest": digest, "config_digest": cfg.digest(),
+                   "target_mhz": board.target_mhz, "constraint_mhz": board.goal_mhz,
+                   "nextpnr_opts": board.nextpnr_opts, "seeds": ranked}
+        out.mkdir(parents=True, exist_ok=True)
+        write_atomic(result_path, json.dumps(summary, indent=1) + "\n")
+        return summary
+
     work = out / "work"
     if wanted:
         if not (work / "top.json").exists() or not known:
@@ -633,11 +643,7 @@ def place_seeds(board: Board | str, cfg: FocusConfig | None = None, seeds=range(
             for done, future in enumerate(as_completed(futures), 1):
                 entry = future.result()
                 known[entry["seed"]] = entry
+                result()
                 say(f"{board.name}: [{done}/{len(wanted)}] seed {entry['seed']}: {entry['estimate_mhz']} MHz "
                     f"estimated ({entry['seconds'] / 60:.1f} min)")
-    ranked = sorted(known.values(), key=lambda e: (-(e["estimate_mhz"] or 0), e["seed"]))
-    result = {"board": board.name, "digest": digest, "config_digest": cfg.digest(), "target_mhz": board.target_mhz,
-              "constraint_mhz": board.goal_mhz, "nextpnr_opts": board.nextpnr_opts, "seeds": ranked}
-    out.mkdir(parents=True, exist_ok=True)
-    write_atomic(result_path, json.dumps(result, indent=1) + "\n")
-    return result
+    return result()

@@ -458,9 +458,15 @@ def test_placement_estimate_reads_the_clock_constrained_nearest_the_goal():
 
 def test_a_seed_sweep_places_each_seed_once_on_one_synthesis_and_ranks_them(tmp_path):
     from focus.fpga.build import place_seeds
-    messages = []
+    messages, saved = [], []
+
+    def progress(message):                              # seeds.json holds every seed placed so far
+        messages.append(message)
+        if "estimated" in message:
+            saved.append(len(json.loads((tmp_path / "seeds.json").read_text())["seeds"]))
     result = place_seeds("ulx3s-12f", seeds=[2, 1, 2], out_dir=tmp_path, top=_Blinky(), jobs=2,
-                         progress=messages.append)
+                         progress=progress)
+    assert saved == [1, 2]
     assert sorted(e["seed"] for e in result["seeds"]) == [1, 2]
     estimates = [e["estimate_mhz"] for e in result["seeds"]]
     assert all(isinstance(mhz, float) and mhz > 25 for mhz in estimates)
@@ -472,7 +478,9 @@ def test_a_seed_sweep_places_each_seed_once_on_one_synthesis_and_ranks_them(tmp_
     assert sum("synthesis" in m for m in messages) == 1
     # a third seed reuses the synthesis and the two placements
     messages.clear()
-    again = place_seeds("ulx3s-12f", seeds=[1, 2, 3], out_dir=tmp_path, top=_Blinky(), jobs=1,
+    top = _Blinky()
+    top._MustUse__silence = True                        # (Amaranth's flag) reused synthesis: never elaborated
+    again = place_seeds("ulx3s-12f", seeds=[1, 2, 3], out_dir=tmp_path, top=top, jobs=1,
                         progress=messages.append)
     assert sorted(e["seed"] for e in again["seeds"]) == [1, 2, 3]
     assert not any("synthesis" in m for m in messages)
