@@ -515,7 +515,8 @@ def build(board: Board | str, cfg: FocusConfig | None = None, out_dir: str | Pat
     cfg = cfg if cfg is not None else board_config(board)
     say = progress or (lambda message: None)
     check_fits(board, cfg)
-    digest = _digest(board, cfg, type(top).__qualname__ if top is not None else BoardBuild.__qualname__, seed)
+    top_name = type(top).__qualname__ if top is not None else BoardBuild.__qualname__
+    digest = _digest(board, cfg, top_name, seed)
     out = Path(out_dir) if out_dir is not None else build_root() / "fpga" / f"{board.name}-{digest}"
     report_path = out / "report.json"
     if report_path.exists():
@@ -539,7 +540,7 @@ def build(board: Board | str, cfg: FocusConfig | None = None, out_dir: str | Pat
     fmax = _fmax(pnr, goal)
     report = {
         "board": board.name, "device": board.device, "config_digest": cfg.digest(), "digest": digest,
-        "top": type(top).__qualname__, "bitstream": bitstream, "fmax_mhz": fmax,
+        "top": top_name, "bitstream": bitstream, "fmax_mhz": fmax,
         "target_mhz": board.target_mhz, "constraint_mhz": goal,
         "met": fmax is not None and fmax >= board.target_mhz,
         "resources": _resources(board.family, pnr), "resources_available": AVAILABLE.get(board.device, {}),
