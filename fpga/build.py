@@ -379,11 +379,14 @@ class _NextpnrProgress:
     def poll(self) -> None:
         if not self.log.exists():
             return
-        with open(self.log, errors="replace") as f:
+        with open(self.log, "rb") as f:
             f.seek(self.offset)
-            text = f.read()
-            self.offset = f.tell()
-        for line in text.splitlines():
+            data = f.read()
+        # complete lines only: nextpnr's log is buffered, so the file may end in the middle of a line
+        # (an iteration cut before its ``tmgfail`` would read as one with no failing connection)
+        data = data[:data.rfind(b"\n") + 1]
+        self.offset += len(data)
+        for line in data.decode(errors="replace").splitlines():
             if "placer" in line and self.phase is None:
                 self._enter("placing")
             elif "Running router2" in line:
@@ -415,6 +418,7 @@ class _NextpnrProgress:
     def _track(self, iteration: int, state: tuple[int, int]) -> None:
         if self.best is None or state < self.best[0]:
             self.best = (state, iteration)
+            self.stalled = None
         elif self.best[0][0] == 0 and iteration - self.best[1] >= ROUTER2_STALL_ITERATIONS:
             self.stalled = (iteration, self.best[0][1])
 
@@ -429,19 +433,29 @@ def _place_and_route(board: Board, work: Path, env: dict, seed: int, say, poll_s
     write its output to ``work/pnr.log``; :class:`BuildFailed` when it fails, or when router2 has
     stalled (:data:`ROUTER2_STALL_ITERATIONS`: then the script and every tool it started are killed)."""
     log = work / "pnr.log"
+    # nextpnr runs in a session of its own, so that a stalled router2 can be stopped with the shell
+    # that runs it; the same happens when this process is interrupted (Ctrl-C; SIGTERM, as from
+    # ``timeout``, through the CLI's handler), which no longer reaches that session by itself
     with subprocess.Popen(["sh", "pnr_top.sh"], cwd=work, env=env, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True, start_new_session=True) as process:
         watch = _NextpnrProgress(work / "top.tim", lambda text: say(f"{board.name}: {text}"))
-        while True:
-            try:
-                output = process.communicate(timeout=poll_seconds)[0]
-                break
-            except subprocess.TimeoutExpired:
-                watch.poll()
-                if watch.stalled:
-                    os.killpg(process.pid, signal.SIGKILL)     # the shell and the nextpnr it runs
-                    output = process.communicate()[0]
+        try:
+            while True:
+                try:
+                    output = process.communicate(timeout=poll_seconds)[0]
                     break
+                except subprocess.TimeoutExpired:
+                    watch.poll()
+                    if watch.stalled:
+                        os.killpg(process.pid, signal.SIGKILL)     # the shell and the nextpnr it runs
+                        output = process.communicate()[0]
+                        break
+        except BaseException:
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            raise
     log.write_text(output or "")
     if watch.stalled:
         iteration, failing = watch.stalled
@@ -584,8 +598,10 @@ def place_seeds(board: Board | str, cfg: FocusConfig | None = None, seeds=range(
     ``ValueError`` otherwise). ``{"board", "digest", "target_mhz", "constraint_mhz", "seeds":
     [{"seed", "estimate_mhz", "seconds"}, ...]}`` best first, also written as ``seeds.json`` to
     ``out_dir`` (default ``build/fpga/<board>-seeds-<digest>/``) after every seed, so a sweep stopped
-    half-way keeps what it measured; seeds measured before on the same digest are reused. ``jobs`` placements run at once (default: the machine's cores; nextpnr
-    places on one). The estimate ranks placements: routed results on the ULX3S-85F landed about 5
+    half-way keeps what it measured; seeds measured before on the same digest (and its synthesis,
+    ``work/digest.txt``) are reused. ``jobs`` placements run at once (default: the machine's cores;
+    nextpnr places on one); a seed that fails, or an interrupt, starts no other seed. The estimate
+    ranks placements: routed results on the ULX3S-85F have landed from a little below it to about 7
     MHz above it (docs/fpga.md); ``build(..., seed=best)`` routes the best."""
     board = get_board(board) if isinstance(board, str) else board
     if board.family != "ecp5":
@@ -615,8 +631,10 @@ def place_seeds(board: Board | str, cfg: FocusConfig | None = None, seeds=range(
 
     work = out / "work"
     if wanted:
-        if not (work / "top.json").exists() or not known:
+        synthesized = work / "digest.txt"           # the design whose netlist work/ holds
+        if not synthesized.exists() or synthesized.read_text().strip() != digest:
             work, env = _synthesize(board, cfg, out, top, board.seed, say)
+            synthesized.write_text(digest + "\n")
         else:
             env = tool_environment(work)
         pnr_script = (work / "pnr_top.sh").read_text()
@@ -641,10 +659,14 @@ def place_seeds(board: Board | str, cfg: FocusConfig | None = None, seeds=range(
             f"(nextpnr --no-route, logs in {work})")
         with ThreadPoolExecutor(max_workers=max(1, jobs or os.cpu_count() or 1)) as pool:
             futures = [pool.submit(place, seed) for seed in wanted]
-            for done, future in enumerate(as_completed(futures), 1):
-                entry = future.result()
-                known[entry["seed"]] = entry
-                result()
-                say(f"{board.name}: [{done}/{len(wanted)}] seed {entry['seed']}: {entry['estimate_mhz']} MHz "
-                    f"estimated ({entry['seconds'] / 60:.1f} min)")
+            try:
+                for done, future in enumerate(as_completed(futures), 1):
+                    entry = future.result()
+                    known[entry["seed"]] = entry
+                    result()
+                    say(f"{board.name}: [{done}/{len(wanted)}] seed {entry['seed']}: {entry['estimate_mhz']} MHz "
+                        f"estimated ({entry['seconds'] / 60:.1f} min)")
+            except BaseException:                   # a seed failed, or an interrupt: start no other seed
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
     return result()

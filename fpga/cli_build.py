@@ -23,8 +23,10 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from ..cli import add_config_arguments, config_from_args
@@ -158,9 +160,25 @@ def _seed_list(text: str) -> list[int]:
     return list(dict.fromkeys(seeds))
 
 
+def _exit_on_sigterm(signum, frame):
+    raise SystemExit(128 + signum)
+
+
 def main(argv=None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.command == "boards" or threading.current_thread() is not threading.main_thread():
+        return _run(parser, args)
+    # SIGTERM (``timeout``, a CI runner) unwinds like Ctrl-C, so a build stops the nextpnr it runs
+    # in a session of its own (focus.fpga.build._place_and_route) instead of leaving it running
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    try:
+        return _run(parser, args)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.command == "boards":
         for name in BOARDS:
             print(_describe(name))
@@ -188,10 +206,13 @@ def main(argv=None) -> int:
         print(f"{'seed':>6}  {'estimate MHz':>12}")
         for entry in result["seeds"]:
             print(f"{entry['seed']:>6}  {entry['estimate_mhz'] if entry['estimate_mhz'] is not None else '-':>12}")
-        best = result["seeds"][0]["seed"]
-        print(f"route the best: focus fpga build --board {board.name} --seed {best}"
+        if result["seeds"][0]["estimate_mhz"] is None:
+            print("no seed gave an estimate: see the seeds' logs (seed<N>.tim) in the sweep's work folder")
+            return 1
+        same = "".join(f" --config {args.config}" if args.config else "") + "".join(f" --set {v}" for v in args.set)
+        print(f"route the best: focus fpga build --board {board.name}{same} --seed {result['seeds'][0]['seed']}"
               + (f" --clock-mhz {args.clock_mhz:g}" if args.clock_mhz else "")
-              + " (routed results land near or above the estimate; docs/fpga.md)")
+              + " (routed results have landed from a little below the estimate to about 7 MHz above; docs/fpga.md)")
         return 0
 
     if args.command == "build" or (args.command == "flash" and not args.bitstream):

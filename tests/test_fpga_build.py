@@ -155,12 +155,36 @@ def test_cli_seeds_parses_lists_and_ranges_and_prints_the_best_first_with_the_bu
         return {"constraint_mhz": 88.5, "target_mhz": 85, "seeds": [
             {"seed": 7, "estimate_mhz": 79.59}, {"seed": 2, "estimate_mhz": 76.33}, {"seed": 1, "estimate_mhz": None}]}
     monkeypatch.setattr("focus.fpga.build.place_seeds", sweep)
-    assert main(["seeds", "--board", "ulx3s-85f", "--seeds", "1-3,7,2", "--jobs", "2"]) == 0
+    assert main(["seeds", "--board", "ulx3s-85f", "--seeds", "1-3,7,2", "--jobs", "2", "--set", "threshold=4/5"]) == 0
     assert asked == {"board": "ulx3s-85f", "seeds": [1, 2, 3, 7], "jobs": 2}
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "ulx3s-85f: placement estimates against 88.5 MHz (the clock runs at 85), best first"
     assert [line.split() for line in lines[2:5]] == [["7", "79.59"], ["2", "76.33"], ["1", "-"]]
-    assert lines[5].startswith("route the best: focus fpga build --board ulx3s-85f --seed 7 ")
+    assert lines[5].startswith("route the best: focus fpga build --board ulx3s-85f --set threshold=4/5 --seed 7 ")
+
+
+def test_cli_seeds_without_any_estimate_names_no_best_and_exits_1(monkeypatch, capsys):
+    monkeypatch.setattr("focus.fpga.build.place_seeds", lambda *args, **kwargs: {
+        "constraint_mhz": 91.5, "target_mhz": 90, "seeds": [{"seed": 1, "estimate_mhz": None}]})
+    assert main(["seeds", "--board", "ulx3s-85f", "--seeds", "1"]) == 1
+    out = capsys.readouterr().out
+    assert "no seed gave an estimate" in out and "route the best" not in out
+
+
+def test_cli_build_turns_sigterm_into_an_exit_that_unwinds_and_restores_the_handler(monkeypatch):
+    import signal
+    seen = {}
+
+    def build_until_terminated(board, *args, **kwargs):
+        seen["handler"] = signal.getsignal(signal.SIGTERM)
+        os.kill(os.getpid(), signal.SIGTERM)            # as `timeout` would
+        raise AssertionError("SIGTERM did not unwind the build")
+    monkeypatch.setattr("focus.fpga.build.build", build_until_terminated)
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(SystemExit) as exited:
+        main(["build", "--board", "ulx3s-12f"])
+    assert exited.value.code == 128 + signal.SIGTERM
+    assert seen["handler"] is not before and signal.getsignal(signal.SIGTERM) is before
 
 
 @pytest.mark.parametrize("text", ["1-x", "", "3,,5"])
@@ -378,6 +402,29 @@ def test_router2_is_stalled_when_its_best_legal_routing_has_not_improved_for_the
     assert watch.stalled == (start + 30 + N, 13)
 
 
+def test_router2_progress_reads_complete_lines_only(tmp_path):
+    # nextpnr's log is buffered: the file may end inside a line, here before the iteration's
+    # failing connections, which must not read as an iteration with none
+    from focus.fpga.build import ROUTER2_STALL_ITERATIONS as N, _NextpnrProgress
+    log = tmp_path / "top.tim"
+    watch = _NextpnrProgress(log, lambda message: None)
+    rows = _router2_lines((i, 0, 14) for i in range(1, 11))
+    for cut in ("overuse=0 tmg", "tmgfail=1"):
+        line = "Info:     iter=11 wires=753062 overused=0 overuse=0 tmgfail=14 archfail=NA\n"
+        log.write_text("Info: Running router2...\n" + rows + line[:line.index(cut) + len(cut)])
+        watch = _NextpnrProgress(log, lambda message: None)
+        watch.poll()
+        assert watch.best == ((0, 14), 1)
+        with open(log, "a") as f:                       # the rest of the line, then more like it
+            f.write(line[line.index(cut) + len(cut):] + _router2_lines((i, 0, 14) for i in range(12, N + 1)))
+        watch.poll()
+        assert watch.best == ((0, 14), 1) and watch.stalled is None
+        with open(log, "a") as f:
+            f.write(_router2_lines([(N + 1, 0, 14)]))
+        watch.poll()
+        assert watch.stalled == (N + 1, 14)
+
+
 def test_router2_improving_or_congested_is_not_stalled(tmp_path):
     from focus.fpga.build import ROUTER2_STALL_ITERATIONS as N, _NextpnrProgress
     log = tmp_path / "top.tim"
@@ -413,9 +460,14 @@ def test_a_stalled_router2_is_killed_with_its_tools_and_the_build_says_to_try_an
                               f"still miss the {get_board('ulx3s-85f').goal_mhz:g} MHz constraint")
     assert "try another placement seed, --seed N (this build used 3)" in message
     assert "\n" not in message
-    child = int((work / "child.pid").read_text())
+    _assert_ends(int((work / "child.pid").read_text()))  # the tool the script started is gone too
+    assert (work / "pnr.log").exists()
 
-    def running(pid):                                   # a zombie waiting for its new parent has ended
+
+def _assert_ends(pid):
+    import time
+
+    def running():                                      # a zombie waiting for its new parent has ended
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
@@ -423,13 +475,23 @@ def test_a_stalled_router2_is_killed_with_its_tools_and_the_build_says_to_try_an
         stat = Path(f"/proc/{pid}/stat")
         return not (stat.exists() and stat.read_text().rsplit(")", 1)[-1].split()[0] == "Z")
 
-    for _ in range(50):                                 # the tool the script started is gone too
-        if not running(child):
-            break
+    for _ in range(50):
+        if not running():
+            return
         time.sleep(0.1)
-    else:
-        raise AssertionError(f"process {child} still runs")
-    assert (work / "pnr.log").exists()
+    raise AssertionError(f"process {pid} still runs")
+
+
+def test_an_interrupted_build_stops_the_nextpnr_it_started(tmp_path):
+    from focus.fpga.build import _place_and_route
+    (tmp_path / "pnr_top.sh").write_text("echo 'Info: Running router2...' > top.tim\nsleep 600 &\n"
+                                         "echo $! > child.pid\nwait\n")
+
+    def interrupt(message):                             # Ctrl-C (or the CLI's SIGTERM) while routing
+        raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        _place_and_route(get_board("ulx3s-85f"), tmp_path, dict(os.environ), 3, interrupt, poll_seconds=0.2)
+    _assert_ends(int((tmp_path / "child.pid").read_text()))
 
 
 class _Blinky(Elaboratable):
