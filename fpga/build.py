@@ -50,8 +50,8 @@ from ..gen.resources import CLASSIC_MAP_LUTS
 from ..hdl.util import KEEP_COPIES
 from .boards import Board, board_config, get_board
 
-__all__ = ["build", "place_seeds", "placement_estimate", "late_endpoints", "BoardTooSmall", "BuildFailed", "ToolMissing", "prepare_platform",
-           "tool_environment", "check_fits", "default_top", "TOOLS", "FPGA_DISTRIBUTIONS"]
+__all__ = ["build", "place_seeds", "placement_estimate", "late_endpoints", "BoardTooSmall", "BuildFailed",
+           "ToolMissing", "prepare_platform", "tool_environment", "check_fits", "default_top", "TOOLS", "FPGA_DISTRIBUTIONS"]
 
 #: Amaranth tool name -> console script in this environment's bin folder.
 TOOLS = {
@@ -352,7 +352,7 @@ def late_endpoints(report: dict, period_ns: float, *, top: int = 20) -> dict | N
 
 
 #: router2 with ``--tmg-ripup`` iterates for as long as a connection misses the clock, even when
-#: every wire is legal and nothing improves any more (a 85 MHz ULX3S-85F build at seed 3 held 13 to
+#: every wire is legal and nothing improves any more (an 85 MHz ULX3S-85F build at seed 3 held 13 to
 #: 14 failing connections from its 121st iteration to its 550th, 12 minutes, before it was stopped):
 #: a build stops when its best legal iteration is this many iterations old.
 ROUTER2_STALL_ITERATIONS = 150
@@ -518,6 +518,11 @@ def _synthesize(board: Board, cfg: FocusConfig, out: Path, top, seed: int, say) 
     return work, env
 
 
+def _top_name(top) -> str:
+    """The built top's class name (the build digest's and report's ``top``)."""
+    return type(top).__qualname__ if top is not None else BoardBuild.__qualname__
+
+
 def build(board: Board | str, cfg: FocusConfig | None = None, out_dir: str | Path | None = None, *,
           top=None, seed: int | None = None, progress=None) -> dict:
     """Build ``top`` (default :func:`default_top`) for ``board`` with ``cfg`` (default: the board's
@@ -529,7 +534,7 @@ def build(board: Board | str, cfg: FocusConfig | None = None, out_dir: str | Pat
     cfg = cfg if cfg is not None else board_config(board)
     say = progress or (lambda message: None)
     check_fits(board, cfg)
-    top_name = type(top).__qualname__ if top is not None else BoardBuild.__qualname__
+    top_name = _top_name(top)
     digest = _digest(board, cfg, top_name, seed)
     out = Path(out_dir) if out_dir is not None else build_root() / "fpga" / f"{board.name}-{digest}"
     report_path = out / "report.json"
@@ -610,7 +615,7 @@ def place_seeds(board: Board | str, cfg: FocusConfig | None = None, seeds=range(
     cfg = cfg if cfg is not None else board_config(board)
     say = progress or (lambda message: None)
     check_fits(board, cfg)
-    digest = _digest(board, cfg, type(top).__qualname__ if top is not None else BoardBuild.__qualname__, "sweep")
+    digest = _digest(board, cfg, _top_name(top), "sweep")
     out = Path(out_dir) if out_dir is not None else build_root() / "fpga" / f"{board.name}-seeds-{digest}"
     result_path = out / "seeds.json"
     known = {}
@@ -655,9 +660,9 @@ def place_seeds(board: Board | str, cfg: FocusConfig | None = None, seeds=range(
             return {"seed": seed, "estimate_mhz": estimate, "seconds": round(time.time() - started, 1)}
 
         from concurrent.futures import ThreadPoolExecutor, as_completed
-        say(f"{board.name}: placing at {len(wanted)} seeds, {jobs or os.cpu_count() or 1} at a time "
-            f"(nextpnr --no-route, logs in {work})")
-        with ThreadPoolExecutor(max_workers=max(1, jobs or os.cpu_count() or 1)) as pool:
+        workers = max(1, jobs or os.cpu_count() or 1)
+        say(f"{board.name}: placing at {len(wanted)} seeds, {workers} at a time (nextpnr --no-route, logs in {work})")
+        with ThreadPoolExecutor(max_workers=workers) as pool:
             futures = [pool.submit(place, seed) for seed in wanted]
             try:
                 for done, future in enumerate(as_completed(futures), 1):

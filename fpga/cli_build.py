@@ -118,31 +118,30 @@ def _parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("boards", help="list the boards and their presets")
-    for name, text in (("build", "build a board's bitstream"), ("flash", "program a board with its bitstream")):
+    ecp5 = [b for b in BOARDS if BOARDS[b].family == "ecp5"]
+    for name, text, names, out in (
+            ("build", "build a board's bitstream", list(BOARDS), "build/fpga/<board>-<digest>/"),
+            ("flash", "program a board with its bitstream", list(BOARDS), "build/fpga/<board>-<digest>/"),
+            ("seeds", "rank nextpnr placement seeds by their estimated clock (ECP5)", ecp5,
+             "build/fpga/<board>-seeds-<digest>/")):
         p = sub.add_parser(name, help=text)
-        p.add_argument("--board", required=True, choices=sorted(BOARDS), metavar="NAME",
-                       help="one of: " + ", ".join(BOARDS))
+        p.add_argument("--board", required=True, choices=sorted(names), metavar="NAME", help="one of: " + ", ".join(names))
         add_config_arguments(p, default="the board's preset (`focus fpga boards`)")
-        p.add_argument("--out", metavar="DIR", help="output folder (default: build/fpga/<board>-<digest>/)")
-        p.add_argument("--seed", type=int, help="nextpnr placement seed (default: the board's, "
-                       "measured to route its preset; `focus fpga boards` lists it)")
+        p.add_argument("--out", metavar="DIR", help=f"output folder (default: {out})")
         p.add_argument("--clock-mhz", type=float, metavar="MHZ",
                        help="the accelerator's clock (default: the board's target, see `focus fpga boards`)")
+        if name in ("build", "flash"):
+            p.add_argument("--seed", type=int, help="nextpnr placement seed (default: the board's, "
+                           "measured to route its preset; `focus fpga boards` lists it)")
         if name == "flash":
             p.add_argument("--force", action="store_true",
                            help="flash a bitstream whose build did not meet its clock")
             p.add_argument("--bitstream", metavar="FILE", help="program this file instead of building")
             p.add_argument("--flash", action="store_true", help="write the SPI flash (persists) instead of SRAM")
-    p = sub.add_parser("seeds", help="rank nextpnr placement seeds by their estimated clock (ECP5)")
-    p.add_argument("--board", required=True, choices=sorted(b for b in BOARDS if BOARDS[b].family == "ecp5"),
-                   metavar="NAME", help="one of: " + ", ".join(b for b in BOARDS if BOARDS[b].family == "ecp5"))
-    add_config_arguments(p, default="the board's preset (`focus fpga boards`)")
-    p.add_argument("--out", metavar="DIR", help="output folder (default: build/fpga/<board>-seeds-<digest>/)")
-    p.add_argument("--seeds", type=_seed_list, default=list(range(1, 9)), metavar="LIST",
-                   help="seeds to place: 1-8 (the default), 3,5,9 or 1-4,10")
-    p.add_argument("--jobs", type=int, metavar="N", help="placements at once (default: the machine's cores)")
-    p.add_argument("--clock-mhz", type=float, metavar="MHZ",
-                   help="the accelerator's clock (default: the board's target, see `focus fpga boards`)")
+        if name == "seeds":
+            p.add_argument("--seeds", type=_seed_list, default=list(range(1, 9)), metavar="LIST",
+                           help="seeds to place: 1-8 (the default), 3,5,9 or 1-4,10")
+            p.add_argument("--jobs", type=int, metavar="N", help="placements at once (default: the machine's cores)")
     return parser
 
 
