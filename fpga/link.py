@@ -14,7 +14,6 @@ from ..hdl.accelerator import JobCommand, JobDone, JobMode
 from ..hdl.passbuffer import N_TILES_WIDTH
 from ..hdl.sec import SecMask, SecScore
 from ..hdl.streams import ResultBeat, VectorBeat, WeightRow
-from ..hdl.util import CollisionFreeReadPort
 from .protocol import (DEFAULT_MAX_PAYLOAD, JOB_BYTES, SYNC, VERSION, Command, ErrorCode, Identity, Reply,
                        beat_sizes, identify_payload)
 
@@ -151,11 +150,9 @@ class HostLink(wiring.Component):
                 m.d.comb += self.error.eq(1)
 
         # ---------------------------------------------------------------- receive buffer
-        # (the parser writes a frame's payload only while no delivery reads the buffer)
-        m.submodules.buffer = buf = memory.Memory(shape=8, depth=self.max_payload, init=[],
-                                                  attrs={"no_rw_check": 1})
+        m.submodules.buffer = buf = memory.Memory(shape=8, depth=self.max_payload, init=[])
         wp = buf.write_port()
-        rp = CollisionFreeReadPort(m, buf, wp)
+        rp = buf.read_port()
 
         # ---------------------------------------------------------------- parser
         rx = self.rx
