@@ -22,6 +22,7 @@ PLLS = {
     # yowasp-ecppll -i 25 -o F (every one exact; VCO 560 to 630 MHz; 40 MHz for the small ULX3S
     # parts, whose slowest SIC path meets 40 but not 50)
     ("ecp5", 25, 100): dict(CLKI_DIV=1, CLKFB_DIV=4, CLKOP_DIV=6, CLKOP_CPHASE=2),
+    ("ecp5", 25, 95): dict(CLKI_DIV=5, CLKFB_DIV=19, CLKOP_DIV=6, CLKOP_CPHASE=3),
     ("ecp5", 25, 90): dict(CLKI_DIV=5, CLKFB_DIV=18, CLKOP_DIV=7, CLKOP_CPHASE=3),
     ("ecp5", 25, 85): dict(CLKI_DIV=5, CLKFB_DIV=17, CLKOP_DIV=7, CLKOP_CPHASE=3),
     ("ecp5", 25, 80): dict(CLKI_DIV=5, CLKFB_DIV=16, CLKOP_DIV=7, CLKOP_CPHASE=3),
