@@ -428,6 +428,14 @@ class _NextpnrProgress:
         self.say(f"nextpnr: {phase} ({(time.time() - self.started) / 60:.0f} min)")
 
 
+def _kill_session(process: subprocess.Popen) -> None:
+    """Kill the session ``process`` leads: the shell and the nextpnr it runs (gone already: nothing)."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
 def _place_and_route(board: Board, work: Path, env: dict, seed: int, say, poll_seconds: float = 10) -> None:
     """Run ``work/pnr_top.sh`` (nextpnr, then the packer), report its progress through ``say`` and
     write its output to ``work/pnr.log``; :class:`BuildFailed` when it fails, or when router2 has
@@ -447,14 +455,11 @@ def _place_and_route(board: Board, work: Path, env: dict, seed: int, say, poll_s
                 except subprocess.TimeoutExpired:
                     watch.poll()
                     if watch.stalled:
-                        os.killpg(process.pid, signal.SIGKILL)     # the shell and the nextpnr it runs
+                        _kill_session(process)
                         output = process.communicate()[0]
                         break
         except BaseException:
-            try:
-                os.killpg(process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            _kill_session(process)
             raise
     log.write_text(output or "")
     if watch.stalled:

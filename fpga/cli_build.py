@@ -208,7 +208,7 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         if result["seeds"][0]["estimate_mhz"] is None:
             print("no seed gave an estimate: see the seeds' logs (seed<N>.tim) in the sweep's work folder")
             return 1
-        same = "".join(f" --config {args.config}" if args.config else "") + "".join(f" --set {v}" for v in args.set)
+        same = (f" --config {args.config}" if args.config else "") + "".join(f" --set {v}" for v in args.set)
         print(f"route the best: focus fpga build --board {board.name}{same} --seed {result['seeds'][0]['seed']}"
               + (f" --clock-mhz {args.clock_mhz:g}" if args.clock_mhz else "")
               + " (routed results have landed from a little below the estimate to about 7 MHz above; docs/fpga.md)")
