@@ -14,6 +14,7 @@ from ..hdl.accelerator import JobCommand, JobDone, JobMode
 from ..hdl.passbuffer import N_TILES_WIDTH
 from ..hdl.sec import SecMask, SecScore
 from ..hdl.streams import ResultBeat, VectorBeat, WeightRow
+from ..hdl.util import CollisionFreeReadPort
 from .protocol import (DEFAULT_MAX_PAYLOAD, JOB_BYTES, SYNC, VERSION, Command, ErrorCode, Identity, Reply,
                        beat_sizes, identify_payload)
 
@@ -150,9 +151,11 @@ class HostLink(wiring.Component):
                 m.d.comb += self.error.eq(1)
 
         # ---------------------------------------------------------------- receive buffer
-        m.submodules.buffer = buf = memory.Memory(shape=8, depth=self.max_payload, init=[])
+        # (the parser writes a frame's payload only while no delivery reads the buffer)
+        m.submodules.buffer = buf = memory.Memory(shape=8, depth=self.max_payload, init=[],
+                                                  attrs={"no_rw_check": 1})
         wp = buf.write_port()
-        rp = buf.read_port()
+        rp = CollisionFreeReadPort(m, buf, wp)
 
         # ---------------------------------------------------------------- parser
         rx = self.rx

@@ -20,7 +20,7 @@ from ..plans import FIRST_TILE_GROUP, PASS_QUEUE_DEPTH, lane_rows
 from .scatter import MemberBeat
 from .sic import TileCounters
 from .streams import CreditQueue, Framing, MapBeat, Vector, VectorBeat, index_shape
-from .util import equals, index_range
+from .util import CollisionFreeReadPort, equals, index_range
 
 __all__ = ["PassBuffer", "N_TILES_WIDTH"]
 
@@ -150,7 +150,7 @@ class PassBuffer(wiring.Component):
         entry = data.StructLayout({"row": index_range(D), "index": index_shape(cfg)})
         lane_mems = []
         for l in range(L):
-            mem = memory.Memory(shape=entry, depth=max(2 * C * D, 2), init=[])
+            mem = memory.Memory(shape=entry, depth=max(2 * C * D, 2), init=[], attrs={"no_rw_check": 1})
             m.submodules[f"lane{l}"] = mem
             lane_mems.append(mem)
         lane_writes = [mem.write_port() for mem in lane_mems]
@@ -250,7 +250,8 @@ class PassBuffer(wiring.Component):
         r_u = Signal(range(T + 1))
         r_unique = Signal(count_shape)
         r_end_tile = Signal()
-        m.submodules.reps = reps = memory.Memory(shape=Vector(cfg), depth=2 * C * T, init=[])
+        m.submodules.reps = reps = memory.Memory(shape=Vector(cfg), depth=2 * C * T, init=[],
+                                                 attrs={"no_rw_check": 1})
         reps_write = reps.write_port()
         counters, rep_in = self.counters, self.representatives
         # The handshake and the tables' write enables start at flip-flops: ``writable`` is
@@ -410,7 +411,7 @@ class PassBuffer(wiring.Component):
         m.d.comb += [a_issue.eq(a_pos.active & a_queue.admit & (a_pos.later | (a_chunk < ready_chunks[a_bank]))),
                      a_last.eq(a_u == a_last_u),
                      a_queue.start.eq(a_issue)]
-        reps_read = reps.read_port()
+        reps_read = CollisionFreeReadPort(m, reps, reps_write)
         m.d.comb += [reps_read.addr.eq((a_bank * C + a_chunk) * T + a_u), reps_read.en.eq(a_issue)]
         a_end = advance("acts", a_pos, a_issue, a_last, acts_done)
         with m.If(a_issue):
@@ -457,7 +458,7 @@ class PassBuffer(wiring.Component):
         m.d.sync += [s2.slot_valid[l].eq(s1_j < s1_lens[l]) for l in range(L)]
         beat = s_queue.w_stream.payload
         for l in range(L):
-            read = lane_mems[l].read_port()
+            read = CollisionFreeReadPort(m, lane_mems[l], lane_writes[l])
             m.d.comb += [read.addr.eq((s_bank * C + s_chunk) * D + s_j), read.en.eq(s_issue)]
             m.d.sync += s2.entries[l].eq(read.data)
             m.d.comb += [beat.slots[l].valid.eq(s2.slot_valid[l]),

@@ -22,7 +22,7 @@ from amaranth.lib.wiring import In, Out
 from ..config import FocusConfig
 from ..plans import SCATTER_QUEUE_DEPTH, lane_rows
 from .streams import CreditQueue, Framing, ResultBeat
-from .util import equals, index_range
+from .util import CollisionFreeReadPort, equals, index_range
 
 __all__ = ["MemberSlot", "MemberBeat", "PartialRow", "AccumulatorRow", "ScatterAccumulator", "COUNTER_WIDTH"]
 
@@ -181,7 +181,7 @@ class ScatterAccumulator(wiring.Component):
             # as a write to the same row is discarded): synthesis needs no collision logic
             attrs={"no_rw_check": 1})
         bank_write = banks.write_port()
-        bank_reads = [banks.read_port() for _ in range(L)]
+        bank_reads = [CollisionFreeReadPort(m, banks, bank_write) for _ in range(L)]
         full = [Signal(name=f"partial_full{b}") for b in range(2)]     # half b holds a pass not yet read
         wbank = Signal()                                               # half the next partial row goes to
         rbank = Signal()                                               # half the lanes read

@@ -23,7 +23,7 @@ from ..sim.sic import mean_reciprocals, mean_shift
 from ..plans import MAP_DEPTH, REPRESENTATIVE_DEPTH, emit_steps
 from .similarity import SimilarityComparator, wide_product
 from .streams import CreditQueue, Framing, MapBeat, Vector, VectorBeat
-from .util import equals, index_range
+from .util import CollisionFreeReadPort, equals, index_range
 from .window import WindowHistory
 
 __all__ = ["SimilarityConcentrator", "GroupTable", "GroupUpdate", "BankState", "TileCounters", "sum_shape"]
@@ -402,11 +402,14 @@ class GroupTable(wiring.Component):
 
         sum_reads, count_reads = [], []
         for b in range(2):
-            sums = memory.Memory(shape=sums_shape, depth=max(tile_tokens * steps, 2), init=[])
-            counts = memory.Memory(shape=count_shape, depth=max(tile_tokens, 2), init=[])
+            sums = memory.Memory(shape=sums_shape, depth=max(tile_tokens * steps, 2), init=[],
+                                 attrs={"no_rw_check": 1})
+            counts = memory.Memory(shape=count_shape, depth=max(tile_tokens, 2), init=[], attrs={"no_rw_check": 1})
             m.submodules[f"sums{b}"], m.submodules[f"counts{b}"] = sums, counts
             sum_write, count_write = sums.write_port(), counts.write_port()
-            sum_read, count_read = sums.read_port(), counts.read_port()
+            # a read of the word written at the same edge is replaced by ``written2`` (below)
+            sum_read = CollisionFreeReadPort(m, sums, sum_write)
+            count_read = CollisionFreeReadPort(m, counts, count_write)
             mine = busy & (current.bank == b)
             emitting = issue & (emit_bank == b)
             m.d.comb += [

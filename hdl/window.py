@@ -20,7 +20,7 @@ from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import FocusConfig
-from .util import equals, index_range
+from .util import CollisionFreeReadPort, equals, index_range
 
 __all__ = ["DelayLine", "WindowHistory"]
 
@@ -55,8 +55,10 @@ class DelayLine(wiring.Component):
             m.d.comb += self.output.eq(held)
             return m
 
-        m.submodules.rows = rows = memory.Memory(shape=unsigned(self.width), depth=self.length, init=[])
-        write, read = rows.write_port(), rows.read_port()       # read is not transparent: rows differ
+        m.submodules.rows = rows = memory.Memory(shape=unsigned(self.width), depth=self.length, init=[],
+                                                 attrs={"no_rw_check": 1})
+        write = rows.write_port()
+        read = CollisionFreeReadPort(m, rows, write)            # it reads the row after the written one
         pointer = Signal(index_range(self.length))
         following = Signal.like(pointer)
         m.d.comb += following.eq(pointer + 1)

@@ -18,6 +18,7 @@ from focus.fpga.link import HostLink, crc16_step
 from focus.fpga.protocol import (JOB_BYTES, Command, ErrorCode, FrameDecoder, Identity, Reply, beat_sizes, crc16,
                                  encode_frame, identify_payload, job_payload)
 from focus.fpga.uart import UartRx, UartTx, uart_divisor
+from focus.hdl.util import poisoned_collisions
 from focus.tb.amaranth_sim import check_stream_rules, simulate
 
 CFG = FocusConfig(rows=4, vector_size=4, cols=4, hidden=8, out_features=8, frames=2, height=4, width=4, tile_frames=1)
@@ -434,3 +435,10 @@ def test_board_top_lights_the_error_led_for_a_tenth_of_a_second_after_a_corrupt_
     assert on, "the error light never came on"
     # one run of clk_freq // 10 - 1 cycles: loaded with clk_freq // 10 - 1, lit while not zero
     assert on == list(range(on[0], on[0] + clk_freq // 10 - 1))
+
+
+def test_deliveries_never_read_a_byte_of_the_buffer_as_it_is_written():
+    """The receive buffer's reads of the byte written at the same edge are undefined on the ECP5
+    builds (focus.hdl.util.CollisionFreeReadPort): with them poisoned, uploads deliver the same beats."""
+    with poisoned_collisions():
+        test_uploads_deliver_whole_beats_then_acknowledge()

@@ -16,6 +16,7 @@ from focus import FocusConfig
 from focus.framing import end_codes, end_fields
 from focus.hdl.dsp import Target
 from focus.hdl.sic import GroupTable, SimilarityConcentrator
+from focus.hdl.util import poisoned_collisions
 from focus.hdl.similarity import SimilarityComparator
 from focus.hdl.window import DelayLine, WindowHistory
 from focus.plans import comparator_plan, emit_steps
@@ -443,3 +444,12 @@ def test_handshake_cycles_equal_cycle_model(name, setting, tokens):
     start = seen["inputs"][0]
     for name in ports:
         assert [c - start for c in seen[name]] == getattr(model, name), name
+
+
+@pytest.mark.parametrize("setting,steps", [("full", 1), ("half", 2), ("engines-2", 4)])
+def test_consecutive_members_of_a_group_take_forwarded_sums_not_the_colliding_read(setting, steps):
+    """A group's sums are read in the cycle its previous member's are written; the ECP5 build leaves
+    that read undefined (focus.hdl.util.CollisionFreeReadPort) and ``written2`` replaces it: with
+    the read poisoned every member is still added."""
+    with poisoned_collisions():
+        test_same_group_on_consecutive_vectors_adds_every_member(setting, steps)
