@@ -60,7 +60,7 @@ from tqdm import tqdm
 from focus import FocusConfig
 from focus.files import build_root, write_atomic
 from focus.gen.elaborate import cached_verilog, source_digest
-from focus.gen.resources import ecp5_resources
+from focus.gen.resources import ecp5_resources, synthesis_cache
 from focus.sim import sec
 from focus.sim.job import run_job
 from focus.sim.sec_cycles import job_cycles as sec_job_cycles
@@ -277,15 +277,6 @@ def bound_terms(cfg: FocusConfig, job, n_out: int) -> dict:
 
 # ------------------------------------------------------------------------------------------ resources
 
-def _synth_cached(verilog: Path, top: str) -> bool:
-    """Whether focus.gen.resources has this synthesis cached (the same key it uses)."""
-    from focus.gen.resources import FLOWS, _yosys_version
-    script = f"read_verilog design.v; {FLOWS[FLOW].format(top=top)}; tee -q -o stat.json stat -json"
-    text = Path(verilog).read_bytes()
-    digest = hashlib.sha256(b"\0".join([text, script.encode(), _yosys_version().encode()])).hexdigest()[:16]
-    return (build_root() / "synth" / f"{top}-{digest}.json").exists()
-
-
 def resources(cfg: FocusConfig, tops, bar=None, *, cached_only: bool = False) -> dict:
     """ECP5 resources of each top; with ``cached_only`` a top whose synthesis is not cached is
     reported as not synthesized instead of being run (the 32x32 array takes Yosys far longer than
@@ -295,7 +286,7 @@ def resources(cfg: FocusConfig, tops, bar=None, *, cached_only: bool = False) ->
         if bar:
             bar.set_postfix_str(f"synth_ecp5 {top} ({cfg.rows}x{cfg.cols})")
         path = cached_verilog(cfg, top)
-        if cached_only and not _synth_cached(path, top):
+        if cached_only and not synthesis_cache(path, top, flow=FLOW).exists():
             out[top] = {"error": "not synthesized: Yosys did not finish within the benchmark's time budget"}
             continue
         try:

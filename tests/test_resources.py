@@ -27,6 +27,15 @@ def test_counter_resources_are_eight_flip_flops_and_a_carry_chain(counter, monke
     assert resources.ecp5_resources(counter, "counter") == got
 
 
+def test_synthesis_cache_names_the_file_a_synthesis_writes(counter):
+    # the benchmarks ask it whether a synthesis would run Yosys (the 32x32 tops)
+    for flow in ("abc", "abc9"):
+        assert not resources.synthesis_cache(counter, "counter", flow=flow).exists()
+    resources.synth_ecp5_cells(counter, "counter", flow="abc")
+    assert resources.synthesis_cache(counter, "counter", flow="abc").exists()
+    assert not resources.synthesis_cache(counter, "counter", flow="abc9").exists()
+
+
 def test_synthesis_failure_names_the_top_and_the_flow(counter):
     with pytest.raises(RuntimeError, match=r"yosys failed on missing \(abc flow\)"):
         resources.synth_ecp5_cells(counter, "missing", flow="abc")
