@@ -91,7 +91,7 @@ _ROUTER2_TIMING = "--placer static --router router2 --tmg-ripup"
 BOARDS: dict[str, Board] = {b.name: b for b in [
     # 4x4 with 4 SIC multipliers synthesizes to 32 MULT18X18D (the 12F and 25F have 28); a 4x3
     # array with 2 SIC multipliers to 26, and 35 DP16KD (the 12F has 32); a 4x2 array to 22 and 27
-    # The 12F, 25F and 45F presets run at 40 MHz, a clock their builds meet (47 to 58 MHz on the
+    # The 12F, 25F and 45F presets run at 40 MHz, a clock their builds meet (51 to 57 MHz on the
     # current netlist: the element-serial SIC's running best compares two cross products in one
     # cycle; before its multiply-accumulate was registered on both sides, 38.6 to 55 by seed);
     # place and route still aim at 100 MHz (constraint_mhz), as with --clock-mhz.
@@ -108,26 +108,24 @@ BOARDS: dict[str, Board] = {b.name: b for b in [
           "Radiona ULX3S with the LFE5U-45F: an 8x6 array with an element-serial SIC (68 of 72 DSPs; "
           "8x8 synthesizes to 84), at 40 MHz",
           config=dict(sic_multipliers=8, cols=6), flash_board="ulx3s", constraint_mhz=100,
-          # placement seed 3: 47.27 MHz on the current netlist (the running best is its worst path);
-          # 45.12 on the netlist before, 38.58, missed, on the one before that (its
-          # multiply-accumulate in one cycle), 42.29, 40.99 and 44.81 before, where seeds 1 and 2
-          # gave 39.29, missed, and 40.24
+          # placement seed 3: 53.82 MHz on the current netlist; on the ones before 47.27 (the
+          # running best its worst path), 45.12, 38.58, missed (its multiply-accumulate in one
+          # cycle), 42.29, 40.99 and 44.81, where seeds 1 and 2 gave 39.29, missed, and 40.24
           seed=3),
     # The 85F runs at 90 MHz and routes with router2 --tmg-ripup against 91.5 MHz, placement seed
-    # 4 (90.37 MHz on the current netlist, 13 minutes beside another build), the best of a seed
-    # sweep (`focus fpga seeds`: placement estimates 49.49 to 85.84 MHz by seed; seed 5's 85.84
-    # left a global buffer's input unroutable). At 85 MHz against 88.5 seed 3 reached 87.38 on this
-    # netlist; on an earlier one seed 3 against 86 gave 84.97 (router2 ended with no failing arc,
-    # the routed design missed 85 by a few register inputs: the margin covers that gap), against
-    # 87.5 it cycled with 18 failing arcs for 400 iterations (docs/fpga.md, "The whole board
-    # design"). 100 MHz is the goal.
+    # 12 (91.87 MHz on the current netlist, 9 to 11 minutes), the best of a 20-seed
+    # sweep (`focus fpga seeds`: placement estimates 55.42 to 81.35 MHz by seed; seed 14, estimated
+    # 81.35, routed to 90.07). On the netlist before (block-RAM reads with Yosys's read-first
+    # emulation) seed 4 gave 90.37; router2 ending with no failing arc can still miss by a few
+    # register inputs, which the 1.5 MHz margin covers (docs/fpga.md, "The whole board design").
+    # 100 MHz is the goal.
     Board("ulx3s-85f", "amaranth_boards.ulx3s:ULX3S_85F_Platform", "ecp5", "LFE5U-85F", 25, 90,
           "Radiona ULX3S with the LFE5U-85F: the default configuration (8x8 array, 4-engine SIC), "
           "at 90 MHz (the 100 MHz goal is not met yet)",
-          flash_board="ulx3s", nextpnr_opts=_ROUTER2_TIMING, seed=4, constraint_mhz=91.5),
-    # The ECPIX-5 at placement seed 2: 125.47 MHz on the current netlist (118.26, 117.08 and 104.93
-    # on the three before, where seed 1, 126.42 on the one before, stopped converging: 2,719
-    # overused wires at router2's 64th iteration).
+          flash_board="ulx3s", nextpnr_opts=_ROUTER2_TIMING, seed=12, constraint_mhz=91.5),
+    # The ECPIX-5 at placement seed 2: 109.57 MHz on the current netlist (125.47, 118.26, 117.08
+    # and 104.93 on the four before; seed 1, 126.42 on an earlier netlist, then stopped
+    # converging: 2,719 overused wires at router2's 64th iteration).
     Board("ecpix5-85f", "amaranth_boards.ecpix5:ECPIX585Platform", "ecp5", "LFE5UM5G-85F", 100, 100,
           "LambdaConcept ECPIX-5 with the LFE5UM5G-85F: the default configuration at 100 MHz, from its oscillator",
           flash_board="ecpix5", nextpnr_opts=_ROUTER2_TIMING, seed=2),
