@@ -211,7 +211,7 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         same = (f" --config {args.config}" if args.config else "") + "".join(f" --set {v}" for v in args.set)
         print(f"route the best: focus fpga build --board {board.name}{same} --seed {result['seeds'][0]['seed']}"
               + (f" --clock-mhz {args.clock_mhz:g}" if args.clock_mhz else "")
-              + " (routed results have landed from a little below the estimate to about 7 MHz above; docs/fpga.md)")
+              + " (routed results have landed from a little below the estimate to about 11 MHz above; docs/fpga.md)")
         return 0
 
     if args.command == "build" or (args.command == "flash" and not args.bitstream):
