@@ -83,12 +83,20 @@ class CreditQueue(wiring.Component):
     rate when ``depth`` covers ``L`` plus the queue's own read latency.
 
     ``buffered=True`` uses :class:`~amaranth.lib.fifo.SyncFIFOBuffered` (registered read data, one
-    more cycle from write to read), else :class:`~amaranth.lib.fifo.SyncFIFO`.
+    more cycle from write to read), else :class:`~amaranth.lib.fifo.SyncFIFO`. A buffered queue has
+    depth 1 or at least 3 (``ValueError`` for 2: that FIFO can refuse a write the credit allows).
 
     Reset: synchronous; forgets every item and all credit.
     """
 
     def __init__(self, shape, depth: int, *, buffered: bool = False):
+        if buffered and depth == 2:
+            # SyncFIFOBuffered(depth=2) is a 1-entry FIFO before its output register and refuses a
+            # write in the cycle its first item moves into that register: a write the credit
+            # allows would be lost (tests/test_credit_queue.py)
+            self._MustUse__silence = True          # (no "created but never used" warning on the error)
+            raise ValueError("CreditQueue: a buffered queue of depth 2 can refuse a write within its credit; "
+                             "use depth 1 or at least 3")
         self.depth = depth
         self.buffered = buffered
         self._shape = shape
