@@ -233,7 +233,7 @@ def test_a_slower_clock_changes_the_clock_constraint_and_the_build_digest():
     assert _digest(slow, cfg, "BoardBuild", 1) != _digest(board, cfg, "BoardBuild", 1)
 
 
-def test_the_85f_below_its_preset_clock_keeps_the_presets_constraint_and_above_it_aims_at_the_clock():
+def test_the_85f_below_its_preset_clock_keeps_the_presets_constraint_and_at_it_is_the_preset():
     board = get_board("ulx3s-85f")
     slow = board.at_clock(40)
     assert slow.target_mhz == 40 and slow.constraint_mhz == 101.5 and slow.goal_mhz == 101.5
@@ -255,7 +255,8 @@ def test_the_seed_and_the_place_and_route_options_are_part_of_the_build_digest()
 def test_the_85f_boards_route_with_router2_timing_ripup_and_the_smaller_ulx3s_with_router1():
     # measured per board: docs/fpga.md, "The whole board design"
     assert get_board("ecpix5-85f").nextpnr_opts == "--placer static --router router2 --tmg-ripup"
-    # the ULX3S-85F with router2's alternate weights: its default weights never converged at 100 MHz
+    # the ULX3S-85F with router2's alternate weights: with its default weights the preset's placement
+    # did not converge against 101.5 or 100.5 MHz
     assert get_board("ulx3s-85f").nextpnr_opts == "--placer static --router router2 --tmg-ripup --router2-alt-weights"
     assert get_board("ulx3s-85f").seed == 10         # the seed that met 100 MHz on the current netlist
     assert get_board("ulx3s-45f").seed == 3          # 53.82 MHz against 40 on the current netlist (docs/fpga.md)
