@@ -117,10 +117,9 @@ BOARDS: dict[str, Board] = {b.name: b for b in [
     # 372). Seed 10 was the best of a 20-seed sweep with the PLL at 100 (`focus fpga seeds`:
     # placement estimates up to 86.68 MHz, seed 10's 86.47); with router2's default weights the
     # same placement had not converged against 101.5 or 100.5 when stopped (iterations 260 and
-    # 272) and reached 96.87 against 97. Before, at
-    # 90 MHz: seed 12, default weights, against 91.5 (91.87 MHz); the 1.5 MHz margin covers a
-    # route that ends with no failing arc yet misses by a few register inputs (docs/fpga.md,
-    # "The whole board design").
+    # 272) and reached 96.87 against 97. Before, at 90 MHz: seed 12, default weights, against 91.5
+    # (91.87 MHz). The 1.5 MHz margin covers a route that ends with no failing arc yet misses by a
+    # few register inputs (docs/fpga.md, "The whole board design").
     Board("ulx3s-85f", "amaranth_boards.ulx3s:ULX3S_85F_Platform", "ecp5", "LFE5U-85F", 25, 100,
           "Radiona ULX3S with the LFE5U-85F: the default configuration (8x8 array, 4-engine SIC), "
           "at 100 MHz",
