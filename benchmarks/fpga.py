@@ -27,7 +27,9 @@ from focus.files import build_root, write_atomic
 from focus.gen.timing import fmax
 
 ROOT = Path(__file__).resolve().parent.parent
-BLOCKS = ("systolic", "gemm", "sec", "sic", "scatter", "passbuffer", "accelerator")
+# the blocks of the committed table; the whole accelerator is measured as a board build (with
+# its PLL and link)
+BLOCKS = ("systolic", "gemm", "sec", "sic", "scatter", "passbuffer")
 BOARDS = ("ulx3s-85f",)
 
 

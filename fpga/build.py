@@ -411,7 +411,8 @@ class _NextpnrProgress:
             self.remaining = None
         elif self.iteration is not None:       # router2: an iteration ends with its overused wires
             self.last = time.time()
-            self.say(f"nextpnr: routing, iteration {self.iteration[0]}, {self.iteration[1]:,} wires overused, "
+            self.say(f"nextpnr: routing, iteration {self.iteration[0]}, {self.iteration[1]:,} "
+                     f"wire{'' if self.iteration[1] == 1 else 's'} overused, "
                      f"{minutes:.0f} min")
             self.iteration = None
         elif self.phase == "placing":          # the placers print no share done: say it still runs

@@ -91,7 +91,9 @@ def _report(cfg, got: dict, summary: dict) -> str:
     cycles = c["cycles"]
     lines = [f"{'cycles':24s} {cycles:>12d}",
              f"{'dense cycles':24s} {summary['dense_cycles']:>12d}   (estimate: array cycle model)",
-             f"{'speed-up over dense':24s} {summary['speedup']:>12.2f}x   (dense estimate / cycles)",
+             f"{'speed-up over dense':24s} {summary['speedup']:>12.3g}x   (dense estimate / cycles"
+             + (f"; the link feeds the accelerator: {c['wait_input'] / cycles:.0%} of the cycles waited on "
+                f"input)" if c["wait_input"] * 2 > cycles else ")"),
              f"{'array-bound speed-up':24s} {summary['model_speedup']:>12.2f}x   (dense / focus estimate, "
              f"{summary['focus_estimate_cycles']} cycles: the job when the inputs keep pace)",
              f"{'time at the board clock':24s} {summary['accelerator_s'] * 1e6:>12.1f} us   "

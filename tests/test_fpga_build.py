@@ -337,8 +337,10 @@ def test_ulx3s_85f_builds_a_bitstream_with_a_report(tmp_path):
     report = build("ulx3s-85f")
     assert REPORT_KEYS <= set(report)
     assert report["board"] == "ulx3s-85f" and report["config_digest"] == FocusConfig().digest()
-    assert report["fmax_mhz"] > 0 and report["resources"]["dsp"] > 0
+    assert report["resources"]["dsp"] > 0
     assert report["resources"]["lut"] <= report["resources_available"]["lut"]
+    # the goal: at least 100 MHz, and met (.ci/run checks the same on its build)
+    assert report["target_mhz"] >= 100 and report["met"] and report["fmax_mhz"] >= report["target_mhz"]
 
 
 def test_late_endpoints_count_register_inputs_after_the_period_by_signal():
