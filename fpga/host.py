@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..config import FocusConfig
-from .protocol import (Command, ErrorCode, Frame, FrameDecoder, Identity, Reply, beat_sizes,
+from .protocol import (VERSION, Command, ErrorCode, Frame, FrameDecoder, Identity, Reply, beat_sizes,
                        encode_frame, job_payload, parse_identify)
 
 __all__ = ["FocusLink", "LinkError", "LinkTimeout", "DeviceError", "ConfigMismatch", "LinkRun", "open_serial",
@@ -100,6 +100,7 @@ class FocusLink:
         self.identity: Identity | None = None
         self.progress = progress                 # called with (bytes sent, bytes to send) during a job
         self.bytes_sent = self.bytes_received = 0
+        self.garbage_reports = 0                 # GARBAGE answers seen: noise reached the device
 
     # ------------------------------------------------------------------ bytes and frames
     def close(self):
@@ -136,14 +137,31 @@ class FocusLink:
             raise LinkTimeout(f"no byte from the device for {self.timeout:g} s")
         return False
 
+    def _is_garbage_report(self, frame: Frame) -> bool:
+        """An ERROR frame answering bytes outside a frame: it answers none of ours."""
+        return frame.command == Reply.ERROR and frame.payload[:1] == bytes([ErrorCode.GARBAGE])
+
+    def _take_answer(self) -> Frame | None:
+        """The first queued ACK, IDENTIFY or ERROR frame, taken from the queue; GARBAGE answers
+        before it (noise on the line ahead of our frame) are counted in ``garbage_reports`` and dropped."""
+        while True:
+            index = next((i for i, f in enumerate(self.frames)
+                          if f.command in (Reply.ACK, Reply.IDENTIFY, Reply.ERROR)), None)
+            if index is None:
+                return None
+            frame = self.frames[index]
+            del self.frames[index]
+            if not self._is_garbage_report(frame):
+                return frame
+            self.garbage_reports += 1
+
     def _answer(self, what: str) -> Frame:
-        """Wait for the next ACK, IDENTIFY or ERROR frame; other frames stay queued."""
+        """Wait for the next ACK, IDENTIFY or ERROR frame (:meth:`_take_answer`); other frames stay queued."""
         last = self.clock()
         while True:
-            for index, frame in enumerate(self.frames):
-                if frame.command in (Reply.ACK, Reply.IDENTIFY, Reply.ERROR):
-                    del self.frames[index]
-                    return frame
+            answer = self._take_answer()
+            if answer is not None:
+                return answer
             try:
                 if self._poll(last):
                     last = self.clock()
@@ -185,7 +203,11 @@ class FocusLink:
         answer = self.request(Command.IDENTIFY)
         if answer.command != Reply.IDENTIFY:
             raise LinkError(f"IDENTIFY was answered with {answer.name}")
-        self.identity = parse_identify(answer.payload)
+        identity = parse_identify(answer.payload)
+        if identity.version != VERSION:
+            raise LinkError(f"the bitstream speaks link protocol version {identity.version}, this host "
+                            f"version {VERSION}: rebuild the bitstream with this version of focus")
+        self.identity = identity
         return self.identity
 
     def reset(self):
@@ -268,6 +290,8 @@ class FocusLink:
         done_index = next(i for i, f in enumerate(frames) if f.command == Reply.DONE)
         leftover = frames[done_index + 1:]
         frames = frames[:done_index + 1]
+        self.garbage_reports += sum(map(self._is_garbage_report, frames))
+        frames = [f for f in frames if not self._is_garbage_report(f)]
         for f in frames:
             if f.command not in (Reply.RESULT, Reply.MASK, Reply.DONE):
                 raise LinkError(f"unexpected {f.name} frame during the job")

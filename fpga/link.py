@@ -71,7 +71,8 @@ class HostLink(wiring.Component):
 
     Receiving
       A parser takes one byte a cycle (``rx.ready`` is always high): it skips bytes until the sync
-      byte, then reads command, length, payload (into a ``max_payload``-byte buffer) and CRC. A
+      byte (the first byte it skips after a frame that ended without an error is answered with
+      GARBAGE), then reads command, length, payload (into a ``max_payload``-byte buffer) and CRC. A
       length above ``max_payload`` is an error at once; a gap of ``frame_timeout`` cycles between
       two bytes of a frame drops it (TIMEOUT). After the CRC: a bad CRC, a wrong length, an unknown
       command or a JOB field out of range is answered with an ERROR frame and the frame is dropped;
@@ -144,11 +145,17 @@ class HostLink(wiring.Component):
         m.d.sync += [p_entry_r.eq(p_entry), p_push_r.eq(p_push)]
         m.d.comb += [presp.w_data.eq(p_entry_r), presp.w_en.eq(p_push_r), dresp.w_data.eq(d_entry)]
 
+        # ``told``: this stretch of bad input has had its ERROR answer, so bytes outside a frame
+        # are skipped silently until the next sync byte (one GARBAGE answer per stretch, and none
+        # for the rest of a frame refused at its length)
+        told = Signal()
+
         def respond(kind, command, code=0):
             m.d.comb += [p_entry.kind.eq(kind), p_entry.command.eq(command), p_entry.code.eq(code),
                          p_push.eq(1)]
             if kind == _ERROR:
                 m.d.comb += self.error.eq(1)
+                m.d.sync += told.eq(1)
 
         # ---------------------------------------------------------------- receive buffer
         # (the parser writes a frame's payload only while no delivery reads the buffer)
@@ -198,8 +205,10 @@ class HostLink(wiring.Component):
             with m.State("HUNT"):
                 m.d.sync += [timer.eq(0), cmd.eq(0)]
                 with m.If(got & (byte == SYNC)):
-                    m.d.sync += crc.eq(0xFFFF)
+                    m.d.sync += [crc.eq(0xFFFF), told.eq(0)]
                     m.next = "CMD"
+                with m.Elif(got & ~told):
+                    respond(_ERROR, 0, ErrorCode.GARBAGE)
 
             with m.State("CMD"):
                 def body():

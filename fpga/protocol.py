@@ -27,7 +27,7 @@ __all__ = ["SYNC", "VERSION", "MAGIC", "Command", "Reply", "ErrorCode", "crc16",
            "identify_payload", "parse_identify", "Identity", "job_payload", "DEFAULT_MAX_PAYLOAD"]
 
 SYNC = 0xA5
-VERSION = 1
+VERSION = 2
 MAGIC = b"FOCS"
 #: Bytes of a JOB payload: k (u32), n_tiles (u16), mode (u8), reserved (u8, 0).
 JOB_BYTES = 8
@@ -69,7 +69,10 @@ class ErrorCode:
     TIMEOUT = 4       #: the frame stopped arriving (no byte for the frame timeout): truncated
     BAD_VALUE = 5     #: a JOB field out of range (k or n_tiles too wide, n_tiles 0, mode > 1)
     BUSY = 6          #: a frame other than IDENTIFY or RESET came while an upload was being delivered
-    NAMES = {1: "BAD_CRC", 2: "BAD_LENGTH", 3: "UNKNOWN", 4: "TIMEOUT", 5: "BAD_VALUE", 6: "BUSY"}
+    #: bytes outside a frame (command 0): the first byte other than the sync byte after a frame that
+    #: ended without an error; the rest until the next sync byte are skipped without an answer
+    GARBAGE = 7
+    NAMES = {1: "BAD_CRC", 2: "BAD_LENGTH", 3: "UNKNOWN", 4: "TIMEOUT", 5: "BAD_VALUE", 6: "BUSY", 7: "GARBAGE"}
 
 
 def crc16(data: bytes, crc: int = 0xFFFF) -> int:

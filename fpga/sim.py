@@ -140,7 +140,7 @@ def _cocotb_tests():
 
     @cocotb.test()
     async def link_fuzz(dut):
-        """Broken frames get error answers (or are skipped), nothing hangs, and the job after them is
+        """Broken frames and garbage get error answers, nothing hangs, and the job after them is
         exact. params: job, mode, seed, rounds; the answers seen go to params["out"] (JSON)."""
         cfg, params = tb_context()
         transport = await _start(dut)
@@ -195,11 +195,13 @@ def _cocotb_tests():
                 # unknown command, and a JOB with n_tiles 0
                 transport.write(encode_frame(0x7E, b"abc") + encode_frame(Command.JOB, job_payload(0, 0, 0)))
                 assert errors(answers(f"{round_}: unknown, bad value")) == [ErrorCode.UNKNOWN, ErrorCode.BAD_VALUE]
-                # random bytes (no sync byte) between good frames are skipped
+                # random bytes (no sync byte) after good frames: one GARBAGE answer a stretch
                 noise = bytes(rng.choice([b for b in range(256) if b != 0xA5]) for _ in range(rng.randrange(1, 40)))
-                transport.write(noise + encode_frame(Command.IDENTIFY) + noise + encode_frame(Command.IDENTIFY))
+                identify = encode_frame(Command.IDENTIFY)
+                transport.write(identify + noise + identify + noise + identify)
                 seen = answers(f"{round_}: noise")
-                assert [f.command for f in seen] == [Reply.IDENTIFY] * 2, seen
+                assert [f.command for f in seen] == [Reply.IDENTIFY, Reply.ERROR] * 2 + [Reply.IDENTIFY], seen
+                assert errors(seen) == [ErrorCode.GARBAGE] * 2
                 # random bytes, sync bytes and short lengths among them: whatever the answers, the link recovers
                 transport.write(bytes(rng.choice([0xA5, 0, 1, 2, rng.randrange(256)]) for _ in range(rng.randrange(1, 200))))
                 answers(f"{round_}: random")

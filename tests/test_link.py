@@ -13,9 +13,9 @@ from amaranth.hdl import Module, Signal
 from amaranth.sim import Simulator
 
 from focus import FocusConfig
-from focus.fpga.host import ConfigMismatch, FocusLink, LinkTimeout
+from focus.fpga.host import ConfigMismatch, FocusLink, LinkError, LinkTimeout
 from focus.fpga.link import HostLink, crc16_step
-from focus.fpga.protocol import (JOB_BYTES, Command, ErrorCode, FrameDecoder, Identity, Reply, beat_sizes, crc16,
+from focus.fpga.protocol import (JOB_BYTES, VERSION, Command, ErrorCode, FrameDecoder, Identity, Reply, beat_sizes, crc16,
                                  encode_frame, identify_payload, job_payload)
 from focus.fpga.uart import UartRx, UartTx, uart_divisor
 from focus.hdl.util import poisoned_collisions
@@ -207,7 +207,7 @@ def test_identify_answers_version_limits_and_the_configuration_digest():
     async def script(b, ctx):
         await b.send(ctx, encode_frame(Command.IDENTIFY))
         await b.wait(ctx, 400)
-        ident = Identity(version=1, max_payload=64, clk_freq=100_000_000, baud=12_500_000, frame_timeout=TIMEOUT,
+        ident = Identity(version=VERSION, max_payload=64, clk_freq=100_000_000, baud=12_500_000, frame_timeout=TIMEOUT,
                          digest=CFG.digest())
         assert b.answers() == [(Reply.IDENTIFY, identify_payload(ident))]
     bench.run(script)
@@ -254,9 +254,10 @@ def test_broken_frames_get_error_answers_and_deliver_nothing():
             (encode_frame(Command.JOB, job_payload(1 << 20, 1, 0)), [error(ErrorCode.BAD_VALUE, Command.JOB)]),
             # over the limit: refused at the length, the rest of the frame is skipped as garbage
             (encode_frame(Command.WEIGHTS, bytes(65)), [error(ErrorCode.BAD_LENGTH, Command.WEIGHTS)]),
-            # garbage (no sync byte) around a good frame
-            (b"\x00\x11\xff" + encode_frame(Command.IDENTIFY)[:0] + encode_frame(Command.RESET) + b"\x5a\x01",
-             [ack(Command.RESET)]),
+            # garbage (no sync byte) after good frames: one GARBAGE answer per stretch, at its
+            # first byte (after an error, as above, the stretch has had its answer)
+            (encode_frame(Command.RESET) + b"\x00\x11\xff" + encode_frame(Command.RESET) + b"\x5a\x01",
+             [ack(Command.RESET), error(ErrorCode.GARBAGE, 0), ack(Command.RESET), error(ErrorCode.GARBAGE, 0)]),
         ]
         for frame, expected in cases:
             await b.send(ctx, frame)
@@ -264,7 +265,7 @@ def test_broken_frames_get_error_answers_and_deliver_nothing():
             assert b.answers() == expected, frame.hex()
     bench.run(script)
     assert all(not beats for beats in bench.beats.values())
-    assert len(bench.resets) == 1
+    assert len(bench.resets) == 2
 
 
 @pytest.mark.parametrize("cut", [1, 2, 3, 4, 7, 10])
@@ -366,19 +367,21 @@ def test_board_top_requests_the_uart_and_leds_on_an_amaranth_boards_platform():
 # ------------------------------------------------------------------------------------------- host
 
 class ScriptedTransport:
-    """A transport that answers IDENTIFY with a fixed identity and records what was written."""
+    """A transport that answers IDENTIFY with a fixed identity (``before`` the answer: bytes the
+    device sent first) and records what was written."""
 
-    def __init__(self, digest):
+    def __init__(self, digest, *, version=VERSION, before=b""):
         self.written = bytearray()
         self.pending = bytearray()
         self.now = 0.0
-        self.identity = Identity(1, 64, 48_000_000, 115_200, 960_000, digest)
+        self.identity = Identity(version, 64, 48_000_000, 115_200, 960_000, digest)
+        self.before = before
 
     def write(self, data):
         self.written += data
         for frame in FrameDecoder().feed(bytes(data)):
             if frame.command == Command.IDENTIFY:
-                self.pending += encode_frame(Reply.IDENTIFY, identify_payload(self.identity))
+                self.pending += self.before + encode_frame(Reply.IDENTIFY, identify_payload(self.identity))
 
     @property
     def in_waiting(self):                         # as a pyserial port has it
@@ -404,6 +407,20 @@ def test_host_refuses_a_job_for_another_configuration_before_sending_it():
     assert link.identity.digest == CFG.digest() and link.identity.clk_freq == 48_000_000
     commands = [f.command for f in FrameDecoder().feed(bytes(transport.written))]
     assert commands == [Command.IDENTIFY]
+
+
+def test_host_passes_garbage_answers_and_takes_the_answer_to_its_frame():
+    # noise reached the device before IDENTIFY: its GARBAGE answer comes first
+    garbage = encode_frame(Reply.ERROR, bytes([ErrorCode.GARBAGE, 0]))
+    link = FocusLink(ScriptedTransport(CFG.digest(), before=garbage + garbage), timeout=1.0)
+    assert link.identify().digest == CFG.digest()
+    assert link.garbage_reports == 2
+
+
+def test_host_refuses_a_bitstream_of_another_link_protocol_version():
+    link = FocusLink(ScriptedTransport(CFG.digest(), version=VERSION - 1), timeout=1.0)
+    with pytest.raises(LinkError, match=f"protocol version {VERSION - 1}, this host version {VERSION}"):
+        link.identify()
 
 
 def test_host_timeout_is_a_clear_error():
