@@ -15,8 +15,8 @@ from amaranth.sim import Simulator
 from focus import FocusConfig
 from focus.fpga.host import ConfigMismatch, FocusLink, LinkError, LinkTimeout
 from focus.fpga.link import HostLink, crc16_step
-from focus.fpga.protocol import (JOB_BYTES, VERSION, Command, ErrorCode, FrameDecoder, Identity, Reply, beat_sizes, crc16,
-                                 encode_frame, identify_payload, job_payload)
+from focus.fpga.protocol import (JOB_BYTES, VERSION, Command, ErrorCode, FrameDecoder, Identity, Reply, beat_sizes,
+                                 crc16, encode_frame, identify_payload, job_payload)
 from focus.fpga.uart import UartRx, UartTx, uart_divisor
 from focus.hdl.util import poisoned_collisions
 from focus.tb.amaranth_sim import check_stream_rules, simulate
