@@ -118,8 +118,9 @@ BOARDS: dict[str, Board] = {b.name: b for b in [
     # estimates 58.88 to 86.02 MHz, seed 2's 86.02; the old seed 10 72.82). On the netlist before
     # (the link without its GARBAGE answer) seed 10 gave 100.67 MHz, the best of a 20-seed sweep;
     # with router2's default weights that placement reached 96.87 against 97. Before, at 90 MHz:
-    # seed 12, default weights, against 91.5 (91.87 MHz). The 1.5 MHz margin covers a route that ends with no failing arc yet misses by a
-    # few register inputs (docs/fpga.md, "The whole board design").
+    # seed 12, default weights, against 91.5 (91.87 MHz). The 1.5 MHz margin covers a route that
+    # ends with no failing arc yet misses by a few register inputs (docs/fpga.md, "The whole
+    # board design").
     Board("ulx3s-85f", "amaranth_boards.ulx3s:ULX3S_85F_Platform", "ecp5", "LFE5U-85F", 25, 100,
           "Radiona ULX3S with the LFE5U-85F: the default configuration (8x8 array, 4-engine SIC), "
           "at 100 MHz",

@@ -131,37 +131,30 @@ class FocusLink:
         data = self._read_some()
         if data:
             self.bytes_received += len(data)
-            self.frames.extend(self.decoder.feed(bytes(data)))
+            for frame in self.decoder.feed(bytes(data)):
+                if self._is_garbage_report(frame):    # noise reached the device: answers none of ours
+                    self.garbage_reports += 1
+                else:
+                    self.frames.append(frame)
             return True
         if self.clock() - deadline_from > self.timeout:
             raise LinkTimeout(f"no byte from the device for {self.timeout:g} s")
         return False
 
-    def _is_garbage_report(self, frame: Frame) -> bool:
-        """An ERROR frame answering bytes outside a frame: it answers none of ours."""
+    @staticmethod
+    def _is_garbage_report(frame: Frame) -> bool:
+        """An ERROR frame answering bytes outside a frame: :meth:`_poll` counts it in
+        ``garbage_reports`` and does not queue it: it answers none of our frames."""
         return frame.command == Reply.ERROR and frame.payload[:1] == bytes([ErrorCode.GARBAGE])
 
-    def _take_answer(self) -> Frame | None:
-        """The first queued ACK, IDENTIFY or ERROR frame, taken from the queue; GARBAGE answers
-        before it (noise on the line ahead of our frame) are counted in ``garbage_reports`` and dropped."""
-        while True:
-            index = next((i for i, f in enumerate(self.frames)
-                          if f.command in (Reply.ACK, Reply.IDENTIFY, Reply.ERROR)), None)
-            if index is None:
-                return None
-            frame = self.frames[index]
-            del self.frames[index]
-            if not self._is_garbage_report(frame):
-                return frame
-            self.garbage_reports += 1
-
     def _answer(self, what: str) -> Frame:
-        """Wait for the next ACK, IDENTIFY or ERROR frame (:meth:`_take_answer`); other frames stay queued."""
+        """Wait for the next ACK, IDENTIFY or ERROR frame; other frames stay queued."""
         last = self.clock()
         while True:
-            answer = self._take_answer()
-            if answer is not None:
-                return answer
+            for index, frame in enumerate(self.frames):
+                if frame.command in (Reply.ACK, Reply.IDENTIFY, Reply.ERROR):
+                    del self.frames[index]
+                    return frame
             try:
                 if self._poll(last):
                     last = self.clock()
@@ -290,8 +283,6 @@ class FocusLink:
         done_index = next(i for i, f in enumerate(frames) if f.command == Reply.DONE)
         leftover = frames[done_index + 1:]
         frames = frames[:done_index + 1]
-        self.garbage_reports += sum(map(self._is_garbage_report, frames))
-        frames = [f for f in frames if not self._is_garbage_report(f)]
         for f in frames:
             if f.command not in (Reply.RESULT, Reply.MASK, Reply.DONE):
                 raise LinkError(f"unexpected {f.name} frame during the job")
